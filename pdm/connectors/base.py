@@ -1,0 +1,51 @@
+"""The connector protocol: connect, read a batch, close. Nothing else.
+
+A connector knows how to talk to one kind of server; it does not know about tags,
+assets or the database (that is ``pdm.ingest``). Constructors do no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+GOOD = 0
+
+
+def is_good(quality: int) -> bool:
+    """OPC UA status codes: the top two bits are 00 Good, 01 Uncertain, 10 Bad."""
+    return (quality >> 30) == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    node_id: str
+    value: float | None
+    quality: int
+    ts: float  # epoch seconds, already chosen per the endpoint's timestamp_source
+    received_at: float
+
+
+@runtime_checkable
+class Connector(Protocol):
+    async def connect(self) -> None: ...
+
+    async def read(self, node_ids: Sequence[str]) -> list[Reading]: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> "Connector": ...
+
+    async def __aexit__(self, *exc) -> None: ...
+
+
+class ConnectorBase:
+    """Gives every connector ``async with`` on top of connect/close."""
+
+    async def __aenter__(self):
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

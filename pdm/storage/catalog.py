@@ -1,0 +1,114 @@
+"""The catalog: companies, sites, assets, endpoints and tags, kept in step with config.
+
+``apply_plants`` is idempotent: applying the same file twice changes nothing, and a
+changed file updates rows in place (readings and alerts keep their references).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pdm.config import EndpointConfig, PlantConfig
+from pdm.errors import NotFound
+from pdm.storage.tables import Asset, Company, Endpoint, Site, Tag
+
+
+@dataclass
+class ApplySummary:
+    companies: int = 0
+    sites: int = 0
+    assets: int = 0
+    endpoints: int = 0
+    tags: int = 0
+
+
+def _upsert(session: Session, model, keys: dict, values: dict):
+    row = session.execute(select(model).filter_by(**keys)).scalar_one_or_none()
+    if row is None:
+        row = model(**keys, **values)
+        session.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.flush()
+    return row
+
+
+def endpoint_settings(ep: EndpointConfig) -> dict:
+    return ep.model_dump(mode="json", exclude={"nodes"})
+
+
+def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
+    summary = ApplySummary()
+    for c in cfg.companies:
+        company = _upsert(session, Company, {"slug": c.id}, {"name": c.name or c.id})
+        summary.companies += 1
+        for s in c.sites:
+            site = _upsert(session, Site, {"company_id": company.id, "slug": s.id}, {"name": s.name or s.id})
+            summary.sites += 1
+            assets = {}
+            for a in s.assets:
+                assets[a.id] = _upsert(session, Asset, {"company_id": company.id, "slug": a.id}, {
+                    "site_id": site.id, "name": a.name or a.id, "asset_class": a.asset_class,
+                    "criticality": a.criticality, "downtime_cost_per_hour": a.downtime_cost_per_hour})
+                summary.assets += 1
+            for e in s.endpoints:
+                endpoint = _upsert(session, Endpoint, {"company_id": company.id, "name": e.name}, {
+                    "site_id": site.id, "endpoint_url": e.endpoint_url,
+                    "settings": endpoint_settings(e), "enabled": e.enabled})
+                summary.endpoints += 1
+                for n in e.nodes:
+                    _upsert(session, Tag, {"asset_id": assets[n.asset].id, "name": n.tag}, {
+                        "company_id": company.id, "endpoint_id": endpoint.id,
+                        "node_id": n.node_id, "unit": n.unit})
+                    summary.tags += 1
+    return summary
+
+
+def list_companies(session: Session) -> list[Company]:
+    return list(session.execute(select(Company).order_by(Company.slug)).scalars())
+
+
+def company_by_slug(session: Session, slug: str) -> Company:
+    company = session.execute(select(Company).where(Company.slug == slug)).scalar_one_or_none()
+    if company is None:
+        raise NotFound(f"company {slug!r} not found")
+    return company
+
+
+def list_assets(session: Session, *, company_id: int) -> list[Asset]:
+    stmt = select(Asset).where(Asset.company_id == company_id).order_by(Asset.slug)
+    return list(session.execute(stmt).scalars())
+
+
+def get_asset(session: Session, *, company_id: int, asset_id: int) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None or asset.company_id != company_id:
+        raise NotFound(f"asset {asset_id} not found")
+    return asset
+
+
+def list_endpoints(session: Session, *, company_id: int) -> list[Endpoint]:
+    stmt = select(Endpoint).where(Endpoint.company_id == company_id).order_by(Endpoint.name)
+    return list(session.execute(stmt).scalars())
+
+
+def list_tags(session: Session, *, company_id: int, asset_id: int | None = None) -> list[Tag]:
+    stmt = select(Tag).where(Tag.company_id == company_id)
+    if asset_id is not None:
+        stmt = stmt.where(Tag.asset_id == asset_id)
+    return list(session.execute(stmt.order_by(Tag.name)).scalars())
+
+
+def endpoints_to_poll(session: Session) -> list[Endpoint]:
+    """Every company's enabled endpoints: the worker serves the whole cluster."""
+    stmt = select(Endpoint).where(Endpoint.enabled.is_(True)).order_by(Endpoint.company_id, Endpoint.name)
+    return list(session.execute(stmt).scalars())
+
+
+def all_assets(session: Session) -> list[Asset]:
+    """Every company's assets, for the worker's train and score jobs."""
+    return list(session.execute(select(Asset).order_by(Asset.company_id, Asset.slug)).scalars())

@@ -1,0 +1,18 @@
+"""Alembic environment: one migration history for SQLite and PostgreSQL (batch mode)."""
+
+from alembic import context
+
+from pdm.storage.tables import Base
+
+config = context.config
+engine = config.attributes.get("engine")
+if engine is None:  # called from the alembic CLI
+    from pdm.config import load_settings
+    from pdm.storage.session import make_engine
+
+    engine = make_engine(load_settings().database_url)
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

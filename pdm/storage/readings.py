@@ -1,0 +1,57 @@
+"""The readings hot path: bulk insert that ignores re-deliveries, and range reads.
+
+Rows go through SQLAlchemy Core ``executemany`` (the fast path on SQLite); a (tag, ts)
+already stored is skipped by the database, so a batch replayed from the spool after a
+crash is never stored twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pdm.storage.tables import Reading, Tag
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def insert_ignore(conn: Connection | Session, table, rows: Sequence[dict]) -> None:
+    """Insert ``rows``; rows whose primary key already exists are skipped."""
+    if not rows:
+        return
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    stmt = _INSERTS[dialect](table).on_conflict_do_nothing()
+    conn.execute(stmt, list(rows))
+
+
+def insert_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
+    """``rows``: dicts with tag_id, ts, value, quality, received_at."""
+    insert_ignore(conn, Reading.__table__, rows)
+
+
+def count_readings(session: Session, *, company_id: int) -> int:
+    from sqlalchemy import func
+
+    stmt = select(func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id).where(
+        Tag.company_id == company_id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def asset_readings(session: Session, *, company_id: int, asset_id: int, start: float | None = None,
+                   end: float | None = None, tags: Iterable[str] | None = None) -> pd.DataFrame:
+    """Long frame (ts, tag, value, quality) of one asset's readings in [start, end]."""
+    stmt = (select(Reading.ts, Tag.name.label("tag"), Reading.value, Reading.quality)
+            .join(Tag, Tag.id == Reading.tag_id)
+            .where(Tag.company_id == company_id, Tag.asset_id == asset_id))
+    if start is not None:
+        stmt = stmt.where(Reading.ts >= start)
+    if end is not None:
+        stmt = stmt.where(Reading.ts <= end)
+    if tags is not None:
+        stmt = stmt.where(Tag.name.in_(list(tags)))
+    rows = session.execute(stmt.order_by(Reading.ts)).all()
+    return pd.DataFrame(rows, columns=["ts", "tag", "value", "quality"])
