@@ -109,3 +109,47 @@ def small_plant() -> PlantConfig:
         {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
         faults=[{"company": "acme", "asset": "P-1", "kind": "bearing_wear", "start_min": 40, "end_min": 200,
                  "ramp_min": 10}]))
+
+
+class OpcUaTestServer:
+    """A real asyncua server on a free port with ``n`` Double variables spread over objects."""
+
+    NS = "urn:pdm:test"
+
+    def __init__(self, n: int = 20, per_object: int = 100, port: int | None = None):
+        self.n, self.per_object = n, per_object
+        self.port = port or free_port()
+        self.url = f"opc.tcp://127.0.0.1:{self.port}/test"
+        self.node_ids = [f"nsu={self.NS};s=v{i}" for i in range(n)]
+        self.server = None
+        self.variables = []
+
+    async def start(self):
+        from asyncua import Server, ua
+
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await server.register_namespace(self.NS)
+        self.variables = []
+        for start in range(0, self.n, self.per_object):
+            obj = await server.nodes.objects.add_object(ua.NodeId(f"o{start}", idx), f"o{start}")
+            for i in range(start, min(start + self.per_object, self.n)):
+                var = await obj.add_variable(ua.NodeId(f"v{i}", idx), f"v{i}", float(i))
+                self.variables.append(var)
+        await server.start()
+        self.server = server
+        return self
+
+    async def stop(self):
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+
+@pytest.fixture
+async def opcua_server():
+    srv = await OpcUaTestServer().start()
+    yield srv
+    await srv.stop()

@@ -121,7 +121,8 @@ class OpcUaConnector(ConnectorBase):
         for start in range(0, len(node_ids), step):
             chunk = node_ids[start:start + step]
             try:
-                values = await self._client.read_attributes([self._node_or_fake(n) for n in chunk])
+                values = await self._client.uaclient.read_attributes([self._node_or_fake(n) for n in chunk],
+                                                                    ua.AttributeIds.Value)
             except (OSError, ConnectionError, asyncio.TimeoutError, ua.UaError) as exc:
                 await self.close()
                 raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None

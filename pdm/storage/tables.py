@@ -7,7 +7,7 @@ each query can filter by the tenant without a join.
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
                         String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -94,7 +94,7 @@ class Reading(Base):
     ts: Mapped[float] = mapped_column(Float, primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
     # OPC UA StatusCode value: 0 is Good; the top two bits say Uncertain (01) or Bad (10).
-    quality: Mapped[int] = mapped_column(Integer, default=0)
+    quality: Mapped[int] = mapped_column(BigInteger, default=0)  # uint32 does not fit an int4
     received_at: Mapped[float] = mapped_column(Float)
 
 

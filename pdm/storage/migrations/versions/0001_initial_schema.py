@@ -139,7 +139,7 @@ def upgrade() -> None:
     sa.Column('tag_id', sa.Integer(), nullable=False),
     sa.Column('ts', sa.Float(), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
-    sa.Column('quality', sa.Integer(), nullable=False),
+    sa.Column('quality', sa.BigInteger(), nullable=False),
     sa.Column('received_at', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['tag_id'], ['tags.id'], name=op.f('fk_readings_tag_id_tags'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tag_id', 'ts', name=op.f('pk_readings')),

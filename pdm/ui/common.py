@@ -1,0 +1,82 @@
+"""Helpers shared by the pages: engine and sessions, the company picker, time formatting."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdm.storage.session import make_engine, session_factory
+
+# The widget's own key is dropped by Streamlit whenever a page without the picker runs
+# (the cluster page); this plain key keeps the choice across page switches.
+COMPANY_STATE = "pdm_company"
+
+
+@dataclass(frozen=True)
+class CompanyRef:
+    """The tenant a page works for: plain values, safe to hand to a fragment between runs."""
+
+    id: int
+    slug: str
+    name: str
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """One engine (and its connection pool) per database URL for the whole server process."""
+    engine = make_engine(url)
+    return engine, session_factory(engine)
+
+
+def safe_url(url: str) -> str:
+    """The URL for messages: a PostgreSQL password must never reach the page."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as-is minus nothing secret
+        return url.split("@")[-1]
+
+
+def company_picker(companies: list[CompanyRef]) -> CompanyRef:
+    """Sidebar choice of the company; stands in for the logged-in user's tenant until login exists."""
+    by_slug = {c.slug: c for c in companies}
+    slugs = list(by_slug)
+    current = st.session_state.get(COMPANY_STATE)
+    slug = st.sidebar.selectbox(
+        "Company", slugs, index=slugs.index(current) if current in by_slug else 0,
+        format_func=lambda s: by_slug[s].name, key="company_picker")
+    st.session_state[COMPANY_STATE] = slug
+    return by_slug[slug]
+
+
+def iso_local(ts: float | None) -> str:
+    """Epoch seconds as an ISO string in the server's local time zone (with its offset)."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """A short "how long since" for status columns: "12 s ago", "5 min ago", "3 h ago"."""
+    if ts is None:
+        return "never"
+    delta = (time.time() if now is None else now) - ts
+    if delta < 0:
+        # Clock skew between a plant server and us: say so rather than print a negative age.
+        return "in the future"
+    if delta < 60:
+        return f"{int(delta)} s ago"
+    if delta < 3600:
+        return f"{int(delta // 60)} min ago"
+    if delta < 86_400:
+        return f"{int(delta // 3600)} h ago"
+    return f"{int(delta // 86_400)} d ago"
+
+
+def percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{fraction:.0%}"

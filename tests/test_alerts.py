@@ -1,0 +1,134 @@
+"""Alerts: debounce, one open alert per asset (enforced by the database), updates, severity."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from pdm.alerts import ScoredRow, evaluate, list_alerts, open_counts_by_company, severity
+from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
+from pdm.storage.tables import Alert, ModelVersion
+
+THRESHOLD = 1.0
+
+
+@pytest.fixture
+def ctx(sessions, small_plant):
+    with sessions.begin() as s:
+        apply_plants(s, small_plant)
+        company = company_by_slug(s, "acme")
+        asset = list_assets(s, company_id=company.id)[0]
+        mv = ModelVersion(company_id=company.id, asset_id=asset.id, version=1, detector="pca", created_at=0,
+                          trained_from=0, trained_to=0, threshold=THRESHOLD, feature_names=["a"], metrics={},
+                          active=True, envelope=b"-")
+        s.add(mv)
+        s.flush()
+        return sessions, company.id, asset.id, mv.id
+
+
+def _rows(scores, start=100.0):
+    return [ScoredRow(ts=start + i, score=s, sensors=[{"tag": "vibration", "contribution": 0.8, "value": s}])
+            for i, s in enumerate(scores)]
+
+
+def _evaluate(sessions, cid, aid, mv, rows, debounce=3):
+    with sessions.begin() as s:
+        asset = list_assets(s, company_id=cid)[[a.id for a in list_assets(s, company_id=cid)].index(aid)]
+        return evaluate(s, company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD, rows=rows,
+                        debounce_rows=debounce)
+
+
+def _count(sessions):
+    with sessions() as s:
+        return s.execute(select(func.count()).select_from(Alert)).scalar_one()
+
+
+def test_isolated_spikes_open_nothing(ctx):
+    sessions, cid, aid, mv = ctx
+    assert _evaluate(sessions, cid, aid, mv, _rows([0.5, 2.0, 2.0, 0.4, 3.0, 0.2])) is None
+    assert _count(sessions) == 0
+
+
+def test_sustained_excess_opens_one_alert_dated_from_its_first_row(ctx):
+    sessions, cid, aid, mv = ctx
+    alert = _evaluate(sessions, cid, aid, mv, _rows([0.5, 1.5, 1.6, 1.7, 4.0, 0.5]))
+    assert alert is not None and alert.status == "OPEN"
+    assert alert.opened_at == 101.0 and alert.last_seen_at == 104.0
+    assert alert.peak_score == 4.0 and alert.sensors[0]["tag"] == "vibration"
+
+
+def test_debounce_run_spans_scoring_batches(ctx):
+    """Two rows in one batch and one in the next are one run of three."""
+    sessions, cid, aid, mv = ctx
+    from pdm.storage.readings import insert_ignore
+    from pdm.storage.tables import Score
+
+    first = _rows([0.5, 2.0, 2.0])
+    with sessions.begin() as s:
+        insert_ignore(s, Score.__table__, [{"asset_id": aid, "ts": r.ts, "company_id": cid, "model_version_id": mv,
+                                            "score": r.score, "threshold": THRESHOLD} for r in first])
+    assert _evaluate(sessions, cid, aid, mv, first) is None
+    alert = _evaluate(sessions, cid, aid, mv, _rows([2.5], start=103.0))
+    assert alert is not None and alert.opened_at == 101.0
+
+
+def test_new_anomaly_updates_the_open_alert(ctx):
+    sessions, cid, aid, mv = ctx
+    first = _evaluate(sessions, cid, aid, mv, _rows([2, 2, 2]))
+    second = _evaluate(sessions, cid, aid, mv, _rows([9, 9], start=500.0))
+    assert second.id == first.id and _count(sessions) == 1
+    assert second.peak_score == 9 and second.last_seen_at == 501.0
+
+
+def test_database_refuses_a_second_open_alert(ctx):
+    sessions, cid, aid, mv = ctx
+    _evaluate(sessions, cid, aid, mv, _rows([2, 2, 2]))
+    with pytest.raises(IntegrityError):
+        with sessions.begin() as s:
+            s.add(Alert(company_id=cid, asset_id=aid, status="ACKNOWLEDGED", severity="low", opened_at=1,
+                        last_seen_at=1, peak_score=2, threshold=1, sensors=[]))
+    # a closed alert does not count: a new one may open after it
+    with sessions.begin() as s:
+        s.execute(Alert.__table__.update().values(status="RESOLVED"))
+    assert _evaluate(sessions, cid, aid, mv, _rows([3, 3, 3], start=900.0)) is not None
+    assert _count(sessions) == 2
+
+
+def test_two_scorers_racing_on_one_asset_open_one_alert(ctx):
+    sessions, cid, aid, mv = ctx
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def race():
+        try:
+            barrier.wait()
+            _evaluate(sessions, cid, aid, mv, _rows([2, 2, 2, 2]))
+        except Exception as exc:  # collected so the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert _count(sessions) == 1
+
+
+def test_list_alerts_is_per_company_and_cluster_counts_are_aggregates(ctx):
+    sessions, cid, aid, mv = ctx
+    _evaluate(sessions, cid, aid, mv, _rows([2, 2, 2]))
+    with sessions() as s:
+        beta = company_by_slug(s, "beta")
+        assert len(list_alerts(s, company_id=cid)) == 1
+        assert list_alerts(s, company_id=beta.id) == []
+        counts = {slug: n for slug, _, n in open_counts_by_company(s)}
+    assert counts == {"acme": 1, "beta": 0}
+
+
+@pytest.mark.parametrize("ratio, criticality, expected", [
+    (1.2, 3, "low"), (2.0, 3, "medium"), (2.0, 5, "high"), (2.0, 1, "low"), (8.0, 3, "critical"), (4.0, 3, "high"),
+])
+def test_severity_grows_with_excess_and_criticality(ratio, criticality, expected):
+    assert severity(ratio, criticality) == expected
