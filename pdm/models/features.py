@@ -1,0 +1,104 @@
+"""From long readings (one row per tag and timestamp) to the wide frame the detectors score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("ts", "tag", "value", "quality")
+FFILL_LIMIT_BINS = 2
+
+
+def good_quality(quality: pd.Series) -> pd.Series:
+    """True where the OPC UA status code is Good: its top two bits are 00 (01 Uncertain, 10 Bad).
+
+    Codes are read as unsigned 32-bit, so a Bad code stored in a signed int32 column is still Bad.
+    """
+    codes = quality.to_numpy(dtype="int64") & 0xFFFFFFFF
+    return pd.Series((codes >> 30) == 0, index=quality.index)
+
+
+def wide_frame(readings: pd.DataFrame, *, freq_s: float | None = None) -> pd.DataFrame:
+    """One column per tag (sorted), one row per grid time (epoch seconds, float index ``ts``).
+
+    Only Good, non-NaN readings are used. Grid times are multiples of ``freq_s`` (``None``: the
+    median spacing between a tag's consecutive readings, over all tags), so training and scoring
+    windows share a grid. A grid row at time T holds each tag's last reading in (T - freq_s, T],
+    i.e. the value known at T, never a later one. A tag without a reading in a bin keeps its
+    previous value for at most 2 bins; rows still missing a tag are dropped.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in readings.columns]
+    if missing:
+        raise ValueError(f"readings lack column(s) {missing}; need {list(REQUIRED_COLUMNS)}")
+    good = readings.loc[good_quality(readings["quality"]), ["ts", "tag", "value"]]
+    good = good.astype({"ts": float, "value": float}).dropna(subset=["ts", "value"])
+    if good.empty:
+        return _empty_frame()
+    good = good.sort_values("ts", kind="stable")
+    freq = _infer_freq(good) if freq_s is None else float(freq_s)
+    if not (np.isfinite(freq) and freq > 0):
+        raise ValueError(f"freq_s must be a positive number of seconds, got {freq_s!r}")
+    good = good.assign(bin=_grid_bins(good["ts"].to_numpy(), freq))
+    wide = good.groupby(["bin", "tag"], sort=True)["value"].last().unstack("tag")
+    wide = _forward_fill_bins(wide, FFILL_LIMIT_BINS).dropna(how="any")
+    wide = wide.reindex(columns=sorted(wide.columns, key=str))
+    wide.index = pd.Index(wide.index.to_numpy(dtype=float) * freq, name="ts")
+    wide.columns = pd.Index([str(c) for c in wide.columns], name=None)
+    return wide
+
+
+def causal_rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Mean of each row and the ``window - 1`` rows before it; never looks at a later row."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    return frame.rolling(window=int(window), min_periods=1).mean()
+
+
+def _grid_bins(ts: np.ndarray, freq: float) -> np.ndarray:
+    """Bin k covers (k-1, k] * freq. A reading on a grid line belongs to that line even when
+    float division lands a hair above it (0.3 / 0.1 = 2.9999999999999996, 0.9 / 0.3 = 3.0000000000000004)."""
+    q = ts / freq
+    nearest = np.round(q)
+    on_line = np.isclose(q, nearest, rtol=1e-13, atol=1e-9)
+    return np.where(on_line, nearest, np.ceil(q)).astype("int64")
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame(index=pd.Index([], dtype=float, name="ts"))
+
+
+def _infer_freq(good: pd.DataFrame) -> float:
+    """Median over tags of each tag's median spacing, rounded to 3 significant digits.
+
+    Per tag rather than over the union of timestamps: tags polled together often carry source
+    timestamps a few milliseconds apart, which would make the union's spacing tiny. Rounding
+    turns a jittered 9.9999998 s into 10 s, so grid times stay round.
+    """
+    spacings = [_median_spacing(ts) for _, ts in good.groupby("tag")["ts"]]
+    spacings = [s for s in spacings if s is not None]
+    if not spacings:
+        raise ValueError("cannot infer freq_s: no tag has two distinct timestamps; pass freq_s")
+    spacing = float(np.median(spacings))
+    return float(f"{spacing:.3g}")
+
+
+def _median_spacing(ts: pd.Series) -> float | None:
+    distinct = np.unique(ts.to_numpy())
+    return float(np.median(np.diff(distinct))) if len(distinct) > 1 else None
+
+
+def _forward_fill_bins(wide: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Forward-fill each tag over at most ``limit`` missing grid bins.
+
+    ``wide`` only holds bins where some tag was read, so the gap is measured in bin numbers, not
+    rows. Rows for the ``limit`` bins after each observed bin are added so a fill has a row to
+    land in; bins further away would be dropped anyway, so they are never materialised.
+    """
+    observed = wide.index.to_numpy()
+    candidates = np.unique(np.concatenate([observed + step for step in range(limit + 1)]))
+    candidates = candidates[candidates <= observed.max()]
+    wide = wide.reindex(candidates)
+    seen_at = np.where(wide.notna(), candidates[:, None].astype(float), np.nan)
+    last_seen = pd.DataFrame(seen_at, index=wide.index, columns=wide.columns).ffill()
+    age = candidates[:, None] - last_seen.to_numpy()
+    return wide.ffill().mask(~(age <= limit))  # NaN age (never seen yet) is masked too
