@@ -101,9 +101,12 @@ class DetectionConfig(_Strict):
     detector: Slug = "pca"
     resample_s: PositiveSeconds | None = None
     train_min_rows: Annotated[int, Field(ge=10)] = 60
+    # Normal operation has slow cycles (shifts, batches): a model trained on less than one
+    # full cycle alarms whenever the load leaves the range it saw.
+    train_min_span_min: Annotated[float, Field(ge=0)] = 60.0
     train_max_rows: Annotated[int, Field(ge=10)] = 2000
     smooth_rows: Annotated[int, Field(ge=1, le=1000)] = 3
-    debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 3
+    debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0
     train_interval_s: PositiveSeconds = 5.0
 

@@ -1,0 +1,311 @@
+"""``pdmctl``: the command line of the service.
+
+Every failure the user can fix comes out as one line on stderr (exit 2 for configuration,
+1 otherwise), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
+from pdm.errors import ConfigError, PdmError
+
+app = typer.Typer(help="Shared predictive maintenance service: ingest, detect, alert.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Plant configuration files.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts of one company.", no_args_is_help=True)
+models_app = typer.Typer(help="Model versions of one company.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(models_app, name="models")
+
+DEFAULT_PLANTS = Path("config/plants.example.yaml")
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
+DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="Database URL (default: settings).")]
+SettingsOpt = Annotated[Optional[Path], typer.Option("--settings", help="Settings file (TOML).")]
+out = Console()
+
+
+def _settings(settings_path: Path | None, database: str | None) -> Settings:
+    settings = load_settings(settings_path)
+    return settings.model_copy(update={"database_url": database}) if database else settings
+
+
+def _engine(settings: Settings):
+    from pdm.storage.session import make_engine
+
+    return make_engine(settings.database_url)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
+    """Create or migrate the schema to the latest (or given) revision."""
+    from pdm.storage.session import upgrade
+
+    upgrade(_engine(_settings(settings, database)), revision)
+    out.print(f"database at revision {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Migrate the schema down to REVISION ('base' drops everything)."""
+    from pdm.storage.session import downgrade
+
+    downgrade(_engine(_settings(settings, database)), revision)
+    out.print(f"database at revision {revision}")
+
+
+@config_app.command("check")
+def config_check(path: Path) -> None:
+    """Validate a plant file without touching the database."""
+    cfg = load_plants(path)
+    assets = sum(1 for _ in cfg.iter_assets())
+    endpoints = list(cfg.iter_endpoints())
+    tags = sum(len(e.nodes) for _, _, e in endpoints)
+    out.print(f"{path}: OK — {len(cfg.companies)} companies, {assets} assets, {len(endpoints)} endpoints, {tags} tags")
+
+
+@config_app.command("apply")
+def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Load a plant file into the database (idempotent)."""
+    from pdm.storage.catalog import apply_plants
+    from pdm.storage.session import session_factory, upgrade
+
+    cfg = load_plants(path)
+    engine = _engine(_settings(settings, database))
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        s = apply_plants(session, cfg)
+    out.print(f"applied {path}: {s.companies} companies, {s.sites} sites, {s.assets} assets, "
+              f"{s.endpoints} endpoints, {s.tags} tags")
+
+
+def parse_fault(text: str) -> FaultConfig:
+    """``company/asset:kind:start_min:end_min[:ramp_min]``."""
+    parts = text.split(":")
+    if len(parts) not in (4, 5) or "/" not in parts[0]:
+        raise ConfigError("--fault", "fault", text, "expected company/asset:kind:start_min:end_min[:ramp_min]")
+    company, asset = parts[0].split("/", 1)
+    data = {"company": company, "asset": asset, "kind": parts[1], "start_min": parts[2], "end_min": parts[3]}
+    if len(parts) == 5:
+        data["ramp_min"] = parts[4]
+    from pdm.config import validate_model
+
+    return validate_model(FaultConfig, data, "--fault")
+
+
+def _plants_with(path: Path, faults: list[str] | None) -> PlantConfig:
+    cfg = load_plants(path)
+    if faults:
+        data = cfg.model_dump(mode="json")
+        data["simulation"]["faults"] = [parse_fault(f).model_dump(mode="json") for f in faults]
+        cfg = parse_plants(data, f"{path} + --fault")
+    return cfg
+
+
+@app.command()
+def simulate(config: ConfigOpt = DEFAULT_PLANTS,
+             speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
+             seed: Annotated[Optional[int], typer.Option(help="Random seed (default: from config).")] = None,
+             fault: Annotated[Optional[list[str]], typer.Option(
+                 help="Replace the fault schedule: company/asset:kind:start_min:end_min[:ramp_min]")] = None) -> None:
+    """Serve the simulated plant's OPC UA endpoints until Ctrl-C."""
+    from pdm.simulator import SimulatedPlant
+
+    _logging()
+    plants = _plants_with(config, fault)
+
+    async def serve():
+        async with SimulatedPlant(plants, speed=speed, seed=seed, source=str(config)) as plant:
+            for _, _, ep in plants.iter_endpoints():
+                out.print(f"serving {ep.endpoint_url}")
+            for f in plant.faults:
+                out.print(f"fault {f['kind']} on {f['company']}/{f['asset']}: {f['start']:%H:%M} → {f['end']:%H:%M}")
+            await _until_signalled()
+
+    asyncio.run(serve())
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@app.command()
+def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None,
+           wait: Annotated[bool, typer.Option(help="Wait for the scheduler lock instead of exiting.")] = False,
+           verbose: bool = False) -> None:
+    """Poll endpoints, train and score models, raise alerts (one scheduler per database)."""
+    from pdm.errors import SchedulerBusy
+    from pdm.worker import Worker
+
+    _logging(verbose)
+    plants = load_plants(config)
+    engine = _engine(_settings(settings, database))
+
+    async def run():
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        while True:
+            try:
+                await Worker(engine=engine, settings=_settings(settings, database), detection=plants.detection).run(stop)
+                return
+            except SchedulerBusy:
+                if not wait:
+                    raise
+                await asyncio.sleep(5)
+
+    asyncio.run(run())
+
+
+def _company(session, slug: str):
+    from pdm.storage.catalog import company_by_slug
+
+    return company_by_slug(session, slug)
+
+
+@app.command()
+def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Annotated[str, typer.Option(help="Asset id.")],
+          config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Train a new model version for one asset now."""
+    from sqlalchemy import select
+
+    from pdm.errors import NotFound
+    from pdm.models.training import train_asset
+    from pdm.storage.session import session_factory
+    from pdm.storage.tables import Asset
+
+    plants = load_plants(config)
+    with session_factory(_engine(_settings(settings, database))).begin() as session:
+        c = _company(session, company)
+        a = session.execute(select(Asset).where(Asset.company_id == c.id, Asset.slug == asset)).scalar_one_or_none()
+        if a is None:
+            raise NotFound(f"asset {asset!r} not found for company {company!r}")
+        version = train_asset(session, company_id=c.id, asset_id=a.id, detection=plants.detection)
+        if version is None:
+            raise PdmError(f"not enough data to train {company}/{asset} (needs {plants.detection.train_min_rows} rows)")
+        out.print(f"{company}/{asset}: version {version.version} ({version.detector}), threshold {version.threshold:.3g}")
+
+
+@models_app.command("list")
+def models_list(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
+                settings: SettingsOpt = None) -> None:
+    """Model versions of a company's assets."""
+    from sqlalchemy import select
+
+    from pdm.storage.session import session_factory
+    from pdm.storage.tables import Asset, ModelVersion
+
+    with session_factory(_engine(_settings(settings, database)))() as session:
+        c = _company(session, company)
+        rows = session.execute(select(ModelVersion, Asset.slug).join(Asset, Asset.id == ModelVersion.asset_id)
+                               .where(ModelVersion.company_id == c.id).order_by(Asset.slug, ModelVersion.version)).all()
+    table = Table("asset", "version", "detector", "active", "threshold", "rows")
+    for mv, slug in rows:
+        table.add_row(slug, str(mv.version), mv.detector, "yes" if mv.active else "", f"{mv.threshold:.3g}",
+                      str(mv.metrics.get("rows", "")))
+    out.print(table)
+
+
+@alerts_app.command("list")
+def alerts_list(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
+                settings: SettingsOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A company's alerts, open first, most severe first."""
+    from pdm.alerts import list_alerts
+    from pdm.demo import _iso
+    from pdm.storage.session import session_factory
+
+    with session_factory(_engine(_settings(settings, database)))() as session:
+        c = _company(session, company)
+        rows = [{"id": a.id, "asset": asset.slug, "status": a.status, "severity": a.severity,
+                 "opened_at": _iso(a.opened_at), "last_seen_at": _iso(a.last_seen_at),
+                 "sensors": [s["tag"] for s in a.sensors]} for a, asset in list_alerts(session, company_id=c.id)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "asset", "status", "severity", "opened at", "last seen", "sensors")
+    for r in rows:
+        table.add_row(str(r["id"]), r["asset"], r["status"], r["severity"], r["opened_at"], r["last_seen_at"],
+                      ", ".join(r["sensors"]))
+    out.print(table)
+
+
+@app.command()
+def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None,
+         headless: Annotated[bool, typer.Option(help="No Streamlit: run for --duration and print a summary.")] = False,
+         duration: Annotated[float, typer.Option(help="Wall seconds to run (headless).", min=1)] = 120.0,
+         speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
+         seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (headless).")] = False) -> None:
+    """Run the simulated plant, the worker and (unless --headless) the Streamlit app."""
+    from pdm import demo as demo_mod
+    from pdm.storage.session import make_engine
+
+    plants = load_plants(config)
+    cfg = _settings(settings, database)
+    if headless:
+        _logging()
+        if database is None:
+            import tempfile
+
+            tmp = Path(tempfile.mkdtemp(prefix="pdm-demo-"))
+            cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp / 'demo.sqlite3'}", "var_dir": tmp})
+        result = demo_mod.run_headless(make_engine(cfg.database_url), cfg, plants, duration=duration,
+                                       speed=speed, seed=seed)
+        if as_json:
+            print(json.dumps(result))
+        else:
+            out.print(f"{result['readings']} readings, {len(result['alerts'])} alerts, {len(result['faults'])} faults")
+            for a in result["alerts"]:
+                out.print(f"  {a['opened_at']} {a['company']}/{a['asset']} {a['severity']}: {', '.join(a['sensors'])}")
+        return
+    engine = make_engine(cfg.database_url)
+    demo_mod.prepare_database(engine, plants)
+    raise typer.Exit(demo_mod.run_interactive(plants_path=config, database_url=cfg.database_url,
+                                              port=cfg.streamlit_port))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except PdmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The demo: the simulated plant, the worker and (unless headless) Streamlit, on one machine.
+
+``run_headless`` runs the plant and the worker in one event loop for a wall-clock duration
+and returns a summary for machines and reviewers. ``run_interactive`` starts the three
+parts as child processes and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Engine, func, select
+
+from pdm.alerts import list_alerts
+from pdm.config import PlantConfig, Settings
+from pdm.simulator import SimulatedPlant
+from pdm.storage.catalog import apply_plants, list_companies
+from pdm.storage.session import session_factory, upgrade
+from pdm.storage.tables import Reading
+from pdm.worker import Worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_free_ports(plants: PlantConfig) -> PlantConfig:
+    """The same plants with every endpoint URL moved to a free local port."""
+    ports: dict[str, int] = {}
+    data = plants.model_dump(mode="json")
+    for company in data["companies"]:
+        for site in company["sites"]:
+            for ep in site["endpoints"]:
+                parts = urlsplit(ep["endpoint_url"])
+                port = ports.setdefault(parts.netloc, free_port())
+                ep["endpoint_url"] = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+    return PlantConfig.model_validate(data)
+
+
+def prepare_database(engine: Engine, plants: PlantConfig) -> None:
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        apply_plants(session, plants)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def summary(engine: Engine, plant: SimulatedPlant) -> dict:
+    with session_factory(engine)() as session:
+        readings = session.execute(select(func.count()).select_from(Reading)).scalar_one()
+        alerts = []
+        for company in list_companies(session):
+            for alert, asset in list_alerts(session, company_id=company.id):
+                alerts.append({"company": company.slug, "asset": asset.slug, "opened_at": _iso(alert.opened_at),
+                               "last_seen_at": _iso(alert.last_seen_at), "severity": alert.severity,
+                               "status": alert.status, "sensors": [s["tag"] for s in alert.sensors]})
+    faults = [{**f, "start": f["start"].isoformat(timespec="seconds"), "end": f["end"].isoformat(timespec="seconds")}
+              for f in plant.faults]
+    alerts.sort(key=lambda a: a["opened_at"])
+    return {"readings": int(readings), "assets": plant.assets, "faults": faults, "alerts": alerts}
+
+
+async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, duration: float, speed: float | None,
+                    seed: int | None) -> dict:
+    stop = asyncio.Event()
+    async with SimulatedPlant(plants, speed=speed, seed=seed) as plant:
+        worker = Worker(engine=engine, settings=settings, detection=plants.detection)
+        task = asyncio.create_task(worker.run(stop))
+        done, _ = await asyncio.wait({task}, timeout=duration)
+        stop.set()
+        await task  # re-raises a worker failure (e.g. another scheduler holds the database)
+        return summary(engine, plant)
+
+
+def run_headless(engine: Engine, settings: Settings, plants: PlantConfig, *, duration: float,
+                 speed: float | None = None, seed: int | None = None) -> dict:
+    plants = with_free_ports(plants)
+    prepare_database(engine, plants)
+    return asyncio.run(_headless(engine, settings, plants, duration, speed, seed))
+
+
+def run_interactive(*, plants_path: Path, database_url: str, port: int) -> int:
+    """Start simulate, worker and Streamlit as children; Ctrl-C (or any child exiting) stops all."""
+    env = {**os.environ, "PDM_DATABASE_URL": database_url}
+    pdmctl = [sys.executable, "-m", "pdm.cli"]
+    children = [
+        subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path)], env=env),
+        subprocess.Popen([*pdmctl, "worker", "--config", str(plants_path)], env=env),
+        subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app_streamlit.py", "--server.headless", "true",
+                          "--server.port", str(port), "--browser.gatherUsageStats", "false"], env=env),
+    ]
+    print(f"\nPdM demo running: open http://localhost:{port}  (Ctrl-C stops the plant, the worker and the app)\n",
+          flush=True)
+    try:
+        while all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGINT, 130, None)]
+    return 1 if failed else 0

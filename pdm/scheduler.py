@@ -1,0 +1,85 @@
+"""The scheduler and its leader lock: exactly one scheduler runs per database.
+
+APScheduler 3.x job stores must never be shared by two schedulers (duplicate runs), so the
+worker takes a lock tied to the database before it schedules anything: ``fcntl.flock`` on
+a file beside a SQLite database, ``pg_try_advisory_lock`` on PostgreSQL (held by one open
+connection, released by the server if the process dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, text
+
+from pdm.errors import SchedulerBusy
+
+
+class LeaderLock:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._fd: int | None = None
+        self._conn = None
+
+    def _lock_path(self) -> Path | None:
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return None
+        return Path(database + ".scheduler.lock")
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name == "postgresql":
+            return self._acquire_pg()
+        path = self._lock_path()
+        if path is None:
+            return True
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def _acquire_pg(self) -> bool:
+        conn = self.engine.connect()
+        # Keyed by schema too, so separate deployments in one database do not block each other.
+        got = conn.execute(text("SELECT pg_try_advisory_lock(hashtext('pdm-scheduler:' || current_schema()))")).scalar()
+        conn.commit()
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def require(self) -> None:
+        if not self.acquire():
+            raise SchedulerBusy(f"another scheduler is already running on {self.engine.url.render_as_string()}; "
+                                "stop it first or start this one with --wait")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        if self._conn is not None:
+            self._conn.close()  # closing the session releases the advisory lock
+            self._conn = None
+
+    def __enter__(self) -> "LeaderLock":
+        self.require()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def make_scheduler() -> AsyncIOScheduler:
+    # In-memory job store: jobs are rebuilt from the database at start, never shared.
+    return AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})

@@ -1,0 +1,113 @@
+"""The worker: one process that polls every endpoint and trains and scores every asset.
+
+It holds the database's leader lock for as long as it schedules, builds one poller per
+enabled endpoint (re-read every ``refresh_s`` so endpoints added in the UI start by
+themselves) and runs poll, train and score jobs on APScheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from pdm.config import DetectionConfig, EndpointConfig, Settings, validate_model
+from pdm.connectors.spool import Spool
+from pdm.ingest import EndpointPoller
+from pdm.models.training import active_model, train_asset
+from pdm.scheduler import LeaderLock, make_scheduler
+from pdm.scoring import score_asset
+from pdm.storage.catalog import all_assets, endpoints_to_poll
+from pdm.storage.session import session_factory
+from pdm.storage.tables import Tag
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, *, engine: Engine, settings: Settings, detection: DetectionConfig, refresh_s: float = 10.0):
+        self.engine = engine
+        self.settings = settings
+        self.detection = detection
+        self.refresh_s = refresh_s
+        self.sessions = session_factory(engine)
+        self.pollers: dict[int, EndpointPoller] = {}
+        self.scheduler = make_scheduler()
+        # Train and score share one lock: they write the same tables, and stopping waits on it
+        # so that no job is left half-way when ``run`` returns.
+        self._jobs = threading.Lock()
+        self._stopping = threading.Event()
+
+    def _poller_for(self, session: Session, endpoint) -> EndpointPoller:
+        config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
+        tags = {t.node_id: t.id for t in session.execute(select(Tag).where(Tag.endpoint_id == endpoint.id)).scalars()}
+        spool = Spool(Path(self.settings.var_dir) / "spool" / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
+        return EndpointPoller(endpoint_id=endpoint.id, name=f"{endpoint.company_id}/{endpoint.name}", config=config,
+                              tags=tags, sessions=self.sessions, spool=spool)
+
+    async def refresh_endpoints(self) -> None:
+        def load():
+            with self.sessions() as session:
+                return {e.id: self._poller_for(session, e) for e in endpoints_to_poll(session)
+                        if e.id not in self.pollers}
+        for endpoint_id, poller in (await asyncio.to_thread(load)).items():
+            self.pollers[endpoint_id] = poller
+            self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
+                                   id=f"poll:{endpoint_id}", next_run_time=_now())
+            log.info("polling endpoint %s every %.3g s", poller.name, poller.config.poll_interval_s)
+
+    def train_due(self) -> int:
+        """Train every asset that has no model yet; returns how many were trained."""
+        trained = 0
+        with self._jobs, self.sessions() as session:
+            assets = [(a.company_id, a.id) for a in all_assets(session)]
+        for company_id, asset_id in assets:
+            if self._stopping.is_set():
+                break
+            with self._jobs, self.sessions.begin() as session:
+                if active_model(session, company_id=company_id, asset_id=asset_id) is None:
+                    trained += train_asset(session, company_id=company_id, asset_id=asset_id,
+                                           detection=self.detection) is not None
+        return trained
+
+    def score_all(self) -> None:
+        with self._jobs, self.sessions() as session:
+            assets = [(a.company_id, a.id) for a in all_assets(session)]
+        for company_id, asset_id in assets:
+            if self._stopping.is_set():
+                break
+            with self._jobs, self.sessions.begin() as session:
+                score_asset(session, company_id=company_id, asset_id=asset_id, detection=self.detection)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; raises SchedulerBusy if another scheduler owns the database."""
+        with LeaderLock(self.engine):
+            self.scheduler.add_job(self.refresh_endpoints, "interval", seconds=self.refresh_s, id="refresh",
+                                   next_run_time=_now())
+            self.scheduler.add_job(self.train_due, "interval", seconds=self.detection.train_interval_s, id="train")
+            self.scheduler.add_job(self.score_all, "interval", seconds=self.detection.score_interval_s, id="score")
+            self.scheduler.start()
+            try:
+                await stop.wait()
+            finally:
+                self._stopping.set()
+                self.scheduler.pause()
+                await asyncio.to_thread(self._wait_for_jobs)
+                self.scheduler.shutdown(wait=False)
+                for poller in self.pollers.values():
+                    await poller.close()
+
+
+    def _wait_for_jobs(self) -> None:
+        with self._jobs:
+            pass
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
