@@ -16,9 +16,11 @@ from typing import Annotated, Optional
 
 import click
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from pdm.cli.alerts import alerts_app
+from pdm.cli.common import (DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, company as _company, engine as _engine,
+                            out, settings as _settings)
+from pdm.cli.models import models_app
 from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
 
@@ -26,36 +28,10 @@ app = typer.Typer(help="Shared predictive maintenance service: ingest, detect, a
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Plant configuration files.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alerts of one company.", no_args_is_help=True)
-models_app = typer.Typer(help="Model versions of one company.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(models_app, name="models")
-
-DEFAULT_PLANTS = Path("config/plants.example.yaml")
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
-DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="Database URL (default: settings).")]
-SettingsOpt = Annotated[Optional[Path], typer.Option("--settings", help="Settings file (TOML).")]
-out = Console()
-
-
-def _settings(settings_path: Path | None, database: str | None) -> Settings:
-    settings = load_settings(settings_path)
-    return settings.model_copy(update={"database_url": database}) if database else settings
-
-
-def _engine(settings: Settings):
-    from pdm.storage.session import make_engine
-
-    return make_engine(settings.database_url)
-
-
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
@@ -182,12 +158,6 @@ def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, set
     asyncio.run(run())
 
 
-def _company(session, slug: str):
-    from pdm.storage.catalog import company_by_slug
-
-    return company_by_slug(session, slug)
-
-
 @app.command()
 def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Annotated[str, typer.Option(help="Asset id.")],
           config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
@@ -209,49 +179,6 @@ def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Anno
         if version is None:
             raise PdmError(f"not enough data to train {company}/{asset} (needs {plants.detection.train_min_rows} rows)")
         out.print(f"{company}/{asset}: version {version.version} ({version.detector}), threshold {version.threshold:.3g}")
-
-
-@models_app.command("list")
-def models_list(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
-                settings: SettingsOpt = None) -> None:
-    """Model versions of a company's assets."""
-    from sqlalchemy import select
-
-    from pdm.storage.session import session_factory
-    from pdm.storage.tables import Asset, ModelVersion
-
-    with session_factory(_engine(_settings(settings, database)))() as session:
-        c = _company(session, company)
-        rows = session.execute(select(ModelVersion, Asset.slug).join(Asset, Asset.id == ModelVersion.asset_id)
-                               .where(ModelVersion.company_id == c.id).order_by(Asset.slug, ModelVersion.version)).all()
-    table = Table("asset", "version", "detector", "active", "threshold", "rows")
-    for mv, slug in rows:
-        table.add_row(slug, str(mv.version), mv.detector, "yes" if mv.active else "", f"{mv.threshold:.3g}",
-                      str(mv.metrics.get("rows", "")))
-    out.print(table)
-
-
-@alerts_app.command("list")
-def alerts_list(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
-                settings: SettingsOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """A company's alerts, open first, most severe first."""
-    from pdm.alerts import list_alerts
-    from pdm.demo import _iso
-    from pdm.storage.session import session_factory
-
-    with session_factory(_engine(_settings(settings, database)))() as session:
-        c = _company(session, company)
-        rows = [{"id": a.id, "asset": asset.slug, "status": a.status, "severity": a.severity,
-                 "opened_at": _iso(a.opened_at), "last_seen_at": _iso(a.last_seen_at),
-                 "sensors": [s["tag"] for s in a.sensors]} for a, asset in list_alerts(session, company_id=c.id)]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table("id", "asset", "status", "severity", "opened at", "last seen", "sensors")
-    for r in rows:
-        table.add_row(str(r["id"]), r["asset"], r["status"], r["severity"], r["opened_at"], r["last_seen_at"],
-                      ", ".join(r["sensors"]))
-    out.print(table)
 
 
 @app.command()
@@ -290,8 +217,14 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
 
 
 def main() -> None:
+    from sqlalchemy.exc import OperationalError
+
     try:
         app(standalone_mode=False)
+    except OperationalError as exc:
+        print(f"error: database: {str(exc.orig).strip().splitlines()[0]} "
+              "(is it reachable, and initialised with `pdmctl db upgrade`?)", file=sys.stderr)
+        sys.exit(1)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -307,5 +240,3 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-if __name__ == "__main__":
-    main()

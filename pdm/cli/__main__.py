@@ -1,0 +1,3 @@
+from pdm.cli.main import main
+
+main()

@@ -1,0 +1,40 @@
+"""What every command group shares: options, settings, engine, the company lookup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from pdm.config import Settings, load_settings
+
+DEFAULT_PLANTS = Path("config/plants.example.yaml")
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
+DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="Database URL (default: settings).")]
+SettingsOpt = Annotated[Optional[Path], typer.Option("--settings", help="Settings file (TOML).")]
+out = Console()
+
+
+def settings(settings_path: Path | None, database: str | None) -> Settings:
+    loaded = load_settings(settings_path)
+    return loaded.model_copy(update={"database_url": database}) if database else loaded
+
+
+def engine(settings: Settings):
+    from pdm.storage.session import make_engine
+
+    return make_engine(settings.database_url)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+
+def company(session, slug: str):
+    from pdm.storage.catalog import company_by_slug
+
+    return company_by_slug(session, slug)
