@@ -18,6 +18,10 @@ from sqlalchemy import Engine, text
 from pdm.errors import SchedulerBusy
 
 
+# Keyed by schema too, so separate deployments in one database do not block each other.
+LOCK_KEY = "hashtext('pdm-scheduler:' || current_schema())"
+
+
 class LeaderLock:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -49,8 +53,7 @@ class LeaderLock:
 
     def _acquire_pg(self) -> bool:
         conn = self.engine.connect()
-        # Keyed by schema too, so separate deployments in one database do not block each other.
-        got = conn.execute(text("SELECT pg_try_advisory_lock(hashtext('pdm-scheduler:' || current_schema()))")).scalar()
+        got = conn.execute(text(f"SELECT pg_try_advisory_lock({LOCK_KEY})")).scalar()
         conn.commit()
         if not got:
             conn.close()
@@ -69,7 +72,10 @@ class LeaderLock:
             os.close(self._fd)
             self._fd = None
         if self._conn is not None:
-            self._conn.close()  # closing the session releases the advisory lock
+            # The connection goes back to a pool, not away: unlock explicitly, then drop it.
+            self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+            self._conn.invalidate()
+            self._conn.close()
             self._conn = None
 
     def __enter__(self) -> "LeaderLock":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +15,7 @@ DEFAULT_PLANTS = Path("config/plants.example.yaml")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
 DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="Database URL (default: settings).")]
 SettingsOpt = Annotated[Optional[Path], typer.Option("--settings", help="Settings file (TOML).")]
-out = Console()
+out = Console(soft_wrap=True)  # a long path must not be broken across lines in scripts
 
 
 def settings(settings_path: Path | None, database: str | None) -> Settings:
@@ -28,13 +29,14 @@ def engine(settings: Settings):
     return make_engine(settings.database_url)
 
 
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-
-
 def company(session, slug: str):
     from pdm.storage.catalog import company_by_slug
 
     return company_by_slug(session, slug)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # asyncua logs every reconnect attempt at WARNING; our ingest logs down/up once instead.
+    logging.getLogger("asyncua").setLevel(logging.ERROR)

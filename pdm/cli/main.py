@@ -19,7 +19,7 @@ import typer
 
 from pdm.cli.alerts import alerts_app
 from pdm.cli.common import (DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, company as _company, engine as _engine,
-                            out, settings as _settings)
+                            out, settings as _settings, setup_logging)
 from pdm.cli.models import models_app
 from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
@@ -108,7 +108,7 @@ def simulate(config: ConfigOpt = DEFAULT_PLANTS,
     """Serve the simulated plant's OPC UA endpoints until Ctrl-C."""
     from pdm.simulator import SimulatedPlant
 
-    _logging()
+    setup_logging()
     plants = _plants_with(config, fault)
 
     async def serve():
@@ -138,7 +138,7 @@ def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, set
     from pdm.errors import SchedulerBusy
     from pdm.worker import Worker
 
-    _logging(verbose)
+    setup_logging(verbose)
     plants = load_plants(config)
     engine = _engine(_settings(settings, database))
 
@@ -195,7 +195,7 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
     plants = load_plants(config)
     cfg = _settings(settings, database)
     if headless:
-        _logging()
+        setup_logging()
         if database is None:
             import tempfile
 
