@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pdmctl demo --config config/plants.example.yaml
+	$(BIN)/pdmctl demo --config config/plants.example.yaml --database sqlite:///var/demo.sqlite3 --fresh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 
 from pdm.alerts import list_alerts
 from pdm.config import PlantConfig, Settings
+from pdm.errors import PdmError
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants, list_companies
 from pdm.storage.session import session_factory, upgrade
@@ -46,6 +47,17 @@ def with_free_ports(plants: PlantConfig) -> PlantConfig:
                 port = ports.setdefault(parts.netloc, free_port())
                 ep["endpoint_url"] = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
     return PlantConfig.model_validate(data)
+
+
+def remove_sqlite_file(url: str) -> None:
+    """A demo restarts the simulated clock at now: older demo data would sit in its future."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        raise PdmError(f"--fresh only resets a SQLite demo database, not {parsed.render_as_string()}")
+    for suffix in ("", "-wal", "-shm"):
+        Path(parsed.database + suffix).unlink(missing_ok=True)
 
 
 def prepare_database(engine: Engine, plants: PlantConfig) -> None:

@@ -187,7 +187,9 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
          duration: Annotated[float, typer.Option(help="Wall seconds to run (headless).", min=1)] = 120.0,
          speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
          seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (headless).")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (headless).")] = False,
+         fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database (deletes its file).")] = False,
+         ) -> None:
     """Run the simulated plant, the worker and (unless --headless) the Streamlit app."""
     from pdm import demo as demo_mod
     from pdm.storage.session import make_engine
@@ -210,6 +212,8 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
             for a in result["alerts"]:
                 out.print(f"  {a['opened_at']} {a['company']}/{a['asset']} {a['severity']}: {', '.join(a['sensors'])}")
         return
+    if fresh:
+        demo_mod.remove_sqlite_file(cfg.database_url)
     engine = make_engine(cfg.database_url)
     demo_mod.prepare_database(engine, plants)
     raise typer.Exit(demo_mod.run_interactive(plants_path=config, database_url=cfg.database_url,
