@@ -7,12 +7,20 @@ more abnormal, ``predict`` uses the calibrated ``threshold_``, ``explain`` gives
 from __future__ import annotations
 
 from pdm.models.base import BaseDetector
+from pdm.models.ensemble import EnsembleDetector
 from pdm.models.iforest import IsolationForestDetector
+from pdm.models.mad import MADDetector
+from pdm.models.mset import MSETDetector
 from pdm.models.pca import PCADetector
+from pdm.models.regression import RegressionDetector
 
 DETECTORS: dict[str, type[BaseDetector]] = {
     "pca": PCADetector,
     "iforest": IsolationForestDetector,
+    "mad": MADDetector,
+    "regression": RegressionDetector,
+    "mset": MSETDetector,
+    "ensemble": EnsembleDetector,
 }
 
 
@@ -30,4 +38,7 @@ def make_detector(name: str, **params) -> BaseDetector:
     return cls(**params)
 
 
-__all__ = ["DETECTORS", "BaseDetector", "IsolationForestDetector", "PCADetector", "make_detector"]
+__all__ = [
+    "DETECTORS", "BaseDetector", "EnsembleDetector", "IsolationForestDetector", "MADDetector", "MSETDetector",
+    "PCADetector", "RegressionDetector", "make_detector",
+]

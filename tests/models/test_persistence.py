@@ -108,7 +108,7 @@ def test_envelope_layer_never_runs_code():
             f"scikit-learn version mismatch: installed {sklearn.__version__}, model saved with 0.24.2",
         ),
         ({"detector_version": "0"}, "detector 'pca' class version mismatch: expected '1', found '0'"),
-        ({"detector_name": "lstm"}, "unknown detector 'lstm' in model; known: iforest, pca"),
+        ({"detector_name": "lstm"}, "unknown detector 'lstm' in model; known: " + ", ".join(sorted(DETECTORS))),
         ({"detector": b"garbage"}, "cannot unpickle the detector"),
     ],
 )
