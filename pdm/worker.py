@@ -23,7 +23,7 @@ from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
 from pdm.storage.catalog import all_assets, endpoints_to_poll
 from pdm.storage.session import session_factory
-from pdm.storage.tables import Tag
+from pdm.storage.tables import Company, Tag
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class Worker:
         config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
         tags = {t.node_id: t.id for t in session.execute(select(Tag).where(Tag.endpoint_id == endpoint.id)).scalars()}
         spool = Spool(Path(self.settings.var_dir) / "spool" / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
-        return EndpointPoller(endpoint_id=endpoint.id, name=f"{endpoint.company_id}/{endpoint.name}", config=config,
+        company = session.get(Company, endpoint.company_id)
+        return EndpointPoller(endpoint_id=endpoint.id, name=f"{company.slug}/{endpoint.name}", config=config,
                               tags=tags, sessions=self.sessions, spool=spool)
 
     async def refresh_endpoints(self) -> None:
