@@ -109,6 +109,10 @@ class DetectionConfig(_Strict):
     debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0
     train_interval_s: PositiveSeconds = 5.0
+    # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
+    executor: Literal["serial", "process", "dask"] = "serial"
+    max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
+    dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
 
 
 class PlantConfig(_Strict):
@@ -207,6 +211,8 @@ def _check_references(cfg: PlantConfig, source: str) -> None:
                         raise ConfigError(source, f"{ewhere}.nodes[{ni}].tag", node.tag,
                                           "tag mapped twice for this asset")
                     seen.add((node.asset, node.tag))
+    if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
+        raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
     known = {(c.id, a.id): a for c, _, a in cfg.iter_assets()}
     for fi, fault in enumerate(cfg.simulation.faults):
         fwhere = f"simulation.faults[{fi}]"

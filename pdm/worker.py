@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from pdm.config import DetectionConfig, EndpointConfig, Settings, validate_model
 from pdm.connectors.spool import Spool
 from pdm.ingest import EndpointPoller
-from pdm.models.training import active_model, train_asset
+from pdm.models.fanout import train_many
+from pdm.models.training import active_model
 from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
 from pdm.storage.catalog import all_assets, endpoints_to_poll
@@ -62,18 +63,20 @@ class Worker:
             log.info("polling endpoint %s every %.3g s", poller.name, poller.config.poll_interval_s)
 
     def train_due(self) -> int:
-        """Train every asset that has no model yet; returns how many were trained."""
-        trained = 0
+        """Train every asset that has no model yet (on the configured executor); returns how many."""
         with self._jobs, self.sessions() as session:
-            assets = [(a.company_id, a.id) for a in all_assets(session)]
-        for company_id, asset_id in assets:
-            if self._stopping.is_set():
-                break
-            with self._jobs, self.sessions.begin() as session:
-                if active_model(session, company_id=company_id, asset_id=asset_id) is None:
-                    trained += train_asset(session, company_id=company_id, asset_id=asset_id,
-                                           detection=self.detection) is not None
-        return trained
+            due = [(a.company_id, a.id) for a in all_assets(session)
+                   if active_model(session, company_id=a.company_id, asset_id=a.id) is None]
+        if not due or self._stopping.is_set():
+            return 0
+        d = self.detection
+        with self._jobs:
+            results = train_many(self.settings.database_url, due, d, executor=d.executor,
+                                 max_workers=d.max_workers, scheduler_address=d.dask_scheduler)
+        for (company_id, asset_id), _version, error in results:
+            if error:
+                log.warning("training asset %s of company %s failed: %s", asset_id, company_id, error)
+        return sum(version is not None for _, version, _ in results)
 
     def score_all(self) -> None:
         with self._jobs, self.sessions() as session:

@@ -1,0 +1,65 @@
+"""Training many assets at once: serially, on all local cores, or on a Dask cluster.
+
+Jobs carry only ids and plain settings (never live sessions or engines), so the same
+module-level ``train_job`` runs in a spawned process or on a remote Dask worker; each job
+opens its own short-lived connection to the shared database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Literal
+
+from sqlalchemy.pool import NullPool
+
+from pdm.config import DetectionConfig
+from pdm.models.training import train_asset
+from pdm.storage.session import make_engine, session_factory
+
+Executor = Literal["serial", "process", "dask"]
+Job = tuple[int, int]  # (company_id, asset_id)
+
+
+def train_job(database_url: str, company_id: int, asset_id: int, detection: dict) -> tuple[Job, int | None, str | None]:
+    """Train one asset; returns its job, the new version (None: not enough data) and an error."""
+    engine = make_engine(database_url, poolclass=NullPool)
+    try:
+        with session_factory(engine).begin() as session:
+            version = train_asset(session, company_id=company_id, asset_id=asset_id,
+                                  detection=DetectionConfig.model_validate(detection))
+            return (company_id, asset_id), (version.version if version else None), None
+    except Exception as exc:  # one asset's failure must not lose the others' results
+        return (company_id, asset_id), None, f"{type(exc).__name__}: {exc}"
+    finally:
+        engine.dispose()
+
+
+def train_many(database_url: str, jobs: Sequence[Job], detection: DetectionConfig, *,
+               executor: Executor = "process", max_workers: int | None = None,
+               scheduler_address: str | None = None) -> list[tuple[Job, int | None, str | None]]:
+    settings = detection.model_dump(mode="json")
+    args = [(database_url, c, a, settings) for c, a in jobs]
+    if executor == "serial" or not args:
+        return [train_job(*a) for a in args]
+    if executor == "process":
+        # spawn, not fork: the worker process runs an event loop and scheduler threads.
+        with ProcessPoolExecutor(max_workers or os.cpu_count(), mp_context=get_context("spawn")) as pool:
+            return list(pool.map(train_job, *zip(*args)))
+    if executor == "dask":
+        return _on_dask(args, scheduler_address)
+    raise ValueError(f"executor {executor!r} is not one of serial, process, dask")
+
+
+def _on_dask(args: list[tuple], scheduler_address: str | None):
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ValueError("executor 'dask' needs the dask extra: pip install 'pdm-cluster[dask]'") from None
+    if not scheduler_address:
+        raise ValueError("executor 'dask' needs a scheduler address (detection.dask_scheduler)")
+    with Client(scheduler_address) as client:
+        futures = client.map(train_job, *zip(*args), pure=False)
+        return client.gather(futures)
