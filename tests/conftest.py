@@ -65,14 +65,6 @@ def engine(db_url):
 
 
 @pytest.fixture
-def sqlite_engine(sqlite_url):
-    eng = make_engine(sqlite_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def sessions(engine):
     return session_factory(engine)
 

@@ -13,11 +13,11 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from pdm.models.base import BaseDetector
+from pdm.models.residual import ResidualDetector
 from pdm.models.mad import mad_center_scale
 
 
-class MSETDetector(BaseDetector):
+class MSETDetector(ResidualDetector):
     """Similarity-based state estimation with a Gaussian kernel on robust-standardised sensors.
 
     Memory: the rows holding each sensor's training minimum and maximum (so the memory spans the
@@ -62,9 +62,6 @@ class MSETDetector(BaseDetector):
         resid = self._residuals(X[held] if len(held) >= 2 else X)
         _, self.resid_scale_ = mad_center_scale(resid)
 
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.center_) / self.scale_
-
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         d2 = (A**2).sum(1)[:, None] + (B**2).sum(1)[None, :] - 2.0 * A @ B.T
         return np.exp(-np.clip(d2, 0.0, None) / (2.0 * self.bandwidth**2 * A.shape[1]))
@@ -74,14 +71,6 @@ class MSETDetector(BaseDetector):
         weights = self.gram_inv_ @ self._kernel(self.memory_, Z)
         return Z - weights.T @ self.memory_
 
-    def _z2(self, X: np.ndarray) -> np.ndarray:
-        return (self._residuals(X) / self.resid_scale_) ** 2
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return self._z2(X).mean(axis=1)
-
-    def _contributions(self, X: np.ndarray) -> np.ndarray:
-        return self._z2(X)
 
 
 def _memory_rows(Z: np.ndarray, n_memory: int) -> np.ndarray:

@@ -7,11 +7,11 @@ from numbers import Real
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from pdm.models.base import BaseDetector
+from pdm.models.residual import ResidualDetector
 from pdm.models.mad import mad_center_scale
 
 
-class RegressionDetector(BaseDetector):
+class RegressionDetector(ResidualDetector):
     """One ridge model per sensor on the other sensors, all in robust-standardised units.
 
     Score, exactly: mean over sensors of ``(residual_i / s_i)²``, where ``s_i`` is the MAD-based
@@ -54,18 +54,6 @@ class RegressionDetector(BaseDetector):
             self.intercept_[i] = model.intercept_
         _, self.resid_scale_ = mad_center_scale(self._residuals(X))
 
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.center_) / self.scale_
-
     def _residuals(self, X: np.ndarray) -> np.ndarray:
         Z = self._standardise(X)
         return Z - (Z @ self.coef_.T + self.intercept_)
-
-    def _z2(self, X: np.ndarray) -> np.ndarray:
-        return (self._residuals(X) / self.resid_scale_) ** 2
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return self._z2(X).mean(axis=1)
-
-    def _contributions(self, X: np.ndarray) -> np.ndarray:
-        return self._z2(X)
