@@ -28,9 +28,35 @@ def insert_ignore(conn: Connection | Session, table, rows: Sequence[dict]) -> No
     conn.execute(stmt, list(rows))
 
 
+READING_COLUMNS = ("tag_id", "ts", "value", "quality", "received_at")
+COPY_MIN_ROWS = 500  # below this a COPY's extra statements cost more than they save
+
+
 def insert_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
     """``rows``: dicts with tag_id, ts, value, quality, received_at."""
-    insert_ignore(conn, Reading.__table__, rows)
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    if bind.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        copy_readings(conn, rows)
+    else:
+        insert_ignore(conn, Reading.__table__, rows)
+
+
+def copy_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
+    """PostgreSQL bulk path: COPY into a temporary table, then insert what is new.
+
+    COPY itself cannot skip duplicates, hence the staging table and ON CONFLICT.
+    """
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    cursor = connection.connection.driver_connection.cursor()
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS readings_in "
+                   "(tag_id integer, ts double precision, value double precision, quality bigint, "
+                   "received_at double precision) ON COMMIT DELETE ROWS")
+    with cursor.copy(f"COPY readings_in ({', '.join(READING_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in READING_COLUMNS))
+    cursor.execute(f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
+                   f"SELECT {', '.join(READING_COLUMNS)} FROM readings_in ON CONFLICT DO NOTHING")
+    cursor.execute("TRUNCATE readings_in")
 
 
 def count_readings(session: Session, *, company_id: int) -> int:

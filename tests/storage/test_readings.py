@@ -72,3 +72,20 @@ def test_apply_plants_is_idempotent_and_updates_in_place(loaded, small_plant):
         cid, asset = _ids(s, "acme")
         assert after == before
         assert {a.slug: a.criticality for a in list_assets(s, company_id=cid)}["P-1"] == 5
+
+
+def test_bulk_batches_are_deduplicated_on_both_backends(loaded):
+    """Large batches take COPY on PostgreSQL: a replay must still be ignored, not doubled."""
+    with loaded.begin() as s:
+        cid, asset = _ids(s, "acme")
+        tags = list_tags(s, company_id=cid, asset_id=asset.id)
+        rows = [{"tag_id": t.id, "ts": float(i), "value": float(i), "quality": 0, "received_at": 0.0}
+                for t in tags for i in range(200)]
+        insert_readings(s, rows)
+    assert len(rows) >= 1000
+    with loaded.begin() as s:
+        insert_readings(s, [{**r, "value": -1.0} for r in rows[500:]] +
+                        [{**r, "ts": r["ts"] + 1000} for r in rows[:500]])
+    with loaded() as s:
+        assert count_readings(s, company_id=cid) == len(rows) + 500
+        assert s.execute(select(func.min(Reading.value))).scalar_one() == 0.0  # no replayed -1 stored

@@ -1,0 +1,88 @@
+"""Bulk write rate of the readings table: SQLAlchemy executemany vs PostgreSQL COPY, side by side.
+
+    .venv/bin/python bench/storage.py --rows 200000 [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Prints rows/s for each path measured in this one run and their ratio. Run by hand; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import text
+
+from pdm.config import parse_plants
+from pdm.storage.catalog import apply_plants, list_tags
+from pdm.storage.readings import copy_readings, insert_ignore
+from pdm.storage.session import make_engine, session_factory, upgrade
+from pdm.storage.tables import Reading
+
+
+def prepare(url: str) -> tuple:
+    engine = make_engine(url)
+    upgrade(engine)
+    nodes = [{"node_id": f"ns=2;s=v{i}", "tag": f"t{i}", "asset": "A"} for i in range(100)]
+    cfg = parse_plants({"companies": [{"id": "bench", "sites": [{"id": "s", "assets": [
+        {"id": "A", "asset_class": "centrifugal_pump"}], "endpoints": [
+        {"name": "e", "endpoint_url": "opc.tcp://127.0.0.1:1/x", "nodes": nodes}]}]}]})
+    with session_factory(engine).begin() as s:
+        apply_plants(s, cfg)
+        tag_ids = [t.id for t in list_tags(s, company_id=1)]
+    return engine, tag_ids
+
+
+def batches(tag_ids, rows: int, batch: int, offset: float):
+    out, n = [], 0
+    while n < rows:
+        ts = offset + n / len(tag_ids)
+        out.append([{"tag_id": t, "ts": ts, "value": 1.0, "quality": 0, "received_at": 0.0} for t in tag_ids])
+        n += len(tag_ids)
+    # regroup into write batches of ``batch`` rows, one transaction each
+    flat = [r for b in out for r in b]
+    return [flat[i:i + batch] for i in range(0, len(flat), batch)]
+
+
+def rate(engine, write, groups) -> float:
+    sessions = session_factory(engine)
+    start = time.perf_counter()
+    for group in groups:
+        with sessions.begin() as s:
+            write(s, group)
+    return sum(len(g) for g in groups) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = ap.parse_args()
+    executemany = lambda s, rows: insert_ignore(s, Reading.__table__, rows)  # noqa: E731
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, tags = prepare(f"sqlite:///{tmp}/bench.sqlite3")
+        sqlite_rate = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
+        print(f"sqlite     executemany  {sqlite_rate:12,.0f} rows/s")
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(args.postgres)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        sep = "&" if "?" in args.postgres else "?"
+        engine, tags = prepare(f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
+        many = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
+        copy = rate(engine, copy_readings, batches(tags, args.rows, args.batch, 1e6))
+        print(f"postgresql executemany  {many:12,.0f} rows/s")
+        print(f"postgresql copy         {copy:12,.0f} rows/s")
+        print(f"copy/executemany ratio={copy / many:.2f}")
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+if __name__ == "__main__":
+    main()
