@@ -16,7 +16,7 @@ from pdm.config import load_settings
 from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
-from pdm.ui import cluster, engineer, technician
+from pdm.ui import asset, cluster, engineer, technician
 from pdm.ui.common import CompanyRef, company_picker, engine_for, safe_url
 
 
@@ -56,6 +56,9 @@ def main() -> None:
     def alerts_page() -> None:
         technician.render(make_session=make_session, company=company_picker(companies))
 
+    def assets_page() -> None:
+        asset.render(make_session=make_session, company=company_picker(companies))
+
     def endpoints_page() -> None:
         engineer.render(make_session=make_session, company=company_picker(companies))
 
@@ -65,6 +68,7 @@ def main() -> None:
     page = st.navigation({
         "Company": [st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:",
                             default=True),
+                    st.Page(assets_page, title="Assets", url_path="assets", icon=":material/precision_manufacturing:"),
                     st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:")],
         "Cluster": [st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:")],
     })

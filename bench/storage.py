@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, list_tags
-from pdm.storage.readings import copy_readings, insert_ignore
+from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
 
@@ -38,7 +38,7 @@ def batches(tag_ids, rows: int, batch: int, offset: float):
     out, n = [], 0
     while n < rows:
         ts = offset + n / len(tag_ids)
-        out.append([{"tag_id": t, "ts": ts, "value": 1.0, "quality": 0, "received_at": 0.0} for t in tag_ids])
+        out.append([(t, ts, 1.0, 0, 0.0) for t in tag_ids])
         n += len(tag_ids)
     # regroup into write batches of ``batch`` rows, one transaction each
     flat = [r for b in out for r in b]
@@ -60,7 +60,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
-    executemany = lambda s, rows: insert_ignore(s, Reading.__table__, rows)  # noqa: E731
+    # SQLAlchemy Core executemany (dict rows) against COPY through a staging table.
+    executemany = lambda s, rows: insert_ignore(s, Reading.__table__, [dict(zip(READING_COLUMNS, r)) for r in rows])  # noqa: E731
 
     with tempfile.TemporaryDirectory() as tmp:
         engine, tags = prepare(f"sqlite:///{tmp}/bench.sqlite3")

@@ -4,32 +4,65 @@ A score above the model's threshold for ``debounce_rows`` consecutive rows opens
 dated from the first row of that run. While an alert is open, further anomalous rows update
 it (peak score, last seen, contributing sensors) instead of opening another; the database's
 partial unique index makes that hold even when two scorers race on one asset.
+
+Flicker is held off twice: a run, once started, only ends when the score falls below
+``clear_ratio`` x threshold (hysteresis), and after an alert closes the asset stays silent
+for its ``silent_period_min``. What people do with an alert (acknowledge, resolve with
+feedback, ...) is in ``pdm.feedback``; notifications are queued in the same transaction (``pdm.notify``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pdm import notify
 from pdm.errors import NotFound
-from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, Company, Score
+from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Score
 
 SEVERITIES = ("low", "medium", "high", "critical")
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+CLEAR_RATIO = 0.9
+DEFAULT_SILENT_PERIOD_MIN = 30.0
+# An excess that lasts this long is one level worse than its peak alone says.
+LONG_EXCESS_S = 3600.0
 
 
-def severity(peak_ratio: float, criticality: int) -> str:
-    """Peak score over threshold, weighted by how critical the asset is (1–5).
+def severity(peak_ratio: float, criticality: int, *, duration_s: float = 0.0) -> str:
+    """Peak score over threshold, weighted by how critical the asset is (1–5) and how long it lasts.
 
     A ratio of 1.5 on a criticality-3 asset is "medium"; the same excess on a
-    criticality-5 asset is "high", on a criticality-1 asset "low".
+    criticality-5 asset is "high", on a criticality-1 asset "low"; lasting an hour adds a level.
+    Never decreases as peak and duration grow, so an open alert's severity cannot flicker.
     """
     level = 0 if peak_ratio < 1.5 else 1 if peak_ratio < 3 else 2 if peak_ratio < 6 else 3
     level += {1: -1, 2: 0, 3: 0, 4: 1, 5: 1}.get(criticality, 0)
+    level += 1 if duration_s >= LONG_EXCESS_S else 0
     return SEVERITIES[max(0, min(level, 3))]
+
+
+def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str]) -> list[dict]:
+    """Each sensor with its normal range from the training data (1st–99th percentile, median).
+
+    For ``pdm.scoring``: models trained before the detectors kept these attributes are left as they are.
+    """
+    low, high = getattr(detector, "feature_low_", None), getattr(detector, "feature_high_", None)
+    median = getattr(detector, "feature_median_", None)
+    if low is None or high is None or median is None:
+        return sensors
+    index = {name: i for i, name in enumerate(names)}
+    out = []
+    for s in sensors:
+        i = index.get(s.get("tag"))
+        extra = {} if i is None else {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4),
+                                      "median": round(float(median[i]), 4)}
+        out.append({**s, **extra})
+    return out
 
 
 @dataclass(frozen=True)
@@ -39,16 +72,34 @@ class ScoredRow:
     sensors: list[dict]  # top contributors at this row: [{"tag", "contribution", "value"}]
 
 
-def _recent_run(session: Session, *, asset_id: int, before: float, threshold: float, limit: int) -> tuple[int, float | None]:
-    """How many rows just before ``before`` were above threshold, and when that run began."""
+def _recent_run(session: Session, *, asset_id: int, before: float, threshold: float, clear: float,
+                limit: int) -> tuple[int, float | None]:
+    """How many rows just before ``before`` belong to a run, and when that run began.
+
+    A run begins above ``threshold`` and lasts while the score stays above ``clear``.
+    """
     stmt = (select(Score.ts, Score.score).where(Score.asset_id == asset_id, Score.ts < before)
             .order_by(Score.ts.desc()).limit(limit))
-    run, start = 0, None
+    tail = []
     for ts, score in session.execute(stmt):
-        if score <= threshold:
+        if score <= clear:
             break
-        run, start = run + 1, ts
-    return run, start
+        tail.append((ts, score))
+    # Oldest rows in the hysteresis band cannot start a run: drop them.
+    while tail and tail[-1][1] <= threshold:
+        tail.pop()
+    return len(tail), (tail[-1][0] if tail else None)
+
+
+def silent_until(session: Session, *, company_id: int, asset: Asset, default_min: float | None = None) -> float:
+    """Until when no new alert may open on ``asset``: its last closing plus its silent period."""
+    minutes = asset.silent_period_min
+    if minutes is None:
+        minutes = DEFAULT_SILENT_PERIOD_MIN if default_min is None else default_min
+    stmt = select(func.max(Alert.closed_at)).where(Alert.company_id == company_id, Alert.asset_id == asset.id,
+                                                  Alert.status.in_(CLOSED_STATUSES))
+    closed = session.execute(stmt).scalar()
+    return float("-inf") if closed is None else closed + minutes * 60.0
 
 
 def open_alert(session: Session, *, company_id: int, asset_id: int) -> Alert | None:
@@ -58,63 +109,106 @@ def open_alert(session: Session, *, company_id: int, asset_id: int) -> Alert | N
 
 
 def evaluate(session: Session, *, company_id: int, asset: Asset, model_version_id: int, threshold: float,
-             rows: Sequence[ScoredRow], debounce_rows: int) -> Alert | None:
-    """Open or update the asset's alert from newly scored rows (oldest first)."""
+             rows: Sequence[ScoredRow], debounce_rows: int, silent_period_min: float | None = None,
+             clear_ratio: float = CLEAR_RATIO) -> Alert | None:
+    """Open or update the asset's alert from newly scored rows (oldest first).
+
+    Times are the data's own (row timestamps): the silent period compares them with the
+    closing time, so a replayed plant far in the past is never silenced.
+    """
     if not rows:
         return None
-    run, run_start = _recent_run(session, asset_id=asset.id, before=rows[0].ts, threshold=threshold,
+    clear = threshold * clear_ratio
+    run, run_start = _recent_run(session, asset_id=asset.id, before=rows[0].ts, threshold=threshold, clear=clear,
                                  limit=debounce_rows)
     alert = open_alert(session, company_id=company_id, asset_id=asset.id)
+    quiet_until = silent_until(session, company_id=company_id, asset=asset, default_min=silent_period_min)
     for row in rows:
-        if row.score <= threshold:
+        if not (row.score > threshold or (run and row.score > clear)):
             run, run_start = 0, None
             continue
         run, run_start = run + 1, run_start if run else row.ts
         if alert is not None:
-            _update(alert, row, asset)
-        elif run >= debounce_rows:
+            _update(session, alert, row, asset)
+        elif run >= debounce_rows and row.ts >= quiet_until:
             alert = _open(session, company_id=company_id, asset=asset, model_version_id=model_version_id,
-                          threshold=threshold, row=row, opened_at=run_start)
+                          threshold=threshold, row=row, opened_at=max(run_start, quiet_until))
     return alert
 
 
-def _update(alert: Alert, row: ScoredRow, asset: Asset) -> None:
+def _severity(alert: Alert, asset: Asset) -> str:
+    return severity(alert.peak_score / alert.threshold, asset.criticality,
+                    duration_s=alert.last_seen_at - alert.opened_at)
+
+
+def _update(session: Session, alert: Alert, row: ScoredRow, asset: Asset) -> None:
     alert.last_seen_at = max(alert.last_seen_at, row.ts)
     if row.score > alert.peak_score:
         alert.peak_score = row.score
-        alert.sensors = row.sensors
-        alert.severity = severity(row.score / alert.threshold, asset.criticality)
+        if row.sensors:
+            alert.sensors = row.sensors
+    before = alert.severity
+    alert.severity = _severity(alert, asset)
+    if SEVERITIES.index(alert.severity) > SEVERITIES.index(before):
+        _event(session, alert, kind="escalated", details={"from": before, "to": alert.severity})
+        notify.enqueue(session, alert=alert, asset=asset, event="escalated", previous_severity=before)
+
+
+def _event(session: Session, alert: Alert, *, kind: str, actor: str = "system", details: dict | None = None) -> None:
+    session.add(AlertEvent(company_id=alert.company_id, alert_id=alert.id, at=time.time(), actor=actor, kind=kind,
+                           to_status=alert.status, details=details or {}))
 
 
 def _open(session: Session, *, company_id: int, asset: Asset, model_version_id: int, threshold: float,
           row: ScoredRow, opened_at: float) -> Alert:
-    alert = Alert(company_id=company_id, asset_id=asset.id, model_version_id=model_version_id, status="OPEN",
-                  severity=severity(row.score / threshold, asset.criticality), opened_at=opened_at,
-                  last_seen_at=row.ts, peak_score=row.score, threshold=threshold, sensors=row.sensors)
-    try:
-        with session.begin_nested():
-            session.add(alert)
-    except IntegrityError:
-        # Another scorer opened this asset's alert first: update theirs instead.
+    draft = Alert(opened_at=opened_at, last_seen_at=row.ts, peak_score=row.score, threshold=threshold)
+    values = dict(company_id=company_id, asset_id=asset.id, model_version_id=model_version_id, status="OPEN",
+                  severity=_severity(draft, asset), opened_at=opened_at, last_seen_at=row.ts, peak_score=row.score,
+                  threshold=threshold, sensors=row.sensors)
+    # ON CONFLICT DO NOTHING, not a savepoint: on pysqlite a SAVEPOINT before any write starts its own
+    # transaction, and its RELEASE would commit the alert even if the scorer's transaction rolls back.
+    insert = _INSERTS[session.get_bind().dialect.name]
+    alert_id = session.execute(insert(Alert).values(**values).on_conflict_do_nothing()
+                               .returning(Alert.id)).scalar()
+    if alert_id is None:
+        # Another scorer opened this asset's alert first (the partial unique index): update theirs instead.
         alert = open_alert(session, company_id=company_id, asset_id=asset.id)
-        _update(alert, row, asset)
+        _update(session, alert, row, asset)
+        return alert
+    alert = session.get(Alert, alert_id)
+    _event(session, alert, kind="opened", details={"severity": alert.severity, "peak_score": row.score})
+    notify.enqueue(session, alert=alert, asset=asset, event="opened")
     return alert
 
 
-def list_alerts(session: Session, *, company_id: int, statuses: Sequence[str] | None = None) -> list[tuple[Alert, Asset]]:
-    """A company's alerts with their asset, open ones first, most severe first, newest first."""
+def list_alerts(session: Session, *, company_id: int, statuses: Sequence[str] | None = None,
+                site_ids: Sequence[int] | None = None, asset_ids: Sequence[int] | None = None,
+                since: float | None = None, until: float | None = None) -> list[tuple[Alert, Asset]]:
+    """A company's alerts with their asset, open ones first, most severe first, newest first.
+
+    ``since``/``until`` keep the alerts active at some point in that period.
+    """
     stmt = (select(Alert, Asset).join(Asset, Asset.id == Alert.asset_id)
             .where(Alert.company_id == company_id))
     if statuses:
         stmt = stmt.where(Alert.status.in_(list(statuses)))
+    if site_ids:
+        stmt = stmt.where(Asset.site_id.in_(list(site_ids)))
+    if asset_ids:
+        stmt = stmt.where(Alert.asset_id.in_(list(asset_ids)))
+    if since is not None:
+        stmt = stmt.where(func.coalesce(Alert.closed_at, Alert.last_seen_at) >= since)
+    if until is not None:
+        stmt = stmt.where(Alert.opened_at <= until)
     rows = [tuple(r) for r in session.execute(stmt).all()]
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     rows.sort(key=lambda r: (r[0].status not in OPEN_STATUSES, -rank.get(r[0].severity, 0), -r[0].opened_at))
     return rows
 
 
-def get_alert(session: Session, *, company_id: int, alert_id: int) -> Alert:
-    alert = session.get(Alert, alert_id)
+def get_alert(session: Session, *, company_id: int, alert_id: int, for_update: bool = False) -> Alert:
+    # FOR UPDATE (PostgreSQL): two technicians acting at once see each other's step, not a stale status.
+    alert = session.get(Alert, alert_id, with_for_update=for_update or None)
     if alert is None or alert.company_id != company_id:
         raise NotFound(f"alert {alert_id} not found")
     return alert

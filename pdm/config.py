@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from pdm.errors import ConfigError
 
@@ -39,19 +39,63 @@ class EndpointConfig(_Strict):
     name: Slug
     endpoint_url: Annotated[str, Field(pattern=r"^opc\.tcp://[^\s/:]+(:\d{1,5})?(/\S*)?$")]
     security_policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] = "None"
-    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field("None", validate_default=True)
     auth_method: Literal["anonymous", "username", "certificate"] = "anonymous"
-    username: str | None = None
-    password_env: str | None = None
+    username: str | None = Field(None, validate_default=True)
+    # The name of an environment variable, never the secret itself.
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(None, validate_default=True)
+    # Paths of the client's application instance certificate (DER/PEM) and key (PEM); when
+    # unset, the pair `pdmctl certs init` makes under <var_dir>/pki/own is used.
+    client_certificate: str | None = None
+    client_private_key: str | None = None
+    # Pin one server certificate (path): trusted without looking at the trust folder.
+    server_certificate: str | None = None
+    application_uri: Annotated[str, Field(pattern=r"^\S+:\S+$")] | None = None
+    # Accept a server certificate the trust folder does not know (tests, first commissioning).
+    trust_server_certificate: bool = False
     connect_timeout_s: PositiveSeconds = 5.0
     request_timeout_s: PositiveSeconds = 5.0
     reconnect_max_delay_s: PositiveSeconds = 30.0
-    mode: Literal["poll"] = "poll"
+    # poll: read every node each poll_interval_s. subscribe: the server reports changes
+    # (sampled every sampling_interval_s, sent every publishing_interval_s); the worker still
+    # stores what arrived every poll_interval_s.
+    mode: Literal["poll", "subscribe"] = "poll"
     poll_interval_s: PositiveSeconds = 1.0
+    sampling_interval_s: Annotated[float, Field(ge=0, le=86_400)] = 1.0  # explicit: asyncua's default is 50 ms
+    publishing_interval_s: PositiveSeconds = 1.0
+    queue_size: Annotated[int, Field(ge=0, le=10_000)] = 10
+    deadband: Annotated[float, Field(ge=0)] | None = None  # absolute, in the node's unit
     max_nodes_per_read: Annotated[int, Field(ge=1, le=100_000)] | None = None
     timestamp_source: Literal["source", "server", "received"] = "source"
     enabled: bool = True
     nodes: list[NodeMap] = []
+
+    # Cross-field rules as field validators (fields are checked in order, so the earlier ones
+    # are in info.data): the error then names its field, and a form shows it next to it.
+    @field_validator("security_mode")
+    @classmethod
+    def _mode_matches_policy(cls, mode: str, info: ValidationInfo) -> str:
+        policy = info.data.get("security_policy", "None")
+        if (policy == "None") != (mode == "None"):
+            need = "None" if policy == "None" else "Sign or SignAndEncrypt"
+            raise ValueError(f"security_policy {policy} needs security_mode {need}")
+        return mode
+
+    @field_validator("auth_method")
+    @classmethod
+    def _certificate_needs_secure_channel(cls, method: str, info: ValidationInfo) -> str:
+        if method == "certificate" and info.data.get("security_policy", "None") == "None":
+            raise ValueError("a certificate identity needs a security_policy other than None")
+        return method
+
+    @field_validator("username", "password_env")
+    @classmethod
+    def _required_for_username_auth(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("auth_method") == "username" and not value:
+            what = "the name of the environment variable holding the password" if info.field_name == "password_env" \
+                else "the user name"
+            raise ValueError(f"required when auth_method is username ({what})")
+        return value
 
 
 class AssetConfig(_Strict):
@@ -60,6 +104,8 @@ class AssetConfig(_Strict):
     asset_class: Slug
     criticality: Annotated[int, Field(ge=1, le=5)] = 3
     downtime_cost_per_hour: Annotated[float, Field(ge=0)] = 0.0
+    # After an alert closes, no new alert opens on this asset for this long (None: detection default).
+    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
 
 
 class SiteConfig(_Strict):
@@ -69,10 +115,49 @@ class SiteConfig(_Strict):
     endpoints: list[EndpointConfig] = []
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class SmtpConfig(_Strict):
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    tls: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None  # a name, never the secret
+    from_addr: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    timeout_s: PositiveSeconds = 10.0
+    # A CA bundle for a mail server with a private certificate authority (else the system's).
+    ca_file: str | None = None
+
+
+class EmailRoute(_Strict):
+    to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
+    min_severity: Severity = "high"
+
+
+class WebhookRoute(_Strict):
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    min_severity: Severity = "medium"
+    timeout_s: PositiveSeconds = 10.0
+
+
+class NotificationsConfig(_Strict):
+    smtp: SmtpConfig | None = None
+    email: list[EmailRoute] = []
+    webhooks: list[WebhookRoute] = []
+
+    @model_validator(mode="after")
+    def _email_needs_smtp(self):
+        if self.email and self.smtp is None:
+            raise ValueError("email routes need an smtp section")
+        return self
+
+
 class CompanyConfig(_Strict):
     id: Slug
     name: str = ""
     sites: list[SiteConfig] = []
+    notifications: NotificationsConfig = NotificationsConfig()
 
 
 FaultKind = Literal["bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance"]
@@ -109,6 +194,8 @@ class DetectionConfig(_Strict):
     debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0
     train_interval_s: PositiveSeconds = 5.0
+    # Default quiet time after an alert closes; an asset's own silent_period_min wins.
+    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] = 30.0
     # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
     executor: Literal["serial", "process", "dask"] = "serial"
     max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None

@@ -59,8 +59,10 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     share_rows = iter(shares)
     values = frame.to_numpy()
     rows = [alerts.ScoredRow(ts=float(ts), score=float(s),
-                             sensors=_top_sensors(next(share_rows), values[i], names) if high[i] else [])
+                             sensors=alerts.add_normal_ranges(_top_sensors(next(share_rows), values[i], names),
+                                                              detector, names) if high[i] else [])
             for i, (ts, s) in enumerate(zip(frame.index, scores))]
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     return alerts.evaluate(session, company_id=company_id, asset=asset, model_version_id=version.id,
-                           threshold=threshold, rows=rows, debounce_rows=detection.debounce_rows)
+                           threshold=threshold, rows=rows, debounce_rows=detection.debounce_rows,
+                           silent_period_min=detection.silent_period_min)

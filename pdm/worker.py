@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from pdm import notify
+
 from pdm.config import DetectionConfig, EndpointConfig, Settings, validate_model
+from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
 from pdm.ingest import EndpointPoller
 from pdm.models.fanout import train_many
@@ -49,7 +53,8 @@ class Worker:
         spool = Spool(Path(self.settings.var_dir) / "spool" / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
         company = session.get(Company, endpoint.company_id)
         return EndpointPoller(endpoint_id=endpoint.id, name=f"{company.slug}/{endpoint.name}", config=config,
-                              tags=tags, sessions=self.sessions, spool=spool)
+                              tags=tags, sessions=self.sessions, spool=spool,
+                              connector_factory=partial(make_connector, pki_dir=Path(self.settings.var_dir) / "pki"))
 
     async def refresh_endpoints(self) -> None:
         def load():
@@ -87,6 +92,10 @@ class Worker:
             with self._jobs, self.sessions.begin() as session:
                 score_asset(session, company_id=company_id, asset_id=asset_id, detection=self.detection)
 
+    def send_notifications(self) -> None:
+        # Outside the jobs lock: a slow mail server must never hold up scoring.
+        notify.send_due(self.sessions)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises SchedulerBusy if another scheduler owns the database."""
         with LeaderLock(self.engine):
@@ -94,6 +103,7 @@ class Worker:
                                    next_run_time=_now())
             self.scheduler.add_job(self.train_due, "interval", seconds=self.detection.train_interval_s, id="train")
             self.scheduler.add_job(self.score_all, "interval", seconds=self.detection.score_interval_s, id="score")
+            self.scheduler.add_job(self.send_notifications, "interval", seconds=10, id="notify")
             self.scheduler.start()
             try:
                 await stop.wait()

@@ -1,5 +1,6 @@
 """Ingest against a real asyncua server: store with quality, survive a restart, spool a DB outage."""
 
+import asyncio
 import logging
 
 import pytest
@@ -7,7 +8,7 @@ from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
 from pdm.connectors.spool import Spool
-from pdm.ingest import EndpointPoller
+from pdm.ingest import EndpointPoller, Health, read_health
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
@@ -97,6 +98,7 @@ async def test_backoff_is_bounded(sessions, tmp_path):
 async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sessions, opcua_server, tmp_path, caplog):
     poller = _poller(sessions, opcua_server, tmp_path)
     assert await poller.poll_once() == 20
+    await poller.flush()
     real = poller.sessions
     dead = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_pre_ping=False)
     poller.sessions = session_factory(dead)
@@ -105,6 +107,7 @@ async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sess
             for var in opcua_server.variables:
                 await var.write_value(1000.0 + i)  # new source timestamps: new readings
             assert await poller.poll_once() == 20
+        await poller.flush()  # storing overlaps the next read: wait for it before looking
         assert len(poller.spool) == 60 and _count(real) == 20
         poller.sessions = real
         await opcua_server.variables[0].write_value(5.0)
@@ -113,3 +116,76 @@ async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sess
     assert len(poller.spool) == 0
     assert _count(real) == 20 + 60 + 20 - 19  # the last poll re-read 19 unchanged values: ignored, not doubled
     assert sum("database unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kept(sessions, opcua_server, tmp_path,
+                                                                                   caplog):
+    poller = _poller(sessions, opcua_server, tmp_path)
+    assert await poller.poll_once() == 20
+    await opcua_server.server.delete_nodes([opcua_server.variables[4]])
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+        for i in range(3):
+            for var in opcua_server.variables[:4]:
+                await var.write_value(500.0 + i)
+            assert await poller.poll_once() == 20
+    await poller.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest"]
+    assert messages == [f"endpoint acme/plc: node {opcua_server.node_ids[4]} is BadNodeIdUnknown"]
+    assert poller.state == "UP"
+    with sessions() as s:
+        quality = dict(s.execute(select(Tag.name, func.max(Reading.quality)).join(Tag, Tag.id == Reading.tag_id)
+                                 .group_by(Tag.name)).all())
+        latest = s.execute(select(func.max(Reading.value)).join(Tag, Tag.id == Reading.tag_id)
+                           .where(Tag.name == "t0")).scalar_one()
+    assert (quality["t4"] >> 30) == 2 and quality["t5"] == 0 and latest == 502.0
+    health = read_health(tmp_path / "spool")
+    assert health["errors_last_hour"] == 1 and "BadNodeIdUnknown" in health["last_error"]
+
+
+async def test_health_counts_errors_of_the_last_hour_only(tmp_path):
+    health = Health(tmp_path)
+    now = 10_000.0
+    health.error("old", now=now - 4000)
+    health.error("recent", now=now - 10)
+    health.readings(100, now=now - 20)
+    health.readings(100, now=now - 10)
+    health.readings(100, now=now)
+    snap = health.snapshot(now)
+    assert snap["errors_last_hour"] == 1 and snap["last_error"] == "recent"
+    assert snap["readings_per_s"] == 10.0  # 200 readings over the 20 s since the window opened
+
+
+async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tmp_path, caplog):
+    server = await OpcUaTestServer(n=5).start()
+    ep_id, config, tags = _load(sessions, server)
+    config = config.model_copy(update={"mode": "subscribe", "sampling_interval_s": 0.05,
+                                       "publishing_interval_s": 0.1, "request_timeout_s": 2})
+    poller = EndpointPoller(endpoint_id=ep_id, name="acme/plc", config=config, tags=tags, sessions=sessions,
+                            spool=Spool(tmp_path / "spool", max_bytes=10_000_000))
+
+    async def until_stored(n):
+        for _ in range(300):
+            poller.next_attempt = 0  # state, not timing: skip the backoff wait
+            await poller.poll_once()
+            await poller.flush()
+            if _count(sessions) >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{_count(sessions)} readings stored, expected {n}")
+
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+        await until_stored(5)  # initial values of every node
+        await server.stop()
+        for _ in range(300):
+            poller.next_attempt = 0
+            await poller.poll_once()
+            if poller.state == "DOWN":
+                break
+            await asyncio.sleep(0.05)
+        server = await OpcUaTestServer(n=5, port=server.port).start()
+        await server.variables[0].write_value(123.0)
+        await until_stored(6)
+    await poller.close()
+    await server.stop()
+    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest"]
+    assert sum("down" in m for m in messages) == 1 and sum("back up" in m for m in messages) == 1

@@ -1,9 +1,14 @@
-"""`pdmctl alerts`: a company's alerts, for those who script."""
+"""`pdmctl alerts`: a company's alerts and the technician's steps, for those who script.
+
+Every command names its company (``--company``); every step names who does it (``--user``).
+An unknown alert, another company's alert or a refused step is one line on stderr, exit 1.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from contextlib import contextmanager
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -12,25 +17,186 @@ from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine
 
 alerts_app = typer.Typer(help="Alerts of one company.", no_args_is_help=True)
 
+CompanyOpt = Annotated[str, typer.Option("--company", help="Company id.")]
+UserOpt = Annotated[str, typer.Option("--user", help="Who does this step (kept in the audit trail).")]
+AlertArg = Annotated[int, typer.Argument(help="Alert id.")]
+CommentOpt = Annotated[Optional[str], typer.Option("--comment", help="A note kept with this step.")]
+JsonOpt = Annotated[bool, typer.Option("--json")]
 
-@alerts_app.command("list")
-def alerts_list(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
-                settings: SettingsOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """A company's alerts, open first, most severe first."""
-    from pdm.alerts import list_alerts
-    from pdm.demo import _iso
+
+@contextmanager
+def _tenant(company: str, database: str | None, settings, *, write: bool):
     from pdm.storage.session import session_factory
 
-    with session_factory(_engine(_settings(settings, database)))() as session:
-        c = _company(session, company)
-        rows = [{"id": a.id, "asset": asset.slug, "status": a.status, "severity": a.severity,
-                 "opened_at": _iso(a.opened_at), "last_seen_at": _iso(a.last_seen_at),
-                 "sensors": [s["tag"] for s in a.sensors]} for a, asset in list_alerts(session, company_id=c.id)]
+    factory = session_factory(_engine(_settings(settings, database)))
+    with (factory.begin() if write else factory()) as session:
+        yield session, _company(session, company).id
+
+
+def _iso(ts: float | None) -> str | None:
+    from pdm.demo import _iso as iso
+
+    return None if ts is None else iso(ts)
+
+
+def _row(alert, asset) -> dict:
+    return {"id": alert.id, "asset": asset.slug, "status": alert.status, "severity": alert.severity,
+            "opened_at": _iso(alert.opened_at), "last_seen_at": _iso(alert.last_seen_at),
+            "assignee": alert.assignee, "sensors": [s["tag"] for s in alert.sensors]}
+
+
+@alerts_app.command("list")
+def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: SettingsOpt = None,
+                status: Annotated[Optional[list[str]], typer.Option(help="Only this status (repeatable).")] = None,
+                as_json: JsonOpt = False) -> None:
+    """A company's alerts, open first, most severe first."""
+    from pdm.alerts import list_alerts
+
+    statuses = [s.upper() for s in status or []]
+    _check_statuses(statuses)
+    with _tenant(company, database, settings, write=False) as (session, cid):
+        rows = [_row(a, asset) for a, asset in list_alerts(session, company_id=cid, statuses=statuses or None)]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("id", "asset", "status", "severity", "opened at", "last seen", "sensors")
+    table = Table("id", "asset", "status", "severity", "opened at", "last seen", "assignee", "sensors")
     for r in rows:
         table.add_row(str(r["id"]), r["asset"], r["status"], r["severity"], r["opened_at"], r["last_seen_at"],
-                      ", ".join(r["sensors"]))
+                      r["assignee"] or "", ", ".join(r["sensors"]))
     out.print(table)
+
+
+def _check_statuses(statuses: list[str]) -> None:
+    from pdm.feedback import InvalidInput
+    from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES
+
+    for s in statuses:
+        if s not in OPEN_STATUSES + CLOSED_STATUSES:
+            raise InvalidInput("--status", s, f"expected one of {', '.join(OPEN_STATUSES + CLOSED_STATUSES)}")
+
+
+@alerts_app.command("show")
+def alerts_show(alert_id: AlertArg, company: CompanyOpt, database: DatabaseOpt = None, settings: SettingsOpt = None,
+                as_json: JsonOpt = False) -> None:
+    """One alert: diagnostics, feedback and its audit trail."""
+    from pdm.alerts import get_alert
+    from pdm.feedback import FEEDBACK_FIELDS, alert_events
+    from pdm.storage.catalog import get_asset
+
+    with _tenant(company, database, settings, write=False) as (session, cid):
+        alert = get_alert(session, company_id=cid, alert_id=alert_id)
+        detail = {**_row(alert, get_asset(session, company_id=cid, asset_id=alert.asset_id)),
+                  "peak_score": alert.peak_score, "threshold": alert.threshold, "sensors": alert.sensors,
+                  "model_version_id": alert.model_version_id, "closed_at": _iso(alert.closed_at),
+                  **{f: getattr(alert, f) for f in FEEDBACK_FIELDS},
+                  "events": [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "to_status": e.to_status,
+                              "comment": e.comment} for e in alert_events(session, company_id=cid, alert_id=alert_id)]}
+    if as_json:
+        print(json.dumps(detail, indent=2))
+        return
+    for key, value in detail.items():
+        if key not in ("events", "sensors") and value is not None:
+            out.print(f"{key}: {value}")
+    for s in detail["sensors"]:
+        normal = f" (normal {s['low']}..{s['high']})" if "low" in s else ""
+        out.print(f"sensor {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}{normal}")
+    for e in detail["events"]:
+        out.print(f"{e['at']}  {e['actor']}  {e['kind']} → {e['to_status']}" + (f": {e['comment']}" if e["comment"] else ""))
+
+
+def _step(company: str, database, settings, fn, **kwargs) -> None:
+    with _tenant(company, database, settings, write=True) as (session, cid):
+        result = fn(session, company_id=cid, **kwargs)
+        status = getattr(result, "status", None) or result.to_status
+    out.print(f"alert {kwargs['alert_id']}: {status}")
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
+               database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Acknowledge an OPEN alert."""
+    from pdm.feedback import acknowledge
+
+    _step(company, database, settings, acknowledge, alert_id=alert_id, user=user, comment=comment)
+
+
+@alerts_app.command("start")
+def alerts_start(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
+                 database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Take an alert in hand (IN_PROGRESS)."""
+    from pdm.feedback import start
+
+    _step(company, database, settings, start, alert_id=alert_id, user=user, comment=comment)
+
+
+@alerts_app.command("resolve")
+def alerts_resolve(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
+                   failure_mode: Annotated[str, typer.Option(help="A failure mode code (see `failure-modes`).")],
+                   action: Annotated[str, typer.Option(help="Action taken.")],
+                   downtime_avoided_h: Annotated[Optional[float], typer.Option(help="Hours of downtime avoided.")] = None,
+                   repair_cost: Annotated[Optional[float], typer.Option(help="Repair cost.")] = None,
+                   comment: CommentOpt = None, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Close as a real problem, with its feedback."""
+    from pdm.feedback import resolve
+
+    _step(company, database, settings, resolve, alert_id=alert_id, user=user, failure_mode=failure_mode,
+          action_taken=action, downtime_avoided_h=downtime_avoided_h, repair_cost=repair_cost, comment=comment)
+
+
+@alerts_app.command("false-alarm")
+def alerts_false_alarm(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
+                       reason: Annotated[str, typer.Option(help="Why it was not a real problem.")],
+                       database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Close as a false alarm, saying why."""
+    from pdm.feedback import mark_false_alarm
+
+    _step(company, database, settings, mark_false_alarm, alert_id=alert_id, user=user, reason=reason)
+
+
+@alerts_app.command("reopen")
+def alerts_reopen(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
+                  database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Reopen a closed alert."""
+    from pdm.feedback import reopen
+
+    _step(company, database, settings, reopen, alert_id=alert_id, user=user, comment=comment)
+
+
+@alerts_app.command("comment")
+def alerts_comment(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
+                   text: Annotated[str, typer.Option("--text", help="The comment.")],
+                   database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Add a comment to the alert's trail."""
+    from pdm.feedback import comment as add_comment
+
+    _step(company, database, settings, add_comment, alert_id=alert_id, user=user, text=text)
+
+
+@alerts_app.command("assign")
+def alerts_assign(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
+                  to: Annotated[str, typer.Option("--to", help="Assignee ('' for nobody).")],
+                  database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Give the alert to someone."""
+    from pdm.feedback import assign
+
+    _step(company, database, settings, assign, alert_id=alert_id, user=user, assignee=to)
+
+
+@alerts_app.command("failure-modes")
+def alerts_failure_modes(database: DatabaseOpt = None, settings: SettingsOpt = None,
+                         add: Annotated[Optional[str], typer.Option(help="Add this code (cluster-wide).")] = None,
+                         label: Annotated[Optional[str], typer.Option(help="Label of the added code.")] = None,
+                         asset_class: Annotated[Optional[str], typer.Option(help="Only for this asset class.")] = None
+                         ) -> None:
+    """The failure modes a resolution can name; --add extends the cluster's list."""
+    from pdm.feedback import add_failure_mode, list_failure_modes
+    from pdm.storage.session import session_factory
+
+    factory = session_factory(_engine(_settings(settings, database)))
+    if add is not None:
+        with factory.begin() as session:
+            add_failure_mode(session, code=add, label=label or add, asset_class=asset_class)
+    with factory() as session:
+        for m in list_failure_modes(session):
+            # Plain print: tab-separated for scripts (rich would expand the tabs).
+            print(f"{m.code}\t{m.label}" + (f"\t{m.asset_class}" if m.asset_class else ""))

@@ -21,6 +21,8 @@ from pdm.cli.alerts import alerts_app
 from pdm.cli.common import (DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, company as _company, engine as _engine,
                             out, settings as _settings, setup_logging)
 from pdm.cli.bench import bench_app
+from pdm.cli.certs import certs_app
+from pdm.cli.endpoint import endpoint_app
 from pdm.cli.models import models_app
 from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
@@ -34,6 +36,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(certs_app, name="certs")
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:

@@ -18,6 +18,16 @@ def is_good(quality: int) -> bool:
     return (quality >> 30) == 0
 
 
+def status_name(quality: int) -> str:
+    """``BadNodeIdUnknown`` rather than ``0x80340000``: what a person can search for."""
+    try:
+        from asyncua.ua.status_codes import get_name_and_doc
+
+        return get_name_and_doc(quality)[0]
+    except Exception:  # unknown code or no asyncua: the number is still exact
+        return f"0x{quality:08X}"
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     node_id: str

@@ -1,5 +1,10 @@
 """OPC UA connector (asyncua): batched reads that keep status codes and timestamps.
 
+Security: the policy and mode are looked up among the endpoints the server offers, the
+server's certificate must be in our trust folder (``pdm.connectors.security``), and the
+identity is anonymous, a user name with a password read from the environment variable
+``password_env`` names (never stored), or our X.509 certificate.
+
 Reconnection is left to ``pdm.ingest`` (bounded backoff, logged once down / once up):
 asyncua's own auto-reconnect blocks every request while it retries, which would stall a
 poll job, so it stays off here.
@@ -12,10 +17,12 @@ import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from asyncua import Client, ua
 
 from pdm.config import EndpointConfig
+from pdm.connectors import security
 from pdm.connectors.base import ConnectorBase, Reading
 from pdm.errors import EndpointRefused, EndpointUnavailable
 
@@ -24,6 +31,16 @@ DEFAULT_MAX_NODES_PER_READ = 100  # what many PLC servers allow when they do not
 UNLIMITED_CHUNK = 5000  # the server said 0 (no limit): still bound one request's size
 
 _REFUSED = (ua.UaStatusCodeError,)
+# What a person should check, by the status code the server refused the session with.
+_REFUSAL_HINTS = {
+    "BadUserAccessDenied": "credentials refused: check username and the password in ${password_env}",
+    "BadIdentityTokenInvalid": "credentials refused: check username and the password in ${password_env}",
+    "BadIdentityTokenRejected": "this identity (auth_method) is not accepted by the server",
+    "BadCertificateUntrusted": "the server does not trust our client certificate: trust {cert} on the server",
+    "BadSecurityChecksFailed": "the server refused our client certificate or security settings: "
+                               "trust {cert} on the server",
+    "BadCertificateUriInvalid": "our certificate's application URI does not match application_uri",
+}
 
 
 def _epoch(dt: datetime | None) -> float | None:
@@ -50,8 +67,9 @@ def resolve_node_id(node_id: str, namespaces: list[str]) -> ua.NodeId:
 
 
 class OpcUaConnector(ConnectorBase):
-    def __init__(self, endpoint: EndpointConfig):
+    def __init__(self, endpoint: EndpointConfig, *, pki_dir: Path | None = None):
         self.endpoint = endpoint
+        self.pki = security.Pki(Path(pki_dir) if pki_dir else security.default_pki_dir())
         self._client: Client | None = None
         self._namespaces: list[str] = []
         self._resolved: dict[str, ua.NodeId] = {}
@@ -61,30 +79,85 @@ class OpcUaConnector(ConnectorBase):
     def connected(self) -> bool:
         return self._client is not None
 
-    def _make_client(self) -> Client:
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: not connected")
+        return self._client
+
+    def _cert_paths(self) -> tuple[Path, Path]:
+        ep = self.endpoint
+        return (Path(ep.client_certificate or self.pki.own_cert), Path(ep.client_private_key or self.pki.own_key))
+
+    async def _make_client(self) -> Client:
         ep = self.endpoint
         client = Client(ep.endpoint_url, timeout=ep.request_timeout_s)
         client.name = client.description = "PdM cluster connector"
+        client.application_uri = ep.application_uri or security.default_application_uri()
         if ep.auth_method == "username":
+            password = os.environ.get(ep.password_env or "")
+            if password is None:
+                raise EndpointRefused(f"{ep.endpoint_url}: password_env {ep.password_env!r} is not set "
+                                      "in the environment of this process")
             client.set_user(ep.username or "")
-            password = os.environ.get(ep.password_env or "", "")
             client.set_password(password)
+        if ep.security_policy != "None":
+            await self._secure(client)
         return client
 
+    async def _secure(self, client: Client) -> None:
+        ep = self.endpoint
+        policy = security.policy_class(ep.security_policy)
+        mode = getattr(ua.MessageSecurityMode, ep.security_mode)
+        offered = await asyncio.wait_for(client.connect_and_get_server_endpoints(), ep.connect_timeout_s)
+        match = [e for e in offered if e.SecurityPolicyUri == policy.URI and e.SecurityMode == mode]
+        if not match:
+            names = sorted({f"{security.policy_name(e.SecurityPolicyUri)}/{e.SecurityMode.name}" for e in offered})
+            raise EndpointRefused(f"{ep.endpoint_url}: security_policy {ep.security_policy} with security_mode "
+                                  f"{ep.security_mode} is not offered; the server offers {', '.join(names)}")
+        der = _first_certificate(match[0].ServerCertificate)
+        security.check_server_certificate(der, pki=self.pki, url=ep.endpoint_url,
+                                          accept_unknown=ep.trust_server_certificate, pinned=ep.server_certificate)
+        cert, key = self._cert_paths()
+        if not ep.client_certificate:
+            await security.init_client_certificate(self.pki, client.application_uri)
+        elif not cert.exists() or not key.exists():
+            raise EndpointRefused(f"client_certificate {str(cert)!r} or client_private_key {str(key)!r} not found")
+        await client.set_security(policy, str(cert), str(key), server_certificate=der, mode=mode)
+        if ep.auth_method == "certificate":
+            await client.load_client_certificate(str(cert))
+            await client.load_private_key(key)
+
     async def connect(self) -> None:
-        client = self._make_client()
+        url = self.endpoint.endpoint_url
+        client = None
         try:
+            client = await self._make_client()
             await asyncio.wait_for(client.connect(), timeout=self.endpoint.connect_timeout_s)
             self._namespaces = await client.get_namespace_array()
             self.max_nodes_per_read = await self._read_limit(client)
+        except EndpointRefused:
+            await self._drop(client)
+            raise
         except _REFUSED as exc:
             await self._drop(client)
-            raise EndpointRefused(f"{self.endpoint.endpoint_url}: {exc}") from None
+            raise EndpointRefused(f"{url}: {self._refusal(exc)}") from None
         except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
             await self._drop(client)
-            raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None
+            raise EndpointUnavailable(f"{url}: unreachable ({type(exc).__name__}: {exc})") from None
+        except ua.UaError as exc:  # e.g. the server closed the channel during the handshake
+            await self._drop(client)
+            raise EndpointRefused(f"{url}: {type(exc).__name__}: {exc}") from None
         self._client = client
         self._resolved = {}
+
+    def _refusal(self, exc: ua.UaStatusCodeError) -> str:
+        name = type(exc).__name__
+        hint = _REFUSAL_HINTS.get(name)
+        if hint is None:
+            return f"{name}: {exc}"
+        return f"{name}: " + hint.replace("{cert}", str(self._cert_paths()[0])).replace(
+            "${password_env}", f"${self.endpoint.password_env}")
 
     async def _read_limit(self, client: Client) -> int:
         if self.endpoint.max_nodes_per_read:
@@ -95,7 +168,9 @@ class OpcUaConnector(ConnectorBase):
             return DEFAULT_MAX_NODES_PER_READ
         return int(limit) if limit else UNLIMITED_CHUNK
 
-    async def _drop(self, client: Client) -> None:
+    async def _drop(self, client: Client | None) -> None:
+        if client is None:
+            return
         try:
             await asyncio.wait_for(client.disconnect(), timeout=2)
         except Exception:  # the connection is already gone; nothing to release
@@ -153,3 +228,10 @@ class OpcUaConnector(ConnectorBase):
             ts = _epoch(dv.ServerTimestamp)
         return Reading(node_id=node_id, value=None if value is None else float(value),
                        quality=int(quality), ts=ts or received, received_at=received)
+
+
+def _first_certificate(chain: bytes) -> bytes:
+    """A server may send its chain; the first DER element is its own certificate."""
+    if len(chain) > 4 and chain[0] == 0x30 and chain[1] == 0x82:
+        return chain[:4 + int.from_bytes(chain[2:4], "big")]
+    return chain

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pdm import notify
 from pdm.config import EndpointConfig, PlantConfig
 from pdm.errors import NotFound
 from pdm.storage.tables import Asset, Company, Endpoint, Site, Tag
@@ -53,7 +54,8 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
             for a in s.assets:
                 assets[a.id] = _upsert(session, Asset, {"company_id": company.id, "slug": a.id}, {
                     "site_id": site.id, "name": a.name or a.id, "asset_class": a.asset_class,
-                    "criticality": a.criticality, "downtime_cost_per_hour": a.downtime_cost_per_hour})
+                    "criticality": a.criticality, "downtime_cost_per_hour": a.downtime_cost_per_hour,
+                    "silent_period_min": a.silent_period_min})
                 summary.assets += 1
             for e in s.endpoints:
                 endpoint = _upsert(session, Endpoint, {"company_id": company.id, "name": e.name}, {
@@ -65,6 +67,7 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                         "company_id": company.id, "endpoint_id": endpoint.id,
                         "node_id": n.node_id, "unit": n.unit})
                     summary.tags += 1
+        notify.sync_channels(session, company_id=company.id, config=c.notifications)
     return summary
 
 

@@ -30,18 +30,35 @@ def insert_ignore(conn: Connection | Session, table, rows: Sequence[dict]) -> No
 
 READING_COLUMNS = ("tag_id", "ts", "value", "quality", "received_at")
 COPY_MIN_ROWS = 500  # below this a COPY's extra statements cost more than they save
+_COLS = ", ".join(READING_COLUMNS)
+# The hot path hands tuples straight to the driver's executemany: SQLAlchemy's per-row
+# parameter processing cost as much as the OPC UA read itself (bench/ingest.py).
+_INSERT_IGNORE = {
+    "sqlite": f"INSERT OR IGNORE INTO readings ({_COLS}) VALUES (?, ?, ?, ?, ?)",
+    "postgresql": f"INSERT INTO readings ({_COLS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+}
 
 
 def insert_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
     """``rows``: dicts with tag_id, ts, value, quality, received_at."""
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
-    if bind.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        copy_readings(conn, rows)
+    insert_reading_tuples(conn, [tuple(r[c] for c in READING_COLUMNS) for r in rows])
+
+
+def insert_reading_tuples(conn: Connection | Session, rows: Sequence[tuple]) -> None:
+    """Rows as tuples in ``READING_COLUMNS`` order; a (tag, ts) already stored is skipped."""
+    if not rows:
+        return
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    dialect, driver = connection.dialect.name, connection.dialect.driver
+    if dialect == "postgresql" and driver == "psycopg" and len(rows) >= COPY_MIN_ROWS:
+        copy_readings(connection, rows)
+    elif dialect in _INSERT_IGNORE and driver in ("pysqlite", "psycopg"):
+        connection.exec_driver_sql(_INSERT_IGNORE[dialect], list(rows))
     else:
-        insert_ignore(conn, Reading.__table__, rows)
+        insert_ignore(connection, Reading.__table__, [dict(zip(READING_COLUMNS, r)) for r in rows])
 
 
-def copy_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
+def copy_readings(conn: Connection | Session, rows: Sequence[tuple]) -> None:
     """PostgreSQL bulk path: COPY into a temporary table, then insert what is new.
 
     COPY itself cannot skip duplicates, hence the staging table and ON CONFLICT.
@@ -53,7 +70,7 @@ def copy_readings(conn: Connection | Session, rows: Sequence[dict]) -> None:
                    "received_at double precision) ON COMMIT DELETE ROWS")
     with cursor.copy(f"COPY readings_in ({', '.join(READING_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(tuple(row[c] for c in READING_COLUMNS))
+            copy.write_row(row)
     cursor.execute(f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
                    f"SELECT {', '.join(READING_COLUMNS)} FROM readings_in ON CONFLICT DO NOTHING")
     cursor.execute("TRUNCATE readings_in")

@@ -54,6 +54,8 @@ class Asset(Base):
     asset_class: Mapped[str] = mapped_column(String(64))
     criticality: Mapped[int] = mapped_column(Integer, default=3)
     downtime_cost_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
+    # None: the detection config's default applies.
+    silent_period_min: Mapped[float | None] = mapped_column(Float)
 
 
 class Endpoint(Base):
@@ -149,3 +151,76 @@ class Alert(Base):
     # [{"tag", "contribution", "value"}], largest contribution first.
     sensors: Mapped[list] = mapped_column(JSON, default=list)
     closed_at: Mapped[float | None] = mapped_column(Float)
+    # Who did each step; the full history (with comments) is in ``alert_events``.
+    acknowledged_at: Mapped[float | None] = mapped_column(Float)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[float | None] = mapped_column(Float)
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    # Feedback: RESOLVED fills failure_mode (a failure_modes code) and the rest; FALSE_ALARM the reason.
+    failure_mode: Mapped[str | None] = mapped_column(String(64))
+    action_taken: Mapped[str | None] = mapped_column(Text)
+    downtime_avoided_h: Mapped[float | None] = mapped_column(Float)
+    repair_cost: Mapped[float | None] = mapped_column(Float)
+    false_alarm_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEvent(Base):
+    """The audit trail: one row per step, assignment or comment, never updated."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class FailureMode(Base):
+    """Failure modes a resolution can name; cluster-wide, extended by the cluster operator."""
+
+    __tablename__ = "failure_modes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    # None: applies to every asset class.
+    asset_class: Mapped[str | None] = mapped_column(String(64))
+
+
+class NotificationChannel(Base):
+    """Where a company's alerts go: an e-mail route (with its SMTP settings) or a webhook URL."""
+
+    __tablename__ = "notification_channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(1000))
+    min_severity: Mapped[str] = mapped_column(String(16))
+    # SMTP host/port/tls/username/password_env/from or webhook timeout; a secret only by env reference.
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Notification(Base):
+    """The outbox: written in the alert's transaction, drained by ``pdm.notify.send_due``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("notification_channels.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING, SENT, FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,38 +1,57 @@
-"""Engineer page ("Endpoints"): the company's OPC UA endpoints, their health and tag maps.
+"""Engineer page ("Endpoints"): health, onboarding (add, browse, map) and enable/disable.
 
-Read-only for now; onboarding (validate, connect, test read, save) comes with its own issue.
+Onboarding works like a config flow: the form goes through the same ``EndpointConfig`` as the
+plant file, then the page connects and reads once, and only then saves. Every error is shown
+under the field it is about. Passwords are never typed here: the form takes the name of the
+environment variable that holds it (``password_env``), as the plant file does.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.storage.catalog import list_assets, list_endpoints, list_tags
-from pdm.storage.tables import Endpoint, Tag
+from pdm.config import EndpointConfig, NodeMap, load_settings, validate_model
+from pdm.errors import ConfigError
+from pdm.ingest import endpoint_health
+from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, list_tags
+from pdm.storage.tables import Endpoint, Site, Tag
 from pdm.ui.common import CompanyRef, ago, iso_local
+
+FORM_FIELDS = {  # widget key -> EndpointConfig field
+    "ep_name": "name", "ep_url": "endpoint_url", "ep_policy": "security_policy", "ep_mode": "security_mode",
+    "ep_auth": "auth_method", "ep_username": "username", "ep_password_env": "password_env",
+    "ep_trust": "trust_server_certificate", "ep_poll": "poll_interval_s"}
+POLICIES = ["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+MODES = ["None", "Sign", "SignAndEncrypt"]
+AUTHS = ["anonymous", "username", "certificate"]
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
     st.title("Endpoints")
     st.caption(company.name)
-    _endpoints(make_session, company)
+    var_dir = Path(load_settings().var_dir)
+    _endpoints(make_session, company, var_dir)
+    _enable(make_session, company)
+    _add_form(make_session, company, var_dir)
+    _browse_and_map(make_session, company, var_dir)
 
 
-def endpoints_frame(endpoints: list[Endpoint], now: float) -> pd.DataFrame:
+def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
+    health = health or {}
     return pd.DataFrame([{
-        "name": ep.name,
-        "URL": ep.endpoint_url,
-        "enabled": ep.enabled,
-        "state": ep.state,
-        "last reading": iso_local(ep.last_read_at),
-        "age": ago(ep.last_read_at, now),
-        "readings total": ep.readings_total,
-        "last error": ep.last_error or "",
+        "name": ep.name, "URL": ep.endpoint_url, "enabled": ep.enabled, "state": ep.state,
+        "last reading": iso_local(ep.last_read_at), "age": ago(ep.last_read_at, now),
+        "readings/s": health.get(ep.id, {}).get("readings_per_s", 0.0),
+        "errors 1h": health.get(ep.id, {}).get("errors_last_hour", 0),
+        "spool rows": health.get(ep.id, {}).get("spool_rows", 0),
+        "readings total": ep.readings_total, "last error": ep.last_error or "",
     } for ep in endpoints])
 
 
@@ -43,16 +62,17 @@ def tags_frame(tags: list[Tag], asset_names: dict[int, str]) -> pd.DataFrame:
 
 # A fragment so state, age and counters stay current in an open tab without a full rerun.
 @st.fragment(run_every=5)
-def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None:
+def _endpoints(make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path) -> None:
     with make_session() as session:
         endpoints = list_endpoints(session, company_id=company.id)
         if not endpoints:
-            st.info(f"No endpoints for {company.name}: add them under `endpoints:` in the plant file "
+            st.info(f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
                     "and run `pdmctl config apply <file>`.")
             return
+        health = {h["id"]: h for h in endpoint_health(session, company_id=company.id, var_dir=var_dir)}
         tags = list_tags(session, company_id=company.id)
         asset_names = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
-    st.dataframe(endpoints_frame(endpoints, time.time()), hide_index=True)
+    st.dataframe(endpoints_frame(endpoints, time.time(), health), hide_index=True)
     by_endpoint: dict[int | None, list[Tag]] = defaultdict(list)
     for tag in tags:
         by_endpoint[tag.endpoint_id].append(tag)
@@ -64,3 +84,194 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
                 st.dataframe(tags_frame(mapped, asset_names), hide_index=True)
             else:
                 st.caption("No nodes mapped to tags.")
+
+
+def _enable(make_session, company: CompanyRef) -> None:
+    with make_session() as session:
+        endpoints = [(e.id, e.name, e.enabled) for e in list_endpoints(session, company_id=company.id)]
+    for ep_id, name, enabled in endpoints:
+        st.toggle(f"Poll {name}", value=enabled, key=f"enabled_{ep_id}", on_change=_set_enabled,
+                  args=(make_session, company.id, ep_id))
+
+
+def _set_enabled(make_session, company_id: int, endpoint_id: int) -> None:
+    with make_session.begin() as session:  # the company filter keeps one tenant off another's endpoints
+        session.execute(update(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
+                        .values(enabled=bool(st.session_state[f"enabled_{endpoint_id}"])))
+
+
+# ---- add an endpoint -------------------------------------------------------------------------
+
+def validate_form(values: dict) -> tuple[EndpointConfig | None, dict[str, str]]:
+    data = {k: v for k, v in values.items() if v not in ("", None)}
+    try:
+        return validate_model(EndpointConfig, data, "form"), {}
+    except ConfigError as exc:
+        return None, {exc.field.split(".")[0]: f"{exc.reason} (got {exc.value!r})"}
+
+
+def duplicate_errors(session: Session, company_id: int, config: EndpointConfig) -> dict[str, str]:
+    for ep in list_endpoints(session, company_id=company_id):
+        if ep.name == config.name:
+            return {"name": f"this company already has an endpoint named {config.name!r}"}
+        if ep.endpoint_url == config.endpoint_url:
+            return {"endpoint_url": f"this company already has an endpoint at this URL ({ep.name})"}
+    return {}
+
+
+def save_endpoint(session: Session, *, company_id: int, site_id: int, config: EndpointConfig) -> Endpoint:
+    ep = Endpoint(company_id=company_id, site_id=site_id, name=config.name, endpoint_url=config.endpoint_url,
+                  settings=endpoint_settings(config), enabled=config.enabled)
+    session.add(ep)
+    session.flush()
+    return ep
+
+
+def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
+    from pdm.connectors.browse import check_endpoint
+
+    state = st.session_state
+    values = {field: state.get(key) for key, field in FORM_FIELDS.items()}
+    config, errors = validate_form(values)
+    if config is None:
+        state["ep_errors"] = errors
+        return
+    with make_session() as session:
+        errors = duplicate_errors(session, company.id, config)
+    if not errors:
+        errors = check_endpoint(config, var_dir / "pki")
+    if "ok" not in errors:
+        state["ep_errors"] = errors
+        return
+    with make_session.begin() as session:
+        save_endpoint(session, company_id=company.id, site_id=state["ep_site"], config=config)
+    info = errors["ok"]
+    state["ep_errors"] = {}
+    state["ep_saved"] = (f"Saved {config.name}: connected to {info.get('ProductName', 'the server')}, test read OK, "
+                         f"reads split by {info.get('MaxNodesPerRead') or 100}.")
+
+
+def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
+    st.subheader("Add an endpoint")
+    with make_session() as session:
+        sites = {s.id: s.name or s.slug for s in session.execute(
+            select(Site).where(Site.company_id == company.id).order_by(Site.slug)).scalars()}
+    if not sites:
+        st.caption("This company has no site yet: add one in the plant file first.")
+        return
+    if saved := st.session_state.pop("ep_saved", None):
+        st.success(saved)
+    errors = st.session_state.get("ep_errors", {})
+
+    def field_error(field: str) -> None:
+        if field in errors:
+            st.error(errors[field])
+
+    with st.form("add_endpoint"):
+        st.selectbox("Site", list(sites), format_func=sites.get, key="ep_site")
+        st.text_input("Name", key="ep_name", placeholder="line-1-plc")
+        field_error("name")
+        st.text_input("Endpoint URL", key="ep_url", placeholder="opc.tcp://host:4840/path")
+        field_error("endpoint_url")
+        st.selectbox("Security policy", POLICIES, key="ep_policy")
+        field_error("security_policy")
+        st.selectbox("Security mode", MODES, key="ep_mode")
+        field_error("security_mode")
+        st.selectbox("Identity", AUTHS, key="ep_auth")
+        field_error("auth_method")
+        st.text_input("User name", key="ep_username")
+        field_error("username")
+        st.text_input("Password environment variable", key="ep_password_env",
+                      help="The name of a variable set for the worker, never the password itself.")
+        field_error("password_env")
+        st.checkbox("Trust the server certificate without checking it", key="ep_trust")
+        field_error("trust_server_certificate")
+        st.number_input("Poll interval (s)", min_value=0.1, value=1.0, key="ep_poll")
+        field_error("poll_interval_s")
+        st.form_submit_button("Test and save", on_click=_submit_endpoint, args=(make_session, company, var_dir))
+
+
+# ---- browse and map ------------------------------------------------------------------------
+
+def _browse(make_session, company_id: int, var_dir: Path) -> None:
+    from pdm.connectors.browse import browse_endpoint
+    from pdm.errors import EndpointRefused, EndpointUnavailable
+
+    state = st.session_state
+    with make_session() as session:
+        ep = session.execute(select(Endpoint).where(Endpoint.id == state["map_endpoint"],
+                                                    Endpoint.company_id == company_id)).scalar_one()
+        config = validate_model(EndpointConfig, {**ep.settings, "nodes": []}, f"endpoint {ep.name}")
+    try:
+        nodes, truncated = browse_endpoint(config, var_dir / "pki", depth=int(state["browse_depth"]))
+    except (EndpointUnavailable, EndpointRefused) as exc:
+        state["browse_error"], state["browsed"] = str(exc), None
+        return
+    state["browse_error"] = None
+    state["browsed"] = {"endpoint": ep.id, "truncated": truncated,
+                        "nodes": [(n.depth, n.name, n.node_class, n.node_id, n.data_type) for n in nodes]}
+
+
+def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dict) -> dict[str, str]:
+    """Validate through ``NodeMap`` and add the tag; returns errors by field (empty when saved)."""
+    try:
+        node = validate_model(NodeMap, {k: v for k, v in values.items() if v is not None}, "mapping")
+    except ConfigError as exc:
+        return {exc.field: f"{exc.reason} (got {exc.value!r})"}
+    asset = next((a for a in list_assets(session, company_id=company_id) if a.slug == node.asset), None)
+    if asset is None:
+        return {"asset": f"no asset {node.asset!r} in this company"}
+    if any(t.name == node.tag for t in list_tags(session, company_id=company_id, asset_id=asset.id)):
+        return {"tag": f"{node.asset} already has a tag {node.tag!r}"}
+    session.add(Tag(company_id=company_id, asset_id=asset.id, endpoint_id=endpoint_id, node_id=node.node_id,
+                    name=node.tag, unit=node.unit))
+    return {}
+
+
+def _submit_mapping(make_session, company_id: int, endpoint_id: int) -> None:
+    state = st.session_state
+    values = {"node_id": state.get("map_node"), "asset": state.get("map_asset"), "tag": state.get("map_tag"),
+              "unit": state.get("map_unit") or ""}
+    with make_session.begin() as session:
+        state["map_errors"] = map_node(session, company_id=company_id, endpoint_id=endpoint_id, values=values)
+    if not state["map_errors"]:
+        state["map_saved"] = f"Mapped {values['node_id']} to {values['asset']}/{values['tag']}."
+
+
+def _browse_and_map(make_session, company: CompanyRef, var_dir: Path) -> None:
+    with make_session() as session:
+        endpoints = {e.id: e.name for e in list_endpoints(session, company_id=company.id)}
+        assets = {a.slug: a.name or a.slug for a in list_assets(session, company_id=company.id)}
+    if not endpoints:
+        return
+    st.subheader("Browse and map nodes")
+    st.selectbox("Endpoint", list(endpoints), format_func=endpoints.get, key="map_endpoint")
+    st.number_input("Depth", min_value=1, max_value=6, value=3, key="browse_depth")
+    st.button("Browse", key="browse_btn", on_click=_browse, args=(make_session, company.id, var_dir))
+    state = st.session_state
+    if state.get("browse_error"):
+        st.error(state["browse_error"])
+    browsed = state.get("browsed")
+    if not browsed or browsed["endpoint"] != state.get("map_endpoint"):
+        return
+    tree = pd.DataFrame([{"node": "  " * (d - 1) + name, "class": cls, "node id": nid, "type": dtype}
+                         for d, name, cls, nid, dtype in browsed["nodes"]])
+    st.dataframe(tree, hide_index=True)
+    if browsed["truncated"]:
+        st.caption("Browse stopped at its node limit: lower the depth or map from a narrower branch.")
+    variables = [nid for _, _, cls, nid, _ in browsed["nodes"] if cls == "Variable"]
+    if saved := state.pop("map_saved", None):
+        st.success(saved)
+    errors = state.get("map_errors", {})
+    with st.form("map_form"):
+        st.selectbox("Node", variables, key="map_node")
+        st.selectbox("Asset", list(assets), format_func=assets.get, key="map_asset")
+        if "asset" in errors:
+            st.error(errors["asset"])
+        st.text_input("Tag", key="map_tag", placeholder="bearing_temp")
+        if "tag" in errors:
+            st.error(errors["tag"])
+        st.text_input("Unit", key="map_unit", placeholder="degC")
+        if "unit" in errors or "node_id" in errors:
+            st.error(errors.get("unit") or errors["node_id"])
+        st.form_submit_button("Map", on_click=_submit_mapping, args=(make_session, company.id, browsed["endpoint"]))

@@ -1,27 +1,57 @@
-"""Technician page ("Alerts"): the company's alerts and, for one alert, what the sensors did."""
+"""Technician page ("Alerts"): open alerts first, filters, and one alert's diagnostics and actions.
+
+Actions run in ``on_click`` callbacks, before the page is drawn again, so what the page shows
+after a click is the alert's new state. Each action is one transaction; a refused step or bad
+input is shown as one line, and nothing is written.
+"""
 
 from __future__ import annotations
 
-import altair as alt
+import time
+
 import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
+from pdm import feedback
 from pdm.alerts import get_alert, list_alerts, score_series
-from pdm.storage.catalog import get_asset
+from pdm.errors import PdmError
+from pdm.storage.catalog import get_asset, list_assets
 from pdm.storage.readings import asset_readings
-from pdm.storage.tables import Alert, Asset
+from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
+from pdm.ui.asset import score_chart, site_names, telemetry_chart
 from pdm.ui.common import CompanyRef, iso_local, percent
 
 # Enough context before the alert to see the sensors leave their normal band, and a little after.
 BEFORE_S = 30 * 60
 AFTER_S = 10 * 60
+PERIODS = {"Any time": None, "Last 24 hours": 86_400, "Last 7 days": 7 * 86_400, "Last 30 days": 30 * 86_400}
+USER = "pdm_user"
+FLASH = "pdm_alert_flash"
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
     st.title("Alerts")
     st.caption(company.name)
-    _alerts(make_session, company)
+    # Stands in for the logged-in user until login exists; every step is recorded under this name.
+    st.session_state.setdefault(USER, "")
+    st.sidebar.text_input("Your name", key=USER, help="Recorded with every step you take on an alert.")
+    with make_session() as session:
+        filters = _filters(session, company)
+    _alerts(make_session, company, filters)
+
+
+def _filters(session: Session, company: CompanyRef) -> dict:
+    sites = site_names(session, company_id=company.id)
+    assets = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
+    with st.expander("Filters"):
+        site_ids = st.multiselect("Site", list(sites), format_func=sites.get, key=f"f_site_{company.id}")
+        asset_ids = st.multiselect("Asset", list(assets), format_func=assets.get, key=f"f_asset_{company.id}")
+        statuses = st.multiselect("Status", list(OPEN_STATUSES + CLOSED_STATUSES), key=f"f_status_{company.id}")
+        period = st.selectbox("Period", list(PERIODS), key=f"f_period_{company.id}")
+    seconds = PERIODS[period]
+    return {"site_ids": site_ids, "asset_ids": asset_ids, "statuses": statuses,
+            "since": None if seconds is None else time.time() - seconds}
 
 
 def _top_sensors(sensors: list[dict] | None) -> str:
@@ -29,27 +59,34 @@ def _top_sensors(sensors: list[dict] | None) -> str:
 
 
 def alerts_frame(rows: list[tuple[Alert, Asset]]) -> pd.DataFrame:
+    # The most telling columns first: on a phone only the first few are visible without scrolling.
     return pd.DataFrame([{
         "asset": asset.name or asset.slug,
-        "status": alert.status,
         "severity": alert.severity,
+        "status": alert.status,
         "opened at": iso_local(alert.opened_at),
+        "top sensors": _top_sensors(alert.sensors),
+        "assignee": alert.assignee or "",
         "last seen": iso_local(alert.last_seen_at),
         "peak / threshold": f"{alert.peak_score:.2f} / {alert.threshold:.2f}",
-        "top sensors": _top_sensors(alert.sensors),
     } for alert, asset in rows])
 
 
 def _label(alert: Alert, asset: Asset) -> str:
-    return f"#{alert.id} · {asset.name or asset.slug} · {alert.severity} · {alert.status}"
+    # Only what never changes: a label that changed with the status (after a click) would make
+    # the browser drop the chosen alert. Status and severity are in the table above.
+    return f"#{alert.id} · {asset.name or asset.slug} · opened {iso_local(alert.opened_at)}"
 
 
 # A fragment so an open browser tab picks up new alerts without reloading the whole app.
 # It receives the session factory, never a session: a fragment rerun outlives the full run.
 @st.fragment(run_every=5)
-def _alerts(make_session: sessionmaker[Session], company: CompanyRef) -> None:
+def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: dict) -> None:
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        (st.error if flash[0] == "error" else st.success)(flash[1])
     with make_session() as session:
-        rows = list_alerts(session, company_id=company.id)
+        rows = list_alerts(session, company_id=company.id, **filters)
         if not rows:
             st.info(f"No alerts for {company.name}")
             return
@@ -60,60 +97,92 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef) -> None:
                               # Per company: an alert id picked for one tenant must not follow to another.
                               key=f"alert_pick_{company.id}")
         if chosen is not None:
-            _details(session, company, chosen)
+            _details(make_session, session, company, chosen)
 
 
-def _details(session: Session, company: CompanyRef, alert_id: int) -> None:
+def _details(make_session: sessionmaker[Session], session: Session, company: CompanyRef, alert_id: int) -> None:
     alert = get_alert(session, company_id=company.id, alert_id=alert_id)
     asset = get_asset(session, company_id=company.id, asset_id=alert.asset_id)
     st.subheader(f"{asset.name or asset.slug}: alert #{alert.id}")
+    st.markdown(f"**{alert.status}** · severity **{alert.severity}** · assigned to {alert.assignee or 'nobody'} · "
+                f"opened {iso_local(alert.opened_at)} · last seen {iso_local(alert.last_seen_at)} · "
+                f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model version "
+                f"{alert.model_version_id or '—'}")
     st.write(f"Contributing sensors: {_top_sensors(alert.sensors) or 'none recorded'}")
-    # The window is in the data's own time (the alert's timestamps), not wall-clock "now":
-    # replayed or simulated plants run on their own clocks.
+    _actions(make_session, company, alert, asset)
     start, end = alert.opened_at - BEFORE_S, alert.last_seen_at + AFTER_S
     tags = [s["tag"] for s in alert.sensors or [] if s.get("tag")] or None
     readings = asset_readings(session, company_id=company.id, asset_id=asset.id, start=start, end=end, tags=tags)
     scores = score_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
+    # Columns stack on a phone-width screen, side by side on a desktop.
     left, right = st.columns(2)
     with left:
         st.markdown("**Telemetry**")
-        _telemetry_chart(readings)
+        telemetry_chart(readings, alert.sensors)
     with right:
         st.markdown("**Anomaly score**")
-        _score_chart(scores, alert)
+        score_chart(scores, alert)
+    _trail(session, company, alert)
 
 
-def _times(ts: pd.Series) -> pd.Series:
-    # Vega-Lite renders UTC instants in the viewer's own time zone.
-    return pd.to_datetime(ts, unit="s", utc=True)
+def _run(make_session: sessionmaker[Session], company_id: int, step, done: str, **kwargs) -> None:
+    """Callback: one step in its own transaction; the outcome is shown on the next draw."""
+    try:
+        with make_session.begin() as session:
+            step(session, company_id=company_id, user=st.session_state.get(USER, ""), **kwargs)
+        st.session_state[FLASH] = ("success", done)
+    except PdmError as exc:
+        st.session_state[FLASH] = ("error", str(exc))
 
 
-def _telemetry_chart(readings: pd.DataFrame) -> None:
-    if readings.empty:
-        st.info("No readings stored around this alert.")
-        return
-    df = readings.assign(time=_times(readings["ts"]))
-    # One row per sensor with its own y scale: units differ (mm/s next to °C).
-    chart = (alt.Chart(df).mark_line()
-             .encode(x=alt.X("time:T", title=None), y=alt.Y("value:Q", title=None),
-                     color=alt.Color("tag:N", legend=None), tooltip=["tag", "time:T", "value:Q"])
-             .properties(height=110)
-             .facet(row=alt.Row("tag:N", title=None))
-             .resolve_scale(y="independent"))
-    st.altair_chart(chart)
+def _resolve(make_session, company_id: int, alert_id: int) -> None:
+    k = f"_{alert_id}"
+    _run(make_session, company_id, feedback.resolve, f"Alert #{alert_id} resolved", alert_id=alert_id,
+         failure_mode=st.session_state["fm" + k], action_taken=st.session_state["action" + k],
+         downtime_avoided_h=st.session_state["downtime" + k], repair_cost=st.session_state["cost" + k])
 
 
-def _score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
-    if not scores:
-        st.info("No scores stored around this alert.")
-        return
-    df = pd.DataFrame(scores, columns=["ts", "score", "threshold"])
-    df["time"] = _times(df["ts"])
-    window = pd.DataFrame({"start": _times(pd.Series([alert.opened_at])),
-                           "end": _times(pd.Series([alert.last_seen_at]))})
-    shade = alt.Chart(window).mark_rect(opacity=0.15, color="orange").encode(x="start:T", x2="end:T")
-    line = alt.Chart(df).mark_line().encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title="score"),
-                                            tooltip=["time:T", "score:Q"])
-    rule = (alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))
-            .mark_rule(color="red", strokeDash=[4, 4]).encode(y="threshold:Q"))
-    st.altair_chart(alt.layer(shade, line, rule).properties(height=300))
+def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Alert, asset: Asset) -> None:
+    allowed = feedback.allowed_actions(alert.status)
+    cid, aid, k = company.id, alert.id, f"_{alert.id}"
+    buttons = [("acknowledge", "Acknowledge", feedback.acknowledge, "acknowledged"),
+               ("start", "Take in hand", feedback.start, "taken in hand"),
+               ("reopen", "Reopen", feedback.reopen, "reopened")]
+    shown = [b for b in buttons if b[0] in allowed]
+    for col, (action, label, step, done) in zip(st.columns(len(shown) or 1), shown):
+        col.button(label, key=f"{action}{k}", on_click=_run, args=(make_session, cid, step, f"Alert #{aid} {done}"),
+                   kwargs={"alert_id": aid}, width="stretch")
+    if "resolve" in allowed:
+        with st.expander("Resolve"), st.form(f"resolve_form{k}", clear_on_submit=True):
+            with make_session() as session:
+                modes = {m.code: m.label for m in feedback.list_failure_modes(session, asset_class=asset.asset_class)}
+            st.selectbox("Failure mode", list(modes), format_func=modes.get, key="fm" + k)
+            st.text_area("Action taken", key="action" + k)
+            st.number_input("Downtime avoided (hours)", min_value=0.0, value=None, key="downtime" + k)
+            st.number_input("Repair cost", min_value=0.0, value=None, key="cost" + k)
+            st.form_submit_button("Resolve", on_click=_resolve, args=(make_session, cid, aid))
+    if "false_alarm" in allowed:
+        with st.expander("False alarm"), st.form(f"false_form{k}", clear_on_submit=True):
+            st.text_input("Why is it a false alarm?", key="reason" + k)
+            st.form_submit_button("Mark as false alarm", on_click=lambda: _run(
+                make_session, cid, feedback.mark_false_alarm, f"Alert #{aid} marked as false alarm", alert_id=aid,
+                reason=st.session_state["reason" + k]))
+    with st.expander("Comment or assign"):
+        with st.form(f"comment_form{k}", clear_on_submit=True):
+            st.text_area("Comment", key="comment" + k)
+            st.form_submit_button("Add comment", on_click=lambda: _run(
+                make_session, cid, feedback.comment, "Comment added", alert_id=aid, text=st.session_state["comment" + k]))
+        with st.form(f"assign_form{k}"):
+            st.text_input("Assign to", value=alert.assignee or "", key="assignee" + k)
+            st.form_submit_button("Assign", on_click=lambda: _run(
+                make_session, cid, feedback.assign, f"Alert #{aid} assigned", alert_id=aid,
+                assignee=st.session_state["assignee" + k]))
+
+
+def _trail(session: Session, company: CompanyRef, alert: Alert) -> None:
+    events = feedback.alert_events(session, company_id=company.id, alert_id=alert.id)
+    with st.expander(f"History ({len(events)})"):
+        st.dataframe(pd.DataFrame([{
+            "when": iso_local(e.at), "who": e.actor, "what": e.kind, "status": e.to_status or "",
+            "comment": e.comment or e.details.get("false_alarm_reason") or e.details.get("action_taken") or "",
+        } for e in events]), hide_index=True)

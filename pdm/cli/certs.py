@@ -1,0 +1,66 @@
+"""`pdmctl certs`: this client's OPC UA certificate and the servers it trusts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pdm.cli.common import SettingsOpt, out, settings as _settings
+from pdm.errors import ConfigError
+
+certs_app = typer.Typer(help="OPC UA certificates: our own, and the servers we trust.", no_args_is_help=True)
+
+
+def _pki(settings_path):
+    from pdm.connectors.security import Pki
+
+    return Pki(Path(_settings(settings_path, None).var_dir) / "pki")
+
+
+@certs_app.command("init")
+def certs_init(application_uri: Annotated[Optional[str], typer.Option(
+                   help="Must equal the endpoints' application_uri (default: urn:<host>:pdm:client).")] = None,
+               settings: SettingsOpt = None) -> None:
+    """Create the client certificate and key (kept if they exist and are still valid)."""
+    from pdm.connectors.security import default_application_uri, init_client_certificate, thumbprint
+
+    pki = _pki(settings)
+    uri = application_uri or default_application_uri()
+    cert, key, created = asyncio.run(init_client_certificate(pki, uri))
+    out.print(f"{'created' if created else 'kept'} {cert} (key {key}), application URI {uri}, "
+              f"SHA-1 {thumbprint(cert.read_bytes())}")
+    out.print(f"servers that check clients must trust {cert}; trusted servers go in {pki.trusted}/")
+
+
+@certs_app.command("trust")
+def certs_trust(path: Annotated[Path, typer.Argument(help="Server certificate (DER or PEM), e.g. from rejected/.")],
+                settings: SettingsOpt = None) -> None:
+    """Trust a server certificate (copies it into the trust folder)."""
+    from pdm.connectors.security import describe, trust
+
+    try:
+        target = trust(path, _pki(settings))
+    except OSError as exc:
+        raise ConfigError("certs trust", "path", str(path), exc.strerror or str(exc)) from None
+    except ValueError as exc:
+        raise ConfigError("certs trust", "path", str(path), f"not a certificate: {exc}") from None
+    out.print(f"trusted {describe(target.read_bytes())} as {target}")
+
+
+@certs_app.command("list")
+def certs_list(settings: SettingsOpt = None) -> None:
+    """Our certificate, trusted and rejected server certificates."""
+    from pdm.connectors.security import describe, thumbprint, to_der
+
+    pki = _pki(settings)
+    files = [("own", pki.own_cert)] if pki.own_cert.exists() else []
+    for kind, folder in (("trusted", pki.trusted), ("rejected", pki.rejected)):
+        files += [(kind, p) for p in sorted(folder.glob("*")) if p.is_file()] if folder.is_dir() else []
+    for kind, path in files:
+        der = to_der(path.read_bytes())
+        out.print(f"{kind:8} {thumbprint(der)} {describe(der)}  {path}", highlight=False, markup=False)
+    if not files:
+        out.print(f"no certificates under {pki.root}: run `pdmctl certs init`")

@@ -1,0 +1,155 @@
+"""Certificates for OPC UA: our client's own pair, and the folder of servers we trust.
+
+Layout (the one UA SDKs use, so operators recognise it), under ``<var_dir>/pki``::
+
+    own/cert.der  own/key.pem    this client's application instance certificate and key
+    trusted/                     server certificates we accept (DER or PEM, any file name)
+    rejected/                    certificates we refused, kept so a person can trust them
+
+An unknown server certificate is never accepted silently: it is copied to ``rejected/`` and
+the connection is refused with the command that trusts it, unless the endpoint says
+``trust_server_certificate: true``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdm.errors import EndpointRefused
+
+log = logging.getLogger(__name__)
+
+POLICY_NAMES = ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+
+
+def policy_class(name: str):
+    from asyncua.crypto import security_policies as sp
+
+    return {"None": sp.SecurityPolicyNone, "Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
+            "Aes128_Sha256_RsaOaep": sp.SecurityPolicyAes128Sha256RsaOaep,
+            "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}[name]
+
+
+def policy_name(uri: str) -> str:
+    """``http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256`` → ``Basic256Sha256``."""
+    return uri.rpartition("#")[2] or uri
+
+
+def default_pki_dir() -> Path:
+    return Path(os.environ.get("PDM_VAR_DIR", "var")) / "pki"
+
+
+def default_application_uri() -> str:
+    # Servers check that the certificate's URI SAN equals the URI the client announces.
+    return f"urn:{socket.gethostname()}:pdm:client"
+
+
+@dataclass(frozen=True)
+class Pki:
+    root: Path
+
+    @property
+    def own_cert(self) -> Path:
+        return self.root / "own" / "cert.der"
+
+    @property
+    def own_key(self) -> Path:
+        return self.root / "own" / "key.pem"
+
+    @property
+    def trusted(self) -> Path:
+        return self.root / "trusted"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
+
+
+def to_der(data: bytes) -> bytes:
+    if data.lstrip().startswith(b"-----BEGIN"):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+    return data
+
+
+def thumbprint(der: bytes) -> str:
+    """SHA-1 of the DER certificate: the thumbprint OPC UA tools display."""
+    return hashlib.sha1(der).hexdigest()  # noqa: S324 - an identifier, not a security hash
+
+
+def describe(der: bytes) -> str:
+    from cryptography import x509
+
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return "unreadable certificate"
+
+
+async def init_client_certificate(pki: Pki, application_uri: str) -> tuple[Path, Path, bool]:
+    """Make our certificate and key if missing or no longer valid; returns (cert, key, created)."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    before = pki.own_cert.read_bytes() if pki.own_cert.exists() else None
+    pki.own_cert.parent.mkdir(parents=True, exist_ok=True)
+    await setup_self_signed_certificate(pki.own_key, pki.own_cert, application_uri, socket.gethostname(),
+                                        [ExtendedKeyUsageOID.CLIENT_AUTH], {"organizationName": "pdm"})
+    os.chmod(pki.own_key, 0o600)  # the key is the client's identity
+    return pki.own_cert, pki.own_key, pki.own_cert.read_bytes() != before
+
+
+def _known(folder: Path) -> set[str]:
+    if not folder.is_dir():
+        return set()
+    out = set()
+    for path in folder.iterdir():
+        if path.is_file():
+            try:
+                out.add(thumbprint(to_der(path.read_bytes())))
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable certificate %s", path)
+    return out
+
+
+def check_server_certificate(der: bytes, *, pki: Pki, url: str, accept_unknown: bool = False,
+                             pinned: str | None = None) -> None:
+    """Raise ``EndpointRefused`` unless this server certificate is one we trust."""
+    thumb = thumbprint(der)
+    if pinned is not None:
+        try:
+            expected = thumbprint(to_der(Path(pinned).read_bytes()))
+        except OSError as exc:
+            raise EndpointRefused(f"server_certificate {pinned!r} cannot be read: {exc.strerror}") from None
+        if expected != thumb:
+            raise EndpointRefused(f"{url}: the server's certificate ({describe(der)}, SHA-1 {thumb}) is not the "
+                                  f"one pinned in server_certificate {pinned!r}")
+        return
+    if thumb in _known(pki.trusted) or accept_unknown:
+        return
+    pki.rejected.mkdir(parents=True, exist_ok=True)
+    saved = pki.rejected / f"{thumb}.der"
+    saved.write_bytes(der)
+    raise EndpointRefused(
+        f"{url}: server certificate {describe(der)} (SHA-1 {thumb}) is not trusted. If it is the right server, "
+        f"trust it with `pdmctl certs trust {saved}` (copies it to {pki.trusted}/), "
+        "or set trust_server_certificate: true on this endpoint")
+
+
+def trust(path: Path, pki: Pki) -> Path:
+    der = to_der(Path(path).read_bytes())
+    pki.trusted.mkdir(parents=True, exist_ok=True)
+    target = pki.trusted / f"{thumbprint(der)}.der"
+    target.write_bytes(der)
+    if Path(path).resolve().parent == pki.rejected.resolve():
+        Path(path).unlink()
+    return target
+
+

@@ -1,0 +1,203 @@
+"""Notifications: an outbox written with the alert, drained by a sender that retries.
+
+``enqueue`` runs inside the scorer's transaction, so a notification exists exactly when the
+alert change commits, and scoring never waits on a mail server. ``send_due`` (scheduled by
+the worker) sends what is due, one short transaction per message. A failure is logged,
+counted and retried with exponential backoff; after ``MAX_ATTEMPTS`` the row stays in the
+table as FAILED with its last error: visible, never dropped silently.
+
+Routing is per company and per severity: a channel hears about an alert once its severity
+reaches the channel's ``min_severity`` (at opening, or later when the alert escalates).
+The silent period needs nothing here: no alert opens during it, so nothing is queued.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+from typing import get_args
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdm.config import NotificationsConfig, Severity
+from pdm.errors import PdmError
+from pdm.storage.tables import Alert, Asset, Notification, NotificationChannel
+
+log = logging.getLogger(__name__)
+
+SEVERITY_ORDER: tuple[str, ...] = get_args(Severity)
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 30.0
+BACKOFF_MAX_S = 3600.0
+
+Transport = Callable[[NotificationChannel, dict], None]
+
+
+class NotifyError(PdmError):
+    """A notification could not be delivered (it stays queued and is retried)."""
+
+
+def _rank(severity: str) -> int:
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 0
+
+
+def sync_channels(session: Session, *, company_id: int, config: NotificationsConfig) -> int:
+    """Make the company's channels match its config; returns how many are enabled.
+
+    Channels no longer configured are disabled, not deleted: queued messages keep their channel.
+    """
+    wanted: dict[tuple[str, str], tuple[str, dict]] = {}
+    smtp = config.smtp.model_dump(mode="json") if config.smtp else {}
+    for route in config.email:
+        wanted[("email", ",".join(route.to))] = (route.min_severity, smtp)
+    for hook in config.webhooks:
+        wanted[("webhook", hook.url)] = (hook.min_severity, {"timeout_s": hook.timeout_s})
+    existing = session.execute(select(NotificationChannel)
+                               .where(NotificationChannel.company_id == company_id)).scalars()
+    for channel in existing:
+        key = (channel.kind, channel.target)
+        channel.enabled = key in wanted
+        if channel.enabled:
+            channel.min_severity, channel.settings = wanted.pop(key)
+    for (kind, target), (min_severity, settings) in wanted.items():
+        session.add(NotificationChannel(company_id=company_id, kind=kind, target=target, min_severity=min_severity,
+                                        settings=settings, enabled=True))
+    session.flush()
+    return len(config.email) + len(config.webhooks)
+
+
+def payload(alert: Alert, asset: Asset, event: str) -> dict:
+    return {"event": event, "alert_id": alert.id, "asset": asset.slug, "asset_name": asset.name or asset.slug,
+            "status": alert.status, "severity": alert.severity, "opened_at": alert.opened_at,
+            "last_seen_at": alert.last_seen_at, "peak_score": alert.peak_score, "threshold": alert.threshold,
+            "sensors": alert.sensors or []}
+
+
+def enqueue(session: Session, *, alert: Alert, asset: Asset, event: str, previous_severity: str | None = None,
+            now: float | None = None) -> int:
+    """Queue one message per channel newly reached by the alert's severity; returns how many."""
+    now = time.time() if now is None else now
+    channels = session.execute(select(NotificationChannel).where(
+        NotificationChannel.company_id == alert.company_id, NotificationChannel.enabled.is_(True))).scalars()
+    reached = [c for c in channels if _rank(c.min_severity) <= _rank(alert.severity)
+               and (previous_severity is None or _rank(c.min_severity) > _rank(previous_severity))]
+    body = payload(alert, asset, event)
+    for channel in reached:
+        session.add(Notification(company_id=alert.company_id, alert_id=alert.id, channel_id=channel.id, event=event,
+                                 payload=body, status="PENDING", attempts=0, created_at=now, next_attempt_at=now))
+    return len(reached)
+
+
+def backoff_s(attempts: int) -> float:
+    return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
+
+
+def send_due(session_factory: sessionmaker[Session], *, now: float | None = None, limit: int = 100,
+             transports: Mapping[str, Transport] | None = None) -> dict[str, int]:
+    """Send every queued message that is due; returns counts of sent, retry and failed."""
+    now = time.time() if now is None else now
+    transports = TRANSPORTS if transports is None else transports
+    with session_factory() as session:
+        due = list(session.execute(select(Notification.id).where(
+            Notification.status == "PENDING", Notification.next_attempt_at <= now)
+            .order_by(Notification.next_attempt_at).limit(limit)).scalars())
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    for notification_id in due:
+        outcome = _send_one(session_factory, notification_id, now=now, transports=transports)
+        if outcome:
+            counts[outcome] += 1
+    return counts
+
+
+def _send_one(session_factory: sessionmaker[Session], notification_id: int, *, now: float,
+              transports: Mapping[str, Transport]) -> str | None:
+    with session_factory.begin() as session:
+        # SKIP LOCKED (PostgreSQL): a second sender passes over a message being sent.
+        n = session.execute(select(Notification).where(Notification.id == notification_id,
+                                                       Notification.status == "PENDING")
+                            .with_for_update(skip_locked=True)).scalar_one_or_none()
+        if n is None:
+            return None
+        try:
+            channel = session.get(NotificationChannel, n.channel_id) if n.channel_id else None
+            if channel is None or not channel.enabled:
+                raise NotifyError("channel removed from the configuration")
+            if channel.kind not in transports:
+                raise NotifyError(f"no transport for channel kind {channel.kind!r}")
+            transports[channel.kind](channel, n.payload)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
+            return _failed(n, exc, now)
+        n.status, n.sent_at, n.attempts, n.last_error = "SENT", now, n.attempts + 1, None
+        return "sent"
+
+
+def _failed(n: Notification, exc: Exception, now: float) -> str:
+    n.attempts += 1
+    n.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+    if n.attempts >= MAX_ATTEMPTS:
+        n.status = "FAILED"
+        log.error("notification %s for alert %s failed for good after %d attempts: %s",
+                  n.id, n.alert_id, n.attempts, n.last_error)
+        return "failed"
+    n.next_attempt_at = now + backoff_s(n.attempts)
+    log.warning("notification %s for alert %s failed (attempt %d), retrying in %.0f s: %s",
+                n.id, n.alert_id, n.attempts, n.next_attempt_at - now, n.last_error)
+    return "retry"
+
+
+def _subject(p: dict) -> str:
+    what = "escalated to" if p["event"] == "escalated" else "new"
+    return f"[PdM] {p['asset_name']}: {what} {p['severity']} alert #{p['alert_id']}"
+
+
+def _text(p: dict) -> str:
+    lines = [_subject(p), "", f"status: {p['status']}",
+             f"peak score {p['peak_score']:.3g} over threshold {p['threshold']:.3g}", "", "contributing sensors:"]
+    lines += [f"  {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}"
+              + (f", normal {s['low']}..{s['high']}" if "low" in s else "") for s in p.get("sensors", [])]
+    return "\n".join(lines) + "\n"
+
+
+def send_email(channel: NotificationChannel, p: dict) -> None:
+    cfg = channel.settings
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = cfg["from_addr"], channel.target, _subject(p)
+    msg.set_content(_text(p))
+    timeout = float(cfg.get("timeout_s", 10.0))
+    # Certificates are always verified; a private CA is trusted through ca_file, never by turning checks off.
+    context = ssl.create_default_context(cafile=cfg.get("ca_file"))
+    if cfg.get("tls") == "ssl":
+        smtp = smtplib.SMTP_SSL(cfg["host"], cfg["port"], timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(cfg["host"], cfg["port"], timeout=timeout)
+    with smtp:
+        if cfg.get("tls", "starttls") == "starttls":
+            smtp.starttls(context=context)
+        if cfg.get("username"):
+            smtp.login(cfg["username"], _secret(cfg.get("password_env")))
+        smtp.send_message(msg)
+
+
+def _secret(env_name: str | None) -> str:
+    if not env_name or env_name not in os.environ:
+        raise NotifyError(f"password_env {env_name!r} is not set in the environment")
+    return os.environ[env_name]
+
+
+def send_webhook(channel: NotificationChannel, p: dict) -> None:
+    request = urllib.request.Request(channel.target, data=json.dumps(p).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "pdm-notify"})
+    # urlopen raises HTTPError for 4xx/5xx: that is a failed attempt like any other.
+    with urllib.request.urlopen(request, timeout=float(channel.settings.get("timeout_s", 10.0))) as response:
+        response.read()
+
+
+TRANSPORTS: dict[str, Transport] = {"email": send_email, "webhook": send_webhook}

@@ -1,0 +1,114 @@
+"""Asset page ("Assets"): one asset's alert history and feedback; and the charts the alert page shares.
+
+Charts are in the data's own time (alert timestamps), not wall-clock "now": replayed or
+simulated plants run on their own clocks.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdm.alerts import list_alerts
+from pdm.storage.catalog import list_assets
+from pdm.storage.tables import Alert, Asset, Site
+from pdm.ui.common import CompanyRef, iso_local
+
+
+def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
+    st.title("Assets")
+    st.caption(company.name)
+    with make_session() as session:
+        assets = list_assets(session, company_id=company.id)
+        if not assets:
+            st.info(f"No assets for {company.name}")
+            return
+        sites = site_names(session, company_id=company.id)
+        by_id = {a.id: a for a in assets}
+        chosen = st.selectbox("Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites),
+                              key=f"asset_pick_{company.id}")
+        _history(session, company, by_id[chosen])
+
+
+def site_names(session: Session, *, company_id: int) -> dict[int, str]:
+    rows = session.execute(select(Site.id, Site.name, Site.slug).where(Site.company_id == company_id))
+    return {i: name or slug for i, name, slug in rows}
+
+
+def _asset_label(asset: Asset, sites: dict[int, str]) -> str:
+    return f"{asset.name or asset.slug} · {sites.get(asset.site_id, '?')}"
+
+
+def history_frame(alerts: list[Alert]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "alert": f"#{a.id}", "status": a.status, "severity": a.severity, "opened at": iso_local(a.opened_at),
+        "closed at": iso_local(a.closed_at), "closed by": a.closed_by or "",
+        "failure mode": a.failure_mode or "", "action taken": a.action_taken or "",
+        "downtime avoided (h)": a.downtime_avoided_h, "repair cost": a.repair_cost,
+        "false alarm because": a.false_alarm_reason or "",
+    } for a in alerts])
+
+
+def _history(session: Session, company: CompanyRef, asset: Asset) -> None:
+    st.write(f"Class {asset.asset_class} · criticality {asset.criticality}"
+             + (f" · silent {asset.silent_period_min:g} min after closing" if asset.silent_period_min is not None else ""))
+    alerts = [a for a, _ in list_alerts(session, company_id=company.id, asset_ids=[asset.id])]
+    if not alerts:
+        st.info(f"No alerts for {asset.name or asset.slug} yet")
+        return
+    closed = [a for a in alerts if a.closed_at is not None]
+    # Metrics wrap on a narrow screen; two per row keeps them readable on a phone.
+    row1, row2 = st.columns(2), st.columns(2)
+    row1[0].metric("alerts", len(alerts))
+    row1[1].metric("false alarms", sum(a.status == "FALSE_ALARM" for a in closed))
+    row2[0].metric("resolved", sum(a.status == "RESOLVED" for a in closed))
+    row2[1].metric("downtime avoided (h)", f"{sum(a.downtime_avoided_h or 0 for a in closed):g}")
+    st.subheader("Alert history")
+    st.dataframe(history_frame(alerts), hide_index=True)
+
+
+def _times(ts: pd.Series) -> pd.Series:
+    # Vega-Lite renders UTC instants in the viewer's own time zone.
+    return pd.to_datetime(ts, unit="s", utc=True)
+
+
+def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -> None:
+    """One row per sensor with its own y scale (units differ); the normal range shaded when known."""
+    if readings.empty:
+        st.info("No readings stored around this alert.")
+        return
+    df = readings.assign(time=_times(readings["ts"]))
+    ranges = {s["tag"]: (s["low"], s["high"]) for s in sensors or [] if "low" in s and "high" in s}
+    x, y = alt.X("time:T", title=None), alt.Y("value:Q", title=None)
+    line = alt.Chart().mark_line().encode(x=x, y=y, color=alt.Color("tag:N", legend=None),
+                                          tooltip=["tag", "time:T", "value:Q"])
+    if ranges:
+        df["low"] = df["tag"].map(lambda t: ranges.get(t, (None, None))[0])
+        df["high"] = df["tag"].map(lambda t: ranges.get(t, (None, None))[1])
+        band = alt.Chart().mark_area(opacity=0.2, color="green").encode(x=x, y="low:Q", y2="high:Q")
+        layered = alt.layer(band, line, data=df)
+    else:
+        layered = line.properties(data=df)
+    chart = (layered.properties(height=110).facet(row=alt.Row("tag:N", title=None))
+             .resolve_scale(y="independent"))
+    st.altair_chart(chart)
+
+
+def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
+    """The anomaly score around the alert: the alert's window shaded, the threshold as a red rule."""
+    if not scores:
+        st.info("No scores stored around this alert.")
+        return
+    df = pd.DataFrame(scores, columns=["ts", "score", "threshold"])
+    df["time"] = _times(df["ts"])
+    window = pd.DataFrame({"start": _times(pd.Series([alert.opened_at])),
+                           "end": _times(pd.Series([alert.last_seen_at]))})
+    shade = alt.Chart(window).mark_rect(opacity=0.15, color="orange").encode(x="start:T", x2="end:T")
+    line = alt.Chart(df).mark_line().encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title="score"),
+                                            tooltip=["time:T", "score:Q"])
+    rule = (alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))
+            .mark_rule(color="red", strokeDash=[4, 4]).encode(y="threshold:Q"))
+    st.altair_chart(alt.layer(shade, line, rule).properties(height=300))
