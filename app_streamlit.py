@@ -1,12 +1,14 @@
 """Streamlit entry point: ``streamlit run app_streamlit.py``.
 
 Settings come from the environment (``PDM_DATABASE_URL``); the engine is built once per
-database URL and shared by every session. Until login exists, a sidebar picker stands in for
-the user's company on the technician and engineer pages; the cluster page spans all members.
+database URL and shared by every session. A logged-out visitor sees only the login page; a
+logged-in user sees only the pages of their role (``pdm.tenancy.ROLE_PAGES``), and the company
+pages work for the user's own company (only the admin picks one in the sidebar).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
@@ -16,8 +18,9 @@ from pdm.config import load_settings
 from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
-from pdm.ui import asset, cluster, engineer, technician
-from pdm.ui.common import CompanyRef, company_picker, engine_for, safe_url
+from pdm.ui import admin, asset, cluster, engineer, login, technician
+from pdm.ui import costs, savings
+from pdm.ui.common import CompanyRef, engine_for, role_navigation, safe_url, tenant
 
 
 def _fail(message: str) -> NoReturn:
@@ -51,26 +54,50 @@ def main() -> None:
     except ConfigError as exc:
         _fail(f"Invalid settings: {exc}")
     make_session, companies = _companies(settings.database_url)
+    var_dir = Path(settings.var_dir)
+    principal = login.current_principal(make_session, var_dir)
+    if principal is None:
+        st.navigation([st.Page(lambda: login.render(make_session=make_session, var_dir=var_dir), title="Log in",
+                               url_path="login", icon=":material/login:")]).run()
+        return
+    own = next((c.name for c in companies if c.id == principal.company_id), None)
+    login.sidebar(make_session=make_session, principal=principal, company_name=own)
 
     # Callables, not page files: each page gets its session factory and tenant explicitly.
     def alerts_page() -> None:
-        technician.render(make_session=make_session, company=company_picker(companies))
+        technician.render(make_session=make_session, company=tenant(principal, companies), user=principal.username)
 
     def assets_page() -> None:
-        asset.render(make_session=make_session, company=company_picker(companies))
+        asset.render(make_session=make_session, company=tenant(principal, companies))
 
     def endpoints_page() -> None:
-        engineer.render(make_session=make_session, company=company_picker(companies))
+        engineer.render(make_session=make_session, company=tenant(principal, companies), user=principal.username)
 
     def cluster_page() -> None:
         cluster.render(make_session=make_session)
 
-    page = st.navigation({
+    def savings_page() -> None:
+        savings.render(make_session=make_session, company=tenant(principal, companies))
+
+    def costs_page() -> None:
+        costs.render(make_session=make_session, company=tenant(principal, companies))
+
+    def users_page() -> None:
+        admin.users_page(make_session=make_session, principal=principal, companies=companies)
+
+    def audit_page() -> None:
+        admin.audit_page(make_session=make_session, principal=principal)
+
+    page = role_navigation(principal, {
         "Company": [st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:",
                             default=True),
                     st.Page(assets_page, title="Assets", url_path="assets", icon=":material/precision_manufacturing:"),
-                    st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:")],
+                    st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:"),
+                    st.Page(savings_page, title="Savings", url_path="savings", icon=":material/savings:"),
+                    st.Page(costs_page, title="Costs", url_path="costs", icon=":material/euro:")],
         "Cluster": [st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:")],
+        "Admin": [st.Page(users_page, title="Users", url_path="users", icon=":material/group:"),
+                  st.Page(audit_page, title="Audit log", url_path="audit", icon=":material/policy:")],
     })
     page.run()
 

@@ -98,6 +98,28 @@ class EndpointConfig(_Strict):
         return value
 
 
+Money = Annotated[float, Field(ge=0, le=1e9)]
+Hours = Annotated[float, Field(ge=0, le=8_760)]
+
+
+class CostModel(_Strict):
+    """What a failure and an alarm cost on one kind of asset (pdm.savings explains the formula).
+
+    Every field may be left out (None): an asset's overrides then fall back to its class
+    defaults, and a class default to zero. ``unplanned_downtime_h`` maps a failure-mode code
+    to hours; ``default_downtime_h`` covers modes not listed.
+    """
+
+    downtime_cost_per_hour: Money | None = None
+    unplanned_downtime_h: dict[Slug, Hours] = {}
+    default_downtime_h: Hours | None = None
+    planned_repair_cost: Money | None = None
+    emergency_repair_cost: Money | None = None
+    # Used when the technician reports no repair_cost for a resolved alert.
+    intervention_cost: Money | None = None
+    false_alarm_inspection_cost: Money | None = None
+
+
 class AssetConfig(_Strict):
     id: Slug
     name: str = ""
@@ -106,6 +128,8 @@ class AssetConfig(_Strict):
     downtime_cost_per_hour: Annotated[float, Field(ge=0)] = 0.0
     # After an alert closes, no new alert opens on this asset for this long (None: detection default).
     silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
+    # Overrides of the asset class's cost_defaults, field by field.
+    costs: CostModel | None = None
 
 
 class SiteConfig(_Strict):
@@ -206,6 +230,8 @@ class PlantConfig(_Strict):
     companies: list[CompanyConfig]
     simulation: SimulationConfig = SimulationConfig()
     detection: DetectionConfig = DetectionConfig()
+    # Cluster-wide cost model per asset class; an asset's ``costs`` override it.
+    cost_defaults: dict[Slug, CostModel] = {}
 
     def iter_assets(self):
         for company in self.companies:

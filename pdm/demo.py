@@ -8,7 +8,9 @@ parts as child processes and stops them all on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,14 +22,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, func, select
 
+from pdm import users
 from pdm.alerts import list_alerts
 from pdm.config import PlantConfig, Settings
 from pdm.errors import PdmError
+from pdm.demo_feedback import close_demo_alerts
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants, list_companies
-from pdm.storage.session import session_factory, upgrade
+from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
 from pdm.worker import Worker
+
+
+STOP_S = 180.0  # the worker's own stop stages are bounded below this
+
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -88,13 +97,25 @@ def summary(engine: Engine, plant: SimulatedPlant) -> dict:
 async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, duration: float, speed: float | None,
                     seed: int | None) -> dict:
     stop = asyncio.Event()
-    async with SimulatedPlant(plants, speed=speed, seed=seed) as plant:
+    plant = SimulatedPlant(plants, speed=speed, seed=seed)
+    await plant.start()
+    try:
         worker = Worker(engine=engine, settings=settings, detection=plants.detection)
         task = asyncio.create_task(worker.run(stop))
-        done, _ = await asyncio.wait({task}, timeout=duration)
+        await asyncio.wait({task}, timeout=duration)
         stop.set()
-        await task  # re-raises a worker failure (e.g. another scheduler holds the database)
+        done, _ = await asyncio.wait({task}, timeout=STOP_S)
+        if done:
+            task.result()  # re-raises a worker failure (e.g. another scheduler holds the database)
+        else:
+            log.warning("the worker did not stop within %.0f s; summarising what is stored", STOP_S)
+        close_demo_alerts(session_factory(engine), faults=plant.faults, leave_open=1)
         return summary(engine, plant)
+    finally:
+        try:
+            await asyncio.wait_for(plant.stop(), STOP_S)
+        except asyncio.TimeoutError:
+            log.warning("the simulated plant did not stop within %.0f s", STOP_S)
 
 
 def run_headless(engine: Engine, settings: Settings, plants: PlantConfig, *, duration: float,
@@ -104,18 +125,47 @@ def run_headless(engine: Engine, settings: Settings, plants: PlantConfig, *, dur
     return asyncio.run(_headless(engine, settings, plants, duration, speed, seed))
 
 
-def run_interactive(*, plants_path: Path, database_url: str, port: int) -> int:
+DEMO_USER = "demo"
+DEMO_TECHNICIAN_AFTER_MIN = 110  # simulated minutes: every default fault has been alerted by then
+
+
+def seed_demo_user(engine: Engine) -> str:
+    """An admin to log in with; a new random password each demo, printed with the URL."""
+    password = secrets.token_urlsafe(9)
+    with session_factory(engine).begin() as session:
+        try:
+            users.get_user(session, username=DEMO_USER)
+            users.set_password(session, username=DEMO_USER, password=password)
+        except PdmError:
+            users.add_user(session, username=DEMO_USER, password=password, role="admin", company_id=None)
+    return password
+
+
+async def demo_technician(plant: SimulatedPlant, database_url: str, after_min: float) -> None:
+    """Once the simulated clock passes ``after_min``, close the alerts as a technician would."""
+    due = plant.clock.start + after_min * 60
+    while plant.clock.now() < due:
+        await asyncio.sleep(1)
+    engine = make_engine(database_url)
+    counts = await asyncio.to_thread(close_demo_alerts, session_factory(engine), faults=plant.faults, leave_open=1)
+    print(f"demo technician: {counts['RESOLVED']} resolved, {counts['FALSE_ALARM']} false alarms, "
+          f"{counts['open']} left open", flush=True)
+    engine.dispose()
+
+
+def run_interactive(*, plants_path: Path, database_url: str, port: int, password: str) -> int:
     """Start simulate, worker and Streamlit as children; Ctrl-C (or any child exiting) stops all."""
     env = {**os.environ, "PDM_DATABASE_URL": database_url}
     pdmctl = [sys.executable, "-m", "pdm.cli"]
     children = [
-        subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path)], env=env),
+        subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path),
+                          "--demo-technician-after", str(DEMO_TECHNICIAN_AFTER_MIN)], env=env),
         subprocess.Popen([*pdmctl, "worker", "--config", str(plants_path)], env=env),
         subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app_streamlit.py", "--server.headless", "true",
                           "--server.port", str(port), "--browser.gatherUsageStats", "false"], env=env),
     ]
-    print(f"\nPdM demo running: open http://localhost:{port}  (Ctrl-C stops the plant, the worker and the app)\n",
-          flush=True)
+    print(f"\nPdM demo running: open http://localhost:{port} and log in as {DEMO_USER!r} with password {password!r}\n"
+          f"(Ctrl-C stops the plant, the worker and the app)\n", flush=True)
     try:
         while all(c.poll() is None for c in children):
             time.sleep(0.5)

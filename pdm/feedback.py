@@ -14,6 +14,7 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from pdm import audit
 from pdm.alerts import get_alert, open_alert
 from pdm.errors import PdmError
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, FailureMode
@@ -113,6 +114,7 @@ def resolve(session: Session, *, company_id: int, alert_id: int, user: str, fail
     alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="resolve",
                              now=now, comment=comment, details=feedback)
     _close(alert, user, now, feedback)
+    _audit_closure(session, alert, user, now, "alert_resolved")
     return alert
 
 
@@ -122,10 +124,17 @@ def mark_false_alarm(session: Session, *, company_id: int, alert_id: int, user: 
     alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="false_alarm",
                              now=now, details={"false_alarm_reason": reason})
     _close(alert, user, now, {"false_alarm_reason": reason})
+    _audit_closure(session, alert, user, now, "alert_false_alarm")
     return alert
 
 
-def _close(alert: Alert, user: str, now: float, feedback: dict) -> None:
+def _audit_closure(session: Session, alert: Alert, user: str, now: float, action: str) -> None:
+    # Closures are security-relevant (they drive the savings figures): every path that closes an
+    # alert — page, CLI, demo — comes through resolve or mark_false_alarm, so into the audit log.
+    audit.record(session, actor=user, action=action, company_id=alert.company_id, target=f"alert {alert.id}", now=now)
+
+
+def _close(alert: Alert, user: str | None, now: float | None, feedback: dict) -> None:
     alert.closed_at, alert.closed_by = now, user
     for field in FEEDBACK_FIELDS:
         setattr(alert, field, feedback.get(field))

@@ -110,15 +110,27 @@ class Worker:
             finally:
                 self._stopping.set()
                 self.scheduler.pause()
-                await asyncio.to_thread(self._wait_for_jobs)
+                await _bounded(asyncio.to_thread(self._wait_for_jobs), JOBS_STOP_S, "train/score jobs")
                 self.scheduler.shutdown(wait=False)
                 for poller in self.pollers.values():
-                    await poller.close()
+                    await _bounded(poller.close(), POLLER_STOP_S, f"endpoint {poller.name}")
 
 
     def _wait_for_jobs(self) -> None:
         with self._jobs:
             pass
+
+
+# A stop must end: a stage that overruns is logged by name and left behind, never waited on forever.
+JOBS_STOP_S = 120.0
+POLLER_STOP_S = 15.0
+
+
+async def _bounded(awaitable, seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        log.warning("stopping: %s did not finish within %.0f s; left behind", what, seconds)
 
 
 def _now():

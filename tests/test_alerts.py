@@ -337,3 +337,16 @@ def test_list_alerts_filters_by_status_asset_site_and_period(ctx):
         assert ids(asset_ids=[aid]) == [alert_id] and ids(asset_ids=[aid + 100]) == []
         assert ids(site_ids=[site_id]) == [alert_id] and ids(site_ids=[site_id + 100]) == []
         assert ids(since=50, until=150) == [alert_id] and ids(since=500) == [] and ids(until=50) == []
+
+
+def test_every_closure_lands_in_the_audit_log_whatever_path_closed_it(ctx):
+    """Pages, CLI and the demo close alerts through feedback: the audit row comes from there."""
+    from pdm.storage.tables import AuditEvent
+
+    sessions, cid, aid, mv = ctx
+    alert_id = _opened(ctx)
+    with sessions.begin() as s:
+        feedback.mark_false_alarm(s, company_id=cid, alert_id=alert_id, user="ana", reason="test run")
+    with sessions() as s:
+        rows = s.execute(select(AuditEvent.action, AuditEvent.actor, AuditEvent.company_id, AuditEvent.target)).all()
+    assert [tuple(r) for r in rows] == [("alert_false_alarm", "ana", cid, f"alert {alert_id}")]

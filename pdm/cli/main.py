@@ -17,13 +17,21 @@ from typing import Annotated, Optional
 import click
 import typer
 
+try:
+    from typer._click.exceptions import ClickException as TyperClickException
+except ImportError:  # a typer that uses the standalone click
+    TyperClickException = click.exceptions.ClickException
+
 from pdm.cli.alerts import alerts_app
+from pdm.cli.audit import audit_app
 from pdm.cli.common import (DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, company as _company, engine as _engine,
                             out, settings as _settings, setup_logging)
 from pdm.cli.bench import bench_app
 from pdm.cli.certs import certs_app
 from pdm.cli.endpoint import endpoint_app
 from pdm.cli.models import models_app
+from pdm.cli.savings import savings_app
+from pdm.cli.users import user_app
 from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
 
@@ -38,6 +46,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(certs_app, name="certs")
+app.add_typer(savings_app, name="savings")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
@@ -110,7 +121,10 @@ def simulate(config: ConfigOpt = DEFAULT_PLANTS,
              speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
              seed: Annotated[Optional[int], typer.Option(help="Random seed (default: from config).")] = None,
              fault: Annotated[Optional[list[str]], typer.Option(
-                 help="Replace the fault schedule: company/asset:kind:start_min:end_min[:ramp_min]")] = None) -> None:
+                 help="Replace the fault schedule: company/asset:kind:start_min:end_min[:ramp_min]")] = None,
+             demo_technician_after: Annotated[Optional[float], typer.Option(
+                 hidden=True, help="Demo only: close alerts as a technician after this many simulated minutes.")] = None,
+             ) -> None:
     """Serve the simulated plant's OPC UA endpoints until Ctrl-C."""
     from pdm.simulator import SimulatedPlant
 
@@ -123,6 +137,10 @@ def simulate(config: ConfigOpt = DEFAULT_PLANTS,
                 out.print(f"serving {ep.endpoint_url}")
             for f in plant.faults:
                 out.print(f"fault {f['kind']} on {f['company']}/{f['asset']}: {f['start']:%H:%M} → {f['end']:%H:%M}")
+            if demo_technician_after is not None:
+                from pdm.demo import demo_technician
+
+                asyncio.create_task(demo_technician(plant, load_settings().database_url, demo_technician_after))
             await _until_signalled()
 
     asyncio.run(serve())
@@ -222,8 +240,9 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
         demo_mod.remove_sqlite_file(cfg.database_url)
     engine = make_engine(cfg.database_url)
     demo_mod.prepare_database(engine, plants)
+    password = demo_mod.seed_demo_user(engine)
     raise typer.Exit(demo_mod.run_interactive(plants_path=config, database_url=cfg.database_url,
-                                              port=cfg.streamlit_port))
+                                              port=cfg.streamlit_port, password=password))
 
 
 def main() -> None:
@@ -241,12 +260,13 @@ def main() -> None:
     except PdmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except click.exceptions.Abort:
+    # Typer 0.29 bundles its own click; older releases raise the standalone click's classes.
+    except (typer.Abort, click.exceptions.Abort):
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
+    except (TyperClickException, click.exceptions.ClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except (typer.Exit, click.exceptions.Exit) as exc:
         sys.exit(exc.exit_code)
 
 

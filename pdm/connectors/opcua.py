@@ -173,8 +173,12 @@ class OpcUaConnector(ConnectorBase):
             return
         try:
             await asyncio.wait_for(client.disconnect(), timeout=2)
-        except Exception:  # the connection is already gone; nothing to release
+        except Exception:  # the session is already gone; what is left is the socket below
             pass
+        finally:
+            # A disconnect that timed out leaves the TCP connection open, and an asyncua server
+            # then waits for it forever when it stops: always close our end.
+            client.disconnect_socket()
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -37,6 +37,9 @@ class FaultNotApplicable(ConfigError, ValueError):
     """A configured fault cannot happen on its asset's class (a ConfigError and a ValueError)."""
 
 
+SERVER_STOP_S = 10.0
+
+
 class SimClock:
     """Simulated epoch seconds: ``start`` plus ``speed`` times the wall time since creation."""
 
@@ -302,11 +305,16 @@ class SimulatedPlant:
         log.info("simulated plant serving %d assets on %s", len(self._models), ", ".join(self._endpoints))
 
     async def _stop_servers(self) -> None:
-        running = [ep for ep in self._endpoints.values() if ep.running]
-        results = await asyncio.gather(*(ep.server.stop() for ep in running), return_exceptions=True)
-        for ep, result in zip(running, results):
-            if isinstance(result, BaseException):
-                log.warning("stopping simulated server %s failed: %s", ep.url, result)
+        stopping = {asyncio.ensure_future(ep.server.stop()): ep for ep in self._endpoints.values() if ep.running}
+        done, pending = await asyncio.wait(stopping, timeout=SERVER_STOP_S) if stopping else (set(), set())
+        for task in pending:
+            # asyncua waits for every client connection to close; a client that vanished without
+            # closing its socket would hold the stop forever.
+            log.warning("simulated server %s did not stop within %.0f s; abandoned", stopping[task].url, SERVER_STOP_S)
+            task.cancel()
+        for task in done:
+            if task.exception() is not None:
+                log.warning("stopping simulated server %s failed: %s", stopping[task].url, task.exception())
         for ep in self._endpoints.values():
             ep.server, ep.writes, ep.running = None, [], False
 

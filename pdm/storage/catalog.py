@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from pdm import notify
 from pdm.config import EndpointConfig, PlantConfig
 from pdm.errors import NotFound
-from pdm.storage.tables import Asset, Company, Endpoint, Site, Tag
+from pdm.storage.tables import Asset, Company, CostDefault, Endpoint, Site, Tag
 
 
 @dataclass
@@ -55,7 +55,8 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                 assets[a.id] = _upsert(session, Asset, {"company_id": company.id, "slug": a.id}, {
                     "site_id": site.id, "name": a.name or a.id, "asset_class": a.asset_class,
                     "criticality": a.criticality, "downtime_cost_per_hour": a.downtime_cost_per_hour,
-                    "silent_period_min": a.silent_period_min})
+                    "silent_period_min": a.silent_period_min,
+                    "cost_overrides": a.costs.model_dump(mode="json", exclude_unset=True) if a.costs else None})
                 summary.assets += 1
             for e in s.endpoints:
                 endpoint = _upsert(session, Endpoint, {"company_id": company.id, "name": e.name}, {
@@ -68,6 +69,9 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                         "node_id": n.node_id, "unit": n.unit})
                     summary.tags += 1
         notify.sync_channels(session, company_id=company.id, config=c.notifications)
+    for asset_class, costs in cfg.cost_defaults.items():
+        _upsert(session, CostDefault, {"asset_class": asset_class},
+                {"costs": costs.model_dump(mode="json", exclude_unset=True)})
     return summary
 
 

@@ -56,6 +56,17 @@ class Asset(Base):
     downtime_cost_per_hour: Mapped[float] = mapped_column(Float, default=0.0)
     # None: the detection config's default applies.
     silent_period_min: Mapped[float | None] = mapped_column(Float)
+    # A validated pdm.config.CostModel (only the fields set): overrides of the class defaults.
+    cost_overrides: Mapped[dict | None] = mapped_column(JSON)
+
+
+class CostDefault(Base):
+    """The cluster-wide cost model of one asset class (a validated pdm.config.CostModel)."""
+
+    __tablename__ = "cost_defaults"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_class: Mapped[str] = mapped_column(String(64), unique=True)
+    costs: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Endpoint(Base):
@@ -224,3 +235,43 @@ class Notification(Base):
     next_attempt_at: Mapped[float] = mapped_column(Float)
     sent_at: Mapped[float | None] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who logs in; technicians and engineers belong to exactly one company."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    # None for the cluster reviewer and the admin: they are not a member of any company.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    # Bumped on password change or disable: session tokens issued before it stop working.
+    token_epoch: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginAttempt(Base):
+    """One failed login per row, by user name (also for names that do not exist): the throttle's memory."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_name_at", "username", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+
+
+class AuditEvent(Base):
+    """Security-relevant actions, append-only; ``company_id`` None for cluster-wide ones."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,6 +1,7 @@
-"""Cluster page: how much each member company has in the shared service, as counts only.
+"""Cluster page: each member's size in the shared service and what the service saved them.
 
-The cluster operator sees sizes and open-alert counts, never a member's readings or alerts.
+The cluster operator sees counts, coverage and savings aggregates (per company, asset class
+and month), never a member's readings or alert rows; every figure shows its method.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ import streamlit as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pdm import report
 from pdm.alerts import open_counts_by_company
+from pdm.savings import cluster_coverage, cluster_view
+from pdm.ui import savings as savings_ui
+from pdm.ui.common import percent
 from pdm.storage.tables import Asset, Company, Endpoint, Reading, Tag
 
 COUNT_COLUMNS = ("assets", "tags", "endpoints", "readings", "open alerts")
@@ -25,6 +30,24 @@ def render(*, make_session: sessionmaker[Session]) -> None:
         return
     _totals(df)
     st.dataframe(df, hide_index=True)
+    st.caption(f"Data coverage: {savings_ui.METHOD['coverage']}")
+    _savings(make_session)
+
+
+def _savings(make_session: sessionmaker[Session]) -> None:
+    st.subheader("Savings")
+    period = savings_ui.period_input("cluster_period")
+    with make_session() as session:
+        view = cluster_view(session, period=period)
+    savings_ui.figures(view)
+    savings_ui.cumulative_chart(view)
+    savings_ui.breakdown(view, "by_company", "company")
+    savings_ui.breakdown(view, "by_class", "asset class")
+    savings_ui.breakdown(view, "by_month", "month")
+    name = f"savings-cluster-{period or 'all'}"
+    st.download_button("CSV (aggregates)", report.to_csv(view), f"{name}.csv", "text/csv")
+    st.download_button("Printable report (HTML)", report.to_html(view, title="Cluster savings"), f"{name}.html",
+                       "text/html")
 
 
 def company_counts(session: Session) -> list[dict]:
@@ -45,7 +68,7 @@ def company_counts(session: Session) -> list[dict]:
     readings = (select(Tag.company_id.label("company_id"), func.count().label("n"))
                 .select_from(Reading).join(Tag, Tag.id == Reading.tag_id)
                 .group_by(Tag.company_id).subquery())
-    stmt = select(Company.slug, Company.name,
+    stmt = select(Company.id, Company.slug, Company.name,
                   *(func.coalesce(sq.c.n, 0).label(name) for name, sq in
                     (("assets", assets), ("tags", tags), ("endpoints", endpoints), ("readings", readings))))
     for sq in (assets, tags, endpoints, readings):
@@ -55,10 +78,12 @@ def company_counts(session: Session) -> list[dict]:
 
 def counts_frame(session: Session) -> pd.DataFrame:
     open_alerts = {slug: n for slug, _name, n in open_counts_by_company(session)}
+    by_id = cluster_coverage(session)
     rows = [{"company": r["name"] or r["slug"], "slug": r["slug"],
              **{k: int(r[k]) for k in ("assets", "tags", "endpoints", "readings")},
-             "open alerts": int(open_alerts.get(r["slug"], 0))} for r in company_counts(session)]
-    return pd.DataFrame(rows, columns=["company", "slug", *COUNT_COLUMNS])
+             "open alerts": int(open_alerts.get(r["slug"], 0)),
+             "data coverage": percent(by_id.get(r["id"]))} for r in company_counts(session)]
+    return pd.DataFrame(rows, columns=["company", "slug", *COUNT_COLUMNS, "data coverage"])
 
 
 def _totals(df: pd.DataFrame) -> None:

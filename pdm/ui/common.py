@@ -1,4 +1,4 @@
-"""Helpers shared by the pages: engine and sessions, the company picker, time formatting."""
+"""Helpers shared by the pages: engine and sessions, tenant and role navigation, time formatting."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def safe_url(url: str) -> str:
 
 
 def company_picker(companies: list[CompanyRef]) -> CompanyRef:
-    """Sidebar choice of the company; stands in for the logged-in user's tenant until login exists."""
+    """Sidebar choice of the company, for the admin only (everyone else works for their own company)."""
     by_slug = {c.slug: c for c in companies}
     slugs = list(by_slug)
     current = st.session_state.get(COMPANY_STATE)
@@ -80,3 +80,33 @@ def ago(ts: float | None, now: float | None = None) -> str:
 
 def percent(fraction: float | None) -> str:
     return "—" if fraction is None else f"{fraction:.0%}"
+
+
+def role_navigation(principal, sections: dict[str, list]):
+    """``st.navigation`` with only the pages the principal's role may open (hidden, not just greyed out).
+
+    A page's role list lives in ``pdm.tenancy.ROLE_PAGES`` under its ``url_path``; a page no
+    role names (a new page nobody assigned yet) is shown to the admin only, never to everyone.
+    """
+    from pdm.tenancy import ADMIN, pages_for
+
+    from streamlit.util import calc_hash
+
+    # A default page reports url_path "" but is registered under the hash of the path it was given.
+    allowed = {calc_hash(url_path) for url_path in pages_for(principal)}
+    kept = {name: [p for p in pages if p._script_hash in allowed or principal.role == ADMIN]
+            for name, pages in sections.items()}
+    # Without its default page (alerts), st.navigation makes the first visible page the default.
+    kept = {name: pages for name, pages in kept.items() if pages}
+    return st.navigation(kept)
+
+
+def tenant(principal, companies: list[CompanyRef]) -> CompanyRef:
+    """The company a company page works for: the user's own; only the admin picks one."""
+    if principal.company_id is None:
+        return company_picker(companies)
+    found = next((c for c in companies if c.id == principal.company_id), None)
+    if found is None:
+        st.error("Your company no longer exists; ask an admin.")
+        st.stop()
+    return found

@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from pdm import audit
 from pdm.config import EndpointConfig, NodeMap, load_settings, validate_model
 from pdm.errors import ConfigError
 from pdm.ingest import endpoint_health
@@ -33,8 +34,12 @@ MODES = ["None", "Sign", "SignAndEncrypt"]
 AUTHS = ["anonymous", "username", "certificate"]
 
 
-def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
+USER = "pdm_user"
+
+
+def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: str = "") -> None:
     st.title("Endpoints")
+    st.session_state[USER] = user  # the logged-in user, named in the audit log for every change
     st.caption(company.name)
     var_dir = Path(load_settings().var_dir)
     _endpoints(make_session, company, var_dir)
@@ -95,9 +100,13 @@ def _enable(make_session, company: CompanyRef) -> None:
 
 
 def _set_enabled(make_session, company_id: int, endpoint_id: int) -> None:
+    enabled = bool(st.session_state[f"enabled_{endpoint_id}"])
     with make_session.begin() as session:  # the company filter keeps one tenant off another's endpoints
-        session.execute(update(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
-                        .values(enabled=bool(st.session_state[f"enabled_{endpoint_id}"])))
+        done = session.execute(update(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
+                               .values(enabled=enabled)).rowcount
+        if done:
+            audit.record(session, actor=st.session_state.get(USER, ""), company_id=company_id,
+                         action="endpoint_enabled" if enabled else "endpoint_disabled", target=f"endpoint {endpoint_id}")
 
 
 # ---- add an endpoint -------------------------------------------------------------------------
@@ -145,6 +154,8 @@ def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
         return
     with make_session.begin() as session:
         save_endpoint(session, company_id=company.id, site_id=state["ep_site"], config=config)
+        audit.record(session, actor=state.get(USER, ""), action="endpoint_added", company_id=company.id,
+                     target=config.name, details={"endpoint_url": config.endpoint_url})
     info = errors["ok"]
     state["ep_errors"] = {}
     state["ep_saved"] = (f"Saved {config.name}: connected to {info.get('ProductName', 'the server')}, test read OK, "
@@ -200,7 +211,10 @@ def _browse(make_session, company_id: int, var_dir: Path) -> None:
     state = st.session_state
     with make_session() as session:
         ep = session.execute(select(Endpoint).where(Endpoint.id == state["map_endpoint"],
-                                                    Endpoint.company_id == company_id)).scalar_one()
+                                                    Endpoint.company_id == company_id)).scalar_one_or_none()
+        if ep is None:
+            state["browse_error"], state["browsed"] = f"endpoint {state['map_endpoint']} not found", None
+            return
         config = validate_model(EndpointConfig, {**ep.settings, "nodes": []}, f"endpoint {ep.name}")
     try:
         nodes, truncated = browse_endpoint(config, var_dir / "pki", depth=int(state["browse_depth"]))
@@ -218,6 +232,9 @@ def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dic
         node = validate_model(NodeMap, {k: v for k, v in values.items() if v is not None}, "mapping")
     except ConfigError as exc:
         return {exc.field: f"{exc.reason} (got {exc.value!r})"}
+    if endpoint_id not in {e.id for e in list_endpoints(session, company_id=company_id)}:
+        # A stale or forged id must not attach this company's tag to another company's endpoint.
+        return {"endpoint": f"endpoint {endpoint_id} not found"}
     asset = next((a for a in list_assets(session, company_id=company_id) if a.slug == node.asset), None)
     if asset is None:
         return {"asset": f"no asset {node.asset!r} in this company"}
@@ -234,6 +251,9 @@ def _submit_mapping(make_session, company_id: int, endpoint_id: int) -> None:
               "unit": state.get("map_unit") or ""}
     with make_session.begin() as session:
         state["map_errors"] = map_node(session, company_id=company_id, endpoint_id=endpoint_id, values=values)
+        if not state["map_errors"]:
+            audit.record(session, actor=state.get(USER, ""), action="tag_mapped", company_id=company_id,
+                         target=f"{values['asset']}/{values['tag']}", details={"node_id": values["node_id"]})
     if not state["map_errors"]:
         state["map_saved"] = f"Mapped {values['node_id']} to {values['asset']}/{values['tag']}."
 

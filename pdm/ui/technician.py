@@ -30,12 +30,11 @@ USER = "pdm_user"
 FLASH = "pdm_alert_flash"
 
 
-def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
+def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: str) -> None:
     st.title("Alerts")
     st.caption(company.name)
-    # Stands in for the logged-in user until login exists; every step is recorded under this name.
-    st.session_state.setdefault(USER, "")
-    st.sidebar.text_input("Your name", key=USER, help="Recorded with every step you take on an alert.")
+    # The logged-in user, never typed: every step is recorded under this name.
+    st.session_state[USER] = user
     with make_session() as session:
         filters = _filters(session, company)
     _alerts(make_session, company, filters)

@@ -87,7 +87,12 @@ def plant_db(tmp_path_factory) -> str:
     return _db(tmp_path_factory.mktemp("ui") / "pdm.sqlite3")
 
 
-def _app(monkeypatch, url: str) -> AppTest:
+def _app(monkeypatch, url: str, *, login: bool = True) -> AppTest:
+    if login:
+        # The admin: sees every page and is the one role with a company picker.
+        from tests.ui.test_login import logged_in
+
+        return logged_in(monkeypatch, url, "root", "admin", None)
     monkeypatch.setenv("PDM_DATABASE_URL", url)
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
@@ -204,14 +209,14 @@ def test_empty_database_says_how_to_load_config(monkeypatch, tmp_path):
 
 
 def test_database_without_tables_says_how_to_upgrade(monkeypatch, tmp_path):
-    at = _app(monkeypatch, _db(tmp_path / "bare.sqlite3", migrate=False, fill=False))
+    at = _app(monkeypatch, _db(tmp_path / "bare.sqlite3", migrate=False, fill=False), login=False)
     text = _text(at)
     assert "pdmctl db upgrade" in text and "make demo" in text
 
 
 def test_unreachable_database_is_reported_without_password(monkeypatch):
     # Port 1 on loopback refuses at once; the message must name the server, never the secret.
-    at = _app(monkeypatch, "postgresql://pdm:s3cret-pw@127.0.0.1:1/pdm")
+    at = _app(monkeypatch, "postgresql://pdm:s3cret-pw@127.0.0.1:1/pdm", login=False)
     text = _text(at)
     assert "Cannot read the database" in text and "127.0.0.1" in text
     assert "s3cret-pw" not in text

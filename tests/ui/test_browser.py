@@ -19,7 +19,9 @@ from sqlalchemy import select
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert
 from tests.conftest import free_port
+from pdm.users import SECRET_ENV
 from tests.ui.test_app import _db
+from tests.ui.test_login import SECRET, seed_user
 
 ROOT = Path(__file__).parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -30,15 +32,16 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM
 @pytest.fixture
 def streamlit_url(tmp_path):
     url = _db(tmp_path / "pdm.sqlite3")
+    token = seed_user(url, "ana", "technician", "alpha")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app_streamlit.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "PDM_DATABASE_URL": url}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env={**os.environ, "PDM_DATABASE_URL": url, SECRET_ENV: SECRET}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
-        yield base, url
+        yield f"{base}/?session={token}", url  # logged in as the technician ana (the login has its own test)
     finally:
         proc.terminate()
         try:
@@ -82,8 +85,6 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
             expect = sync_api.expect
             expect.set_options(timeout=60_000)  # a noisy 2-core machine: wait for state, never assert timing
             expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
-            page.get_by_role("textbox", name="Your name").fill("ana")
-            page.get_by_role("textbox", name="Your name").press("Enter")
             page.get_by_role("combobox", name="Alert details").click()
             page.get_by_role("option", name=re.compile(r"Pump A1")).click()
             page.get_by_role("button", name="Acknowledge").click()

@@ -18,7 +18,8 @@ from pdm.storage.tables import Endpoint, Tag
 
 from tests.conftest import OpcUaTestServer, free_port
 from tests.connectors.conftest import SecureServer
-from tests.ui.test_app import APP, _db, _open
+from tests.ui.test_app import _db, _open
+from tests.ui.test_login import logged_in
 
 
 class InThread:
@@ -51,11 +52,8 @@ def db(tmp_path) -> str:
 
 @pytest.fixture
 def page(monkeypatch, db, tmp_path) -> AppTest:
-    monkeypatch.setenv("PDM_DATABASE_URL", db)
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    return _open(at, "endpoints")
+    return _open(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
 
 
 def _flat(node):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -11,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from pdm.storage.session import make_engine, session_factory
-from pdm.storage.tables import Alert, AlertEvent
+from pdm.storage.tables import Alert, AlertEvent, AuditEvent
 from tests.ui.test_app import _db, _text
+from tests.ui.test_login import logged_in
 
-APP = Path(__file__).parents[2] / "app_streamlit.py"
 
 
 @pytest.fixture
@@ -38,10 +37,8 @@ def _ok(at: AppTest) -> AppTest:
 
 @pytest.fixture
 def at(monkeypatch, db):
-    monkeypatch.setenv("PDM_DATABASE_URL", db)
-    app = _ok(AppTest.from_file(APP, default_timeout=30).run())
+    app = _ok(logged_in(monkeypatch, db, "ana", "technician", "alpha"))
     ((company_id, alert_id),) = _query(db, select(Alert.company_id, Alert.id))
-    app.sidebar.text_input(key="pdm_user").set_value("ana")
     _ok(app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run())
     return app, alert_id
 
@@ -82,20 +79,18 @@ def test_acknowledge_take_in_hand_and_resolve_with_feedback(at, db):
     assert kinds == ["acknowledge", "start", "resolve"]
 
 
-def test_false_alarm_needs_a_reason_and_a_name(at, db):
+def test_false_alarm_needs_a_reason_and_is_signed_by_the_logged_in_user(at, db):
     app, aid = at
     _ok(app.button(key=f"FormSubmitter:false_form_{aid}-Mark as false alarm").click().run())
     assert [e.value for e in app.error] == ["reason = '': required"]
     assert _alert(db, aid).status == "OPEN"
-    app.sidebar.text_input(key="pdm_user").set_value("")
-    app.text_input(key=f"reason_{aid}").input("sensor cable loose")
-    _ok(app.button(key=f"FormSubmitter:false_form_{aid}-Mark as false alarm").click().run())
-    assert [e.value for e in app.error] == ["user = '': required"]
-    app.sidebar.text_input(key="pdm_user").set_value("bob")
+    # No "Your name" field any more: the step is signed by the logged-in user.
+    assert not app.sidebar.text_input
     app.text_input(key=f"reason_{aid}").input("sensor cable loose")
     _ok(app.button(key=f"FormSubmitter:false_form_{aid}-Mark as false alarm").click().run())
     alert = _alert(db, aid)
-    assert (alert.status, alert.false_alarm_reason, alert.closed_by) == ("FALSE_ALARM", "sensor cable loose", "bob")
+    assert (alert.status, alert.false_alarm_reason, alert.closed_by) == ("FALSE_ALARM", "sensor cable loose", "ana")
+    assert ("alert_false_alarm", "ana") in _query(db, select(AuditEvent.action, AuditEvent.actor))
 
 
 def test_comment_and_assign_show_in_the_history(at, db):
@@ -144,8 +139,9 @@ def test_asset_page_shows_the_alert_history(at, db):
     assert {m.label: m.value for m in app.metric}["false alarms"] == "1"
 
 
-def test_another_company_sees_nothing_to_act_on(at):
+def test_another_company_sees_nothing_to_act_on(at, monkeypatch, db):
     app, aid = at
-    app.sidebar.selectbox(key="company_picker").set_value("beta").run()
-    text = _text(_ok(app))
-    assert "No alerts for Beta Metals" in text and not app.button
+    assert not app.sidebar.selectbox  # a technician has no company picker
+    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
+    text = _text(other)
+    assert "No alerts for Beta Metals" in text and not other.main.button

@@ -1,0 +1,53 @@
+"""`pdmctl savings`: what predictive maintenance saved, as CSV, printable HTML or JSON.
+
+``--company C`` exports that company's closed alerts (one CSV row each); ``--cluster`` the
+cross-company aggregates (per company, asset class and month, never an alert row).
+A bad period or format is one line naming the value (exit 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+
+# One command with options (``pdmctl savings --company C``): a callback that runs without a subcommand.
+savings_app = typer.Typer(help="Savings traced to confirmed alerts, as CSV, HTML or JSON.")
+FORMATS = ("csv", "html", "json")
+
+
+@savings_app.callback(invoke_without_command=True)
+def savings(company: Annotated[Optional[str], typer.Option("--company", help="Company id.")] = None,
+            cluster: Annotated[bool, typer.Option("--cluster", help="Aggregates over every member.")] = False,
+            period: Annotated[Optional[str], typer.Option(help="YYYY, YYYYQ1..4 or YYYY-MM (UTC).")] = None,
+            fmt: Annotated[str, typer.Option("--format", help="csv, html or json.")] = "csv",
+            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File (default: stdout).")] = None,
+            database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Export the savings of one company (--company) or of the cluster (--cluster)."""
+    from pdm import report
+    from pdm.feedback import InvalidInput
+    from pdm.savings import cluster_view, member_view, parse_period
+    from pdm.storage.session import session_factory
+
+    if (company is None) == (not cluster):
+        raise InvalidInput("--company/--cluster", company, "give exactly one of --company C or --cluster")
+    if fmt not in FORMATS:
+        raise InvalidInput("--format", fmt, f"expected one of {', '.join(FORMATS)}")
+    parse_period(period, "--period")  # before touching the database
+    with session_factory(_engine(_settings(settings, database)))() as session:
+        if cluster:
+            view, title = cluster_view(session, period=period), "Cluster savings"
+        else:
+            found = _company(session, company)
+            view = member_view(session, company_id=found.id, period=period)
+            title = f"Savings — {found.name or found.slug}"
+    text = {"csv": report.to_csv, "json": report.to_json,
+            "html": lambda v: report.to_html(v, title=f"{title} — {v['period']}")}[fmt](view)
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"{fmt} written to {output} (total {view['summary']['savings']})")

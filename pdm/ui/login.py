@@ -1,0 +1,87 @@
+"""Offline login: a user-name/password form against the ``users`` table, no identity provider.
+
+The session survives a reload through a signed token in the URL's query parameters
+(``?session=…``). Why the URL and not a cookie: Streamlit can read cookies
+(``st.context.cookies``) but has no API to *set* one, which would need a custom JavaScript
+component; query parameters are native, work offline and in AppTest. The token is
+HMAC-signed, expires (12 h), and dies with logout, a password change or a disabled user
+(``token_epoch``). Do not share a URL that carries ``session=``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdm import audit, users
+from pdm.tenancy import Principal
+
+TOKEN_PARAM = "session"
+TOKEN_STATE = "pdm_session_token"
+
+
+def current_principal(make_session: sessionmaker[Session], var_dir: Path) -> Principal | None:
+    """Who is logged in for this run, checked against the database on every run (so revocation is immediate)."""
+    token = st.session_state.get(TOKEN_STATE) or st.query_params.get(TOKEN_PARAM)
+    if not token:
+        return None
+    with make_session() as session:
+        principal = users.principal_from_token(session, token=token, key=users.secret_key(var_dir))
+    if principal is None:
+        _forget()
+        return None
+    st.session_state[TOKEN_STATE] = token
+    # Page switches drop query parameters: put the token back so a reload keeps the session.
+    if st.query_params.get(TOKEN_PARAM) != token:
+        st.query_params[TOKEN_PARAM] = token
+    return principal
+
+
+def _forget() -> None:
+    st.session_state.pop(TOKEN_STATE, None)
+    if TOKEN_PARAM in st.query_params:
+        del st.query_params[TOKEN_PARAM]
+
+
+def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:
+    name, password = st.session_state.get("login_user", ""), st.session_state.get("login_password", "")
+    st.session_state["login_password"] = ""  # never keep the password in session state
+    with make_session() as session:
+        try:
+            principal = users.authenticate(session, username=name, password=password)
+            token = users.issue_token(session, username=principal.username, key=users.secret_key(var_dir))
+        except users.LoginRefused as exc:
+            st.session_state["login_error"] = str(exc)
+            return
+        finally:
+            session.commit()  # the failed attempt and its audit row count even when refused
+    st.session_state[TOKEN_STATE] = token
+    st.query_params[TOKEN_PARAM] = token
+
+
+def render(*, make_session: sessionmaker[Session], var_dir: Path) -> None:
+    st.title("Log in")
+    error = st.session_state.pop("login_error", None)
+    if error:
+        st.error(error)
+    with st.form("login_form"):
+        st.text_input("User name", key="login_user", autocomplete="username")
+        st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
+        st.form_submit_button("Log in", on_click=_submit, args=(make_session, var_dir))
+
+
+def _logout(make_session: sessionmaker[Session], principal: Principal) -> None:
+    with make_session.begin() as session:
+        # Bumping the epoch voids every copy of the token (bookmarks, other tabs).
+        users.get_user(session, username=principal.username).token_epoch += 1
+        audit.record(session, actor=principal.username, action="logout", company_id=principal.company_id,
+                     target=principal.username)
+    _forget()
+
+
+def sidebar(*, make_session: sessionmaker[Session], principal: Principal, company_name: str | None) -> None:
+    st.sidebar.markdown(f"**{principal.username}** · {principal.role.replace('_', ' ')}"
+                        + (f" · {company_name}" if company_name else ""))
+    st.sidebar.button("Log out", key="logout", on_click=_logout, args=(make_session, principal))

@@ -1,0 +1,136 @@
+"""Cross-tenant suite: a company-A principal asks for company B's ids on every read path and is refused.
+
+Refusal means "not found" (or nothing), never B's data, and never a hint that the id exists.
+Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from pdm import feedback
+from pdm.alerts import get_alert, list_alerts, score_series
+from pdm.errors import NotFound
+from pdm.ingest import endpoint_health
+from pdm.storage.catalog import company_by_slug, get_asset, list_assets, list_endpoints, list_tags
+from pdm.storage.readings import asset_readings, count_readings
+from pdm.storage.session import make_engine, session_factory
+from pdm.storage.tables import Alert, Score, Tag
+from pdm.tenancy import Principal, require_company
+from pdm.ui.engineer import map_node
+from tests.ui.test_app import _fill
+
+
+@pytest.fixture
+def world(sessions) -> dict:
+    """alpha has an open alert, scores and readings; beta has readings. Returns both sides' ids."""
+    with sessions.begin() as s:
+        _fill(s)
+        ids = {}
+        for slug in ("alpha", "beta"):
+            cid = company_by_slug(s, slug).id
+            ids[slug] = {"company": cid, "assets": [a.id for a in list_assets(s, company_id=cid)],
+                         "endpoints": [e.id for e in list_endpoints(s, company_id=cid)],
+                         "tags": [t.id for t in list_tags(s, company_id=cid)]}
+        ids["alpha"]["alert"] = s.query(Alert.id).filter_by(company_id=ids["alpha"]["company"]).scalar()
+    return ids
+
+
+def test_require_company_refuses_the_other_company(world):
+    beta = Principal("bea", "technician", world["beta"]["company"])
+    with pytest.raises(NotFound):
+        require_company(beta, world["alpha"]["company"])
+
+
+def test_alert_reads_and_steps_refuse_another_companys_alert(sessions, world):
+    cid = require_company(Principal("bea", "technician", world["beta"]["company"]), world["beta"]["company"])
+    alert_id = world["alpha"]["alert"]
+    with sessions() as s:
+        with pytest.raises(NotFound, match=f"alert {alert_id} not found"):
+            get_alert(s, company_id=cid, alert_id=alert_id)
+        with pytest.raises(NotFound):
+            feedback.alert_events(s, company_id=cid, alert_id=alert_id)
+        assert list_alerts(s, company_id=cid, asset_ids=world["alpha"]["assets"]) == []
+    for step, extra in ((feedback.acknowledge, {}), (feedback.start, {}), (feedback.reopen, {}),
+                        (feedback.comment, {"text": "hi"}), (feedback.assign, {"assignee": "bea"}),
+                        (feedback.mark_false_alarm, {"reason": "mine now"})):
+        with sessions.begin() as s, pytest.raises(NotFound):
+            step(s, company_id=cid, alert_id=alert_id, user="bea", **extra)
+    with sessions() as s:
+        assert s.get(Alert, alert_id).status == "OPEN"
+
+
+def test_catalog_readings_and_scores_refuse_another_companys_asset(sessions, world):
+    cid = world["beta"]["company"]
+    with sessions() as s:
+        for asset_id in world["alpha"]["assets"]:
+            with pytest.raises(NotFound, match=f"asset {asset_id} not found"):
+                get_asset(s, company_id=cid, asset_id=asset_id)
+            assert asset_readings(s, company_id=cid, asset_id=asset_id).empty
+            assert score_series(s, company_id=cid, asset_id=asset_id, start=0, end=1e12) == []
+            assert list_tags(s, company_id=cid, asset_id=asset_id) == []
+        assert s.query(Score).filter_by(company_id=world["alpha"]["company"]).count() > 0  # there is data to leak
+        assert count_readings(s, company_id=cid) == 30  # beta's own only
+
+
+def test_endpoint_reads_and_mapping_refuse_another_companys_endpoint(sessions, world, tmp_path):
+    cid = world["beta"]["company"]
+    with sessions() as s:
+        health = endpoint_health(s, company_id=cid, var_dir=tmp_path)
+        assert {h["id"] for h in health} == set(world["beta"]["endpoints"])
+    with sessions.begin() as s:
+        errors = map_node(s, company_id=cid, endpoint_id=world["alpha"]["endpoints"][0],
+                          values={"node_id": "ns=2;s=X", "asset": "press-b1", "tag": "stolen"})
+    assert errors == {"endpoint": f"endpoint {world['alpha']['endpoints'][0]} not found"}
+    with sessions() as s:
+        assert s.query(Tag).filter_by(name="stolen").count() == 0
+
+
+def test_cli_refuses_another_companys_alert(engine, world, capsys, monkeypatch):
+    from pdm.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["pdmctl", "alerts", "show", str(world["alpha"]["alert"]), "--company", "beta",
+                                      "--database", engine.url.render_as_string(hide_password=False)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.strip() == f"error: alert {world['alpha']['alert']} not found"
+
+
+def test_pages_of_a_beta_technician_never_show_alpha(monkeypatch, tmp_path):
+    from streamlit.util import calc_hash
+
+    from tests.ui.test_app import _db, _text
+    from tests.ui.test_login import logged_in
+
+    url = _db(tmp_path / "pdm.sqlite3")
+    at = logged_in(monkeypatch, url, "bea", "technician", "beta")
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        beta_id, alpha_alert = company_by_slug(session, "beta").id, session.query(Alert.id).scalar()
+    engine.dispose()
+    # A forged pick: alpha's alert id put into the beta page's own selector state.
+    at.session_state[f"alert_pick_{beta_id}"] = alpha_alert
+    at.run()
+    texts = [_text(at)]
+    for page in ("assets", "endpoints", "cluster", "users", "audit"):
+        at._page_hash = calc_hash(page)
+        at.run()
+        assert not at.exception, at.exception
+        texts.append(_text(at))
+    seen = "\n".join(texts)
+    for alpha_thing in ("Alpha Foods", "Pump A1", "pump-a1", "4840/alpha", "vibration"):
+        assert alpha_thing not in seen
+
+
+def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
+    from tests.ui.test_app import _db, _text
+    from tests.ui.test_login import logged_in
+
+    at = logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
+    text = _text(at)
+    assert at.title[0].value == "Cluster" and "Alpha Foods" in text
+    for detail in ("Pump A1", "vibration", "opc.tcp", "#"):
+        assert detail not in text

@@ -1,0 +1,154 @@
+"""Login gate and role navigation through AppTest: who sees which pages, and a session that survives a reload."""
+
+from __future__ import annotations
+
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from pdm import users
+from pdm.storage.catalog import company_by_slug
+from pdm.storage.session import make_engine, session_factory
+from pdm.storage.tables import AuditEvent
+from tests.ui.test_app import APP, _db, _text
+
+SECRET = "test-secret-key-for-session-tokens"
+PASSWORD = "correct horse battery"
+
+
+def seed_user(url: str, username: str, role: str, company: str | None = None) -> str:
+    """Adds the user (if new) and returns a fresh session token for it."""
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        if not users.list_users(session) or username not in {u.username for u in users.list_users(session)}:
+            cid = company_by_slug(session, company).id if company else None
+            users.add_user(session, username=username, password=PASSWORD, role=role, company_id=cid)
+        token = users.issue_token(session, username=username, key=SECRET.encode())
+    engine.dispose()
+    return token
+
+
+def logged_in(monkeypatch, url: str, username: str = "ana", role: str = "technician",
+              company: str | None = "alpha", timeout: float = 30) -> AppTest:
+    """An AppTest whose browser URL carries a valid session token, as after a login and a reload."""
+    monkeypatch.setenv("PDM_DATABASE_URL", url)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.query_params["session"] = seed_user(url, username, role, company)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> str:
+    url = _db(tmp_path_factory.mktemp("login") / "pdm.sqlite3")
+    for name, role, company in (("tech", "technician", "alpha"), ("eng", "engineer", "alpha"),
+                                ("rev", "cluster_reviewer", None), ("root", "admin", None)):
+        seed_user(url, name, role, company)
+    return url
+
+
+def _reachable(at: AppTest, url_path: str, title: str) -> bool:
+    """True when asking for the page by URL really opens it (not the default page in its place)."""
+    at._page_hash = calc_hash(url_path)
+    at.run()
+    assert not at.exception, at.exception
+    return bool(at.title) and at.title[0].value == title
+
+
+ALL = {"alerts": "Alerts", "assets": "Assets", "endpoints": "Endpoints", "savings": "Savings", "costs": "Costs",
+       "cluster": "Cluster", "users": "Users", "audit": "Audit log"}
+VISIBLE = {"tech": {"alerts", "assets"}, "eng": {"alerts", "assets", "endpoints", "savings", "costs"}, "rev": {"cluster"},
+           "root": set(ALL)}
+
+
+def test_logged_out_visitor_sees_only_login(monkeypatch, db):
+    monkeypatch.setenv("PDM_DATABASE_URL", db)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert [t.value for t in at.title] == ["Log in"]
+    for url_path in ALL:
+        assert not _reachable(at, url_path, ALL[url_path])
+    assert "Pump A1" not in _text(at)
+
+
+@pytest.mark.parametrize("username", sorted(VISIBLE))
+def test_each_role_sees_only_its_pages(monkeypatch, db, username):
+    at = logged_in(monkeypatch, db, username)
+    got = {p for p, title in ALL.items() if _reachable(at, p, title)}
+    assert got == VISIBLE[username]
+
+
+def test_login_form_then_reload_keeps_session(monkeypatch, db):
+    monkeypatch.setenv("PDM_DATABASE_URL", db)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.text_input(key="login_user").set_value("tech")
+    at.text_input(key="login_password").set_value(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Alerts" and "Pump A1" in _text(at)
+    assert not at.sidebar.selectbox  # no company picker for a technician
+    token = at.query_params["session"]
+    token = token[0] if isinstance(token, list) else token
+    # A reload is a new session with the same URL.
+    again = AppTest.from_file(APP, default_timeout=30)
+    again.query_params["session"] = token
+    again.run()
+    assert again.title[0].value == "Alerts"
+    # Log out: the same URL no longer opens anything but the login.
+    again.sidebar.button(key="logout").click().run()
+    third = AppTest.from_file(APP, default_timeout=30)
+    third.query_params["session"] = token
+    assert third.run().title[0].value == "Log in"
+
+
+def test_wrong_password_is_refused_and_audited(monkeypatch, db):
+    monkeypatch.setenv("PDM_DATABASE_URL", db)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.text_input(key="login_user").set_value("eng")
+    at.text_input(key="login_password").set_value("not the password")
+    at.button[0].click().run()
+    assert at.title[0].value == "Log in"
+    assert "wrong user name or password" in _text(at)
+    engine = make_engine(db)
+    with session_factory(engine)() as session:
+        actions = [e.action for e in session.query(AuditEvent).filter_by(actor="eng")]
+    engine.dispose()
+    assert "login_failed" in actions
+
+
+def test_forged_token_is_ignored(monkeypatch, db):
+    monkeypatch.setenv("PDM_DATABASE_URL", db)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    token = seed_user(db, "root", "admin")
+    payload, _sig = token.split(".")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["session"] = f"{payload}.AAAA"
+    assert at.run().title[0].value == "Log in"
+
+
+def test_admin_adds_a_user_and_reads_the_audit_log(monkeypatch, tmp_path):
+    url = _db(tmp_path / "pdm.sqlite3")
+    at = logged_in(monkeypatch, url, "root", "admin", None)
+    assert _reachable(at, "users", "Users")
+    at.text_input(key="new_user_name").set_value("newtech")
+    at.selectbox(key="new_user_role").set_value("technician")
+    at.text_input(key="new_user_password").set_value("short")
+    at.button(key="FormSubmitter:add_user-Add user").click().run()
+    assert [e.value for e in at.error] == ["password: at least 8 characters"]
+    at.text_input(key="new_user_name").set_value("newtech")
+    at.selectbox(key="new_user_role").set_value("technician")
+    at.text_input(key="new_user_password").set_value(PASSWORD)
+    at.button(key="FormSubmitter:add_user-Add user").click().run()
+    assert [s.value for s in at.success] == ["User 'newtech' added"]
+    at.selectbox(key="admin_pick_user").set_value("newtech").run()
+    at.button(key="toggle_user").click().run()
+    assert [s.value for s in at.success] == ["User 'newtech' disabled"]
+    assert _reachable(at, "audit", "Audit log")
+    log = at.dataframe[0].value
+    assert {"user_added", "user_disabled"} <= set(log["action"])
+    assert PASSWORD not in log.to_string()
