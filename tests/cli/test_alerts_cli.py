@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from pdm.alerts import ScoredRow, evaluate
-from pdm.cli.main import main
+from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import ModelVersion
@@ -36,14 +35,7 @@ def db(tmp_path, small_plant) -> tuple[str, int]:
 
 
 def pdmctl(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["pdmctl", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_pdmctl(capsys, monkeypatch, *args)
 
 
 def test_technician_flow_from_the_command_line(db, capsys, monkeypatch):

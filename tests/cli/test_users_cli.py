@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import pytest
 
 from pdm import users
-from pdm.cli.main import main
+from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory, upgrade
 
@@ -26,15 +24,7 @@ def url(tmp_path, small_plant) -> str:
 
 
 def pdmctl(capsys, monkeypatch, url, *args, stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["pdmctl", *args, "--database", url])
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_pdmctl(capsys, monkeypatch, *args, "--database", url, stdin=stdin)
 
 
 def _login(url, name, password):
