@@ -17,7 +17,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from pdm import notify
-
 from pdm.config import DetectionConfig, EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
@@ -41,6 +40,8 @@ class Worker:
         self.refresh_s = refresh_s
         self.sessions = session_factory(engine)
         self.pollers: dict[int, EndpointPoller] = {}
+        # What each poller was built from (settings, node→tag map): a change rebuilds it.
+        self._signatures: dict[int, tuple] = {}
         self.scheduler = make_scheduler()
         # Train and score share one lock: they write the same tables, and stopping waits on it
         # so that no job is left half-way when ``run`` returns.
@@ -49,7 +50,7 @@ class Worker:
 
     def _poller_for(self, session: Session, endpoint) -> EndpointPoller:
         config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
-        tags = {t.node_id: t.id for t in session.execute(select(Tag).where(Tag.endpoint_id == endpoint.id)).scalars()}
+        tags = dict(session.execute(select(Tag.node_id, Tag.id).where(Tag.endpoint_id == endpoint.id)).all())
         spool = Spool(Path(self.settings.var_dir) / "spool" / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
         company = session.get(Company, endpoint.company_id)
         return EndpointPoller(endpoint_id=endpoint.id, name=f"{company.slug}/{endpoint.name}", config=config,
@@ -57,15 +58,35 @@ class Worker:
                               connector_factory=partial(make_connector, pki_dir=Path(self.settings.var_dir) / "pki"))
 
     async def refresh_endpoints(self) -> None:
+        """Follow the database: start new endpoints, stop disabled ones, rebuild changed ones."""
         def load():
             with self.sessions() as session:
-                return {e.id: self._poller_for(session, e) for e in endpoints_to_poll(session)
-                        if e.id not in self.pollers}
-        for endpoint_id, poller in (await asyncio.to_thread(load)).items():
-            self.pollers[endpoint_id] = poller
-            self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
-                                   id=f"poll:{endpoint_id}", next_run_time=_now())
-            log.info("polling endpoint %s every %.3g s", poller.name, poller.config.poll_interval_s)
+                wanted = {}
+                for e in endpoints_to_poll(session):
+                    tags = session.execute(select(Tag.node_id, Tag.id).where(Tag.endpoint_id == e.id)).all()
+                    signature = (repr(sorted(e.settings.items())), frozenset(map(tuple, tags)))
+                    if self._signatures.get(e.id) != signature:
+                        wanted[e.id] = (signature, self._poller_for(session, e))
+                    else:
+                        wanted[e.id] = None
+                return wanted
+        wanted = await asyncio.to_thread(load)
+        for endpoint_id in [i for i in self.pollers if i not in wanted or wanted[i] is not None]:
+            await self._stop_poller(endpoint_id)
+        for endpoint_id, fresh in wanted.items():
+            if fresh is not None:
+                self._signatures[endpoint_id], poller = fresh
+                self.pollers[endpoint_id] = poller
+                self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
+                                       id=f"poll:{endpoint_id}", next_run_time=_now())
+                log.info("polling endpoint %s every %.3g s", poller.name, poller.config.poll_interval_s)
+
+    async def _stop_poller(self, endpoint_id: int) -> None:
+        poller = self.pollers.pop(endpoint_id)
+        self._signatures.pop(endpoint_id, None)
+        self.scheduler.remove_job(f"poll:{endpoint_id}")
+        await _bounded(poller.close(), POLLER_STOP_S, f"endpoint {poller.name}")
+        log.info("stopped polling endpoint %s", poller.name)
 
     def train_due(self) -> int:
         """Train every asset that has no model yet (on the configured executor); returns how many."""

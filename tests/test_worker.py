@@ -42,3 +42,37 @@ async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_u
                               ).scalar_one()
     assert states == {"live": "UP", "dead": "DOWN"}
     assert stored >= 10 and live_tags == 10
+
+
+async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, sessions, db_url, opcua_server, tmp_path):
+    """The engineer page changes the database; the running worker follows it without a restart."""
+    from sqlalchemy import update
+
+    from pdm.worker import Worker
+
+    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{
+        "id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+        "endpoints": [{"name": "plc", "endpoint_url": opcua_server.url, "poll_interval_s": 0.2,
+                       "nodes": [{"node_id": opcua_server.node_ids[0], "tag": "t0", "asset": "A-1"}]}]}]}]})
+    with sessions.begin() as s:
+        apply_plants(s, cfg)
+        endpoint_id, asset_id = s.execute(select(Endpoint.id, Tag.asset_id).join(Tag, Tag.endpoint_id == Endpoint.id)).one()
+    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path),
+                    detection=DetectionConfig(), refresh_s=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(1.0)
+    assert set(worker.pollers[endpoint_id].tags) == {opcua_server.node_ids[0]}
+
+    with sessions.begin() as s:  # a node mapped on the engineer page
+        s.add(Tag(company_id=1, asset_id=asset_id, endpoint_id=endpoint_id, node_id=opcua_server.node_ids[1],
+                  name="t1", unit=""))
+    await worker.refresh_endpoints()
+    assert set(worker.pollers[endpoint_id].tags) == set(opcua_server.node_ids[:2])
+
+    with sessions.begin() as s:  # polling disabled on the engineer page
+        s.execute(update(Endpoint).values(enabled=False))
+    await worker.refresh_endpoints()
+    assert worker.pollers == {} and worker.scheduler.get_job(f"poll:{endpoint_id}") is None
+    stop.set()
+    await task
