@@ -214,6 +214,10 @@ class DetectionConfig(_Strict):
     # full cycle alarms whenever the load leaves the range it saw.
     train_min_span_min: Annotated[float, Field(ge=0)] = 60.0
     train_max_rows: Annotated[int, Field(ge=10)] = 2000
+    # An active model older than this gets a challenger once enough new normal data exists.
+    retrain_after_h: Annotated[float, Field(gt=0, le=87_600)] = 168.0
+    # The latest share of a challenger's normal data, held out to compare it with the champion.
+    holdout_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
     smooth_rows: Annotated[int, Field(ge=1, le=1000)] = 3
     debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0

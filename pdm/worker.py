@@ -22,7 +22,7 @@ from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
 from pdm.ingest import EndpointPoller
 from pdm.models.fanout import train_many
-from pdm.models.training import active_model
+from pdm.models.lifecycle import assets_due
 from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
 from pdm.storage.catalog import all_assets, endpoints_to_poll
@@ -89,10 +89,9 @@ class Worker:
         log.info("stopped polling endpoint %s", poller.name)
 
     def train_due(self) -> int:
-        """Train every asset that has no model yet (on the configured executor); returns how many."""
+        """Train every asset that needs a new version (on the configured executor); returns how many."""
         with self._jobs, self.sessions() as session:
-            due = [(a.company_id, a.id) for a in all_assets(session)
-                   if active_model(session, company_id=a.company_id, asset_id=a.id) is None]
+            due = assets_due(session, detection=self.detection)
         if not due or self._stopping.is_set():
             return 0
         d = self.detection

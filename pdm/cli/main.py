@@ -185,11 +185,12 @@ def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, set
 @app.command()
 def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Annotated[str, typer.Option(help="Asset id.")],
           config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
-    """Train a new model version for one asset now."""
+    """Train a new model version for one asset now: the first model, or a challenger to the active one."""
     from sqlalchemy import select
 
     from pdm.errors import NotFound
-    from pdm.models.training import train_asset
+    from pdm.models.lifecycle import shortage, train_asset
+    from pdm.models.training import active_model
     from pdm.storage.session import session_factory
     from pdm.storage.tables import Asset
 
@@ -201,8 +202,12 @@ def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Anno
             raise NotFound(f"asset {asset!r} not found for company {company!r}")
         version = train_asset(session, company_id=c.id, asset_id=a.id, detection=plants.detection)
         if version is None:
-            raise PdmError(f"not enough data to train {company}/{asset} (needs {plants.detection.train_min_rows} rows)")
-        out.print(f"{company}/{asset}: version {version.version} ({version.detector}), threshold {version.threshold:.3g}")
+            raise PdmError(f"not enough data to train {company}/{asset}: "
+                           f"{shortage(session, company_id=c.id, asset_id=a.id, detection=plants.detection)}")
+        champion = active_model(session, company_id=c.id, asset_id=a.id)
+        decision = "active" if version.active else f"rejected, version {champion.version} stays active"
+        out.print(f"{company}/{asset}: version {version.version} ({version.detector}) {decision}: {version.reason}; "
+                  f"threshold {version.threshold:.3g}", highlight=False)
 
 
 @app.command()

@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy.pool import NullPool
 
 from pdm.config import DetectionConfig
-from pdm.models.training import train_asset
+from pdm.models.lifecycle import train_asset
 from pdm.storage.session import make_engine, session_factory
 
 Executor = Literal["serial", "process", "dask"]

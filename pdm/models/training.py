@@ -1,4 +1,5 @@
-"""Training an asset's detector from its stored readings, and storing it as a new version.
+"""Fitting an asset's detector and storing it as a new version (which data, and whether the
+new version replaces the active one, is ``pdm.models.lifecycle``'s business).
 
 The same ``asset_features`` builds the training matrix and the scoring matrix, so both
 see identical resampling and smoothing.
@@ -25,7 +26,8 @@ from pdm.storage.tables import Company, ModelVersion
 def asset_features(session: Session, *, company_id: int, asset_id: int, freq_s: float | None,
                    smooth_rows: int, start: float | None = None) -> pd.DataFrame:
     long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start)
-    if long.empty:
+    # One timestamp has no spacing to infer a grid from: no rows yet, rather than an error.
+    if long.empty or (freq_s is None and long["ts"].nunique() < 2):
         return pd.DataFrame()
     return causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth_rows)
 
@@ -34,7 +36,7 @@ def median_spacing(frame: pd.DataFrame) -> float:
     return float(np.median(np.diff(frame.index.to_numpy()))) if len(frame) > 1 else 1.0
 
 
-def _span_min(frame: pd.DataFrame) -> float:
+def span_min(frame: pd.DataFrame) -> float:
     return (float(frame.index[-1]) - float(frame.index[0])) / 60.0 if len(frame) else 0.0
 
 
@@ -45,30 +47,37 @@ def active_model(session: Session, *, company_id: int, asset_id: int) -> ModelVe
     return session.execute(stmt).scalar_one_or_none()
 
 
-def train_asset(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> ModelVersion | None:
-    """Fit a new version on the asset's most recent rows; None when there is not enough data yet."""
-    asset = get_asset(session, company_id=company_id, asset_id=asset_id)
-    frame = asset_features(session, company_id=company_id, asset_id=asset_id,
-                           freq_s=detection.resample_s, smooth_rows=detection.smooth_rows)
-    if len(frame) < detection.train_min_rows or _span_min(frame) < detection.train_min_span_min:
-        return None
-    frame = frame.tail(detection.train_max_rows)
+def fit(frame: pd.DataFrame, detection: DetectionConfig):
+    """A detector fitted on ``frame`` (normal rows only) and its training metrics."""
     freq_s = detection.resample_s or median_spacing(frame)
     detector = make_detector(detection.detector)
     detector.fit(frame)
     train_scores = detector.score_samples(frame)
     metrics = {"rows": len(frame), "freq_s": freq_s, "smooth_rows": detection.smooth_rows,
                "train_alarm_rate": float(np.mean(train_scores > detector.threshold_))}
+    return detector, metrics
+
+
+def store_version(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig, detector,
+                  frame: pd.DataFrame, metrics: dict, status: str, reason: str) -> ModelVersion:
+    """Save ``detector`` as the asset's next version; ``status`` "active" retires the current one."""
+    asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     company_slug = session.get(Company, company_id).slug
     trained_from, trained_to = float(frame.index[0]), float(frame.index[-1])
     blob = dump(detector, company=company_slug, asset=asset.slug, detector_name=detection.detector,
                 trained_from=trained_from, trained_to=trained_to, metrics=metrics)
-    last = session.execute(select(func.max(ModelVersion.version)).where(ModelVersion.asset_id == asset_id)).scalar()
-    session.execute(update(ModelVersion).where(ModelVersion.asset_id == asset_id).values(active=False))
-    version = ModelVersion(company_id=company_id, asset_id=asset_id, version=(last or 0) + 1,
+    last = session.execute(select(func.max(ModelVersion.version)).where(ModelVersion.company_id == company_id,
+                                                                        ModelVersion.asset_id == asset_id)).scalar()
+    number = (last or 0) + 1
+    if status == "active":
+        session.execute(update(ModelVersion).where(ModelVersion.company_id == company_id,
+                                                   ModelVersion.asset_id == asset_id, ModelVersion.active.is_(True))
+                        .values(active=False, status="retired"))
+    version = ModelVersion(company_id=company_id, asset_id=asset_id, version=number,
                            detector=detection.detector, created_at=time.time(), trained_from=trained_from,
                            trained_to=trained_to, threshold=float(detector.threshold_),
-                           feature_names=list(frame.columns), metrics=metrics, active=True, envelope=blob)
+                           feature_names=list(frame.columns), metrics=metrics, active=status == "active",
+                           status=status, reason=reason, envelope=blob)
     session.add(version)
     session.flush()
     return version

@@ -127,6 +127,9 @@ class ModelVersion(Base):
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    # active (the one that scores), retired (replaced) or rejected (a challenger that lost); and why.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Score(Base):
