@@ -68,6 +68,22 @@ def db_downgrade(revision: str, database: DatabaseOpt = None, settings: Settings
     out.print(f"database at revision {revision}")
 
 
+@db_app.command("maintain")
+def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Partitions ahead (PostgreSQL); raw readings past retention.raw_days into 1-minute aggregates."""
+    from pdm.storage.retention import maintain
+    from pdm.storage.session import is_initialised
+
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    if not is_initialised(engine):
+        raise PdmError(f"database {engine.url.render_as_string()} is not initialised: run `pdmctl db upgrade`")
+    r = maintain(engine, cfg.retention)
+    out.print(f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
+              f"raw readings aggregated and removed {r.rows_aggregated}; aggregates expired {r.aggregates_deleted}; "
+              f"{r.transactions} transactions" + (f"; left for next run: {', '.join(r.skipped)}" if r.skipped else ""))
+
+
 @config_app.command("check")
 def config_check(path: Path) -> None:
     """Validate a plant file without touching the database."""

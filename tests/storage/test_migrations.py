@@ -2,6 +2,7 @@
 
 from sqlalchemy import inspect
 
+from pdm.storage.partitions import is_partition_name
 from pdm.storage.session import downgrade, is_initialised, make_engine, upgrade
 from pdm.storage.tables import Base
 
@@ -25,5 +26,7 @@ def test_models_and_migrations_agree(engine):
     from alembic.migration import MigrationContext
 
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        # Day partitions of readings are made at run time, not declared in the ORM.
+        opts = {"include_name": lambda name, kind, _p: not (kind == "table" and is_partition_name(name))}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == []
