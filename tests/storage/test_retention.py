@@ -233,3 +233,48 @@ def test_orm_reads_aggregates(engine, sessions, plant):
         row = s.execute(select(ReadingMinute)).scalar_one()
     assert (row.tag_id, row.minute, row.min, row.mean, row.max, row.count, row.bad_count) == \
         (tag, D0 - 60, 4.0, 4.0, 4.0, 1, 0)
+
+
+def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database(
+        engine, db_url, plant, capsys, monkeypatch, tmp_path):
+    from tests.cli.inprocess import run_pdmctl
+
+    tag = plant["tags"][0][0]
+    import time
+
+    long_ago = (time.time() - 100 * DAY) // 60 * 60  # past the default raw horizon, within the aggregates'
+    with engine.begin() as conn:
+        insert_reading_tuples(conn, [(tag, long_ago + i, 1.0, GOOD, 0.0) for i in range(90)])
+    code, out, err = run_pdmctl(capsys, monkeypatch, "db", "maintain", "--database", db_url)
+    assert code == 0, err
+    assert "raw readings aggregated and removed 90" in out
+    assert raw_count(engine) == 0 and aggregates(engine)["count"].tolist() == [60, 30]
+
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    code, out, err = run_pdmctl(capsys, monkeypatch, "db", "maintain", "--database", empty)
+    assert code == 1 and err.count("\n") == 1 and "not initialised: run `pdmctl db upgrade`" in err
+
+
+async def test_the_worker_runs_retention_on_its_schedule(engine, db_url, plant, tmp_path):
+    import asyncio
+    import time
+
+    from pdm.config import DetectionConfig, Settings
+    from pdm.worker import Worker
+
+    tag = plant["tags"][0][0]
+    old = (time.time() - 3 * DAY) // 60 * 60
+    with engine.begin() as conn:
+        insert_reading_tuples(conn, [(tag, old + i, 2.0, GOOD, 0.0) for i in range(30)])
+    settings = Settings(database_url=db_url, var_dir=tmp_path, retention=RetentionConfig(raw_days=1, aggregate_days=9))
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(100):  # the job runs once at start, then every interval_s
+        await asyncio.sleep(0.1)
+        if raw_count(engine) == 0:
+            break
+    stop.set()
+    await task
+    assert raw_count(engine) == 0
+    assert aggregates(engine)[["minute", "mean", "count"]].values.tolist() == [[old, 2.0, 30]]
