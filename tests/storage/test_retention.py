@@ -278,3 +278,24 @@ async def test_the_worker_runs_retention_on_its_schedule(engine, db_url, plant, 
     await task
     assert raw_count(engine) == 0
     assert aggregates(engine)[["minute", "mean", "count"]].values.tolist() == [[old, 2.0, 30]]
+
+
+def test_an_alert_older_than_raw_retention_still_shows_its_telemetry(monkeypatch, tmp_path):
+    """The technician's chart falls back to 1-minute aggregates once the raw rows are gone."""
+    from pdm.storage.session import make_engine
+    from pdm.storage.tables import Alert
+    from tests.ui.test_app import _db, _text
+    from tests.ui.test_login import logged_in
+
+    url = _db(tmp_path / "pdm.sqlite3")  # readings of November 2023, one a minute
+    engine = make_engine(url)
+    report = maintain(engine, RetentionConfig(raw_days=1, aggregate_days=3650))
+    assert report.rows_aggregated > 0 and raw_count(engine) == 0
+    with engine.connect() as conn:
+        ((company_id, alert_id),) = conn.execute(select(Alert.company_id, Alert.id)).all()
+    engine.dispose()
+    app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
+    app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
+    assert not app.exception, app.exception
+    assert "No readings stored around this alert." not in _text(app)
+    assert len(app.get("vega_lite_chart")) == 2  # telemetry and score
