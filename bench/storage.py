@@ -1,13 +1,15 @@
-"""Bulk write rate of the readings table: SQLAlchemy executemany vs PostgreSQL COPY, side by side.
+"""Bulk write rate of the readings table: SQLAlchemy executemany vs PostgreSQL COPY, side by side,
+and COPY into the day-partitioned readings table vs the same table unpartitioned (revision 0005).
 
-    .venv/bin/python bench/storage.py --rows 200000 [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/storage.py --rows 200000 [--rounds 3] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
-Prints rows/s for each path measured in this one run and their ratio. Run by hand; not a test.
+Prints rows/s for each path measured in this one run and their ratios. Run by hand; not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import uuid
@@ -17,7 +19,8 @@ from sqlalchemy import text
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore
-from pdm.storage.session import make_engine, session_factory, upgrade
+from pdm.storage.partitions import day_start
+from pdm.storage.session import downgrade, make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
 
 
@@ -58,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
     # SQLAlchemy Core executemany (dict rows) against COPY through a staging table.
@@ -68,22 +72,33 @@ def main() -> None:
         sqlite_rate = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
         print(f"sqlite     executemany  {sqlite_rate:12,.0f} rows/s")
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    sep = "&" if "?" in args.postgres else "?"
     admin = make_engine(args.postgres)
+    schemas = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
+        for schema in schemas:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        sep = "&" if "?" in args.postgres else "?"
-        engine, tags = prepare(f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-        many = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
-        copy = rate(engine, copy_readings, batches(tags, args.rows, args.batch, 1e6))
-        print(f"postgresql executemany  {many:12,.0f} rows/s")
-        print(f"postgresql copy         {copy:12,.0f} rows/s")
-        print(f"copy/executemany ratio={copy / many:.2f}")
+        (parted, tags), (plain, plain_tags) = (prepare(f"{args.postgres}{sep}options=-csearch_path%3D{s}")
+                                               for s in schemas)
+        downgrade(plain, "0005")  # the same readings table before partitioning, rows and tags kept
+        many = rate(parted, executemany, batches(tags, args.rows, args.batch, 1e6))
+        print(f"postgresql executemany  {many:12,.0f} rows/s (partitioned table)")
+        # Today's day partition, rounds alternating so that both see the same machine load.
+        base, copies = day_start(time.time()), {"partitioned": [], "unpartitioned": []}
+        for k in range(args.rounds):
+            offset = base + 10 + k * (args.rows / len(tags) + 1)
+            copies["unpartitioned"].append(rate(plain, copy_readings, batches(plain_tags, args.rows, args.batch, offset)))
+            copies["partitioned"].append(rate(parted, copy_readings, batches(tags, args.rows, args.batch, offset)))
+        part, flat = (statistics.median(copies[k]) for k in ("partitioned", "unpartitioned"))
+        print(f"postgresql copy, unpartitioned  {flat:12,.0f} rows/s (median of {args.rounds})")
+        print(f"postgresql copy, partitioned    {part:12,.0f} rows/s (median of {args.rounds})")
+        print(f"copy/executemany ratio={part / many:.2f}")
+        print(f"partitioned/unpartitioned copy ratio={part / flat:.2f}")
     finally:
         with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-
+            for schema in schemas:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 if __name__ == "__main__":
     main()
