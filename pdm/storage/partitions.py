@@ -90,7 +90,7 @@ def create_partition(conn: Connection, part: Partition) -> bool:
     waiting = conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE ts >= :lo AND ts < :hi)"),
                            bounds).scalar()
     if not waiting:
-        conn.execute(text(f"CREATE TABLE {part.name} PARTITION OF readings "
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS {part.name} PARTITION OF readings "
                           f"FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"))
         return True
     conn.execute(text(f"CREATE TABLE {part.name} (LIKE readings INCLUDING DEFAULTS)"))

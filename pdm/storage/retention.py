@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Good OPC UA status: the top two bits are 00. Codes are stored unsigned, and a signed
 # negative one is Bad, so "Good" is exactly 0 <= quality < 2**30.
 GOOD = "(quality >= 0 AND quality < 1073741824)"
+LOCK_KEY = "hashtext('pdm-retention:' || current_schema())"
 _MINUTE = {"postgresql": "floor(ts / 60) * 60", "sqlite": "CAST(ts / 60 AS INTEGER) * 60.0"}
 _MERGE = """
 ON CONFLICT (tag_id, minute) DO UPDATE SET
@@ -84,8 +85,35 @@ def maintain(engine: Engine, retention: RetentionConfig, *, now: float | None = 
     """Partitions ahead (PostgreSQL), then expire raw rows into aggregates, then expire aggregates."""
     now = time.time() if now is None else now
     report = RetentionReport()
-    with engine.connect() as conn:
-        partitioned = partitions.is_partitioned(conn)
+    with engine.connect() as guard:
+        # Two runs at once (the worker and `pdmctl db maintain`) could fold the same rows twice on
+        # PostgreSQL, whose statements each see the last commit: one run at a time per database.
+        if not _try_lock(guard):
+            report.skipped.append("everything: another maintenance run holds the lock")
+            return report
+        try:
+            _maintain(engine, retention, now, partitions.is_partitioned(guard), report)
+        finally:
+            _unlock(guard)
+    return report
+
+
+def _try_lock(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True  # SQLite has one writer: a concurrent run fails with "database is locked", never doubles
+    got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({LOCK_KEY})")).scalar())
+    conn.commit()
+    return got
+
+
+def _unlock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+        conn.commit()
+
+
+def _maintain(engine: Engine, retention: RetentionConfig, now: float, partitioned: bool,
+              report: RetentionReport) -> None:
     cutoff = raw_cutoff(retention, now, partitioned=partitioned)
     if partitioned:
         _ensure_partitions(engine, retention, now, cutoff, report)
@@ -94,7 +122,6 @@ def maintain(engine: Engine, retention: RetentionConfig, *, now: float | None = 
     for tag_id in _tag_ids(engine):
         _expire_raw(engine, tag_id, source, cutoff, retention.batch_rows, report)
         _expire_aggregates(engine, tag_id, aggregate_cutoff(retention, now), retention.batch_rows, report)
-    return report
 
 
 def _tag_ids(engine: Engine) -> list[int]:
@@ -175,8 +202,8 @@ def _expire_raw(engine: Engine, tag_id: int, source: str, cutoff: float, batch_r
         report.largest_batch = max(report.largest_batch, deleted)
         report.transactions += 1
 
-    _in_batches(engine, f"SELECT ts FROM {source} WHERE tag_id = :tag AND ts < :cutoff ORDER BY ts LIMIT 1 OFFSET :skip",
-                params, batch_rows, fold_and_delete)
+    _in_batches(engine, f"SELECT ts FROM {source} WHERE tag_id = :tag AND ts < :cutoff "
+                "ORDER BY ts LIMIT 1 OFFSET :skip", params, batch_rows, fold_and_delete)
 
 
 def _expire_aggregates(engine: Engine, tag_id: int, cutoff: float, batch_rows: int, report: RetentionReport) -> None:

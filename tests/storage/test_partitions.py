@@ -141,3 +141,18 @@ def test_sqlite_keeps_one_plain_table(sqlite_url):
     assert maintain(engine, RetentionConfig()).partitions_created == []
     assert not [t for t in inspect(engine).get_table_names() if partitions.is_partition_name(t)]
     engine.dispose()
+
+
+def test_a_second_maintenance_run_at_the_same_time_waits_its_turn(pg):
+    from pdm.storage.retention import LOCK_KEY
+
+    engine, tags = pg
+    old = time.time() - 40 * DAY
+    with engine.begin() as conn:
+        insert_reading_tuples(conn, [(tags[0], old + i, 1.0, 0, 0.0) for i in range(10)])
+    with engine.connect() as other:  # as if the worker were mid-run
+        assert other.execute(text(f"SELECT pg_try_advisory_lock({LOCK_KEY})")).scalar()
+        report = maintain(engine, RetentionConfig())
+        assert report.rows_aggregated == 0 and "another maintenance run" in report.skipped[0]
+        other.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+    assert maintain(engine, RetentionConfig()).rows_aggregated == 10
