@@ -71,13 +71,15 @@ def db_downgrade(revision: str, database: DatabaseOpt = None, settings: Settings
 @db_app.command("maintain")
 def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Partitions ahead (PostgreSQL); raw readings past retention.raw_days into 1-minute aggregates."""
+    from sqlalchemy import inspect
+
     from pdm.storage.retention import maintain
-    from pdm.storage.session import is_initialised
 
     cfg = _settings(settings, database)
     engine = _engine(cfg)
-    if not is_initialised(engine):
-        raise PdmError(f"database {engine.url.render_as_string()} is not initialised: run `pdmctl db upgrade`")
+    if not inspect(engine).has_table("readings_1m"):  # never initialised, or from before retention
+        raise PdmError(f"database {engine.url.render_as_string()} has no readings_1m table: "
+                       "run `pdmctl db upgrade` first")
     r = maintain(engine, cfg.retention)
     out.print(f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
               f"raw readings aggregated and removed {r.rows_aggregated}; aggregates expired {r.aggregates_deleted}; "

@@ -252,7 +252,19 @@ def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database
 
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     code, out, err = run_pdmctl(capsys, monkeypatch, "db", "maintain", "--database", empty)
-    assert code == 1 and err.count("\n") == 1 and "not initialised: run `pdmctl db upgrade`" in err
+    assert code == 1 and err.count("\n") == 1 and "run `pdmctl db upgrade` first" in err
+
+
+def test_pdmctl_db_maintain_on_a_schema_from_before_retention_says_upgrade(db_url, capsys, monkeypatch):
+    from pdm.storage.session import make_engine, upgrade
+    from tests.cli.inprocess import run_pdmctl
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0005")
+    engine.dispose()
+    code, out, err = run_pdmctl(capsys, monkeypatch, "db", "maintain", "--database", db_url)
+    assert code == 1 and err.startswith("error: database ") and "has no readings_1m table" in err
+    assert err.count("\n") == 1
 
 
 async def test_the_worker_runs_retention_on_its_schedule(engine, db_url, plant, tmp_path):
