@@ -1,13 +1,15 @@
-"""Bulk write rate of the readings table: SQLAlchemy executemany vs PostgreSQL COPY, side by side.
+"""Bulk write rate of the readings table: SQLAlchemy executemany vs PostgreSQL COPY, side by side,
+and COPY into the day-partitioned readings table vs the same table unpartitioned (revision 0005).
 
-    .venv/bin/python bench/storage.py --rows 200000 [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/storage.py --rows 200000 [--rounds 3] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
-Prints rows/s for each path measured in this one run and their ratio. Run by hand; not a test.
+Prints rows/s for each path measured in this one run and their ratios. Run by hand; not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import uuid
@@ -16,8 +18,12 @@ from sqlalchemy import text
 
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, list_tags
-from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore
-from pdm.storage.session import make_engine, session_factory, upgrade
+from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore, insert_reading_tuples
+from pdm.config import RetentionConfig
+from pdm.storage import partitions
+from pdm.storage.partitions import day_start
+from pdm.storage.retention import maintain
+from pdm.storage.session import downgrade, make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
 
 
@@ -54,10 +60,26 @@ def rate(engine, write, groups) -> float:
     return sum(len(g) for g in groups) / (time.perf_counter() - start)
 
 
+def expire_rate(url: str, rows: int, *, day_partition: bool) -> float:
+    """Raw rows 40 days old folded into readings_1m per second by one maintenance run."""
+    engine, tags = prepare(url)
+    old = day_start(time.time() - 40 * 86_400) + 10
+    with engine.begin() as conn:
+        if day_partition:
+            partitions.create_partition(conn, partitions.partition_for(old))
+        insert_reading_tuples(conn, [r for group in batches(tags, rows, rows, old) for r in group])
+    start = time.perf_counter()
+    report = maintain(engine, RetentionConfig(raw_days=30))
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return report.rows_aggregated / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
     # SQLAlchemy Core executemany (dict rows) against COPY through a staging table.
@@ -67,23 +89,45 @@ def main() -> None:
         engine, tags = prepare(f"sqlite:///{tmp}/bench.sqlite3")
         sqlite_rate = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
         print(f"sqlite     executemany  {sqlite_rate:12,.0f} rows/s")
+        expired = expire_rate(f"sqlite:///{tmp}/retention.sqlite3", args.rows, day_partition=False)
+        print(f"sqlite     retention, batched delete   {expired:12,.0f} rows/s")
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    sep = "&" if "?" in args.postgres else "?"
     admin = make_engine(args.postgres)
+    schemas = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
+        for schema in schemas:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        sep = "&" if "?" in args.postgres else "?"
-        engine, tags = prepare(f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
-        many = rate(engine, executemany, batches(tags, args.rows, args.batch, 0))
-        copy = rate(engine, copy_readings, batches(tags, args.rows, args.batch, 1e6))
-        print(f"postgresql executemany  {many:12,.0f} rows/s")
-        print(f"postgresql copy         {copy:12,.0f} rows/s")
-        print(f"copy/executemany ratio={copy / many:.2f}")
+        (parted, tags), (plain, plain_tags) = (prepare(f"{args.postgres}{sep}options=-csearch_path%3D{s}")
+                                               for s in schemas)
+        downgrade(plain, "0005")  # the same readings table before partitioning, rows and tags kept
+        many = rate(parted, executemany, batches(tags, args.rows, args.batch, 1e6))
+        print(f"postgresql executemany  {many:12,.0f} rows/s (partitioned table)")
+        # Today's day partition, rounds alternating so that both see the same machine load.
+        base, copies = day_start(time.time()), {"partitioned": [], "unpartitioned": []}
+        for k in range(args.rounds):
+            offset = base + 10 + k * (args.rows / len(tags) + 1)
+            for name, engine, tag_ids in (("unpartitioned", plain, plain_tags), ("partitioned", parted, tags)):
+                copies[name].append(rate(engine, copy_readings, batches(tag_ids, args.rows, args.batch, offset)))
+        part, flat = (statistics.median(copies[k]) for k in ("partitioned", "unpartitioned"))
+        print(f"postgresql copy, unpartitioned  {flat:12,.0f} rows/s (median of {args.rounds})")
+        print(f"postgresql copy, partitioned    {part:12,.0f} rows/s (median of {args.rounds})")
+        print(f"copy/executemany ratio={part / many:.2f}")
+        print(f"partitioned/unpartitioned copy ratio={part / flat:.2f}")
+        # Retention: batches of aggregate-then-delete (the DEFAULT partition) vs dropping a day partition.
+        for schema in schemas:
+            with admin.begin() as c:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
+        batched, dropped = (expire_rate(f"{args.postgres}{sep}options=-csearch_path%3D{schema}", args.rows,
+                                        day_partition=whole) for schema, whole in zip(schemas, (False, True)))
+        print(f"postgresql retention, batched delete   {batched:12,.0f} rows/s")
+        print(f"postgresql retention, partition drop   {dropped:12,.0f} rows/s")
+        print(f"drop/batched retention ratio={dropped / batched:.2f}")
     finally:
         with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-
+            for schema in schemas:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 if __name__ == "__main__":
     main()

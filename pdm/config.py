@@ -250,6 +250,30 @@ class PlantConfig(_Strict):
                     yield company, site, endpoint
 
 
+class RetentionConfig(_Strict):
+    """How long readings are kept: raw for ``raw_days``, then 1-minute aggregates for ``aggregate_days``.
+
+    Training reads raw readings only, so a detector's training window can never reach further back
+    than ``raw_days``: keep ``raw_days`` above the span training needs (``detection.train_min_span_min``).
+    """
+
+    raw_days: Annotated[float, Field(ge=1, le=3650)] = 30
+    aggregate_days: Annotated[float, Field(ge=1, le=36500, validate_default=True)] = 730
+    # Rows aggregated and deleted per transaction: small enough that ingest never waits long on it.
+    batch_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 50_000
+    # PostgreSQL: daily partitions created this many days ahead of today.
+    partition_ahead_days: Annotated[int, Field(ge=1, le=60)] = 3
+    interval_s: Annotated[float, Field(ge=10, le=86_400)] = 3600
+
+    @field_validator("aggregate_days")
+    @classmethod
+    def _aggregates_outlive_raw(cls, days: float, info: ValidationInfo) -> float:
+        raw = info.data.get("raw_days")
+        if raw is not None and days < raw:
+            raise ValueError(f"must not be shorter than raw_days ({raw:g})")
+        return days
+
+
 class Settings(_Strict):
     """Service settings: where the database and the working files live."""
 
@@ -257,6 +281,7 @@ class Settings(_Strict):
     var_dir: Path = Path("var")
     spool_max_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
     streamlit_port: Annotated[int, Field(ge=1, le=65535)] = 8501
+    retention: RetentionConfig = RetentionConfig()
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -383,5 +408,11 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         key = f"PDM_{name.upper()}"
         if key in env:
             data[name] = env[key]
+            source = f"{source} + ${key}" if path else f"${key}"
+    for sub in RetentionConfig.model_fields:  # a [retention] key as PDM_RETENTION__<KEY>
+        key = f"PDM_RETENTION__{sub.upper()}"
+        if key in env:
+            section = data.get("retention")
+            data["retention"] = {**(section if isinstance(section, dict) else {}), sub: env[key]}
             source = f"{source} + ${key}" if path else f"${key}"
     return validate_model(Settings, data, source)

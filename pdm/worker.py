@@ -26,6 +26,7 @@ from pdm.models.lifecycle import assets_due
 from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
 from pdm.storage.catalog import all_assets, endpoints_to_poll
+from pdm.storage.retention import maintain
 from pdm.storage.session import session_factory
 from pdm.storage.tables import Company, Tag
 
@@ -124,6 +125,8 @@ class Worker:
             self.scheduler.add_job(self.train_due, "interval", seconds=self.detection.train_interval_s, id="train")
             self.scheduler.add_job(self.score_all, "interval", seconds=self.detection.score_interval_s, id="score")
             self.scheduler.add_job(self.send_notifications, "interval", seconds=10, id="notify")
+            self.scheduler.add_job(partial(maintain, self.engine, self.settings.retention), "interval",
+                                   seconds=self.settings.retention.interval_s, id="retention", next_run_time=_now())
             self.scheduler.start()
             try:
                 await stop.wait()

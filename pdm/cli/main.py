@@ -68,6 +68,24 @@ def db_downgrade(revision: str, database: DatabaseOpt = None, settings: Settings
     out.print(f"database at revision {revision}")
 
 
+@db_app.command("maintain")
+def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Partitions ahead (PostgreSQL); raw readings past retention.raw_days into 1-minute aggregates."""
+    from sqlalchemy import inspect
+
+    from pdm.storage.retention import maintain
+
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    if not inspect(engine).has_table("readings_1m"):  # never initialised, or from before retention
+        raise PdmError(f"database {engine.url.render_as_string()} has no readings_1m table: "
+                       "run `pdmctl db upgrade` first")
+    r = maintain(engine, cfg.retention)
+    out.print(f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
+              f"raw readings aggregated and removed {r.rows_aggregated}; aggregates expired {r.aggregates_deleted}; "
+              f"{r.transactions} transactions" + (f"; left for next run: {', '.join(r.skipped)}" if r.skipped else ""))
+
+
 @config_app.command("check")
 def config_check(path: Path) -> None:
     """Validate a plant file without touching the database."""

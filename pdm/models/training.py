@@ -25,6 +25,7 @@ from pdm.storage.tables import Company, ModelVersion
 
 def asset_features(session: Session, *, company_id: int, asset_id: int, freq_s: float | None,
                    smooth_rows: int, start: float | None = None) -> pd.DataFrame:
+    # Raw readings only (never readings_1m): the window is bounded by retention.raw_days.
     long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start)
     # One timestamp has no spacing to infer a grid from: no rows yet, rather than an error.
     if long.empty or (freq_s is None and long["ts"].nunique() < 2):

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pdm.storage.tables import Reading, Tag
+from pdm.storage.tables import Reading, ReadingMinute, Tag
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -86,7 +86,11 @@ def count_readings(session: Session, *, company_id: int) -> int:
 
 def asset_readings(session: Session, *, company_id: int, asset_id: int, start: float | None = None,
                    end: float | None = None, tags: Iterable[str] | None = None) -> pd.DataFrame:
-    """Long frame (ts, tag, value, quality) of one asset's readings in [start, end]."""
+    """Long frame (ts, tag, value, quality) of one asset's raw readings in [start, end].
+
+    Raw only, never the 1-minute aggregates: training and scoring need the real sampling, so a
+    training window reaches back at most ``retention.raw_days``. Charts use ``asset_series``.
+    """
     stmt = (select(Reading.ts, Tag.name.label("tag"), Reading.value, Reading.quality)
             .join(Tag, Tag.id == Reading.tag_id)
             .where(Tag.company_id == company_id, Tag.asset_id == asset_id))
@@ -98,3 +102,38 @@ def asset_readings(session: Session, *, company_id: int, asset_id: int, start: f
         stmt = stmt.where(Tag.name.in_(list(tags)))
     rows = session.execute(stmt.order_by(Reading.ts)).all()
     return pd.DataFrame(rows, columns=["ts", "tag", "value", "quality"])
+
+
+SERIES_COLUMNS = ["ts", "tag", "value", "quality", "min", "max", "level"]
+BAD_QUALITY = 0x80000000  # a minute with no Good reading: its mean is unknown
+
+
+def asset_series(session: Session, *, company_id: int, asset_id: int, start: float | None = None,
+                 end: float | None = None, tags: Iterable[str] | None = None) -> pd.DataFrame:
+    """What a chart shows over [start, end]: raw readings where they are still kept, and each
+    tag's 1-minute aggregates (value = mean, with min and max) before its oldest raw reading.
+
+    Columns ``SERIES_COLUMNS``; ``level`` is "raw" or "1m". Retention aggregates exactly the raw
+    rows it removes, so the two levels do not overlap.
+    """
+    tags = None if tags is None else list(tags)
+    raw = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start, end=end, tags=tags)
+    raw = raw.assign(min=raw["value"], max=raw["value"], level="raw")
+    stmt = (select(ReadingMinute.minute, Tag.name, ReadingMinute.mean, ReadingMinute.count, ReadingMinute.min,
+                   ReadingMinute.max)
+            .join(Tag, Tag.id == ReadingMinute.tag_id)
+            .where(Tag.company_id == company_id, Tag.asset_id == asset_id))
+    if start is not None:
+        stmt = stmt.where(ReadingMinute.minute >= (start // 60) * 60)  # the minute that holds ``start``
+    if end is not None:
+        stmt = stmt.where(ReadingMinute.minute <= end)
+    if tags is not None:
+        stmt = stmt.where(Tag.name.in_(tags))
+    minutes = pd.DataFrame(session.execute(stmt).all(), columns=["ts", "tag", "value", "count", "min", "max"])
+    first_raw = raw.groupby("tag")["ts"].min()
+    minutes = minutes[minutes["ts"] < minutes["tag"].map(first_raw).fillna(float("inf"))]
+    minutes = minutes.assign(quality=(minutes["count"] == 0) * BAD_QUALITY, level="1m")
+    frames = [f[SERIES_COLUMNS] for f in (minutes, raw) if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    return pd.concat(frames, ignore_index=True).sort_values(["ts", "tag"], kind="stable", ignore_index=True)

@@ -111,6 +111,24 @@ class Reading(Base):
     received_at: Mapped[float] = mapped_column(Float)
 
 
+class ReadingMinute(Base):
+    """One tag's readings of one minute, kept after the raw rows expire (``pdm.storage.retention``).
+
+    ``min``/``mean``/``max``/``count`` cover Good readings only; ``bad_count`` counts the
+    Uncertain or Bad ones, so a chart can say how much of a minute was trustworthy.
+    """
+
+    __tablename__ = "readings_1m"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[float] = mapped_column(Float, primary_key=True)  # epoch seconds of the minute's start
+    min: Mapped[float | None] = mapped_column(Float)
+    mean: Mapped[float | None] = mapped_column(Float)
+    max: Mapped[float | None] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    bad_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ModelVersion(Base):
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("asset_id", "version"),)

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from pdm.storage.partitions import is_partition_name
 from pdm.storage.tables import Base
 
 config = context.config
@@ -13,6 +14,8 @@ if engine is None:  # called from the alembic CLI
     engine = make_engine(load_settings().database_url)
 
 with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    # Readings' day partitions (PostgreSQL) are made by maintenance, not declared in the ORM.
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                      include_name=lambda name, kind, _parent: not (kind == "table" and is_partition_name(name)))
     with context.begin_transaction():
         context.run_migrations()
