@@ -28,6 +28,8 @@ class RebaselineMADDetector(MADDetector):
     how often the detector was called before, and it stays picklable and thread-safe. Scoring a
     short window of recent rows therefore sees only re-baselining that happens inside the window.
     Training rows are scored against the fitted baseline (no threshold exists yet while fitting).
+    A caller that scores each new batch in its own call (as ``pdm.scoring`` does) gets the fixed
+    baseline at the start of every batch, i.e. no re-learned level is carried across batches.
     """
 
     version = "1"
