@@ -12,7 +12,9 @@ from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 
-from pdm.models import DETECTORS, IsolationForestDetector, MADDetector, PCADetector, RebaselineMADDetector, make_detector
+from pdm.models import (
+    DETECTORS, IsolationForestDetector, MADDetector, PCADetector, RebaselineMADDetector, make_detector,
+)
 
 # Five sensors driven by two latent factors plus small independent noise.
 LOADINGS = np.array([[1.0, 0.8, 0.5, 0.0, -0.6], [0.0, 0.5, 0.9, 1.0, 0.4]])
