@@ -13,6 +13,7 @@ bench_app = typer.Typer(help="Benchmarks of the detectors on public data.", no_a
 LEADERBOARD = [("Conv-AE", 0.78, 13.55, 28.02), ("MSET", 0.78, 39.73, 14.13),
                ("T-squared+Q (PCA)", 0.76, 26.62, 24.92), ("LSTM-AE", 0.74, 29.96, 25.92),
                ("T-squared", 0.66, 19.21, 42.6), ("Isolation forest", 0.29, 2.56, 82.89)]
+LABEL = 96  # wide enough for a detector's full setting, so columns stay aligned
 NAB_LEADERBOARD = [("MSCRED", 32.42, 16.53, 40.28), ("Isolation forest", 26.16, 19.5, 30.82),
                    ("T-squared+Q (PCA)", 25.35, 14.51, 31.33), ("Conv-AE", 23.61, 21.54, 27.55),
                    ("MSET", 13.84, 10.22, 17.37)]
@@ -43,12 +44,12 @@ def skab(data: Annotated[Path, typer.Option(help="SKAB folder (holding data/ or 
 
 
 def _print(report, seconds: float, predictions: Path) -> None:
-    head = f"{'':44} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'NAB std':>8} {'low FP':>7} {'low FN':>7}"
+    head = f"{'':{LABEL}} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'NAB std':>8} {'low FP':>7} {'low FN':>7}"
     r = report.result
     lines = [head, _line(f"ours: {report.detector} ({report.fixed.label()})", r),
              _line("always alarm", report.always_on), _line("null detector", report.null)]
-    lines += [f"{'published: ' + n:44} {f1:6.2f} {far:7.2f} {mar:7.2f}" for n, f1, far, mar in LEADERBOARD]
-    lines += [f"{'published: ' + n:44} {'':6} {'':7} {'':7} {a:8.2f} {b:7.2f} {c:7.2f}"
+    lines += [f"{'published: ' + n:{LABEL}} {f1:6.2f} {far:7.2f} {mar:7.2f}" for n, f1, far, mar in LEADERBOARD]
+    lines += [f"{'published: ' + n:{LABEL}} {'':6} {'':7} {'':7} {a:8.2f} {b:7.2f} {c:7.2f}"
               for n, a, b, c in NAB_LEADERBOARD]
     lines += ["", "group-held-out selection (best F1 with FAR <= 10 % on the choosing group):", head]
     groups = [g for g, _, _ in report.held_out]
@@ -63,5 +64,5 @@ def _print(report, seconds: float, predictions: Path) -> None:
 
 def _line(label: str, res) -> str:
     c, n = res.counts, res.nab
-    return (f"{label:44} {c.f1:6.3f} {c.far:7.2f} {c.mar:7.2f} {n['standard']:8.2f} {n['low_fp']:7.2f} "
+    return (f"{label:{LABEL}} {c.f1:6.3f} {c.far:7.2f} {c.mar:7.2f} {n['standard']:8.2f} {n['low_fp']:7.2f} "
             f"{n['low_fn']:7.2f}")

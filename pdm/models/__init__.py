@@ -12,6 +12,7 @@ from pdm.models.iforest import IsolationForestDetector
 from pdm.models.mad import MADDetector
 from pdm.models.mset import MSETDetector
 from pdm.models.pca import PCADetector
+from pdm.models.rebase import RebaselineMADDetector
 from pdm.models.regression import RegressionDetector
 
 DETECTORS: dict[str, type[BaseDetector]] = {
@@ -21,6 +22,7 @@ DETECTORS: dict[str, type[BaseDetector]] = {
     "regression": RegressionDetector,
     "mset": MSETDetector,
     "ensemble": EnsembleDetector,
+    "rebase": RebaselineMADDetector,
 }
 
 
@@ -40,5 +42,5 @@ def make_detector(name: str, **params) -> BaseDetector:
 
 __all__ = [
     "DETECTORS", "BaseDetector", "EnsembleDetector", "IsolationForestDetector", "MADDetector", "MSETDetector",
-    "PCADetector", "RegressionDetector", "make_detector",
+    "PCADetector", "RebaselineMADDetector", "RegressionDetector", "make_detector",
 ]

@@ -54,6 +54,24 @@ def causal_rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     return frame.rolling(window=int(window), min_periods=1).mean()
 
 
+def causal_nearer_mean(frame: pd.DataFrame, window: int, center: pd.Series) -> pd.DataFrame:
+    """Per cell, whichever of two causal means is nearer ``center``: the mean of the last
+    ``window`` rows or of the last ``max(2, window // 4)`` rows.
+
+    Why: a long mean catches small shifts, but after a shift ends it keeps part of the old level
+    for up to ``window`` rows, alarming on rows that are normal again. Taking the nearer value
+    moves away from ``center`` only when both means have (so onsets are seen as with the long
+    mean alone) and comes back as soon as the short one has. ``center`` must be learned from
+    training rows only (e.g. their median per column); the result never looks at a later row.
+    """
+    slow = causal_rolling_mean(frame, window)
+    fast = causal_rolling_mean(frame, max(2, int(window) // 4))
+    ref = center.reindex(frame.columns)
+    if ref.isna().any():
+        raise ValueError(f"center lacks column(s) {list(ref.index[ref.isna()])}")
+    return slow.where((slow - ref).abs() <= (fast - ref).abs(), fast)
+
+
 def _grid_bins(ts: np.ndarray, freq: float) -> np.ndarray:
     """Bin k covers (k-1, k] * freq. A reading on a grid line belongs to that line even when
     float division lands a hair above it (0.3 / 0.1 = 2.9999999999999996, 0.9 / 0.3 = 3.0000000000000004)."""

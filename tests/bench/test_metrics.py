@@ -21,9 +21,10 @@ def test_empty_counts_do_not_divide_by_zero():
     assert (Counts().f1, Counts().far, Counts().mar) == (0.0, 0.0, 0.0)
 
 
-def test_predicted_changepoints_are_switch_ons():
+def test_predicted_changepoints_are_switches_on_and_off():
     assert predicted_changepoints([1, 1, 0, 1, 1, 0, 0, 1]).tolist() == [
-        True, False, False, True, False, False, False, True]
+        True, False, True, True, False, True, False, True]
+    assert predicted_changepoints([0, 0, 0]).tolist() == [False, False, False]
 
 
 T = np.arange(300.0)  # one row per second

@@ -39,7 +39,7 @@ def test_predictions_csv_has_one_row_per_test_row(tmp_path):
     assert set(got["anomaly"]) == {0, 1}
 
 
-@pytest.mark.parametrize("detector", ["mad", "regression", "mset", "ensemble"])
+@pytest.mark.parametrize("detector", ["mad", "rebase", "regression", "mset", "ensemble"])
 def test_scores_never_use_a_later_row(detector):
     """Changing rows after row k leaves every score up to row k unchanged: features are causal and
     the detector is fitted on training rows only."""
@@ -74,3 +74,41 @@ def test_bench_command_on_two_real_files(tmp_path):
     assert set(got["anomaly"]) <= {0, 1}
     files = skab.load_files(DATA, ["valve1/0.csv", "valve2/0.csv"])
     assert len(got) == sum(len(f.anomaly) - skab.TRAIN_ROWS for f in files)
+
+
+def test_grid_declares_every_combination_and_holds_the_fixed_settings():
+    grid = skab.grid_for("rebase")
+    axes = skab.PARAM_GRIDS["rebase"]
+    assert len(grid) == len(skab.WINDOWS) * len(skab.MARGINS) * int(np.prod([len(v) for v in axes.values()]))
+    assert len({s.key() for s in grid}) == len(grid)
+    assert len(skab.grid_for("pca")) == len(skab.WINDOWS) * len(skab.MARGINS)
+    for name in ("mad", "rebase"):  # a fixed setting is a point of the declared grid
+        assert skab.DEFAULT_SETTINGS[name] in skab.grid_for(name)
+    assert skab.DEFAULT_SETTINGS["rebase"].label() == (
+        "window=30s margin=3 drift=0.25 level=0.005 return=0.5 settle=60")
+
+
+def test_sequential_detector_at_a_margin_equals_fitting_at_that_margin():
+    """The bench fits a sequential detector once and re-runs it per margin with the threshold
+    scaled; that must give what a fit at that margin gives."""
+    f = _fake_file(n=700, seed=3)
+    f.frame.iloc[450:550, 0] += 8.0
+    f.frame.iloc[550:, 0] += 2.5
+    params = {"return_ratio": 0.5, "settle_rows": 10}
+    grid = [skab.Setting(15, m, params) for m in (1.0, 5.0, 12.0)]
+    preds = skab.predict_all([f], "rebase", grid)
+    for s in grid:
+        scores, threshold = skab.file_scores(f, "rebase", 15, params, s.margin)
+        np.testing.assert_array_equal(preds[s.key()][f.name], (scores > threshold).astype(np.int8))
+    # Thresholding the margin-1 scores instead would be wrong: at margin 5 the re-baselining differs.
+    scores1, threshold1 = skab.file_scores(f, "rebase", 15, params, 1.0)
+    assert (preds[grid[1].key()][f.name] != (scores1 > threshold1 * 5.0)).sum() > 10
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="SKAB data not present at ../shared/data/skab")
+@pytest.mark.parametrize("detector", ["mad", "rebase"])
+def test_fixed_setting_is_what_valve1_chooses(detector):
+    """The fixed setting follows the declared rule on valve1 alone (valve2 and other unread)."""
+    files = skab.load_files(DATA, [f"valve1/{i}.csv" for i in range(16)])
+    grid = skab.grid_for(detector)
+    assert skab.choose(files, skab.predict_all(files, detector, grid), grid) == skab.DEFAULT_SETTINGS[detector]

@@ -12,7 +12,9 @@ from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 
-from pdm.models import DETECTORS, IsolationForestDetector, PCADetector, make_detector
+from pdm.models import (
+    DETECTORS, IsolationForestDetector, MADDetector, PCADetector, RebaselineMADDetector, make_detector,
+)
 
 # Five sensors driven by two latent factors plus small independent noise.
 LOADINGS = np.array([[1.0, 0.8, 0.5, 0.0, -0.6], [0.0, 0.5, 0.9, 1.0, 0.4]])
@@ -203,3 +205,92 @@ def test_pca_constant_sensor_does_not_divide_by_zero(data):
     detector = PCADetector().fit(train)
     assert np.isfinite(detector.score_samples(train)).all()
     assert detector.top_contributors(train.head(1).assign(s5=4.0))[0]["tag"] == "s5"
+
+
+# -- rebase: re-baselining after an excursion has gone back ---------------------------------------
+def _rebase_reference(det: RebaselineMADDetector, X: np.ndarray) -> np.ndarray:
+    """The documented rule, one row at a time (the detector does the same per episode)."""
+    z2 = ((X - det.center_) / det.scale_) ** 2
+    peak, sensor, calm = 0.0, 0, 0
+    for i in range(len(z2)):
+        score = z2[i].max()
+        if score <= det.threshold_:
+            peak, calm = 0.0, 0
+            continue
+        if score > peak:
+            peak, sensor, calm = score, z2[i].argmax(), 0
+        elif z2[i, sensor] < det.return_ratio * peak:
+            calm += 1
+        else:
+            calm = 0
+        if calm >= det.settle_rows:
+            recent = X[i - det.settle_rows + 1:i + 1]
+            z2[i + 1:] = ((X[i + 1:] - recent.mean(0)) / np.maximum(det.scale_, np.ptp(recent, 0))) ** 2
+            peak, calm = 0.0, 0
+    return z2.max(axis=1)
+
+
+def _excursion(rng, back_to: float, n_fault: int = 150, n_after: int = 300) -> np.ndarray:
+    """100 normal rows, sensor 0 at +30 sigma, then sensor 0 at ``back_to`` sigma."""
+    X = rng.normal(size=(100 + n_fault + n_after, 3))
+    X[100:100 + n_fault, 0] += 30.0
+    X[100 + n_fault:, 0] += back_to
+    return X
+
+
+def test_rebase_matches_the_row_by_row_rule():
+    relearned = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        X = _excursion(rng, back_to=float(rng.uniform(-6, 6)), n_fault=int(rng.integers(5, 200)))
+        X[int(rng.integers(0, 500)):, int(rng.integers(3))] += rng.normal(0, 5)
+        det = RebaselineMADDetector(settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)),
+                                    threshold_margin=1.0).fit(rng.normal(size=(300, 3)))
+        got = det.score_samples(X)
+        np.testing.assert_allclose(got, _rebase_reference(det, X), err_msg=f"seed {seed}")
+        relearned += not np.allclose(got, (((X - det.center_) / det.scale_) ** 2).max(axis=1))
+    assert relearned >= 10  # the comparison exercised re-baselining, not only the fixed baseline
+
+
+def test_rebase_accepts_the_level_an_excursion_settles_at():
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(300, 3))
+    # Back from +30 sigma, settled 8 sigma off: always above the threshold, so one episode.
+    X = _excursion(rng, back_to=8.0)
+    fixed = MADDetector(drift_floor=0.1, level_floor=0.002, threshold_margin=1.2).fit(train)
+    det = RebaselineMADDetector(threshold_margin=1.2).fit(train)
+    assert fixed.predict(X[300:]).mean() > 0.9  # a fixed baseline alarms for the rest of the run
+    flags = det.predict(X)  # one run: the rows before a row are what re-baselining learns from
+    assert flags[100:250].mean() > 0.95  # the fault itself is still flagged
+    assert flags[250 + det.settle_rows + 5:].mean() < 0.05  # the level it settled at is normal now
+    assert det.explain(X).shape == X.shape  # explain follows the same re-baselined scores
+
+
+def test_rebase_keeps_alarming_on_a_fault_that_holds():
+    rng = np.random.default_rng(2)
+    det = RebaselineMADDetector(threshold_margin=1.2).fit(rng.normal(size=(300, 3)))
+    X = _excursion(rng, back_to=30.0)  # never goes back
+    assert det.predict(X[100:]).mean() > 0.99
+
+
+def test_rebase_carries_no_state_from_one_call_to_the_next_and_never_looks_ahead():
+    rng = np.random.default_rng(3)
+    det = RebaselineMADDetector(threshold_margin=1.2).fit(rng.normal(size=(300, 3)))
+    X = _excursion(rng, back_to=8.0)
+    fresh = pickle.loads(pickle.dumps(det))
+    first = det.score_samples(X)
+    later = det.score_samples(X[300:])  # starts from the fitted baseline, not the one X ended with
+    assert later.tolist() == fresh.score_samples(X[300:]).tolist()
+    assert later.min() > det.threshold_ > first[300:].max()
+    np.testing.assert_array_equal(det.score_samples(X), first)
+    changed = X.copy()
+    changed[320:] += 50.0
+    np.testing.assert_array_equal(det.score_samples(changed)[:320], first[:320])
+
+
+@pytest.mark.parametrize(("param", "value"), [("return_ratio", 0.0), ("return_ratio", 1.0), ("return_ratio", True),
+                                              ("settle_rows", 1), ("settle_rows", 2.5), ("settle_rows", True),
+                                              ("drift_floor", -0.1)])
+def test_rebase_refuses_bad_parameters_naming_them(param, value):
+    with pytest.raises(ValueError, match=rf"{param} must be .*got {value!r}"):
+        RebaselineMADDetector(**{param: value}).fit(np.random.default_rng(0).normal(size=(50, 3)))

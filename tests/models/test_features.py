@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pdm.models.features import causal_rolling_mean, wide_frame
+from pdm.models.features import causal_nearer_mean, causal_rolling_mean, wide_frame
 
 GOOD, GOOD_OVERRIDE, UNCERTAIN, BAD = 0, 0x00D80000, 0x40000000, 0x80000000
 BAD_AS_INT32 = -0x80000000  # the same Bad code stored in a signed 32-bit column
@@ -136,3 +136,27 @@ def test_causal_rolling_mean_uses_only_current_and_previous_rows():
     pd.testing.assert_frame_equal(causal_rolling_mean(frame, 1), frame)
     with pytest.raises(ValueError, match="window"):
         causal_rolling_mean(frame, 0)
+
+
+def test_causal_nearer_mean_follows_the_long_mean_out_and_the_short_mean_back():
+    # A sensor at 0 steps to 10 for 40 rows, then back to 0.
+    frame = pd.DataFrame({"a": [0.0] * 40 + [10.0] * 40 + [0.0] * 40})
+    out = causal_nearer_mean(frame, 20, pd.Series({"a": 0.0}))["a"].to_numpy()
+    slow = causal_rolling_mean(frame, 20)["a"].to_numpy()
+    np.testing.assert_allclose(out[:80], slow[:80])  # going out: the long mean is the nearer one
+    assert out[85] == 0.0 and slow[85] > 5.0  # coming back: the 5-row mean has returned already
+    np.testing.assert_allclose(out[100:], 0.0)
+
+
+def test_causal_nearer_mean_is_causal_and_checks_its_center():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(100, 2)), columns=["x", "y"])
+    future = frame.copy()
+    future.iloc[60:] = 1e9
+    center = frame.iloc[:40].median()
+    pd.testing.assert_frame_equal(causal_nearer_mean(frame, 8, center).iloc[:60],
+                                  causal_nearer_mean(future, 8, center).iloc[:60])
+    with pytest.raises(ValueError, match=r"center lacks column\(s\) \['y'\]"):
+        causal_nearer_mean(frame, 8, center[["x"]])
+    with pytest.raises(ValueError, match="window"):
+        causal_nearer_mean(frame, 0, center)

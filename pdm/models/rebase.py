@@ -1,0 +1,94 @@
+"""Robust per-sensor baseline that re-learns its location after an alarm episode has passed."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from pdm.models.mad import MADDetector
+
+
+class RebaselineMADDetector(MADDetector):
+    """The ``mad`` score, plus causal re-baselining after an excursion has gone back.
+
+    A process often settles at a slightly different level after a fault or an intervention (a
+    valve reopened: the flow returns near, not to, its old level). A fixed baseline then alarms
+    for the rest of the run. Here, inside an alarm episode, the detector remembers the episode's
+    peak score and the sensor that made it. Once that sensor's squared z-score has stayed below
+    ``return_ratio`` x the peak for ``settle_rows`` consecutive rows (the excursion went back),
+    the baseline moves to the mean of those rows and each sensor's scale widens to at least the
+    range those rows covered (the new level is only known that well). A fault that holds its
+    level keeps alarming: nothing is re-learned without a return from the peak.
+
+    **Sequential scoring.** ``score_samples``, ``predict`` and ``explain`` read ``X`` as ONE
+    time-ordered run of rows that directly follows training; a row's score depends on that row
+    and the earlier rows of the same call, never on a later one. Every call starts again from the
+    fitted baseline: no state is carried from one call to the next, so results do not depend on
+    how often the detector was called before, and it stays picklable and thread-safe. Scoring a
+    short window of recent rows therefore sees only re-baselining that happens inside the window.
+    Training rows are scored against the fitted baseline (no threshold exists yet while fitting).
+    A caller that scores each new batch in its own call (as ``pdm.scoring`` does) gets the fixed
+    baseline at the start of every batch, i.e. no re-learned level is carried across batches.
+    """
+
+    version = "1"
+    #: ``score_samples`` reads X as one time-ordered run: rows must not be shuffled or split.
+    sequential = True
+
+    def __init__(self, *, drift_floor: float = 0.1, level_floor: float = 0.002, return_ratio: float = 0.25,
+                 settle_rows: int = 30, threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
+        super().__init__(drift_floor=drift_floor, level_floor=level_floor, threshold_quantile=threshold_quantile,
+                         threshold_margin=threshold_margin)
+        self.return_ratio = return_ratio
+        self.settle_rows = settle_rows
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        r, s = self.return_ratio, self.settle_rows
+        if isinstance(r, bool) or not isinstance(r, Real) or not 0.0 < r < 1.0:
+            raise ValueError(f"return_ratio must be in (0, 1), got {r!r}")
+        if isinstance(s, bool) or not isinstance(s, Integral) or s < 2:
+            raise ValueError(f"settle_rows must be an int >= 2, got {s!r}")
+
+    def _z2(self, X: np.ndarray) -> np.ndarray:
+        z2 = super()._z2(X)
+        if hasattr(self, "threshold_"):  # absent only while calibrating on the training rows
+            self._walk(X, z2)
+        return z2
+
+    def _walk(self, X: np.ndarray, z2: np.ndarray) -> None:
+        """Rewrite ``z2`` in place, re-baselining wherever an episode has gone back."""
+        start = 0
+        while (i := self._first_return(z2[start:])) is not None:
+            i += start
+            recent = X[i - int(self.settle_rows) + 1:i + 1]
+            scale = np.maximum(self.scale_, np.ptp(recent, axis=0))
+            z2[i + 1:] = ((X[i + 1:] - recent.mean(axis=0)) / scale) ** 2
+            start = i + 1  # the next episode starts afresh after the re-baselined row
+
+    def _first_return(self, z2: np.ndarray) -> int | None:
+        """The first row that completes ``settle_rows`` calm rows inside an episode, if any.
+
+        Row by row this is: outside an episode (score <= threshold) forget everything; a new
+        peak score records itself and its sensor and resets the calm count; otherwise a row
+        where the peak's sensor is below ``return_ratio`` x peak counts as calm, any other row
+        resets the count. Done per episode with running maxima instead of a Python row loop.
+        """
+        settle = int(self.settle_rows)
+        score = z2.max(axis=1)
+        alarmed = np.flatnonzero(score > self.threshold_)
+        episodes = np.split(alarmed, np.flatnonzero(np.diff(alarmed) > 1) + 1)
+        for rows in (e for e in episodes if len(e) > settle):
+            s = score[rows]
+            peak = np.maximum.accumulate(s)
+            new_peak = np.r_[True, s[1:] > peak[:-1]]
+            peak_row = rows[np.maximum.accumulate(np.where(new_peak, np.arange(len(rows)), 0))]
+            sensor = z2[peak_row].argmax(axis=1)
+            calm = ~new_peak & (z2[rows, sensor] < self.return_ratio * peak)
+            total = np.cumsum(calm)
+            run = total - np.maximum.accumulate(np.where(calm, 0, total))
+            hit = np.flatnonzero(run >= settle)
+            if len(hit):
+                return int(rows[hit[0]])
+        return None
