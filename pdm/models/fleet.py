@@ -192,9 +192,11 @@ def train_fleets(session: Session, *, detection: DetectionConfig) -> list[FleetM
     classes = session.execute(select(Asset.asset_class).distinct().order_by(Asset.asset_class)).scalars().all()
     out = []
     for asset_class in classes:
+        # No savepoint per class: on SQLite it would open a read snapshot that the ingest's writes
+        # make stale, and the final write would fail at once. A refusal comes from ``fit``, before
+        # anything is written, so the session stays usable for the next class.
         try:
-            with session.begin_nested():
-                model = train_fleet(session, asset_class=asset_class, detection=detection)
+            model = train_fleet(session, asset_class=asset_class, detection=detection)
         except ValueError as exc:  # a detector refusing the pooled data: reported, the rest go on
             log.warning("fleet model for class %s not trained: %s", asset_class, exc)
             continue
