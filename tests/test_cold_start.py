@@ -112,3 +112,31 @@ async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, s
     assert alert.opened_at - first_reading < 120 * 60
     assert {"vibration", "bearing_temp"} & {x["tag"] for x in alert.sensors}
     assert n2_bindings and n2_models and n2_models <= n2_bindings  # the healthy pump was scored, by the fleet
+
+
+def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(tmp_path, monkeypatch, capsys):
+    """The technician page and ``pdmctl alerts show`` name the model: ``fleet:<class> v<fleet version>``."""
+    from sqlalchemy import update
+
+    from pdm.storage.session import make_engine, session_factory
+    from tests.cli.inprocess import run_pdmctl
+    from tests.ui.test_app import _db
+    from tests.ui.test_login import logged_in
+
+    url = _db(tmp_path / "pdm.sqlite3")
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        company_id, alert_id, version_id = s.execute(select(Alert.company_id, Alert.id, Alert.model_version_id)).one()
+        s.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(
+            detector="fleet:pump", active=False, metrics={"fleet_model_id": 1, "fleet_version": 3, "freq_s": 10,
+                                                          "smooth_rows": 1}))
+    engine.dispose()
+
+    app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
+    app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
+    assert not app.exception, app.exception
+    assert any("model fleet:pump v3" in m.value for m in app.markdown)
+
+    code, out, _ = run_pdmctl(capsys, monkeypatch, "alerts", "show", str(alert_id), "--company", "alpha",
+                              "--database", url)
+    assert code == 0 and "model: fleet:pump v3" in out

@@ -6,7 +6,6 @@ straight into a real SQLite file or PostgreSQL schema.
 
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -266,3 +265,24 @@ def test_fleet_threshold_holds_for_members_it_has_not_seen(sessions):
     # A model of the others scores each member higher than the full model does; the threshold covers it.
     assert model.threshold >= np.quantile(held, 0.995) * 1.2 - 1e-9
     assert model.metrics["train_alarm_rate"] == 0.0
+
+
+def test_a_retrained_fleet_model_gets_a_new_binding_and_scoring_carries_on(sessions):
+    with sessions.begin() as s:
+        apply_plants(s, _plant(FLEET_PLANT))
+        p1, _, _ = _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
+        train_fleets(s, detection=DETECTION)
+        n1 = _feed(s, "gamma", "N-1", minutes=40)
+        score_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION)
+        train_asset(s, company_id=p1.company_id, asset_id=p1.id, detection=DETECTION)
+        assert train_fleet(s, asset_class=PUMP, detection=DETECTION).version == 2
+        _feed(s, "gamma", "N-1", minutes=50)
+        score_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION)
+        bindings = s.execute(select(ModelVersion).where(ModelVersion.asset_id == n1.id)
+                             .order_by(ModelVersion.version)).scalars().all()
+        assert [b.metrics["fleet_version"] for b in bindings] == [1, 2]
+        used = s.execute(select(Score.model_version_id, Score.ts).where(Score.asset_id == n1.id)
+                         .order_by(Score.ts)).all()
+        assert len(used) == 50 and [v for v, _ in used] == [bindings[0].id] * 40 + [bindings[1].id] * 10
+        # Same first 30 minutes, same own location: only the class part may differ.
+        assert bindings[0].metrics["normaliser"]["location"].keys() == bindings[1].metrics["normaliser"]["location"].keys()
