@@ -65,6 +65,8 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if frame.empty:
         return None
     detector = load_detector()
+    if detector is None:  # a fleet model that cannot be loaded; logged where it was refused
+        return None
     scores = detector.score_samples(frame)
     threshold = float(version.threshold)
     insert_ignore(session, Score.__table__, [

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from pdm.config import DetectionConfig
 from pdm.models import make_detector
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
-from pdm.models.persistence import dump
+from pdm.models.persistence import dump, library_versions
 from pdm.models.training import active_model, asset_features
 from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, FleetModel, ModelVersion
 
@@ -133,7 +133,9 @@ def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfi
 
 
 def _digest(sources, features, freq_s, detection) -> str:
-    key = json.dumps([sources, features, freq_s, detection.fleet.detector, detection.smooth_rows])
+    # Library versions too: after an upgrade the stored model may no longer load, so retrain it.
+    key = json.dumps([sources, features, freq_s, detection.fleet.detector, detection.smooth_rows,
+                      library_versions()])
     return hashlib.sha256(key.encode()).hexdigest()
 
 

@@ -9,6 +9,7 @@ Scores and alerts point at that row; a retrained fleet model gets a new binding.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
+from pdm.errors import ModelError
 from pdm.models.base import BaseDetector
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.fleet import FLEET_COMPANY, active_fleet, fleet_label
@@ -26,6 +28,8 @@ from pdm.models.persistence import load
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import asset_readings
 from pdm.storage.tables import Asset, FleetModel, ModelVersion, Reading, Tag
+
+log = logging.getLogger(__name__)
 
 
 class FleetScorer:
@@ -57,8 +61,9 @@ class FleetScorer:
 
 
 def fleet_model_for(session: Session, *, company_id: int, asset_id: int,
-                    detection: DetectionConfig) -> tuple[ModelVersion, Callable[[], FleetScorer]] | None:
-    """The asset's binding to its class's fleet model and a function loading its scorer, or None when there is no fleet
+                    detection: DetectionConfig) -> tuple[ModelVersion, Callable[[], FleetScorer | None]] | None:
+    """The asset's binding to its class's fleet model and a function loading its scorer (None, logged,
+    when the stored model cannot be loaded), or None when there is no fleet
     model for the class, the asset's baseline window is not complete, or it lacks a fleet tag."""
     if not detection.fleet.enabled:
         return None
@@ -71,9 +76,14 @@ def fleet_model_for(session: Session, *, company_id: int, asset_id: int,
     if binding is None:
         return None
 
-    def scorer() -> FleetScorer:
-        detector, _meta = load(fleet.envelope, company=FLEET_COMPANY, asset=fleet_label(asset.asset_class),
-                               feature_names=list(fleet.feature_names))
+    def scorer() -> FleetScorer | None:
+        try:
+            detector, _meta = load(fleet.envelope, company=FLEET_COMPANY, asset=fleet_label(asset.asset_class),
+                                   feature_names=list(fleet.feature_names))
+        except ModelError as exc:  # e.g. saved by another scikit-learn: the next fleet retraining replaces it
+            log.warning("fleet model %s v%d cannot be used for asset %s: %s", asset.asset_class, fleet.version,
+                        asset.slug, exc)
+            return None
         return FleetScorer(detector, Normaliser.from_json(binding.metrics["normaliser"]))
     return binding, scorer
 

@@ -6,6 +6,8 @@ straight into a real SQLite file or PostgreSQL schema.
 
 from __future__ import annotations
 
+import pickle
+
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ from sqlalchemy import inspect, select
 
 from pdm.config import DetectionConfig, FleetConfig, parse_plants
 from pdm.errors import ConfigError, ModelError
+from pdm.models import fleet
 from pdm.models.fleet import (FLEET_COMPANY, alert_windows, drop_windows, held_out_scores, normal_frame, train_fleet,
                               train_fleets)
 from pdm.models.fleet_scoring import fleet_model_for, version_label
@@ -229,7 +232,7 @@ def test_asset_missing_a_fleet_tag_is_left_unscored(sessions):
         assert not s.execute(select(ModelVersion).where(ModelVersion.asset_id == n2.id)).all()
 
 
-def test_unchanged_members_keep_the_fleet_version_and_a_retrained_member_makes_a_new_one(sessions):
+def test_unchanged_members_keep_the_fleet_version_and_a_retrained_member_makes_a_new_one(sessions, monkeypatch):
     with sessions.begin() as s:
         apply_plants(s, _plant(FLEET_PLANT))
         p1, _, _ = _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
@@ -239,6 +242,9 @@ def test_unchanged_members_keep_the_fleet_version_and_a_retrained_member_makes_a
         second = train_fleet(s, asset_class=PUMP, detection=DETECTION)
         assert second.version == 2 and second.active and not first.active
         assert s.execute(select(FleetModel.version).where(FleetModel.active.is_(True))).scalars().all() == [2]
+        # After a library upgrade the stored model may not load any more: retrained, members unchanged.
+        monkeypatch.setattr(fleet, "library_versions", lambda: {"scikit-learn": "99.0"})
+        assert train_fleet(s, asset_class=PUMP, detection=DETECTION).version == 3
 
 
 def test_a_disabled_fleet_trains_and_scores_nothing(sessions):
@@ -286,3 +292,17 @@ def test_a_retrained_fleet_model_gets_a_new_binding_and_scoring_carries_on(sessi
         assert len(used) == 50 and [v for v, _ in used] == [bindings[0].id] * 40 + [bindings[1].id] * 10
         # Same first 30 minutes, same own location: only the class part may differ.
         assert bindings[0].metrics["normaliser"]["location"].keys() == bindings[1].metrics["normaliser"]["location"].keys()
+
+
+def test_a_fleet_model_that_cannot_be_loaded_is_skipped_with_a_warning_and_nothing_stored(sessions, caplog):
+    from sqlalchemy import update
+
+    with sessions.begin() as s:
+        apply_plants(s, _plant(FLEET_PLANT))
+        _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
+        train_fleets(s, detection=DETECTION)
+        s.execute(update(FleetModel).values(envelope=pickle.dumps({"format": "pdm-model/0"})))
+        n1 = _feed(s, "gamma", "N-1", minutes=40)
+        assert score_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION) is None
+        assert not s.execute(select(Score).where(Score.asset_id == n1.id)).all()
+    assert f"fleet model {PUMP} v1 cannot be used for asset N-1: model format mismatch" in caplog.text
