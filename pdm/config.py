@@ -206,6 +206,28 @@ class SimulationConfig(_Strict):
     faults: list[FaultConfig] = []
 
 
+class FleetConfig(_Strict):
+    """Cold start: one model per asset class, trained across companies, scores assets without their own.
+
+    Only detectors whose saved state is aggregates (means, medians, spreads, regression weights)
+    may serve as a fleet model: one that keeps training rows (``mset``) would carry other
+    companies' data. A fleet model needs members from ``min_companies`` companies (so it never
+    reflects one company's machines alone) and ``min_assets`` assets in all.
+    """
+
+    enabled: bool = True
+    detector: Literal["pca", "mad", "regression"] = "pca"
+    min_companies: Annotated[int, Field(ge=2, le=1000)] = 2
+    min_assets: Annotated[int, Field(ge=2, le=10_000)] = 3
+    # A new asset's own location per sensor comes from its first ``baseline_min`` minutes; one
+    # full duty cycle (24-30 min on the simulated plant) keeps a half-cycle from biasing it.
+    baseline_min: Annotated[float, Field(gt=0, le=10_080)] = 30.0
+    # A baseline value outside this prediction interval of the member assets' values is not
+    # trusted (the asset may be faulty from its first minute): the class nominal is used instead.
+    baseline_guard_coverage: Annotated[float, Field(gt=0.5, lt=1)] = 0.999
+    retrain_interval_s: PositiveSeconds = 3600.0
+
+
 class DetectionConfig(_Strict):
     detector: Slug = "pca"
     resample_s: PositiveSeconds | None = None
@@ -228,6 +250,7 @@ class DetectionConfig(_Strict):
     executor: Literal["serial", "process", "dask"] = "serial"
     max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
+    fleet: FleetConfig = FleetConfig()
 
 
 class PlantConfig(_Strict):

@@ -22,6 +22,7 @@ from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
 from pdm.ingest import EndpointPoller
 from pdm.models.fanout import train_many
+from pdm.models.fleet import fleet_job
 from pdm.models.lifecycle import assets_due
 from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
@@ -124,6 +125,8 @@ class Worker:
                                    next_run_time=_now())
             self.scheduler.add_job(self.train_due, "interval", seconds=self.detection.train_interval_s, id="train")
             self.scheduler.add_job(self.score_all, "interval", seconds=self.detection.score_interval_s, id="score")
+            self.scheduler.add_job(partial(fleet_job, self.sessions, self.detection, self._jobs), "interval",
+                                   seconds=self.detection.fleet.retrain_interval_s, id="fleet", next_run_time=_now())
             self.scheduler.add_job(self.send_notifications, "interval", seconds=10, id="notify")
             self.scheduler.add_job(partial(maintain, self.engine, self.settings.retention), "interval",
                                    seconds=self.settings.retention.interval_s, id="retention", next_run_time=_now())

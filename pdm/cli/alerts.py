@@ -81,13 +81,16 @@ def alerts_show(alert_id: AlertArg, company: CompanyOpt, database: DatabaseOpt =
     """One alert: diagnostics, feedback and its audit trail."""
     from pdm.alerts import get_alert
     from pdm.feedback import FEEDBACK_FIELDS, alert_events
+    from pdm.models.fleet_scoring import version_label
     from pdm.storage.catalog import get_asset
 
     with _tenant(company, database, settings, write=False) as (session, cid):
         alert = get_alert(session, company_id=cid, alert_id=alert_id)
         detail = {**_row(alert, get_asset(session, company_id=cid, asset_id=alert.asset_id)),
                   "peak_score": alert.peak_score, "threshold": alert.threshold, "sensors": alert.sensors,
-                  "model_version_id": alert.model_version_id, "closed_at": _iso(alert.closed_at),
+                  "model_version_id": alert.model_version_id,
+                  "model": version_label(session, company_id=cid, version_id=alert.model_version_id),
+                  "closed_at": _iso(alert.closed_at),
                   **{f: getattr(alert, f) for f in FEEDBACK_FIELDS},
                   "events": [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "to_status": e.to_status,
                               "comment": e.comment} for e in alert_events(session, company_id=cid, alert_id=alert_id)]}

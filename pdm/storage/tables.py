@@ -150,6 +150,33 @@ class ModelVersion(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class FleetModel(Base):
+    """A model of one asset class, trained on several companies' normalised normal data.
+
+    Cluster-owned (no company): it holds the fitted detector's aggregates and the class's
+    nominal values per sensor (medians and spreads over member assets), never a reading. An
+    asset scored by it gets a ``model_versions`` row of its own company naming it (detector
+    ``fleet:<class>``) that holds only that asset's normalisation.
+    """
+
+    __tablename__ = "fleet_models"
+    __table_args__ = (UniqueConstraint("asset_class", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_class: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    detector: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    trained_from: Mapped[float] = mapped_column(Float)
+    trained_to: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    feature_names: Mapped[list] = mapped_column(JSON)
+    # {"location": {tag: mean over member assets}, "spread": {...}, "scale": {...}, "members": n}
+    nominal: Mapped[dict] = mapped_column(JSON)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Score(Base):
     __tablename__ = "scores"
     __table_args__ = {"sqlite_with_rowid": False}

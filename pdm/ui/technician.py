@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm import feedback
 from pdm.alerts import get_alert, list_alerts, score_series
 from pdm.errors import PdmError
+from pdm.models.fleet_scoring import version_label
 from pdm.storage.catalog import get_asset, list_assets
 from pdm.storage.readings import asset_series
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
@@ -105,8 +106,8 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     st.subheader(f"{asset.name or asset.slug}: alert #{alert.id}")
     st.markdown(f"**{alert.status}** · severity **{alert.severity}** · assigned to {alert.assignee or 'nobody'} · "
                 f"opened {iso_local(alert.opened_at)} · last seen {iso_local(alert.last_seen_at)} · "
-                f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model version "
-                f"{alert.model_version_id or '—'}")
+                f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model "
+                f"{version_label(session, company_id=company.id, version_id=alert.model_version_id)}")
     st.write(f"Contributing sensors: {_top_sensors(alert.sensors) or 'none recorded'}")
     _actions(make_session, company, alert, asset)
     start, end = alert.opened_at - BEFORE_S, alert.last_seen_at + AFTER_S
