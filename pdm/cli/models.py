@@ -24,7 +24,7 @@ def models_list(company: Annotated[str, typer.Option(help="Company id.")],
                 asset: Annotated[Optional[str], typer.Option(help="Only this asset.")] = None,
                 as_json: Annotated[bool, typer.Option("--json", help="One JSON list.")] = False,
                 database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
-    """Model versions of a company's assets: status (active / retired / rejected), training window, rows, reason."""
+    """Model versions of a company's assets: status (active / retired / rejected / fleet), training window, rows, reason."""
     from sqlalchemy import select
 
     from pdm.errors import NotFound

@@ -129,7 +129,9 @@ def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: Detec
                            metrics={"fleet_model_id": fleet.id, "fleet_version": fleet.version, "freq_s": freq_s,
                                     "smooth_rows": smooth, "normaliser": normaliser.to_json(),
                                     "score_after": first - freq_s},
-                           active=False, envelope=b"")
+                           active=False, status="fleet",
+                           reason=f"cold start: scored by {fleet_label(asset.asset_class)} until its own model is trained",
+                           envelope=b"")
     session.add(binding)
     session.flush()
     return binding
