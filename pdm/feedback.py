@@ -9,6 +9,7 @@ Resolving names a failure mode from the ``failure_modes`` table, which the clust
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlalchemy import or_, select
@@ -209,6 +210,8 @@ def failure_mode_codes(session: Session, *, asset_class: str | None = None) -> s
 def add_failure_mode(session: Session, *, code: str, label: str, asset_class: str | None = None) -> FailureMode:
     """The cluster operator extends the list (cluster-wide data: no company)."""
     code = _text("code", code, limit=64)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+        raise InvalidInput("code", code, "use lowercase letters, digits and _, starting with a letter (e.g. belt_slip)")
     if code in failure_mode_codes(session):
         raise InvalidInput("code", code, "failure mode already exists")
     mode = FailureMode(code=code, label=_text("label", label, limit=200), asset_class=asset_class)
