@@ -19,7 +19,7 @@ from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
 from pdm.ui import admin, asset, cluster, engineer, login, technician
-from pdm.ui import costs, savings
+from pdm.ui import costs, failure_modes, savings
 from pdm.ui.common import CompanyRef, engine_for, role_navigation, safe_url, tenant
 
 
@@ -76,6 +76,9 @@ def main() -> None:
     def cluster_page() -> None:
         cluster.render(make_session=make_session)
 
+    def failure_modes_page() -> None:
+        failure_modes.render(make_session=make_session)
+
     def savings_page() -> None:
         savings.render(make_session=make_session, company=tenant(principal, companies))
 
@@ -95,7 +98,9 @@ def main() -> None:
                     st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:"),
                     st.Page(savings_page, title="Savings", url_path="savings", icon=":material/savings:"),
                     st.Page(costs_page, title="Costs", url_path="costs", icon=":material/euro:")],
-        "Cluster": [st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:")],
+        "Cluster": [st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:"),
+                    st.Page(failure_modes_page, title="Failure modes", url_path="failure-modes",
+                            icon=":material/build:")],
         "Admin": [st.Page(users_page, title="Users", url_path="users", icon=":material/group:"),
                   st.Page(audit_page, title="Audit log", url_path="audit", icon=":material/policy:")],
     })

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from pdm import notify
 from pdm.errors import NotFound
-from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Score
+from pdm.storage.tables import (CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score,
+                                Tag)
 
 SEVERITIES = ("low", "medium", "high", "critical")
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -91,13 +92,36 @@ def _recent_run(session: Session, *, asset_id: int, before: float, threshold: fl
     return len(tail), (tail[-1][0] if tail else None)
 
 
+def data_clock(session: Session, *, company_id: int, asset_id: int) -> float | None:
+    """The asset's latest reading time: "now" on the data's own clock."""
+    # One indexed max per tag (readings are keyed by tag and time), not a scan of the join.
+    latest = select(func.max(Reading.ts)).where(Reading.tag_id == Tag.id).correlate(Tag).scalar_subquery()
+    stmt = select(func.max(latest)).where(Tag.company_id == company_id, Tag.asset_id == asset_id)
+    return session.execute(stmt).scalar()
+
+
+def record_closing_data_time(session: Session, alert: Alert) -> None:
+    """At closing, note where the asset's data clock stands; the silent period runs from there.
+
+    Never earlier than the alert's last anomalous row, also when no reading is stored.
+    """
+    latest = data_clock(session, company_id=alert.company_id, asset_id=alert.asset_id)
+    alert.closed_data_at = max(alert.last_seen_at, latest if latest is not None else float("-inf"))
+
+
 def silent_until(session: Session, *, company_id: int, asset: Asset, default_min: float | None = None) -> float:
-    """Until when no new alert may open on ``asset``: its last closing plus its silent period."""
+    """Until when (data time) no new alert may open on ``asset``: its last closing plus its silent period.
+
+    Measured on the data's clock, not the wall clock's closing time: a plant replayed from the
+    past is not silenced for ever, nor an accelerated simulated plant for only a few data minutes.
+    Alerts closed before the data time was recorded count from their last anomalous row.
+    """
     minutes = asset.silent_period_min
     if minutes is None:
         minutes = DEFAULT_SILENT_PERIOD_MIN if default_min is None else default_min
-    stmt = select(func.max(Alert.closed_at)).where(Alert.company_id == company_id, Alert.asset_id == asset.id,
-                                                  Alert.status.in_(CLOSED_STATUSES))
+    stmt = select(func.max(func.coalesce(Alert.closed_data_at, Alert.last_seen_at))).where(
+        Alert.company_id == company_id, Alert.asset_id == asset.id, Alert.status.in_(CLOSED_STATUSES),
+        Alert.closed_at.is_not(None))
     closed = session.execute(stmt).scalar()
     return float("-inf") if closed is None else closed + minutes * 60.0
 
@@ -114,7 +138,7 @@ def evaluate(session: Session, *, company_id: int, asset: Asset, model_version_i
     """Open or update the asset's alert from newly scored rows (oldest first).
 
     Times are the data's own (row timestamps): the silent period compares them with the
-    closing time, so a replayed plant far in the past is never silenced.
+    data time recorded at closing (``record_closing_data_time``), never with the wall clock.
     """
     if not rows:
         return None

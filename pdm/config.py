@@ -184,7 +184,9 @@ class CompanyConfig(_Strict):
     notifications: NotificationsConfig = NotificationsConfig()
 
 
-FaultKind = Literal["bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance"]
+# process_change is a benign event (a planned lower operating point), not a fault.
+FaultKind = Literal["bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance",
+                    "process_change"]
 
 
 class FaultConfig(_Strict):

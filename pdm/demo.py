@@ -79,7 +79,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
 
 
-def summary(engine: Engine, plant: SimulatedPlant) -> dict:
+def summary(engine: Engine, plant: SimulatedPlant, closed: dict[str, int] | None = None) -> dict:
     with session_factory(engine)() as session:
         readings = session.execute(select(func.count()).select_from(Reading)).scalar_one()
         alerts = []
@@ -87,11 +87,15 @@ def summary(engine: Engine, plant: SimulatedPlant) -> dict:
             for alert, asset in list_alerts(session, company_id=company.id):
                 alerts.append({"company": company.slug, "asset": asset.slug, "opened_at": _iso(alert.opened_at),
                                "last_seen_at": _iso(alert.last_seen_at), "severity": alert.severity,
-                               "status": alert.status, "sensors": [s["tag"] for s in alert.sensors]})
-    faults = [{**f, "start": f["start"].isoformat(timespec="seconds"), "end": f["end"].isoformat(timespec="seconds")}
-              for f in plant.faults]
+                               "status": alert.status, "sensors": [s["tag"] for s in alert.sensors],
+                               **({"false_alarm_reason": alert.false_alarm_reason} if alert.false_alarm_reason
+                                  else {})})
+    scheduled = [{**f, "start": f["start"].isoformat(timespec="seconds"),
+                  "end": f["end"].isoformat(timespec="seconds")} for f in plant.faults]
     alerts.sort(key=lambda a: a["opened_at"])
-    return {"readings": int(readings), "assets": plant.assets, "faults": faults, "alerts": alerts}
+    # Faults and benign events (planned process changes) apart: only the faults should be confirmed.
+    return {"readings": int(readings), "assets": plant.assets, "faults": [f for f in scheduled if not f["benign"]],
+            "benign_events": [f for f in scheduled if f["benign"]], "alerts": alerts, "closed": closed or {}}
 
 
 async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, duration: float, speed: float | None,
@@ -109,8 +113,8 @@ async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, dur
             task.result()  # re-raises a worker failure (e.g. another scheduler holds the database)
         else:
             log.warning("the worker did not stop within %.0f s; summarising what is stored", STOP_S)
-        close_demo_alerts(session_factory(engine), faults=plant.faults, leave_open=1)
-        return summary(engine, plant)
+        closed = close_demo_alerts(session_factory(engine), faults=plant.faults, leave_open=1)
+        return summary(engine, plant, closed)
     finally:
         try:
             await asyncio.wait_for(plant.stop(), STOP_S)

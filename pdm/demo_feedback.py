@@ -1,8 +1,9 @@
 """Demo feedback: close the demo's alerts as a technician would, so the savings pages have data.
 
 An alert whose asset had an injected fault overlapping the alert's window is a real fault:
-taken in hand, then RESOLVED with the fault's kind as failure mode. Every other alert is a
-FALSE_ALARM. To show both kinds of inputs on the savings page, every other resolution reports
+taken in hand, then RESOLVED with the fault's kind as failure mode. An alert raised by a benign
+event (a planned process change) is a FALSE_ALARM with that as its reason, as the technician who
+finds the line running another product would say; every other alert is a FALSE_ALARM too. To show both kinds of inputs on the savings page, every other resolution reports
 its downtime and repair cost and the rest leave them to the cost model's defaults. Times are
 the alert's own (data time), so a fast-forwarded plant stays consistent.
 """
@@ -26,6 +27,7 @@ ACTIONS = {"bearing_wear": "replaced the drive-end bearing", "cavitation": "open
 REPORTED = {"bearing_wear": (8.0, 450.0), "cavitation": (4.0, 120.0), "clogging_filter": (2.0, 60.0),
             "cooling_failure": (6.0, 300.0), "imbalance": (5.0, 200.0)}
 FALSE_REASONS = ("load change after a recipe switch", "sensor cable loose", "maintenance test run")
+BENIGN_REASONS = {"process_change": "planned process change: the line ran a low-demand product at reduced load"}
 
 
 def _epoch(value) -> float:
@@ -42,9 +44,10 @@ def _matching_fault(alert: Alert, company: str, asset: str, faults: list[dict]) 
 
 def _close(session: Session, alert: Alert, company_id: int, fault: dict | None, n: int, user: str) -> str:
     """Close one alert; ``n`` (its rank) alternates reported and default figures and false-alarm reasons."""
-    if fault is None:
-        feedback.mark_false_alarm(session, company_id=company_id, alert_id=alert.id, user=user,
-                                  reason=FALSE_REASONS[n % len(FALSE_REASONS)], now=alert.last_seen_at + 600)
+    if fault is None or fault.get("benign"):
+        reason = BENIGN_REASONS.get(fault["kind"], "planned event") if fault else FALSE_REASONS[n % len(FALSE_REASONS)]
+        feedback.mark_false_alarm(session, company_id=company_id, alert_id=alert.id, user=user, reason=reason,
+                                  now=alert.last_seen_at + 600)
         return "FALSE_ALARM"
     kind = fault["kind"] if fault["kind"] in feedback.failure_mode_codes(session) else "other"
     hours, cost = REPORTED.get(kind, (None, None)) if n % 2 == 0 else (None, None)
@@ -62,8 +65,8 @@ def close_demo_alerts(session_factory: sessionmaker[Session], *, faults: list[di
                       user: str = "demo-technician") -> dict[str, int]:
     """Close every open alert of every company but the ``leave_open`` newest (left for the technician page).
 
-    ``faults`` is ``SimulatedPlant.faults``: [{"company", "asset", "kind", "start", "end"}], times as
-    datetimes or epoch seconds. Returns how many alerts were resolved, marked false and left open.
+    ``faults`` is ``SimulatedPlant.faults``: [{"company", "asset", "kind", "start", "end", "benign"}], times
+    as datetimes or epoch seconds; a ``benign`` event's alerts are false alarms. Returns how many alerts were resolved, marked false and left open.
     """
     counts = {"RESOLVED": 0, "FALSE_ALARM": 0, "open": 0}
     with session_factory.begin() as session:

@@ -9,13 +9,14 @@ Resolving names a failure mode from the ``failure_modes`` table, which the clust
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pdm import audit
-from pdm.alerts import get_alert, open_alert
+from pdm.alerts import get_alert, open_alert, record_closing_data_time
 from pdm.errors import PdmError
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, FailureMode
 
@@ -114,6 +115,7 @@ def resolve(session: Session, *, company_id: int, alert_id: int, user: str, fail
     alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="resolve",
                              now=now, comment=comment, details=feedback)
     _close(alert, user, now, feedback)
+    record_closing_data_time(session, alert)
     _audit_closure(session, alert, user, now, "alert_resolved")
     return alert
 
@@ -124,6 +126,7 @@ def mark_false_alarm(session: Session, *, company_id: int, alert_id: int, user: 
     alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="false_alarm",
                              now=now, details={"false_alarm_reason": reason})
     _close(alert, user, now, {"false_alarm_reason": reason})
+    record_closing_data_time(session, alert)
     _audit_closure(session, alert, user, now, "alert_false_alarm")
     return alert
 
@@ -151,6 +154,7 @@ def reopen(session: Session, *, company_id: int, alert_id: int, user: str, now: 
     alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="reopen",
                              now=now, comment=comment)
     _close(alert, None, None, {})
+    alert.closed_data_at = None
     alert.acknowledged_at = alert.acknowledged_by = alert.started_at = alert.started_by = None
     return alert
 
@@ -206,6 +210,8 @@ def failure_mode_codes(session: Session, *, asset_class: str | None = None) -> s
 def add_failure_mode(session: Session, *, code: str, label: str, asset_class: str | None = None) -> FailureMode:
     """The cluster operator extends the list (cluster-wide data: no company)."""
     code = _text("code", code, limit=64)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+        raise InvalidInput("code", code, "use lowercase letters, digits and _, starting with a letter (e.g. belt_slip)")
     if code in failure_mode_codes(session):
         raise InvalidInput("code", code, "failure mode already exists")
     mode = FailureMode(code=code, label=_text("label", label, limit=200), asset_class=asset_class)

@@ -25,8 +25,8 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
     TECHNICIAN: ("alerts", "assets"),
     # savings and costs: the other member pages (pdm/ui/savings.py, pdm/ui/costs.py).
     ENGINEER: ("alerts", "assets", "endpoints", "savings", "costs"),
-    CLUSTER_REVIEWER: ("cluster",),
-    ADMIN: ("alerts", "assets", "endpoints", "savings", "costs", "cluster", "users", "audit"),
+    CLUSTER_REVIEWER: ("cluster", "failure-modes"),
+    ADMIN: ("alerts", "assets", "endpoints", "savings", "costs", "cluster", "failure-modes", "users", "audit"),
 }
 
 

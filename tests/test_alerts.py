@@ -259,25 +259,6 @@ def test_another_company_can_never_act_on_an_alert(ctx):
             feedback.acknowledge(s, company_id=cid, alert_id=alert_id + 999, user="ana")
 
 
-def test_no_new_alert_during_the_silent_period_after_closing(ctx):
-    sessions, cid, aid, mv = ctx
-    alert_id = _opened(ctx)
-    with sessions.begin() as s:
-        feedback.mark_false_alarm(s, company_id=cid, alert_id=alert_id, user="ana", reason="x", now=1000.0)
-    # Silent for 10 min after 1000: a sustained excess at 1100..1104 opens nothing...
-    with sessions.begin() as s:
-        asset = s.get(Asset, aid)
-        assert evaluate(s, company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD,
-                        rows=_rows([2] * 5, start=1100.0), debounce_rows=3, silent_period_min=10) is None
-    # ...and the asset's own setting wins over the default: 1 min, so 1100 is past it.
-    with sessions.begin() as s:
-        asset = s.get(Asset, aid)
-        asset.silent_period_min = 1.0
-        alert = evaluate(s, company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD,
-                         rows=_rows([2] * 5, start=1100.0), debounce_rows=3, silent_period_min=10)
-        assert alert is not None and alert.id != alert_id and alert.opened_at == 1100.0
-
-
 def test_hysteresis_keeps_a_run_going_just_under_the_threshold(ctx):
     sessions, cid, aid, mv = ctx
     # 0.95 is under the threshold (1.0) but above 0.9 x threshold: the run goes on.

@@ -22,9 +22,10 @@ def test_headless_demo_prints_one_json_object_with_the_promised_keys(tmp_path):
                "--database", f"sqlite:///{tmp_path / 'demo.db'}")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # the whole stdout is one JSON object
-    assert set(result) == {"readings", "assets", "faults", "alerts"}
+    assert set(result) == {"readings", "assets", "faults", "benign_events", "alerts", "closed"}
     assert result["assets"] == [{"company": "acme", "asset": "P-1", "class": "centrifugal_pump"}]
     assert result["readings"] > 0 and result["faults"] == [] and result["alerts"] == []
+    assert result["benign_events"] == [] and result["closed"] == {"RESOLVED": 0, "FALSE_ALARM": 0, "open": 0}
 
 
 def test_db_upgrade_then_config_apply_then_lists(tmp_path):

@@ -28,3 +28,26 @@ def test_fresh_only_resets_a_sqlite_file(tmp_path):
     assert not db.exists()
     with pytest.raises(PdmError, match="only resets a SQLite"):
         remove_sqlite_file("postgresql://postgres@127.0.0.1/test")
+
+
+def test_demo_technician_closes_a_benign_events_alert_as_a_false_alarm_with_its_reason(sessions):
+    from pdm.config import parse_plants
+    from pdm.demo_feedback import BENIGN_REASONS, close_demo_alerts
+    from pdm.storage.catalog import apply_plants
+    from pdm.storage.tables import Alert
+    from tests.savings_fixtures import H, T0, _alert, plants
+
+    with sessions.begin() as s:
+        apply_plants(s, parse_plants(plants(2)))
+        ids = [_alert(s, "alpha", "pump-a", T0).id, _alert(s, "alpha", "pump-b", T0 + H).id,
+               _alert(s, "beta", "fan-x", T0 + 2 * H).id]
+    events = [{"company": "alpha", "asset": "pump-a", "kind": "bearing_wear", "start": T0 - H, "end": T0 + 5 * H,
+               "benign": False},
+              {"company": "alpha", "asset": "pump-b", "kind": "process_change", "start": T0, "end": T0 + 2 * H,
+               "benign": True}]
+    assert close_demo_alerts(sessions, faults=events, leave_open=1) == {"RESOLVED": 1, "FALSE_ALARM": 1, "open": 1}
+    with sessions() as s:
+        fault, benign, newest = (s.get(Alert, i) for i in ids)
+        assert (fault.status, fault.failure_mode) == ("RESOLVED", "bearing_wear")
+        assert (benign.status, benign.false_alarm_reason) == ("FALSE_ALARM", BENIGN_REASONS["process_change"])
+        assert newest.status == "OPEN"

@@ -10,8 +10,8 @@ from pdm.config import CostModel, parse_plants
 from pdm.demo_feedback import close_demo_alerts
 from pdm.errors import ConfigError, PdmError
 from pdm.kanon import K_MIN, benchmark_allowed
-from pdm.savings import (alert_savings, asset_costs, benchmark, cents, cluster_view, company_savings, coverage,
-                         member_view, parse_period, save_asset_costs, summarize)
+from pdm.savings import (alert_savings, asset_costs, benchmark, cents, cluster_coverage, cluster_view,
+                         company_savings, coverage, member_view, parse_period, save_asset_costs, summarize)
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.readings import insert_readings
@@ -165,3 +165,42 @@ def test_demo_feedback_closes_faults_as_resolved_and_others_as_false_alarms(sess
         assert first.started_at is not None and first.closed_at > first.opened_at
         assert (second.status, third.status) == ("FALSE_ALARM", "OPEN")
         assert summarize(company_savings(s, company_id=first.company_id))["precision"] == 0.5
+
+
+def test_coverage_is_computed_over_the_chosen_period(filled):
+    """One daily tag: every day of September stored, 15 days of October; the figures differ per period."""
+    from datetime import datetime, timedelta, timezone
+
+    sessions, _ = filled
+    sept = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    days = [sept + timedelta(days=d) for d in range(30)] + \
+        [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]  # Oct 1, 3, ..., 29
+    last = datetime(2026, 10, 31, tzinfo=timezone.utc).timestamp()
+    with sessions.begin() as s:
+        alpha = company_by_slug(s, "alpha")
+        asset = list_assets(s, company_id=alpha.id)[0]
+        ep = Endpoint(company_id=alpha.id, site_id=asset.site_id, name="daily", endpoint_url="opc.tcp://x:2",
+                      settings={"poll_interval_s": 86400.0}, last_read_at=last, readings_total=len(days))
+        s.add(ep)
+        s.flush()
+        tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
+        s.add(tag)
+        s.flush()
+        insert_readings(s, [{"tag_id": tag.id, "ts": d.timestamp(), "value": 1.0, "quality": 0,
+                             "received_at": d.timestamp()} for d in days])
+        alpha_id = alpha.id
+
+    def row(period):
+        with sessions() as s:
+            (r,) = coverage(s, company_id=alpha_id, period=period)
+            return r["readings"], r["expected"], r["coverage"]
+
+    assert row("2026-09") == (30, 30, 1.0)            # Sept 1 .. Sept 30; Oct 1 belongs to October
+    assert row("2026-10") == (15, 31, 15 / 31)        # Oct 1 .. Oct 31 (the last read), 15 stored
+    assert row("2026Q3") == (30, 30, 1.0)             # the data starts in September
+    assert row(None) == (45, 61, 45 / 61)             # all time: Sept 1 .. Oct 31
+    assert row("2026-08") == (0, 0, None) and row("2026-12") == (0, 0, None)  # no data then: no figure
+    with sessions() as s:
+        assert cluster_coverage(s, period="2026-10")[alpha_id] == pytest.approx(15 / 31)
+    with pytest.raises(PdmError, match="period = '2026-13'"):
+        row("2026-13")

@@ -38,7 +38,7 @@ def test_pages_per_role():
     assert pages_for(None) == ()
     assert set(pages_for(Principal("t", TECHNICIAN, 1))) == {"alerts", "assets"}
     assert set(pages_for(Principal("e", ENGINEER, 1))) == {"alerts", "assets", "endpoints", "savings", "costs"}
-    assert pages_for(Principal("r", CLUSTER_REVIEWER)) == ("cluster",)
+    assert pages_for(Principal("r", CLUSTER_REVIEWER)) == ("cluster", "failure-modes")
     assert {"users", "audit"} <= set(pages_for(Principal("a", ADMIN)))
     with pytest.raises(Forbidden):
         require_role(Principal("t", TECHNICIAN, 1), ADMIN)

@@ -35,6 +35,11 @@ SENSORS: dict[str, dict[str, str]] = {
 }
 
 FAULT_KINDS = ("bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance")
+# Benign events: a real change in the data that is not a fault. A planned process change runs the
+# asset at a lower operating point (a low-demand product); every sensor stays physically consistent,
+# but the asset leaves the range its detector learned, which is how real false alarms arise.
+BENIGN_KINDS = ("process_change",)
+PROCESS_CHANGE_DROP = 0.35  # fraction of the load shed at full severity
 
 # Cavitation needs a liquid at the suction of an impeller: only pumps.
 APPLICABLE_FAULTS: dict[str, frozenset[str]] = {
@@ -51,7 +56,7 @@ def check_fault(asset_class: str, kind: str) -> None:
     """Refuse a fault that cannot happen on this asset class."""
     if asset_class not in APPLICABLE_FAULTS:
         raise ValueError(f"unknown asset class {asset_class!r}; known: {sorted(SENSORS)}")
-    if kind not in APPLICABLE_FAULTS[asset_class]:
+    if kind not in APPLICABLE_FAULTS[asset_class] and kind not in BENIGN_KINDS:  # benign events fit every class
         raise ValueError(f"fault kind {kind!r} does not apply to asset class {asset_class!r}; "
                          f"applicable: {sorted(APPLICABLE_FAULTS[asset_class])}")
 
@@ -261,12 +266,15 @@ class AssetModel:
              ) -> dict[str, float]:
         """State at ``sim_t`` (seconds), ``dt`` seconds after the previous step.
 
-        ``faults_active`` maps fault kind to severity in [0, 1]; an inapplicable kind is refused.
+        ``faults_active`` maps fault (or benign event) kind to severity in [0, 1]; an inapplicable
+        kind is refused. A process change scales the load; the physics then follow as when healthy.
         """
         faults = dict(faults_active or {})
         for kind, sev in faults.items():
             check_fault(self.asset_class, kind)
             faults[kind] = min(1.0, max(0.0, float(sev)))
         z = self._rng.standard_normal(_N_NOISE)
-        u = min(1.05, max(0.05, self._duty(sim_t, max(dt, 0.0), float(z[11]))))
+        shed = 1.0 - PROCESS_CHANGE_DROP * faults.get("process_change", 0.0)
+        duty = self._duty(sim_t, max(dt, 0.0), float(z[11])) * shed
+        u = min(1.05, max(0.05, duty))
         return self._physics.sample(u, max(dt, 0.0), faults, z)

@@ -23,7 +23,7 @@ from asyncua import Server, ua
 
 from pdm.config import FaultConfig, PlantConfig
 from pdm.errors import ConfigError
-from pdm.simulator.physics import SENSORS, AssetModel, asset_seed, check_fault, fault_severity
+from pdm.simulator.physics import BENIGN_KINDS, SENSORS, AssetModel, asset_seed, check_fault, fault_severity
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class SimulatedPlant:
     def faults(self) -> list[dict]:
         at = lambda minutes: self._start + timedelta(minutes=minutes)  # noqa: E731
         return [{"company": f.company, "asset": f.asset, "kind": f.kind, "start": at(f.start_min),
-                 "end": at(f.end_min)} for f in self._faults]
+                 "end": at(f.end_min), "benign": f.kind in BENIGN_KINDS} for f in self._faults]
 
     def latest(self) -> dict[tuple[str, str], dict[str, float]]:
         """Last values written, by (company, asset): what a client reading now would see."""

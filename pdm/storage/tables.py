@@ -210,6 +210,9 @@ class Alert(Base):
     # [{"tag", "contribution", "value"}], largest contribution first.
     sensors: Mapped[list] = mapped_column(JSON, default=list)
     closed_at: Mapped[float | None] = mapped_column(Float)
+    # The asset's data clock when it closed (its latest reading): the silent period runs from here,
+    # on the data's time, which is not the wall clock for a replayed or accelerated plant.
+    closed_data_at: Mapped[float | None] = mapped_column(Float)
     # Who did each step; the full history (with comments) is in ``alert_events``.
     acknowledged_at: Mapped[float | None] = mapped_column(Float)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))

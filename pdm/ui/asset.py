@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.alerts import list_alerts
 from pdm.storage.catalog import list_assets
 from pdm.storage.tables import Alert, Asset, Site
-from pdm.ui.common import CompanyRef, iso_local
+from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
+
+BACK_STATE = "pdm_asset_back"
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
@@ -28,9 +30,22 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
             return
         sites = site_names(session, company_id=company.id)
         by_id = {a.id: a for a in assets}
+        _follow_link(company, by_id)
         chosen = st.selectbox("Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites),
                               key=f"asset_pick_{company.id}")
         _history(session, company, by_id[chosen])
+    back = st.session_state.get(BACK_STATE)
+    if back and back[0] == company.id and back[1] == chosen:
+        page_link("alerts", f"← Back to alert #{back[2]}", alert=back[2])
+
+
+def _follow_link(company: CompanyRef, by_id: dict[int, Asset]) -> None:
+    """Arriving from an alert's link: show that asset (of this company only) and offer the way back."""
+    asset_id, alert_id = take_param("asset"), take_param("alert")
+    if asset_id and asset_id.isdigit() and int(asset_id) in by_id:
+        st.session_state[f"asset_pick_{company.id}"] = int(asset_id)
+        if alert_id and alert_id.isdigit():
+            st.session_state[BACK_STATE] = (company.id, int(asset_id), int(alert_id))
 
 
 def site_names(session: Session, *, company_id: int) -> dict[int, str]:
@@ -76,25 +91,25 @@ def _times(ts: pd.Series) -> pd.Series:
 
 
 def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -> None:
-    """One row per sensor with its own y scale (units differ); the normal range shaded when known."""
+    """One small chart per sensor with its own y scale (units differ); the normal range shaded when known.
+
+    Separate charts, not a Vega-Lite facet: a faceted chart has a fixed width and overflows a phone
+    screen, while a plain chart takes its container's width.
+    """
     if readings.empty:
         st.info("No readings stored around this alert.")
         return
     df = readings.assign(time=_times(readings["ts"]))
     ranges = {s["tag"]: (s["low"], s["high"]) for s in sensors or [] if "low" in s and "high" in s}
-    x, y = alt.X("time:T", title=None), alt.Y("value:Q", title=None)
-    line = alt.Chart().mark_line().encode(x=x, y=y, color=alt.Color("tag:N", legend=None),
-                                          tooltip=["tag", "time:T", "value:Q"])
-    if ranges:
-        df["low"] = df["tag"].map(lambda t: ranges.get(t, (None, None))[0])
-        df["high"] = df["tag"].map(lambda t: ranges.get(t, (None, None))[1])
-        band = alt.Chart().mark_area(opacity=0.2, color="green").encode(x=x, y="low:Q", y2="high:Q")
-        layered = alt.layer(band, line, data=df)
-    else:
-        layered = line.properties(data=df)
-    chart = (layered.properties(height=110).facet(row=alt.Row("tag:N", title=None))
-             .resolve_scale(y="independent"))
-    st.altair_chart(chart)
+    x, y = alt.X("time:T", title=None), alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
+    for tag, part in df.groupby("tag", sort=False):
+        line = alt.Chart(part).mark_line().encode(x=x, y=y, tooltip=["tag", "time:T", "value:Q"])
+        chart = line
+        if tag in ranges:
+            band = (alt.Chart(part.assign(low=ranges[tag][0], high=ranges[tag][1]))
+                    .mark_area(opacity=0.2, color="green").encode(x=x, y="low:Q", y2="high:Q"))
+            chart = alt.layer(band, line)
+        st.altair_chart(chart.properties(title=str(tag), height=160), width="stretch")
 
 
 def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
@@ -111,4 +126,4 @@ def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
                                             tooltip=["time:T", "score:Q"])
     rule = (alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))
             .mark_rule(color="red", strokeDash=[4, 4]).encode(y="threshold:Q"))
-    st.altair_chart(alt.layer(shade, line, rule).properties(height=300))
+    st.altair_chart(alt.layer(shade, line, rule).properties(height=300), width="stretch")

@@ -16,6 +16,7 @@ from pdm.storage.session import make_engine, session_factory
 # The widget's own key is dropped by Streamlit whenever a page without the picker runs
 # (the cluster page); this plain key keeps the choice across page switches.
 COMPANY_STATE = "pdm_company"
+PAGES_STATE = "pdm_pages"
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,26 @@ def role_navigation(principal, sections: dict[str, list]):
             for name, pages in sections.items()}
     # Without its default page (alerts), st.navigation makes the first visible page the default.
     kept = {name: pages for name, pages in kept.items() if pages}
+    # A link to a page defined by a callable needs its Page object: kept for this run's links.
+    st.session_state[PAGES_STATE] = {p._script_hash: p for pages in kept.values() for p in pages}
     return st.navigation(kept)
+
+
+def page_link(url_path: str, label: str, **params: str) -> None:
+    """A link to another page of the app carrying ``params``; nothing when the user may not open it."""
+    from streamlit.util import calc_hash
+
+    page = st.session_state.get(PAGES_STATE, {}).get(calc_hash(url_path))
+    if page is not None:
+        st.page_link(page, label=label, query_params={k: str(v) for k, v in params.items()})
+
+
+def take_param(name: str) -> str | None:
+    """A query parameter a link carried here, removed once read so the user's own choices stick."""
+    value = st.query_params.get(name)
+    if value is not None:
+        del st.query_params[name]
+    return value
 
 
 def tenant(principal, companies: list[CompanyRef]) -> CompanyRef:

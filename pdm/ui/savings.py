@@ -22,7 +22,8 @@ METHOD = {
     "savings": f"Σ over alerts closed in the period. RESOLVED: {FORMULA}. Totals rounded once to cents (half up).",
     "precision": "RESOLVED / (RESOLVED + FALSE_ALARM) among alerts closed in the period.",
     "lead time": "Mean over RESOLVED alerts of (taken in hand, else closed) − opened.",
-    "coverage": "readings_total / (tags × (⌊span / poll_interval_s⌋ + 1)), span = oldest stored reading → last read; "
+    "coverage": "readings / (tags × (⌊span / poll_interval_s⌋ + 1)), span = oldest stored reading → last read, "
+                "cut to the period; readings = those stored in the period (all time: every reading received); "
                 "capped at 100 %.",
 }
 
@@ -79,7 +80,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
     with make_session() as session:
         view = member_view(session, company_id=company.id, period=period)
         bench = benchmark(session, company_id=company.id, period=period)
-        view["coverage"] = coverage(session, company_id=company.id)
+        view["coverage"] = coverage(session, company_id=company.id, period=period)
     st.caption(f"{company.name} — {view['period']}")
     figures(view)
     cumulative_chart(view)

@@ -21,7 +21,7 @@ from pdm.storage.catalog import get_asset, list_assets
 from pdm.storage.readings import asset_series
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
-from pdm.ui.common import CompanyRef, iso_local, percent
+from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_param
 
 # Enough context before the alert to see the sensors leave their normal band, and a little after.
 BEFORE_S = 30 * 60
@@ -36,6 +36,9 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     st.caption(company.name)
     # The logged-in user, never typed: every step is recorded under this name.
     st.session_state[USER] = user
+    alert_id = take_param("alert")  # arriving from a link (the asset page's way back)
+    if alert_id and alert_id.isdigit():
+        st.session_state[f"alert_pick_{company.id}"] = int(alert_id)
     with make_session() as session:
         filters = _filters(session, company)
     _alerts(make_session, company, filters)
@@ -82,9 +85,12 @@ def _label(alert: Alert, asset: Asset) -> str:
 # It receives the session factory, never a session: a fragment rerun outlives the full run.
 @st.fragment(run_every=5)
 def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: dict) -> None:
+    # The message's slot is always there: when it empties on the next refresh, nothing below moves,
+    # so an expander the technician opened stays open.
+    slot = st.container()
     flash = st.session_state.pop(FLASH, None)
     if flash:
-        (st.error if flash[0] == "error" else st.success)(flash[1])
+        (slot.error if flash[0] == "error" else slot.success)(flash[1])
     with make_session() as session:
         rows = list_alerts(session, company_id=company.id, **filters)
         if not rows:
@@ -92,6 +98,9 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
             return
         st.dataframe(alerts_frame(rows), hide_index=True)
         labels = {alert.id: _label(alert, asset) for alert, asset in rows}
+        if st.session_state.get(f"alert_pick_{company.id}") not in labels:
+            # A linked alert that is not listed (filtered out, or not this company's): choose none.
+            st.session_state.pop(f"alert_pick_{company.id}", None)
         chosen = st.selectbox("Alert details", list(labels), index=None, format_func=labels.get,
                               placeholder="Choose an alert to see its sensors",
                               # Per company: an alert id picked for one tenant must not follow to another.
@@ -109,6 +118,7 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
                 f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model "
                 f"{version_label(session, company_id=company.id, version_id=alert.model_version_id)}")
     st.write(f"Contributing sensors: {_top_sensors(alert.sensors) or 'none recorded'}")
+    page_link("assets", f"{asset.name or asset.slug}: asset page and alert history", asset=asset.id, alert=alert.id)
     _actions(make_session, company, alert, asset)
     start, end = alert.opened_at - BEFORE_S, alert.last_seen_at + AFTER_S
     tags = [s["tag"] for s in alert.sensors or [] if s.get("tag")] or None
@@ -154,7 +164,7 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
         col.button(label, key=f"{action}{k}", on_click=_run, args=(make_session, cid, step, f"Alert #{aid} {done}"),
                    kwargs={"alert_id": aid}, width="stretch")
     if "resolve" in allowed:
-        with st.expander("Resolve"), st.form(f"resolve_form{k}", clear_on_submit=True):
+        with st.expander("Resolve", key=f"exp_resolve{k}"), st.form(f"resolve_form{k}", clear_on_submit=True):
             with make_session() as session:
                 modes = {m.code: m.label for m in feedback.list_failure_modes(session, asset_class=asset.asset_class)}
             st.selectbox("Failure mode", list(modes), format_func=modes.get, key="fm" + k)
@@ -163,12 +173,12 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
             st.number_input("Repair cost", min_value=0.0, value=None, key="cost" + k)
             st.form_submit_button("Resolve", on_click=_resolve, args=(make_session, cid, aid))
     if "false_alarm" in allowed:
-        with st.expander("False alarm"), st.form(f"false_form{k}", clear_on_submit=True):
+        with st.expander("False alarm", key=f"exp_false_alarm{k}"), st.form(f"false_form{k}", clear_on_submit=True):
             st.text_input("Why is it a false alarm?", key="reason" + k)
             st.form_submit_button("Mark as false alarm", on_click=lambda: _run(
                 make_session, cid, feedback.mark_false_alarm, f"Alert #{aid} marked as false alarm", alert_id=aid,
                 reason=st.session_state["reason" + k]))
-    with st.expander("Comment or assign"):
+    with st.expander("Comment or assign", key=f"exp_comment_or_assign{k}"):
         with st.form(f"comment_form{k}", clear_on_submit=True):
             st.text_area("Comment", key="comment" + k)
             st.form_submit_button("Add comment", on_click=lambda: _run(

@@ -207,3 +207,34 @@ def test_cavitation_makes_flow_pressure_and_vibration_erratic():
     for sensor in ("flow", "discharge_pressure", "vibration"):
         jitter_h, jitter_f = np.diff(healthy[sensor]).std(), np.diff(faulty[sensor]).std()
         assert jitter_f > 3 * jitter_h, sensor
+
+
+# --- benign events: a real shift in the data that is not a fault -----------------------------------------
+
+@pytest.mark.parametrize("asset_class", list(SENSORS))
+def test_process_change_is_accepted_on_every_class_and_really_shifts_the_data(asset_class):
+    check_fault(asset_class, "process_change")
+    x, sev = simulate(asset_class, 9, 75, fault="process_change", start=30, ramp=2)
+    pca = TinyPCA().fit(x[: int(30 * 60 / DT)])
+    # The asset leaves the operating range its detector learned: a detector alarms (a false alarm to come).
+    assert pca.over(x[sev >= 1.0]).mean() > 0.5
+    assert longest_run(pca.over(x[sev >= 1.0])) >= 10
+
+
+def test_process_change_keeps_the_healthy_physics_where_a_fault_breaks_it():
+    """A pump on a pure friction system has head ∝ flow²; a lower load keeps that, a clogged filter does not."""
+    cols = list(SENSORS["centrifugal_pump"])
+    flow, dp, sp = cols.index("flow"), cols.index("discharge_pressure"), cols.index("suction_pressure")
+
+    def system_curve(kind):
+        healthy, _ = simulate("centrifugal_pump", 4, 60, dt=5.0)
+        changed, _ = simulate("centrifugal_pump", 4, 60, fault=kind, start=5, ramp=5, dt=5.0)
+        keep = slice(int(30 * 60 / 5.0), None)
+        k = lambda x: np.median((x[keep, dp] - x[keep, sp]) / x[keep, flow] ** 2)  # noqa: E731
+        return healthy[keep, flow].mean(), changed[keep, flow].mean(), k(healthy), k(changed)
+
+    q_healthy, q_changed, k_healthy, k_changed = system_curve("process_change")
+    assert q_changed < 0.75 * q_healthy                         # a third less throughput...
+    assert k_changed == pytest.approx(k_healthy, rel=0.05)      # ...on the same system curve
+    _, _, k_healthy, k_clogged = system_curve("clogging_filter")
+    assert k_clogged > 1.5 * k_healthy                          # a fault changes the system itself

@@ -119,7 +119,8 @@ def test_properties_before_start():
     assert {"company": "usinage-ouest", "asset": "S-1", "class": "cnc_spindle"} in sim.assets
     assert len(sim.assets) == 3
     assert sim.faults == [{"company": "usinage-ouest", "asset": "S-1", "kind": "imbalance",
-                           "start": START + timedelta(minutes=30), "end": START + timedelta(minutes=90)}]
+                           "start": START + timedelta(minutes=30), "end": START + timedelta(minutes=90),
+                           "benign": False}]
     assert sim.clock.start == START.timestamp() and sim.clock.speed == SPEED
     assert sorted(sim.urls) == ["opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842"]
 

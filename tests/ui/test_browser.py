@@ -52,7 +52,7 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
         expect(page.get_by_text(re.compile(r"Alert #\d+ resolved"))).to_be_visible()
         # The chosen alert stays on screen with its new state (not a reset picker).
         expect(page.get_by_role("button", name="Reopen")).to_be_visible()
-        expect(page.get_by_text("RESOLVED", exact=True).first).to_be_visible()
+        expect(page.get_by_text(re.compile(r"RESOLVED · severity"))).to_be_visible()
         page.set_viewport_size({"width": 1280, "height": 2400})  # Streamlit scrolls inside the page
         page.screenshot(path=str(tmp_path / "resolved.png"))
         # A phone opens the app with the sidebar folded: the alert and its actions still fit.
@@ -63,6 +63,17 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
         expect(phone.get_by_role("button", name="Reopen")).to_be_in_viewport()
         expect(phone.get_by_text(re.compile(r"RESOLVED · severity"))).to_be_visible()
         expect(phone.locator(".vega-embed")).to_have_count(2)  # telemetry and score, one under the other
-        phone.screenshot(path=str(tmp_path / "phone.png"))
+        # Nothing wider than the phone: the charts take the column's width, the page never scrolls sideways.
+        for chart in phone.locator(".vega-embed").all():
+            box = chart.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+        # From the alert to its asset page, and back to the same alert.
+        phone.get_by_role("link", name=re.compile(r"Pump A1: asset page")).click()
+        expect(phone.get_by_role("heading", name="Assets")).to_be_visible()
+        expect(phone.get_by_text("Alert history")).to_be_visible()
+        phone.get_by_role("link", name=re.compile(r"Back to alert #\d+")).click()
+        expect(phone.get_by_role("button", name="Reopen")).to_be_visible()
     assert _status(db) == "RESOLVED"
     assert (tmp_path / "resolved.png").stat().st_size > 0 and (tmp_path / "phone.png").stat().st_size > 0

@@ -59,9 +59,9 @@ def _reachable(at: AppTest, url_path: str, title: str) -> bool:
 
 
 ALL = {"alerts": "Alerts", "assets": "Assets", "endpoints": "Endpoints", "savings": "Savings", "costs": "Costs",
-       "cluster": "Cluster", "users": "Users", "audit": "Audit log"}
-VISIBLE = {"tech": {"alerts", "assets"}, "eng": {"alerts", "assets", "endpoints", "savings", "costs"}, "rev": {"cluster"},
-           "root": set(ALL)}
+       "cluster": "Cluster", "failure-modes": "Failure modes", "users": "Users", "audit": "Audit log"}
+VISIBLE = {"tech": {"alerts", "assets"}, "eng": {"alerts", "assets", "endpoints", "savings", "costs"},
+           "rev": {"cluster", "failure-modes"}, "root": set(ALL)}
 
 
 def test_logged_out_visitor_sees_only_login(monkeypatch, db):

@@ -123,7 +123,44 @@ def test_normal_ranges_are_shaded_on_the_telemetry(at, db):
     _ok(app.run())
     telemetry = app.get("vega_lite_chart")[0]
     spec = json.loads(telemetry.proto.spec)
-    assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == ["area", "line"]
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
+    # No facet and no fixed width: the chart takes its column's width (a phone screen included).
+    assert "facet" not in spec and "width" not in spec
+
+
+def test_alert_links_to_its_asset_page_and_back(at, db):
+    app, aid = at
+    ((asset_id,),) = _query(db, select(Alert.asset_id))
+    (link,) = app.get("page_link")
+    assert link.proto.page == "assets" and link.proto.label.startswith("Pump A1")
+    assert sorted(link.proto.query_string.split("&")) == [f"alert={aid}", f"asset={asset_id}"]
+    # Follow it as the browser does: the assets page with the link's parameters.
+    app._page_hash = calc_hash("assets")
+    app.query_params["asset"], app.query_params["alert"] = str(asset_id), str(aid)
+    _ok(app.run())
+    assert app.title[0].value == "Assets" and app.selectbox(key="asset_pick_1").value == asset_id
+    assert "Alert history" in _text(app)
+    (back,) = app.get("page_link")
+    # The alerts page is the default one: its link is the app's root, known by its page hash.
+    assert (back.proto.page_script_hash, back.proto.query_string, back.proto.label) == \
+        (calc_hash("alerts"), f"alert={aid}", f"← Back to alert #{aid}")
+    app._page_hash = calc_hash("alerts")
+    app.query_params["alert"] = str(aid)
+    _ok(app.run())
+    assert app.selectbox(key="alert_pick_1").value == aid and f"alert #{aid}" in _text(app)
+
+
+def test_a_linked_id_of_another_company_shows_nothing_of_it(at, monkeypatch, db):
+    app, aid = at
+    ((asset_id,),) = _query(db, select(Alert.asset_id))
+    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
+    other.query_params["alert"] = str(aid)
+    _ok(other.run())
+    assert "No alerts for Beta Metals" in _text(other) and "Pump A1" not in _text(other)
+    other._page_hash = calc_hash("assets")
+    other.query_params["asset"] = str(asset_id)
+    _ok(other.run())
+    assert "Pump A1" not in _text(other) and not other.get("page_link")
 
 
 def test_asset_page_shows_the_alert_history(at, db):
