@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm import leases
@@ -35,7 +35,7 @@ from pdm.errors import PdmError
 from pdm.ingest import DB_ERRORS, EndpointPoller, save_health
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
-from pdm.storage.tables import Company, Tag
+from pdm.storage.tables import Company, Endpoint, Tag
 
 log = logging.getLogger(__name__)
 POLLER_STOP_S = 15.0  # a stop must end: a poller that overruns is logged by name and left behind
@@ -129,9 +129,16 @@ class EndpointShare:
             start = {}
             for endpoint_id in mine:
                 signature = self._signature(session, wanted[endpoint_id])
-                if self._signatures.get(endpoint_id) != signature:
+                if self._signatures.get(endpoint_id) == signature:
+                    continue
+                stop |= {endpoint_id} & self.pollers.keys()
+                try:
                     start[endpoint_id] = (signature, self._poller_for(session, wanted[endpoint_id]))
-                    stop |= {endpoint_id} & self.pollers.keys()
+                except PdmError as exc:  # one bad endpoint must not stop the renewals of the others
+                    log.error("worker %s cannot poll endpoint %s: %s", self.worker_id, endpoint_id, exc)
+                    self._signatures[endpoint_id] = signature  # said once; retried when its settings change
+                    session.execute(update(Endpoint).where(Endpoint.id == endpoint_id)
+                                    .values(state="ERROR", last_error=str(exc)))
         return stop, release, start
 
     @staticmethod

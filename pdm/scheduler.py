@@ -15,7 +15,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from pdm.errors import SchedulerBusy
 
@@ -71,7 +71,7 @@ class LeaderLock:
             self._conn.execute(text("SELECT 1"))
             self._conn.commit()
             return True
-        except DBAPIError:
+        except SQLAlchemyError:
             return False
 
     def require(self) -> None:
@@ -88,7 +88,7 @@ class LeaderLock:
             # The connection goes back to a pool, not away: unlock explicitly, then drop it.
             try:
                 self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
-            except DBAPIError:  # the connection is gone, and the lock with it
+            except SQLAlchemyError:  # the connection is gone, and the lock with it
                 pass
             self._conn.invalidate()
             self._conn.close()

@@ -54,6 +54,7 @@ class Worker:
                                     worker_id=self.worker_id) if role in ("ingest", "all") else None)
         self.leader = LeaderLock(engine) if role in ("scheduler", "all") else None
         self.leading = False
+        self._standby: asyncio.Future | None = None
         # Train and score share one lock: they write the same tables, and stopping waits on it
         # so that no job is left half-way when ``run`` returns.
         self._jobs = threading.Lock()
@@ -150,7 +151,7 @@ class Worker:
                 self.scheduler.remove_job(job)
         self.leader.release()
         self.leading = False
-        asyncio.ensure_future(self._lead(stop))
+        self._standby = asyncio.ensure_future(self._lead(stop))  # kept: a task nobody holds may vanish
 
     async def _stop(self) -> None:
         self._stopping.set()

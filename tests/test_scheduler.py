@@ -154,3 +154,39 @@ def test_lease_settings_are_checked_at_load(tmp_path):
         load_settings(env={"PDM_LEASE_TTL_S": "15", "PDM_LEASE_RENEW_S": "20"})
     with pytest.raises(ConfigError, match="lease_ttl_s = '-1'"):
         load_settings(env={"PDM_LEASE_TTL_S": "-1"})
+
+
+async def test_leader_whose_connection_drops_steps_down_then_leads_again(postgres_url, tmp_path, caplog):
+    """On PostgreSQL the lock lives with one connection: when the server ends it, the leader must stop leading."""
+    from sqlalchemy import text
+
+    from pdm.scheduler import LOCK_KEY
+    from pdm.storage.session import upgrade
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    settings = Settings(database_url=postgres_url, var_dir=tmp_path, leader_retry_s=0.2)
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="scheduler")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        assert worker.leading
+        with engine.begin() as conn:  # end the backend holding this schema's lock, and only that one
+            key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
+            pids = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                                     "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"),
+                                {"low": key & 0xFFFFFFFF}).scalars().all()
+            assert len(pids) == 1
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if "leader lock lost" in caplog.text and worker.leading:
+                break
+        assert "leader lock lost" in caplog.text  # it noticed and stepped down...
+        assert worker.leading and worker.scheduler.get_job("score")  # ...and, the lock being free, leads again
+        assert not LeaderLock(make_engine(postgres_url)).acquire()
+    finally:
+        stop.set()
+        await running
+        engine.dispose()

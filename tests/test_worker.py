@@ -282,3 +282,28 @@ def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
     assert fresh["worker"] == ""  # no live lease: nobody reads it now
     assert (stale["readings_per_s"], stale["errors_last_hour"]) == (0.0, 4)
     assert old["errors_last_hour"] == 0 and old["spool_rows"] == 8  # the spool stays until it is drained
+
+
+async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_polled(engine, sessions, db_url,
+                                                                                      opcua_server, tmp_path):
+    from sqlalchemy import update
+
+    from pdm.worker import Worker
+
+    endpoints = _share_plant(sessions, opcua_server, 2)
+    bad = min(endpoints)
+    with sessions.begin() as s:  # e.g. written by an older release, before a setting was checked
+        settings = s.get(Endpoint, bad).settings
+        s.execute(update(Endpoint).where(Endpoint.id == bad).values(settings={**settings, "poll_interval_s": "fast"}))
+    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, **FAST),
+                    detection=DetectionConfig(), role="ingest")
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(1.5)  # several renewals
+    assert set(worker.pollers) == set(endpoints) - {bad}
+    with sessions() as s:
+        assert leases.holders(s).keys() == set(endpoints)
+        state, error = s.execute(select(Endpoint.state, Endpoint.last_error).where(Endpoint.id == bad)).one()
+    stop.set()
+    await task
+    assert state == "ERROR" and "poll_interval_s" in error and "'fast'" in error
