@@ -56,6 +56,8 @@ class EndpointShare:
         self._signatures: dict[int, tuple] = {}
         self._lock_fd: int | None = None
         self._db_up = True
+        self._busy = asyncio.Lock()
+        self._closed = False
 
     def start(self) -> None:
         """Lock this worker's spool folder for its lifetime (a free lock marks a dead worker's folder)."""
@@ -80,29 +82,32 @@ class EndpointShare:
 
     async def tick(self) -> None:
         """Heartbeat, renew, report health, rebalance; a database outage leaves the pollers spooling."""
-        health = {i: self._health_row(i, p) for i, p in self.pollers.items()}
-        try:
-            stop, release, start = await asyncio.to_thread(self._plan, health)
-        except DB_ERRORS as exc:
-            if self._db_up:
-                log.warning("worker %s cannot renew its leases (pollers keep spooling): %s", self.worker_id,
-                            str(exc).splitlines()[0])
-            self._db_up = False
-            return
-        self._db_up = True
-        for endpoint_id in stop:
-            await self._stop_poller(endpoint_id)
-        if release:
-            await asyncio.to_thread(self._in_tx, leases.release, endpoint_ids=sorted(release))
-            log.info("worker %s gave back endpoints %s", self.worker_id, sorted(release))
-        for endpoint_id, (signature, poller) in start.items():
-            self._signatures[endpoint_id] = signature
-            self.pollers[endpoint_id] = poller
-            self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
-                                   id=f"poll:{endpoint_id}", next_run_time=utcnow())
-            log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
-                     poller.config.poll_interval_s)
-        await asyncio.to_thread(self.drain_orphan_spools)
+        async with self._busy:  # one tick at a time, and never one after ``stop``
+            if self._closed:
+                return
+            health = {i: self._health_row(i, p) for i, p in self.pollers.items()}
+            try:
+                stop, release, start = await asyncio.to_thread(self._plan, health)
+                for endpoint_id in stop:
+                    await self._stop_poller(endpoint_id)
+                if release:
+                    await asyncio.to_thread(self._in_tx, leases.release, endpoint_ids=sorted(release))
+                    log.info("worker %s gave back endpoints %s", self.worker_id, sorted(release))
+            except DB_ERRORS as exc:  # unrenewed leases expire by themselves; the next tick says what is ours
+                if self._db_up:
+                    log.warning("worker %s cannot renew its leases (pollers keep spooling): %s", self.worker_id,
+                                str(exc).splitlines()[0])
+                self._db_up = False
+                return
+            self._db_up = True
+            for endpoint_id, (signature, poller) in start.items():
+                self._signatures[endpoint_id] = signature
+                self.pollers[endpoint_id] = poller
+                self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
+                                       id=f"poll:{endpoint_id}", next_run_time=utcnow())
+                log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
+                         poller.config.poll_interval_s)
+            await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
 
     def _in_tx(self, fn, **kwargs):
         with self.sessions.begin() as session:
@@ -127,8 +132,10 @@ class EndpointShare:
                     mine.append(endpoint_id)
             stop = self.pollers.keys() - set(mine)
             start = {}
+            node_maps = self._node_maps(session, mine)
             for endpoint_id in mine:
-                signature = self._signature(session, wanted[endpoint_id])
+                endpoint = wanted[endpoint_id]
+                signature = (repr(sorted(endpoint.settings.items())), node_maps.get(endpoint_id, frozenset()))
                 if self._signatures.get(endpoint_id) == signature:
                     continue
                 stop |= {endpoint_id} & self.pollers.keys()
@@ -142,9 +149,13 @@ class EndpointShare:
         return stop, release, start
 
     @staticmethod
-    def _signature(session: Session, endpoint) -> tuple:
-        tags = session.execute(select(Tag.node_id, Tag.id).where(Tag.endpoint_id == endpoint.id)).all()
-        return repr(sorted(endpoint.settings.items())), frozenset(map(tuple, tags))
+    def _node_maps(session: Session, endpoint_ids: list[int]) -> dict[int, frozenset]:
+        """Endpoint id → its (node id, tag id) pairs, in one query for every endpoint held."""
+        maps: dict[int, set] = {}
+        rows = session.execute(select(Tag.endpoint_id, Tag.node_id, Tag.id).where(Tag.endpoint_id.in_(endpoint_ids)))
+        for endpoint_id, node_id, tag_id in rows:
+            maps.setdefault(endpoint_id, set()).add((node_id, tag_id))
+        return {i: frozenset(m) for i, m in maps.items()}
 
     def _poller_for(self, session: Session, endpoint) -> EndpointPoller:
         config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
@@ -170,26 +181,36 @@ class EndpointShare:
 
     async def stop(self) -> None:
         """Write what was read, give every endpoint back and leave, so the others take over at once."""
-        for endpoint_id in list(self.pollers):
-            await self._stop_poller(endpoint_id)
-        try:
-            await asyncio.to_thread(self._in_tx, leases.leave)
-        except DB_ERRORS as exc:  # the leases expire by themselves
-            log.warning("worker %s could not give its endpoints back: %s", self.worker_id, str(exc).splitlines()[0])
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the folder lock; a spool left here is drained by the next worker
-            self._lock_fd = None
+        async with self._busy:
+            self._closed = True
+            for endpoint_id in list(self.pollers):
+                await self._stop_poller(endpoint_id)
+            try:
+                await asyncio.to_thread(self._in_tx, leases.leave)
+            except DB_ERRORS as exc:  # the leases expire by themselves
+                log.warning("worker %s could not give its endpoints back: %s", self.worker_id,
+                            str(exc).splitlines()[0])
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # frees the folder: a spool left in it is replayed by the next worker here
+                self._lock_fd = None
 
-    def drain_orphan_spools(self) -> int:
-        """Store the spools of dead workers on this host; returns how many rows were replayed."""
+    def drain_orphan_spools(self, polling: set[int] = frozenset()) -> int:
+        """Store spools no poller will drain; returns how many rows were replayed.
+
+        Those of dead workers on this host, and this worker's own for endpoints it no longer
+        polls (given back or taken over while the database was unreachable).
+        """
         if not self.spool_root.exists():
             return 0
         replayed = 0
-        for folder in sorted(p for p in self.spool_root.iterdir() if p.is_dir() and p.name != self.worker_id):
-            try:
+        try:
+            own, polled = self.spool_root / self.worker_id, {str(i) for i in polling}
+            for folder in sorted(p for p in own.glob("*") if p.is_dir() and p.name not in polled):
+                replayed += Spool(folder, max_bytes=self.settings.spool_max_bytes).drain(self._write_rows)
+            for folder in sorted(p for p in self.spool_root.iterdir() if p.is_dir() and p.name != self.worker_id):
                 replayed += self._drain_if_orphan(folder)
-            except DB_ERRORS:
-                return replayed  # the database is down: the files stay for the next tick
+        except DB_ERRORS:
+            pass  # the database is down: the files stay for the next tick
         return replayed
 
     def _drain_if_orphan(self, folder: Path) -> int:

@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -123,6 +123,3 @@ def fair_share(endpoints: int, workers: list[str], worker_id: str) -> int:
     base, extra = divmod(endpoints, len(everyone))
     return base + (1 if everyone.index(worker_id) < extra else 0)
 
-
-def count_leases(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(EndpointLease)).scalar_one()

@@ -245,20 +245,22 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
     spool(root / "hosta-1-dead" / str(first), tags_1[0], 5)   # a worker that was killed
     spool(root / str(first), tags_1[1], 3)                      # the layout before per-worker folders
     spool(root / "hosta-2-live" / str(first), tags_2[0], 4)     # a worker still running here
+    spool(root / "hosta-3-me" / str(first), tags_2[1], 2)       # ours, for an endpoint we no longer poll
     (root / "hosta-2-live").mkdir(exist_ok=True)
     live = os.open(root / "hosta-2-live" / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     fcntl.flock(live, fcntl.LOCK_EX)
     try:
         share = EndpointShare(sessions=sessions, settings=Settings(database_url=db_url, var_dir=tmp_path),
                               scheduler=AsyncIOScheduler(), worker_id="hosta-3-me")
-        assert share.drain_orphan_spools() == 8
+        assert share.drain_orphan_spools(polling={first}) == 8  # ours is kept while its poller runs
+        assert share.drain_orphan_spools() == 2
         assert share.drain_orphan_spools() == 0
     finally:
         os.close(live)
     with sessions() as s:
         counts = dict(s.execute(select(Reading.tag_id, func.count()).group_by(Reading.tag_id)).all())
-    assert counts == {tags_1[0]: 5, tags_1[1]: 3}
-    assert sorted(p.name for p in root.iterdir()) == ["hosta-2-live"]
+    assert counts == {tags_1[0]: 5, tags_1[1]: 3, tags_2[1]: 2}
+    assert sorted(p.name for p in root.iterdir()) == ["hosta-2-live", "hosta-3-me"]
 
 
 def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
