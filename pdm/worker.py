@@ -117,14 +117,17 @@ class Worker:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         """Take the leader lock (waiting as a standby if another holds it), then schedule the leader's jobs."""
-        announced = False
+        announced = db_down = False
         while not self.leading and not stop.is_set():
             try:
                 self.leading = await asyncio.to_thread(self.leader.acquire)
+                db_down = False
             except DB_ERRORS as exc:
-                log.warning("scheduler standby cannot reach the database: %s", str(exc).splitlines()[0])
+                if not db_down:
+                    log.warning("scheduler standby cannot reach the database: %s", str(exc).splitlines()[0])
+                db_down = True
             if not self.leading:
-                if not announced:
+                if not announced and not db_down:
                     log.warning("scheduler standby (worker %s): another scheduler leads; retrying every %g s",
                                 self.worker_id, self.settings.leader_retry_s)
                     announced = True

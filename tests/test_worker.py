@@ -309,3 +309,29 @@ async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_po
     stop.set()
     await task
     assert state == "ERROR" and "poll_interval_s" in error and "'fast'" in error
+
+
+async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, caplog):
+    """Ingest ticks and the scheduler standby both wait out a database that does not answer."""
+    import logging
+
+    from pdm.storage.session import make_engine
+    from pdm.worker import Worker
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=2"
+    engine = make_engine(url)
+    settings = Settings(database_url=url, var_dir=tmp_path, lease_ttl_s=2, lease_renew_s=0.2, leader_retry_s=0.2)
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="all", wait=True)
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING):
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(1.5)
+        assert not task.done()
+        stop.set()
+        await task
+    engine.dispose()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot renew its leases" in m for m in messages) == 1
+    assert sum("standby cannot reach the database" in m for m in messages) == 1
+    assert any("could not give its endpoints back" in m for m in messages)
+    assert not worker.leading and worker.pollers == {}
