@@ -307,6 +307,19 @@ class Settings(_Strict):
     spool_max_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
     streamlit_port: Annotated[int, Field(ge=1, le=65535)] = 8501
     retention: RetentionConfig = RetentionConfig()
+    # Several workers: an endpoint lease (and a worker's registration) not renewed for lease_ttl_s is
+    # taken over; workers renew every lease_renew_s; a standby scheduler retries the lock every leader_retry_s.
+    lease_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    lease_renew_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    leader_retry_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+
+    @field_validator("lease_renew_s")
+    @classmethod
+    def _renew_within_ttl(cls, value: float, info: ValidationInfo) -> float:
+        ttl = info.data.get("lease_ttl_s")
+        if ttl is not None and value >= ttl:
+            raise ValueError(f"must be shorter than lease_ttl_s ({ttl:g}), or leases expire between renewals")
+        return value
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

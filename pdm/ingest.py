@@ -6,23 +6,20 @@ others. A poller that loses its server backs off (1 s doubling to the endpoint's
 back, with the reason. A node that turns Bad is logged once by name (and once when it
 recovers); its reading is still stored with its status, and the other nodes are unaffected.
 
-Health (readings/s, errors in the last hour) is counted in memory and written to
-``health.json`` in the endpoint's spool folder, which status pages read next to the spool
-size: no schema change, and the worker stays the only writer.
+Health (readings/s, errors in the last hour) is counted in memory; the worker holding the
+endpoint writes it to the ``endpoint_health`` table, which status pages on any host read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +28,7 @@ from pdm.connectors import Connector, Reading, is_good, make_connector, status_n
 from pdm.connectors.spool import Spool
 from pdm.errors import EndpointRefused, EndpointUnavailable
 from pdm.storage.readings import READING_COLUMNS as COLUMNS, insert_reading_tuples
-from pdm.storage.tables import Endpoint
+from pdm.storage.tables import Endpoint, EndpointHealth
 
 log = logging.getLogger(__name__)
 # Only "cannot reach the database" is spooled; a data error would poison the spool forever.
@@ -41,20 +38,21 @@ DB_ERRORS = (OperationalError, InterfaceError)
 # when polls come faster; at the usual poll interval of 1 s every poll still commits at once.
 MIN_COMMIT_S = 0.25
 MAX_QUEUED_ROWS = 200_000  # beyond this a poll waits for the writer: memory stays bounded
-HEALTH_FILE = "health.json"
-HEALTH_EVERY_S = 5.0  # a status page refreshes every few seconds: no need to write more often
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 HOUR = 3600.0
 
 
 class Health:
-    """Counters a status page needs, kept by the poller that owns them."""
+    """Counters a status page needs, kept in memory by the poller that owns them.
 
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / HEALTH_FILE
+    The worker holding the endpoint writes a snapshot to ``endpoint_health`` every lease
+    renewal (``save_health``), so a status page on any host reads the same figures.
+    """
+
+    def __init__(self):
         self.errors: deque[float] = deque()
         self.last_error: str | None = None
         self.window: deque[tuple[float, int]] = deque()  # (time, readings) over the last minute
-        self.written_at = 0.0
 
     def error(self, reason: str, now: float | None = None) -> None:
         now = now or time.time()
@@ -62,14 +60,12 @@ class Health:
         while self.errors[0] < now - HOUR:
             self.errors.popleft()
         self.last_error = reason
-        self.save(force=True)
 
     def readings(self, count: int, now: float | None = None) -> None:
         now = now or time.time()
         self.window.append((now, count))
         while self.window[0][0] < now - 60:
             self.window.popleft()
-        self.save()
 
     def snapshot(self, now: float | None = None) -> dict:
         now = now or time.time()
@@ -80,45 +76,41 @@ class Health:
         return {"updated_at": now, "readings_per_s": round(rate, 3),
                 "errors_last_hour": sum(1 for t in self.errors if t >= now - HOUR), "last_error": self.last_error}
 
-    def save(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.written_at < HEALTH_EVERY_S:
-            return
-        self.written_at = now
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.snapshot(now)), encoding="utf-8")
-            os.replace(tmp, self.path)  # readers never see half a file
-        except OSError:  # health is best effort; the readings path has its own error handling
-            pass
+
+def save_health(session: Session, rows: list[dict]) -> None:
+    """Upsert ``endpoint_health`` rows (endpoint_id, company_id, worker_id and a ``Health.snapshot``)."""
+    if not rows:
+        return
+    insert = _INSERTS[session.get_bind().dialect.name]
+    stmt = insert(EndpointHealth)
+    columns = ("company_id", "worker_id", "updated_at", "readings_per_s", "errors_last_hour", "last_error",
+               "spool_rows")
+    session.execute(stmt.on_conflict_do_update(index_elements=["endpoint_id"],
+                                               set_={c: getattr(stmt.excluded, c) for c in columns}), rows)
 
 
-def read_health(spool_folder: Path) -> dict:
-    """What the worker last wrote for one endpoint; empty when it never ran here."""
-    try:
-        return json.loads((Path(spool_folder) / HEALTH_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def endpoint_health(session, *, company_id: int, var_dir: Path, now: float | None = None) -> list[dict]:
-    """One dict per endpoint; shared with the engineer page so both say the same thing."""
+def endpoint_health(session: Session, *, company_id: int, now: float | None = None) -> list[dict]:
+    """One dict per endpoint of the company; shared with the engineer page so both say the same thing."""
+    from pdm.leases import holders
     from pdm.storage.catalog import list_endpoints
 
     now = now or time.time()
+    endpoints = list_endpoints(session, company_id=company_id)
+    reported = {h.endpoint_id: h for h in session.execute(
+        select(EndpointHealth).where(EndpointHealth.company_id == company_id)).scalars()}
+    held_by = holders(session, now=now)
     rows = []
-    for ep in list_endpoints(session, company_id=company_id):
-        folder = var_dir / "spool" / str(ep.id)  # where pdm.worker puts each endpoint's spool
-        health = read_health(folder)
-        age = now - health.get("updated_at", 0)
+    for ep in endpoints:
+        h = reported.get(ep.id)
+        age = now - h.updated_at if h else HOUR
         rows.append({"id": ep.id, "name": ep.name, "enabled": ep.enabled, "state": ep.state,
                      "last_read_at": ep.last_read_at, "last_read": _age(ep.last_read_at, now),
-                     # A stopped worker reads nothing per second; its error count ages out.
-                     "readings_per_s": health.get("readings_per_s", 0.0) if age < 120 else 0.0,
-                     "errors_last_hour": health.get("errors_last_hour", 0) if age < HOUR else 0,
-                     "spool_rows": len(Spool(folder, max_bytes=1 << 62)),
-                     "last_error": ep.last_error or health.get("last_error")})
+                     # Nobody renewing the figures (no worker holds the endpoint): nothing is read per second.
+                     "readings_per_s": h.readings_per_s if h and age < 120 else 0.0,
+                     "errors_last_hour": h.errors_last_hour if h and age < HOUR else 0,
+                     "spool_rows": h.spool_rows if h else 0,
+                     "worker": held_by.get(ep.id, ""),
+                     "last_error": ep.last_error or (h.last_error if h else None)})
     return rows
 
 
@@ -147,12 +139,24 @@ class EndpointPoller:
         self.next_attempt = 0.0
         self.stored = 0
         self.bad_nodes: dict[str, int] = {}
-        self.health = Health(spool.folder)
+        self.health = Health()
         self._queue: list[list[Reading]] = []
         self._queued_rows = 0
         self._writer: asyncio.Future | None = None
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
+        self._spool_size, self._spool_rows = 0, 0
+
+    def spool_rows(self) -> int:
+        """Rows waiting in the spool; counted again (from disk) only when its size changed."""
+        size = self.spool.size_bytes()
+        if size != self._spool_size:
+            try:
+                self._spool_rows = len(self.spool) if size else 0
+                self._spool_size = size
+            except (OSError, ValueError):  # a segment being written or drained right now: next time
+                pass
+        return self._spool_rows
 
     async def poll_once(self) -> int:
         """One poll: returns how many readings were taken (stored or spooled)."""

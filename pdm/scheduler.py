@@ -1,7 +1,8 @@
 """The scheduler and its leader lock: exactly one scheduler runs per database.
 
 APScheduler 3.x job stores must never be shared by two schedulers (duplicate runs), so the
-worker takes a lock tied to the database before it schedules anything: ``fcntl.flock`` on
+worker takes a lock tied to the database before it schedules train, score and notify jobs
+(a standby retries until the leader dies): ``fcntl.flock`` on
 a file beside a SQLite database, ``pg_try_advisory_lock`` on PostgreSQL (held by one open
 connection, released by the server if the process dies).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from pdm.errors import SchedulerBusy
 
@@ -61,6 +63,17 @@ class LeaderLock:
         self._conn = conn
         return True
 
+    def still_held(self) -> bool:
+        """False when the PostgreSQL connection holding the lock is gone (the server then freed the lock)."""
+        if self._conn is None:
+            return self._fd is not None or self._lock_path() is None
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+            return True
+        except SQLAlchemyError:
+            return False
+
     def require(self) -> None:
         if not self.acquire():
             raise SchedulerBusy(f"another scheduler is already running on {self.engine.url.render_as_string()}; "
@@ -73,7 +86,10 @@ class LeaderLock:
             self._fd = None
         if self._conn is not None:
             # The connection goes back to a pool, not away: unlock explicitly, then drop it.
-            self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+            try:
+                self._conn.execute(text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+            except SQLAlchemyError:  # the connection is gone, and the lock with it
+                pass
             self._conn.invalidate()
             self._conn.close()
             self._conn = None

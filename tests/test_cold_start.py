@@ -57,8 +57,8 @@ async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, s
     whole, members, newcomer = _configs()
     with sessions.begin() as s:
         apply_plants(s, members)
-    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path),
-                    detection=whole.detection, refresh_s=0.5)
+    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, lease_renew_s=0.5),
+                    detection=whole.detection)
     stop = asyncio.Event()
     first = SimulatedPlant(members)
     await first.start()

@@ -78,7 +78,7 @@ def test_catalog_readings_and_scores_refuse_another_companys_asset(sessions, wor
 def test_endpoint_reads_and_mapping_refuse_another_companys_endpoint(sessions, world, tmp_path):
     cid = world["beta"]["company"]
     with sessions() as s:
-        health = endpoint_health(s, company_id=cid, var_dir=tmp_path)
+        health = endpoint_health(s, company_id=cid)
         assert {h["id"] for h in health} == set(world["beta"]["endpoints"])
     with sessions.begin() as s:
         errors = map_node(s, company_id=cid, endpoint_id=world["alpha"]["endpoints"][0],

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
 from pdm.connectors.spool import Spool
-from pdm.ingest import EndpointPoller, Health, read_health
+from pdm.ingest import EndpointPoller, Health
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
@@ -138,12 +138,12 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
         latest = s.execute(select(func.max(Reading.value)).join(Tag, Tag.id == Reading.tag_id)
                            .where(Tag.name == "t0")).scalar_one()
     assert (quality["t4"] >> 30) == 2 and quality["t5"] == 0 and latest == 502.0
-    health = read_health(tmp_path / "spool")
+    health = poller.health.snapshot()
     assert health["errors_last_hour"] == 1 and "BadNodeIdUnknown" in health["last_error"]
 
 
 async def test_health_counts_errors_of_the_last_hour_only(tmp_path):
-    health = Health(tmp_path)
+    health = Health()
     now = 10_000.0
     health.error("old", now=now - 4000)
     health.error("recent", now=now - 10)

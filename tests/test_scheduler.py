@@ -1,8 +1,12 @@
 """One scheduler per database: the leader lock on SQLite (file lock) and PostgreSQL (advisory lock)."""
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +67,126 @@ def test_cli_worker_refuses_to_start_beside_a_running_one(sqlite_url, tmp_path):
         lock.release()
     assert proc.returncode == 1
     assert "another scheduler is already running" in proc.stderr and "Traceback" not in proc.stderr
+
+
+PLANTS = Path(__file__).resolve().parents[1] / "config" / "plants.example.yaml"
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_standby_scheduler_takes_over_when_the_leader_is_killed(engine, db_url, tmp_path):
+    env = {**os.environ, "PDM_LEADER_RETRY_S": "0.3", "PDM_VAR_DIR": str(tmp_path / "var")}
+    logs = [tmp_path / f"scheduler{i}.log" for i in range(2)]
+    procs = []
+    for log_path in logs:
+        with open(log_path, "w") as fh:
+            procs.append(subprocess.Popen([sys.executable, "-m", "pdm.cli", "worker", "--role", "scheduler", "--wait",
+                                           "--config", str(PLANTS), "--database", db_url],
+                                          env=env, stdout=fh, stderr=fh))
+    try:
+        def said(i, text):
+            return text in logs[i].read_text()
+
+        _wait_for(lambda: any(said(i, "scheduler leader") for i in range(2))
+                  and any(said(i, "scheduler standby") for i in range(2)), 60, "a leader and a standby")
+        leader = 0 if said(0, "scheduler leader") else 1
+        standby = 1 - leader
+        assert not said(standby, "scheduler leader")
+        assert not LeaderLock(make_engine(db_url)).acquire()  # the leader really holds the lock
+        procs[leader].send_signal(signal.SIGKILL)
+        procs[leader].wait(10)
+        _wait_for(lambda: said(standby, "scheduler leader"), 20, "the standby to take over")
+        assert procs[standby].poll() is None and "Traceback" not in logs[standby].read_text()
+        procs[standby].send_signal(signal.SIGTERM)
+        assert procs[standby].wait(60) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    lock = LeaderLock(make_engine(db_url))
+    assert lock.acquire()  # a clean stop gives the lock back
+    lock.release()
+
+
+async def test_ingest_role_runs_beside_a_leader_and_scheduler_role_reads_nothing(engine, db_url, tmp_path):
+    settings = Settings(database_url=db_url, var_dir=tmp_path, lease_ttl_s=2, lease_renew_s=0.2)
+    lock = LeaderLock(make_engine(db_url))
+    assert lock.acquire()
+    try:
+        ingest = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="ingest")
+        stop = asyncio.Event()
+        running = asyncio.create_task(ingest.run(stop))
+        await asyncio.sleep(0.5)
+        assert not running.done() and ingest.scheduler.get_job("refresh") and not ingest.scheduler.get_job("score")
+        stop.set()
+        await running
+    finally:
+        lock.release()
+    scheduler = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="scheduler")
+    stop = asyncio.Event()
+    running = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.5)
+    assert scheduler.leading and scheduler.share is None and scheduler.scheduler.get_job("score")
+    assert not scheduler.scheduler.get_job("refresh")
+    stop.set()
+    await running
+
+
+def test_worker_refuses_an_unknown_role(engine, db_url, tmp_path):
+    with pytest.raises(ValueError, match="role must be one of ingest, scheduler, all, not 'ingestion'"):
+        Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path), detection=DetectionConfig(),
+               role="ingestion")
+    proc = subprocess.run([sys.executable, "-m", "pdm.cli", "worker", "--role", "ingestion", "--database", db_url],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--role" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lease_settings_are_checked_at_load(tmp_path):
+    from pdm.config import load_settings
+    from pdm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lease_renew_s = '20'.*shorter than lease_ttl_s"):
+        load_settings(env={"PDM_LEASE_TTL_S": "15", "PDM_LEASE_RENEW_S": "20"})
+    with pytest.raises(ConfigError, match="lease_ttl_s = '-1'"):
+        load_settings(env={"PDM_LEASE_TTL_S": "-1"})
+
+
+async def test_leader_whose_connection_drops_steps_down_then_leads_again(postgres_url, tmp_path, caplog):
+    """On PostgreSQL the lock lives with one connection: when the server ends it, the leader must stop leading."""
+    from sqlalchemy import text
+
+    from pdm.scheduler import LOCK_KEY
+    from pdm.storage.session import upgrade
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    settings = Settings(database_url=postgres_url, var_dir=tmp_path, leader_retry_s=0.2)
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="scheduler")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        assert worker.leading
+        with engine.begin() as conn:  # end the backend holding this schema's lock, and only that one
+            key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
+            pids = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                                     "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"),
+                                {"low": key & 0xFFFFFFFF}).scalars().all()
+            assert len(pids) == 1
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if "leader lock lost" in caplog.text and worker.leading:
+                break
+        assert "leader lock lost" in caplog.text  # it noticed and stepped down...
+        assert worker.leading and worker.scheduler.get_job("score")  # ...and, the lock being free, leads again
+        assert not LeaderLock(make_engine(postgres_url)).acquire()
+    finally:
+        stop.set()
+        await running
+        engine.dispose()

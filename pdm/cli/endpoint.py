@@ -117,17 +117,17 @@ def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)]
 @endpoint_app.command("status")
 def endpoint_status(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
                     settings: SettingsOpt = None) -> None:
-    """Health of a company's endpoints: state, last read, readings/s, errors (1 h), spool."""
+    """Health of a company's endpoints: state, last read, readings/s, errors (1 h), spool, reading worker."""
     from pdm.ingest import endpoint_health
     from pdm.storage.session import session_factory
 
     cfg = _settings(settings, database)
     with session_factory(_engine(cfg))() as session:
-        rows = endpoint_health(session, company_id=_company(session, company).id, var_dir=Path(cfg.var_dir))
-    table = Table("endpoint", "enabled", "state", "last read", "readings/s", "errors 1h", "spool rows",
+        rows = endpoint_health(session, company_id=_company(session, company).id)
+    table = Table("endpoint", "enabled", "state", "last read", "readings/s", "errors 1h", "spool rows", "worker",
                   "last error")
     for r in rows:
         table.add_row(r["name"], "yes" if r["enabled"] else "no", r["state"], r["last_read"],
                       f"{r['readings_per_s']:.3g}", str(r["errors_last_hour"]), str(r["spool_rows"]),
-                      r["last_error"] or "")
+                      r["worker"] or "none", r["last_error"] or "")
     out.print(table)

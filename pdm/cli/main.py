@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import signal
+from enum import Enum
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -172,30 +173,32 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+class WorkerRole(str, Enum):
+    ingest = "ingest"
+    scheduler = "scheduler"
+    all = "all"
+
+
 @app.command()
 def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None,
-           wait: Annotated[bool, typer.Option(help="Wait for the scheduler lock instead of exiting.")] = False,
+           role: Annotated[WorkerRole, typer.Option(help=(
+               "ingest: read a fair share of the endpoints (run as many as you like); scheduler: train, score "
+               "and notify (one leader per database); all: both."))] = WorkerRole.all,
+           wait: Annotated[bool, typer.Option(help="Stand by for the scheduler lock instead of exiting.")] = False,
            verbose: bool = False) -> None:
     """Poll endpoints, train and score models, raise alerts (one scheduler per database)."""
-    from pdm.errors import SchedulerBusy
     from pdm.worker import Worker
 
     setup_logging(verbose)
     plants = load_plants(config)
-    engine = _engine(_settings(settings, database))
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
 
     async def run():
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        while True:
-            try:
-                await Worker(engine=engine, settings=_settings(settings, database), detection=plants.detection).run(stop)
-                return
-            except SchedulerBusy:
-                if not wait:
-                    raise
-                await asyncio.sleep(5)
+        await Worker(engine=engine, settings=cfg, detection=plants.detection, role=role.value, wait=wait).run(stop)
 
     asyncio.run(run())
 

@@ -326,3 +326,41 @@ class AuditEvent(Base):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     target: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class IngestWorker(Base):
+    """A live ingest worker (until ``expires_at``): endpoints are shared out among these."""
+
+    __tablename__ = "ingest_workers"
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class EndpointLease(Base):
+    """Which worker reads an endpoint; one row per endpoint, so two workers cannot both hold it."""
+
+    __tablename__ = "endpoint_leases"
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(200), index=True)
+    acquired_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    # Not renewed by then: the worker is taken for dead and another may take the endpoint over.
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class EndpointHealth(Base):
+    """What the worker reading an endpoint last reported, so any host's status page can show it."""
+
+    __tablename__ = "endpoint_health"
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[float] = mapped_column(Float)
+    readings_per_s: Mapped[float] = mapped_column(Float, default=0.0)
+    errors_last_hour: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    spool_rows: Mapped[int] = mapped_column(Integer, default=0)

@@ -42,7 +42,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     st.session_state[USER] = user  # the logged-in user, named in the audit log for every change
     st.caption(company.name)
     var_dir = Path(load_settings().var_dir)
-    _endpoints(make_session, company, var_dir)
+    _endpoints(make_session, company)
     _enable(make_session, company)
     _add_form(make_session, company, var_dir)
     _browse_and_map(make_session, company, var_dir)
@@ -56,6 +56,7 @@ def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dic
         "readings/s": health.get(ep.id, {}).get("readings_per_s", 0.0),
         "errors 1h": health.get(ep.id, {}).get("errors_last_hour", 0),
         "spool rows": health.get(ep.id, {}).get("spool_rows", 0),
+        "worker": health.get(ep.id, {}).get("worker", ""),
         "readings total": ep.readings_total, "last error": ep.last_error or "",
     } for ep in endpoints])
 
@@ -67,14 +68,14 @@ def tags_frame(tags: list[Tag], asset_names: dict[int, str]) -> pd.DataFrame:
 
 # A fragment so state, age and counters stay current in an open tab without a full rerun.
 @st.fragment(run_every=5)
-def _endpoints(make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path) -> None:
+def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None:
     with make_session() as session:
         endpoints = list_endpoints(session, company_id=company.id)
         if not endpoints:
             st.info(f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
                     "and run `pdmctl config apply <file>`.")
             return
-        health = {h["id"]: h for h in endpoint_health(session, company_id=company.id, var_dir=var_dir)}
+        health = {h["id"]: h for h in endpoint_health(session, company_id=company.id)}
         tags = list_tags(session, company_id=company.id)
         asset_names = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
     st.dataframe(endpoints_frame(endpoints, time.time(), health), hide_index=True)

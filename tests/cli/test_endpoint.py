@@ -113,10 +113,13 @@ async def test_browse_is_bounded_and_prints_portable_ids(tmp_path):
         await srv.stop()
 
 
-async def test_status_shows_health_and_spool(tmp_path):
+async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
+    """Health comes from the database, so it reads the same on any host; no worker: nothing per second."""
+    import time
+
+    from pdm import leases
     from pdm.config import parse_plants
-    from pdm.connectors.spool import Spool
-    from pdm.ingest import Health
+    from pdm.ingest import save_health
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import upgrade
 
@@ -125,15 +128,17 @@ async def test_status_shows_health_and_spool(tmp_path):
     upgrade(engine)
     with session_factory(engine).begin() as s:
         apply_plants(s, parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [
-            {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"}]}]}]}))
+            {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"},
+            {"name": "idle", "endpoint_url": "opc.tcp://127.0.0.1:4841/x"}]}]}]}))
+        leases.acquire(s, endpoint_id=1, worker_id="hostb-42-abc", ttl=60)
+        save_health(s, [{"endpoint_id": 1, "company_id": 1, "worker_id": "hostb-42-abc", "updated_at": time.time(),
+                         "readings_per_s": 12.5, "errors_last_hour": 2, "last_error": "node x: BadNodeIdUnknown",
+                         "spool_rows": 7}])
     engine.dispose()
-    folder = tmp_path / "var" / "spool" / "1"
-    Spool(folder, max_bytes=10**6).append([{"tag_id": 1, "ts": 1.0, "value": 1.0, "quality": 0, "received_at": 1.0}])
-    health = Health(folder)
-    health.error("endpoint down: refused")
-    health.error("node x: BadNodeIdUnknown")
     code, out, err = await pdmctl(tmp_path, "endpoint", "status", "--company", "acme", "--database", url)
     assert code == 0, err
     line = next(row for row in out.splitlines() if "plc" in row)
-    assert "NEW" in line and "never" in line and " 2 " in line and " 1 " in line  # 2 errors, 1 spooled row
-    assert "BadNodeIdUnknown" in out
+    assert "NEW" in line and "never" in line and " 12.5 " in line and " 2 " in line and " 7 " in line
+    assert "hostb-42-abc" in line and "BadNodeIdUnknown" in line
+    idle = next(row for row in out.splitlines() if "idle" in row)
+    assert " none " in idle and " 0 " in idle

@@ -182,3 +182,29 @@ def test_another_companys_url_is_not_a_duplicate(page, db):
     at = _submit(page, name="shared", url="opc.tcp://127.0.0.1:1/beta")
     message = _error_after(at, "Endpoint URL")
     assert "unreachable" in message and "already" not in message
+
+
+def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_path):
+    """Health is read from the database, whichever host the worker runs on."""
+    import time
+
+    from pdm import leases
+    from pdm.ingest import save_health
+    from pdm.storage.tables import Company
+
+    url = _db(tmp_path / "pdm.sqlite3")
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        company_id = s.execute(select(Company.id).where(Company.slug == "alpha")).scalar_one()
+        ep = s.execute(select(Endpoint).where(Endpoint.company_id == company_id)).scalars().first()
+        leases.acquire(s, endpoint_id=ep.id, worker_id="hostb-7-abc", ttl=600)
+        save_health(s, [{"endpoint_id": ep.id, "company_id": company_id, "worker_id": "hostb-7-abc",
+                         "updated_at": time.time(), "readings_per_s": 42.5, "errors_last_hour": 3,
+                         "last_error": None, "spool_rows": 11}])
+        name = ep.name
+    engine.dispose()
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    at = _open(logged_in(monkeypatch, url, "eve", "engineer", "alpha", timeout=60), "endpoints")
+    frame = at.dataframe[0].value.set_index("name")
+    assert (frame.loc[name, "readings/s"], frame.loc[name, "errors 1h"], frame.loc[name, "spool rows"],
+            frame.loc[name, "worker"]) == (42.5, 3, 11, "hostb-7-abc")

@@ -1,0 +1,249 @@
+"""One ingest worker's share of the endpoints: leases taken and renewed, one poller per endpoint held.
+
+Every ``lease_renew_s`` the worker says it is alive, renews its leases, reports the health of
+the endpoints it reads, and rebalances: it gives back endpoints above its fair share (after
+its poller has written everything it read, so the next holder continues where it stopped)
+and takes free or expired ones below it. Endpoints that were disabled, deleted or taken over
+while this worker was cut off are stopped; changed settings or node maps rebuild the poller.
+
+Spool files are per host and per worker (``var/spool/<worker id>/<endpoint id>/``). A worker
+holds a lock on its folder for its lifetime, so a folder whose lock is free belongs to a dead
+worker: any worker on the same host drains it into the database (readings are keyed by tag
+and time, so nothing is stored twice) and removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import shutil
+import time
+from functools import partial
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdm import leases
+from pdm.config import EndpointConfig, Settings, validate_model
+from pdm.connectors import make_connector
+from pdm.connectors.spool import Spool
+from pdm.errors import PdmError
+from pdm.ingest import DB_ERRORS, EndpointPoller, save_health
+from pdm.storage.catalog import endpoints_to_poll
+from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
+from pdm.storage.tables import Company, Endpoint, Tag
+
+log = logging.getLogger(__name__)
+POLLER_STOP_S = 15.0  # a stop must end: a poller that overruns is logged by name and left behind
+LOCK_FILE = ".lock"
+
+
+class EndpointShare:
+    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, scheduler: AsyncIOScheduler,
+                 worker_id: str):
+        self.sessions = sessions
+        self.settings = settings
+        self.scheduler = scheduler
+        self.worker_id = worker_id
+        self.spool_root = Path(settings.var_dir) / "spool"
+        self.pollers: dict[int, EndpointPoller] = {}
+        self._companies: dict[int, int] = {}  # endpoint id -> company id, for health rows
+        # What each poller was built from (settings, node→tag map): a change rebuilds it.
+        self._signatures: dict[int, tuple] = {}
+        self._lock_fd: int | None = None
+        self._db_up = True
+        self._busy = asyncio.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        """Lock this worker's spool folder for its lifetime (a free lock marks a dead worker's folder)."""
+        folder = self.spool_root / self.worker_id
+        for _ in range(50):  # a worker sweeping dead folders may be removing this new, empty one
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                time.sleep(0.01)
+                continue
+            if (folder / LOCK_FILE).exists():
+                self._lock_fd = fd
+                return
+            os.close(fd)  # locked a file the sweeper had just removed: lock the new one
+        raise PdmError(f"cannot lock the spool folder {folder}: another worker uses the same worker id")
+
+    async def tick(self) -> None:
+        """Heartbeat, renew, report health, rebalance; a database outage leaves the pollers spooling."""
+        async with self._busy:  # one tick at a time, and never one after ``stop``
+            if self._closed:
+                return
+            health = {i: self._health_row(i, p) for i, p in self.pollers.items()}
+            try:
+                stop, release, start = await asyncio.to_thread(self._plan, health)
+                for endpoint_id in stop:
+                    await self._stop_poller(endpoint_id)
+                if release:
+                    await asyncio.to_thread(self._in_tx, leases.release, endpoint_ids=sorted(release))
+                    log.info("worker %s gave back endpoints %s", self.worker_id, sorted(release))
+            except DB_ERRORS as exc:  # unrenewed leases expire by themselves; the next tick says what is ours
+                if self._db_up:
+                    log.warning("worker %s cannot renew its leases (pollers keep spooling): %s", self.worker_id,
+                                str(exc).splitlines()[0])
+                self._db_up = False
+                return
+            self._db_up = True
+            for endpoint_id, (signature, poller) in start.items():
+                self._signatures[endpoint_id] = signature
+                self.pollers[endpoint_id] = poller
+                self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
+                                       id=f"poll:{endpoint_id}", next_run_time=utcnow())
+                log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
+                         poller.config.poll_interval_s)
+            await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
+
+    def _in_tx(self, fn, **kwargs):
+        with self.sessions.begin() as session:
+            return fn(session, worker_id=self.worker_id, **kwargs)
+
+    def _plan(self, health: dict[int, dict]) -> tuple[set[int], set[int], dict[int, tuple]]:
+        """In one transaction: what to stop, what to give back once stopped, which pollers to start."""
+        ttl = self.settings.lease_ttl_s
+        with self.sessions.begin() as session:
+            leases.heartbeat(session, worker_id=self.worker_id, ttl=ttl)
+            held = leases.renew(session, worker_id=self.worker_id, ttl=ttl)
+            save_health(session, [row for i, row in health.items() if i in held])
+            wanted = {e.id: e for e in endpoints_to_poll(session)}
+            share = leases.fair_share(len(wanted), leases.live_workers(session), self.worker_id)
+            release = held - wanted.keys()
+            mine = sorted(held & wanted.keys())
+            release |= set(mine[share:])  # above the fair share: the newest ids go back
+            mine = mine[:share]
+            free = sorted(wanted.keys() - held - leases.taken_by_others(session, worker_id=self.worker_id))
+            for endpoint_id in free[:max(0, share - len(mine))]:
+                if leases.acquire(session, endpoint_id=endpoint_id, worker_id=self.worker_id, ttl=ttl):
+                    mine.append(endpoint_id)
+            stop = self.pollers.keys() - set(mine)
+            start = {}
+            node_maps = self._node_maps(session, mine)
+            for endpoint_id in mine:
+                endpoint = wanted[endpoint_id]
+                signature = (repr(sorted(endpoint.settings.items())), node_maps.get(endpoint_id, frozenset()))
+                if self._signatures.get(endpoint_id) == signature:
+                    continue
+                stop |= {endpoint_id} & self.pollers.keys()
+                try:
+                    start[endpoint_id] = (signature, self._poller_for(session, wanted[endpoint_id]))
+                except PdmError as exc:  # one bad endpoint must not stop the renewals of the others
+                    log.error("worker %s cannot poll endpoint %s: %s", self.worker_id, endpoint_id, exc)
+                    self._signatures[endpoint_id] = signature  # said once; retried when its settings change
+                    session.execute(update(Endpoint).where(Endpoint.id == endpoint_id)
+                                    .values(state="ERROR", last_error=str(exc)))
+        return stop, release, start
+
+    @staticmethod
+    def _node_maps(session: Session, endpoint_ids: list[int]) -> dict[int, frozenset]:
+        """Endpoint id → its (node id, tag id) pairs, in one query for every endpoint held."""
+        maps: dict[int, set] = {}
+        rows = session.execute(select(Tag.endpoint_id, Tag.node_id, Tag.id).where(Tag.endpoint_id.in_(endpoint_ids)))
+        for endpoint_id, node_id, tag_id in rows:
+            maps.setdefault(endpoint_id, set()).add((node_id, tag_id))
+        return {i: frozenset(m) for i, m in maps.items()}
+
+    def _poller_for(self, session: Session, endpoint) -> EndpointPoller:
+        config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
+        tags = dict(session.execute(select(Tag.node_id, Tag.id).where(Tag.endpoint_id == endpoint.id)).all())
+        spool = Spool(self.spool_root / self.worker_id / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
+        company = session.get(Company, endpoint.company_id)
+        self._companies[endpoint.id] = endpoint.company_id
+        return EndpointPoller(endpoint_id=endpoint.id, name=f"{company.slug}/{endpoint.name}", config=config,
+                              tags=tags, sessions=self.sessions, spool=spool,
+                              connector_factory=partial(make_connector, pki_dir=Path(self.settings.var_dir) / "pki"))
+
+    def _health_row(self, endpoint_id: int, poller: EndpointPoller) -> dict:
+        return {**poller.health.snapshot(), "endpoint_id": endpoint_id, "company_id": self._companies[endpoint_id],
+                "worker_id": self.worker_id, "spool_rows": poller.spool_rows()}
+
+    async def _stop_poller(self, endpoint_id: int) -> None:
+        poller = self.pollers.pop(endpoint_id)
+        self._signatures.pop(endpoint_id, None)
+        if self.scheduler.get_job(f"poll:{endpoint_id}"):
+            self.scheduler.remove_job(f"poll:{endpoint_id}")
+        await bounded(poller.close(), POLLER_STOP_S, f"endpoint {poller.name}")
+        log.info("worker %s stopped polling endpoint %s", self.worker_id, poller.name)
+
+    async def stop(self) -> None:
+        """Write what was read, give every endpoint back and leave, so the others take over at once."""
+        async with self._busy:
+            self._closed = True
+            for endpoint_id in list(self.pollers):
+                await self._stop_poller(endpoint_id)
+            try:
+                await asyncio.to_thread(self._in_tx, leases.leave)
+            except DB_ERRORS as exc:  # the leases expire by themselves
+                log.warning("worker %s could not give its endpoints back: %s", self.worker_id,
+                            str(exc).splitlines()[0])
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # frees the folder: a spool left in it is replayed by the next worker here
+                self._lock_fd = None
+
+    def drain_orphan_spools(self, polling: set[int] = frozenset()) -> int:
+        """Store spools no poller will drain; returns how many rows were replayed.
+
+        Those of dead workers on this host, and this worker's own for endpoints it no longer
+        polls (given back or taken over while the database was unreachable).
+        """
+        if not self.spool_root.exists():
+            return 0
+        replayed = 0
+        try:
+            own, polled = self.spool_root / self.worker_id, {str(i) for i in polling}
+            for folder in sorted(p for p in own.glob("*") if p.is_dir() and p.name not in polled):
+                replayed += Spool(folder, max_bytes=self.settings.spool_max_bytes).drain(self._write_rows)
+            for folder in sorted(p for p in self.spool_root.iterdir() if p.is_dir() and p.name != self.worker_id):
+                replayed += self._drain_if_orphan(folder)
+        except DB_ERRORS:
+            pass  # the database is down: the files stay for the next tick
+        return replayed
+
+    def _drain_if_orphan(self, folder: Path) -> int:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # its worker is alive
+            replayed = 0
+            for spool_dir in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
+                spool = Spool(spool_dir, max_bytes=self.settings.spool_max_bytes)
+                replayed += spool.drain(self._write_rows)
+            if replayed:
+                log.warning("replayed %d spooled readings left by a stopped worker in %s", replayed, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            return replayed
+        finally:
+            os.close(fd)
+
+    def _write_rows(self, rows: list[dict]) -> None:
+        with self.sessions.begin() as session:
+            insert_reading_tuples(session, [tuple(r[c] for c in READING_COLUMNS) for r in rows])
+
+
+async def bounded(awaitable, seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        log.warning("stopping: %s did not finish within %.0f s; left behind", what, seconds)
+
+
+def utcnow():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
