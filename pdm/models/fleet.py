@@ -50,7 +50,8 @@ def fleet_label(asset_class: str) -> str:
 # -- training data ---------------------------------------------------------------------------
 def alert_windows(session: Session, *, company_id: int, asset_id: int) -> list[tuple[float, float]]:
     """[opened, closed] of the asset's open and resolved alerts (an open one lasts until now)."""
-    stmt = select(Alert.opened_at, Alert.closed_at).where(
+    # Closing on the data's clock where recorded (the wall clock differs on an accelerated plant).
+    stmt = select(Alert.opened_at, func.coalesce(Alert.closed_data_at, Alert.closed_at)).where(
         Alert.company_id == company_id, Alert.asset_id == asset_id, Alert.status.in_(NOT_NORMAL_STATUSES))
     return [(float(a), float("inf") if b is None else float(b)) for a, b in session.execute(stmt)]
 

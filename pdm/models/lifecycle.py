@@ -8,7 +8,7 @@ Normal data, from the technicians' feedback:
 - a currently open alert's rows, from the start of its run, are not normal either;
 - an alert closed FALSE_ALARM was normal operation the model did not know: its rows stay in.
 
-Times compared with readings (alert opening and closing) are on the data's clock, as in
+Times compared with readings (alert opening, ``closed_data_at``) are on the data's clock, as in
 ``pdm.alerts``; a model's age (``created_at``) is on the wall clock.
 """
 
@@ -58,10 +58,13 @@ def run_start(session: Session, *, company_id: int, alert: Alert) -> float:
 
 
 def baseline(session: Session, *, company_id: int, asset_id: int) -> Baseline:
+    # Closing on the data's clock (the asset's latest reading at closing), for alerts closed before
+    # it was recorded the wall clock: on an accelerated or replayed plant the two differ.
+    closed = func.coalesce(Alert.closed_data_at, Alert.closed_at)
     resolved = session.execute(
-        select(Alert.id, Alert.closed_at).where(Alert.company_id == company_id, Alert.asset_id == asset_id,
-                                                Alert.status == "RESOLVED", Alert.closed_at.is_not(None))
-        .order_by(Alert.closed_at.desc()).limit(1)).first()
+        select(Alert.id, closed.label("closed_at")).where(Alert.company_id == company_id, Alert.asset_id == asset_id,
+                                                          Alert.status == "RESOLVED", Alert.closed_at.is_not(None))
+        .order_by(closed.desc()).limit(1)).first()
     # Every RESOLVED alert's window, from its run's start to its closing, ends at or before the
     # latest closing, so starting there leaves them all out; only open alerts need a window.
     open_alerts = session.execute(select(Alert).where(Alert.company_id == company_id, Alert.asset_id == asset_id,

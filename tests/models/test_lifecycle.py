@@ -157,6 +157,23 @@ def test_a_resolved_fault_restarts_the_baseline_and_the_relearned_model_accepts_
     assert len(new) == 60 and np.mean(np.array(new) > 1) < 0.05
 
 
+def test_the_baseline_restarts_at_the_data_time_of_the_closing_not_the_wall_clock(plant):
+    """A replayed or accelerated plant: the technician closes the alert at a wall-clock time far
+    from the data's clock; the re-learned baseline starts at the asset's latest reading then."""
+    plant.write(0, 200)
+    plant.train()
+    plant.write(200, 20, shift={"vibration": 1.0})
+    alert_id = plant.score()
+    wall_clock = ts(219) + 100 * 86_400.0  # the data is replayed 100 days after it was recorded
+    with plant.sessions.begin() as s:
+        feedback.resolve(s, company_id=plant.cid, alert_id=alert_id, user="bob", failure_mode="bearing_wear",
+                         action_taken="replaced the bearing", now=wall_clock)
+    plant.write(220, 130, shift={"bearing_temp": 1.0})
+    frame = plant.frame()
+    assert len(frame) == 130 and frame.index.min() == ts(220)
+    assert plant.due() == f"re-learn after alert {alert_id} was resolved"
+
+
 def test_an_alert_on_the_new_level_marked_false_alarm_releases_the_relearning(plant):
     plant.write(0, 200)
     plant.train()
