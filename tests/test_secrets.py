@@ -1,0 +1,151 @@
+"""Secrets at rest: Fernet tokens for endpoint passwords, the key outside the database, rotation."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from pdm import crypto
+from pdm.storage.session import make_engine, session_factory
+from pdm.storage.tables import AuditEvent, Endpoint
+from tests.cli.inprocess import run_pdmctl
+
+SECRET = "opc-Pa55word-at-rest"
+
+
+@pytest.fixture
+def var(tmp_path, monkeypatch):
+    monkeypatch.delenv(crypto.KEY_ENV, raising=False)
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    (tmp_path / "var").mkdir()
+    return tmp_path / "var"
+
+
+def test_key_file_is_made_once_owner_only_and_round_trips(var):
+    token = crypto.encrypt(SECRET, var_dir=var)
+    key = crypto.key_file(var)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert token.startswith("gAAAAA") and SECRET not in token
+    first = key.read_bytes()
+    assert crypto.decrypt(crypto.encrypt("x", var_dir=var), var_dir=var, where="w") == "x"
+    assert key.read_bytes() == first  # made once, not per encryption
+    assert crypto.decrypt(token, var_dir=var, where="endpoint plc: password_encrypted") == SECRET
+
+
+def test_environment_key_wins_over_the_file(var, monkeypatch):
+    crypto.encrypt("made with the file", var_dir=var)
+    env_key = Fernet.generate_key()
+    monkeypatch.setenv(crypto.KEY_ENV, f"{env_key.decode()}, {Fernet.generate_key().decode()}")
+    token = crypto.encrypt(SECRET, var_dir=var)
+    assert Fernet(env_key).decrypt(token.encode()).decode() == SECRET  # the first key encrypts
+
+
+def test_wrong_or_missing_key_names_the_field_never_the_secret(var, monkeypatch):
+    token = crypto.encrypt(SECRET, var_dir=var)
+    monkeypatch.setenv(crypto.KEY_ENV, Fernet.generate_key().decode())
+    with pytest.raises(crypto.SecretError) as err:
+        crypto.decrypt(token, var_dir=var, where="endpoint plc: password_encrypted")
+    assert str(err.value).startswith("endpoint plc: password_encrypted cannot be decrypted with the key in "
+                                     "$PDM_FERNET_KEY")
+    assert SECRET not in str(err.value) and token not in str(err.value)
+    monkeypatch.delenv(crypto.KEY_ENV)
+    crypto.key_file(var).unlink()
+    with pytest.raises(crypto.SecretError, match=r"endpoint plc: password_encrypted cannot be decrypted: no encryption "
+                                                 r"key: set PDM_FERNET_KEY or restore .*fernet.key"):
+        crypto.decrypt(token, var_dir=var, where="endpoint plc: password_encrypted")
+
+
+def test_malformed_key_is_reported_without_echoing_it(var, monkeypatch):
+    monkeypatch.setenv(crypto.KEY_ENV, "not-a-key-abcdef")
+    with pytest.raises(crypto.SecretError) as err:
+        crypto.encrypt(SECRET, var_dir=var)
+    assert "key 1 is not a Fernet key" in str(err.value) and "not-a-key-abcdef" not in str(err.value)
+
+
+# ---- CLI: encrypt, config apply, rotate ------------------------------------------------------
+
+def _plant(tmp_path, **endpoint) -> str:
+    ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/plc", "auth_method": "username",
+          "username": "op", **endpoint, "nodes": []}
+    path = tmp_path / "plants.yaml"
+    path.write_text(yaml.safe_dump({"companies": [{"id": "acme", "sites": [{"id": "s1", "endpoints": [ep]}]}]}))
+    return str(path)
+
+
+def _stored(url) -> tuple[dict, list[tuple[str, dict]]]:
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        settings = s.execute(select(Endpoint.settings)).scalar_one()
+        events = [(e.action, e.details) for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+    engine.dispose()
+    return settings, events
+
+
+def test_encrypt_from_stdin_then_apply_and_rotate(var, tmp_path, db_url, capsys, monkeypatch):
+    code, token, err = run_pdmctl(capsys, monkeypatch, "secrets", "encrypt", stdin=SECRET + "\n")
+    assert code == 0 and err == "" and SECRET not in token
+    token = token.strip()
+    assert crypto.decrypt(token, var_dir=var, where="t") == SECRET
+    code, out, err = run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token),
+                                "--database", db_url)
+    assert code == 0, err
+    settings, events = _stored(db_url)
+    assert settings["password_encrypted"] == token and settings["password_env"] is None
+    assert ("endpoint_added", {"endpoint_url": "opc.tcp://127.0.0.1:4840/plc"}) in events
+
+    old_key = crypto.key_file(var).read_text()
+    code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "rotate", "--retire-old", "--database", db_url)
+    assert code == 0, err
+    assert "re-encrypted 1 endpoint passwords" in out
+    rotated, events = _stored(db_url)
+    assert rotated["password_encrypted"] != token
+    assert crypto.decrypt(rotated["password_encrypted"], var_dir=var, where="t") == SECRET
+    assert crypto.key_file(var).read_text() != old_key and len(crypto.key_file(var).read_text().split()) == 1
+    with pytest.raises(crypto.SecretError):  # the retired key's tokens no longer open
+        crypto.decrypt(token, var_dir=var, where="t")
+    assert events[-1] == ("secrets_rotated", {"endpoints": 1})
+
+
+def test_apply_refuses_a_token_this_service_cannot_decrypt_and_keeps_what_is_stored(var, tmp_path, db_url, capsys,
+                                                                                    monkeypatch):
+    good = crypto.encrypt(SECRET, var_dir=var)
+    assert run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=good),
+                      "--database", db_url)[0] == 0
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"other").decode()
+    code, out, err = run_pdmctl(capsys, monkeypatch, "config", "apply",
+                                _plant(tmp_path, password_encrypted=foreign), "--database", db_url)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "companies[0].sites[0].endpoints[0].password_encrypted = '(hidden)'" in err
+    assert "endpoint plc cannot be decrypted with the key in" in err and foreign not in err
+    assert _stored(db_url)[0]["password_encrypted"] == good
+
+
+def test_a_password_pasted_into_password_encrypted_is_not_echoed(var, tmp_path, capsys, monkeypatch):
+    code, out, err = run_pdmctl(capsys, monkeypatch, "config", "check", _plant(tmp_path, password_encrypted=SECRET))
+    assert code == 2 and "password_encrypted = '(hidden)'" in err and SECRET not in err
+
+
+def test_encrypt_refuses_an_empty_password(var, capsys, monkeypatch):
+    code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "encrypt", stdin="\n")
+    assert code == 2 and err.strip() == "error: stdin: password = None: empty: give the password as one line on stdin"
+
+
+def test_rotate_with_an_unknown_token_changes_nothing(var, tmp_path, sqlite_url, capsys, monkeypatch):
+    token = crypto.encrypt(SECRET, var_dir=var)
+    assert run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token),
+                      "--database", sqlite_url)[0] == 0
+    crypto.key_file(var).write_text(Fernet.generate_key().decode() + "\n")  # the key that made it is lost
+    code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "rotate", "--database", sqlite_url)
+    assert code == 1 and "endpoint acme/plc: password_encrypted cannot be decrypted" in err
+    settings, events = _stored(sqlite_url)
+    assert settings["password_encrypted"] == token and events[-1][0] != "secrets_rotated"
+
+
+def test_new_key_prints_a_usable_fernet_key(capsys, monkeypatch):
+    code, out, _ = run_pdmctl(capsys, monkeypatch, "secrets", "new-key")
+    assert code == 0 and Fernet(out.strip().encode())
