@@ -91,9 +91,12 @@ def load_keyring(var_dir: Path | str, *, env: Mapping[str, str] | None = None, c
         if not create:
             raise SecretError(f"no encryption key: set {KEY_ENV} or restore {path}")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first: use theirs
             pass
+        except OSError as exc:
+            raise SecretError(f"{path}: cannot create the key file ({exc.strerror})") from None
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key() + b"\n")

@@ -149,3 +149,87 @@ def test_rotate_with_an_unknown_token_changes_nothing(var, tmp_path, sqlite_url,
 def test_new_key_prints_a_usable_fernet_key(capsys, monkeypatch):
     code, out, _ = run_pdmctl(capsys, monkeypatch, "secrets", "new-key")
     assert code == 0 and Fernet(out.strip().encode())
+
+
+# ---- the engineer page: a typed password is write-only ---------------------------------------
+
+def _page_text(at) -> str:
+    from tests.ui.test_app import _text
+
+    return _text(at) + "\n".join(str(w.value) for w in at.text_input)
+
+
+def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path):
+    from tests.connectors.conftest import SecureServer, Users
+    from tests.ui.test_app import _db, _open
+    from tests.ui.test_engineer import InThread, _endpoints, _error_after, _submit
+    from tests.ui.test_login import logged_in
+
+    monkeypatch.delenv(crypto.KEY_ENV, raising=False)
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    db = _db(tmp_path / "pdm.sqlite3")
+    at = _open(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
+    with InThread(SecureServer(tmp_path / "server", users=Users("op", SECRET))) as srv:
+        at.text_input(key="ep_password").input(SECRET)
+        _submit(at, name="line-9", url=srv.url, policy="Basic256Sha256", mode="SignAndEncrypt", auth="username",
+                username="op", trust=True)
+        assert "Saved line-9" in at.success[0].value, [e.value for e in at.error]
+        token = _endpoints(db)["line-9"].settings["password_encrypted"]
+        assert crypto.decrypt(token, var_dir=tmp_path / "var", where="t") == SECRET
+        assert SECRET not in _page_text(at) and token not in _page_text(at)
+        assert at.text_input(key="ep_password").value == ""  # the field was emptied
+        assert "password is set (stored encrypted)" in _page_text(at)
+        ep_id = _endpoints(db)["line-9"].id
+
+        at.text_input(key=f"pw_{ep_id}").input("not-the-password")
+        at.button(key=f"FormSubmitter:pw_form_{ep_id}-Replace password").click().run()
+        assert "not saved:" in _error_after(at, "New password") and "credentials refused" in \
+            _error_after(at, "New password")
+        assert _endpoints(db)["line-9"].settings["password_encrypted"] == token  # the stored one is kept
+
+        at.text_input(key=f"pw_{ep_id}").input(SECRET)
+        at.button(key=f"FormSubmitter:pw_form_{ep_id}-Replace password").click().run()
+        assert not at.exception and "Password replaced" in at.success[0].value
+        replaced = _endpoints(db)["line-9"].settings["password_encrypted"]
+        assert replaced != token and crypto.decrypt(replaced, var_dir=tmp_path / "var", where="t") == SECRET
+        assert "not-the-password" not in _page_text(at) and SECRET not in _page_text(at)
+    events = _stored_events(db)
+    assert ("endpoint_password_set", {}) in events and ("endpoint_added", {"endpoint_url": srv.url}) in events
+
+
+def _stored_events(url):
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        events = [(e.action, e.details) for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+    engine.dispose()
+    return events
+
+
+def test_typed_password_and_variable_together_are_refused_next_to_the_field(monkeypatch, tmp_path):
+    from tests.ui.test_app import _db, _open
+    from tests.ui.test_engineer import _error_after, _submit
+    from tests.ui.test_login import logged_in
+
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    at = _open(logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60),
+               "endpoints")
+    at.text_input(key="ep_password").input(SECRET)
+    _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op", password_env="PLC_PW")
+    assert "give either password_env or password_encrypted" in _error_after(at, "Password environment variable")
+    assert SECRET not in _page_text(at) and at.text_input(key="ep_password").value == ""
+
+
+def test_an_unusable_key_is_shown_next_to_the_password_field(monkeypatch, tmp_path):
+    from tests.ui.test_app import _db, _open
+    from tests.ui.test_engineer import _error_after, _submit
+    from tests.ui.test_login import logged_in
+
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv(crypto.KEY_ENV, "broken-key")
+    at = _open(logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60),
+               "endpoints")
+    at.text_input(key="ep_password").input(SECRET)
+    _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op")
+    assert _error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded " \
+                                          "bytes; make one with `pdmctl secrets new-key`)"
+    assert SECRET not in _page_text(at)
