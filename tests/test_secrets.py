@@ -159,12 +159,16 @@ def _page_text(at) -> str:
     return _text(at) + "\n".join(str(w.value) for w in at.text_input)
 
 
-def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path):
+def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path, caplog):
+    import logging
+
+    from tests.test_audit import _dump
     from tests.connectors.conftest import SecureServer, Users
     from tests.ui.test_app import _db, _open
     from tests.ui.test_engineer import InThread, _endpoints, _error_after, _submit
     from tests.ui.test_login import logged_in
 
+    caplog.set_level(logging.DEBUG)
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
     db = _db(tmp_path / "pdm.sqlite3")
@@ -195,6 +199,13 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
         assert "not-the-password" not in _page_text(at) and SECRET not in _page_text(at)
     events = _stored_events(db)
     assert ("endpoint_password_set", {}) in events and ("endpoint_added", {"endpoint_url": srv.url}) in events
+    engine = make_engine(db)
+    with session_factory(engine)() as s:  # the plaintext scan: every row of every table, and the logs
+        dump = _dump(s)
+    engine.dispose()
+    assert replaced in dump
+    for typed in (SECRET, "not-the-password"):
+        assert typed not in dump and typed not in caplog.text
 
 
 def _stored_events(url):

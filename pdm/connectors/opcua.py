@@ -73,6 +73,7 @@ def resolve_node_id(node_id: str, namespaces: list[str]) -> ua.NodeId:
 
 class OpcUaConnector(ConnectorBase):
     def __init__(self, endpoint: EndpointConfig, *, pki_dir: Path | None = None):
+        security.hide_identity_tokens_in_logs()
         self.endpoint = endpoint
         self.pki = security.Pki(Path(pki_dir) if pki_dir else security.default_pki_dir())
         self._client: Client | None = None

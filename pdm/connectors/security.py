@@ -30,6 +30,29 @@ log = logging.getLogger(__name__)
 POLICY_NAMES = ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
 
 
+class _HideIdentityTokens(logging.Filter):
+    """asyncua logs every request it sends at DEBUG, ActivateSession included, whose user name
+    token carries the password (in clear when the server's token policy does not encrypt it):
+    that one record is rewritten without its parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if any(type(a).__name__ == "ActivateSessionRequest" for a in (record.args or ())
+               if not isinstance(record.args, dict)):
+            record.msg, record.args = "Sending: ActivateSessionRequest (identity token not logged)", ()
+        return True
+
+
+_HIDE_TOKENS = _HideIdentityTokens()
+_SENDING_LOGGER = "asyncua.client.ua_client.UASocketProtocol"
+
+
+def hide_identity_tokens_in_logs() -> None:
+    """Idempotent; a filter on the logger that makes the record, so no handler ever sees the token."""
+    logger = logging.getLogger(_SENDING_LOGGER)
+    if _HIDE_TOKENS not in logger.filters:
+        logger.addFilter(_HIDE_TOKENS)
+
+
 def policy_class(name: str):
     from asyncua.crypto import security_policies as sp
 

@@ -208,11 +208,15 @@ async def test_encrypted_key_without_the_service_key_is_a_clear_refusal(secure_s
 
 # ---- encrypted endpoint passwords ------------------------------------------------------------
 
-async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_the_field(tmp_path, monkeypatch):
+async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_the_field(tmp_path, monkeypatch,
+                                                                                           caplog):
+    import logging
+
     from cryptography.fernet import Fernet
 
     from pdm import crypto
 
+    caplog.set_level(logging.DEBUG)  # asyncua logs each request it sends at DEBUG: not this password
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     srv = await SecureServer(tmp_path / "server", users=Users("op", "S3cret-at-rest")).start()
     token = crypto.encrypt("S3cret-at-rest", var_dir=tmp_path)
@@ -231,6 +235,8 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
         assert f"{srv.url}: endpoint plc: password_encrypted cannot be decrypted with the key in $PDM_FERNET_KEY" \
             in str(err.value)
         assert "S3cret" not in str(err.value) and token not in str(err.value)
+        assert "ActivateSessionRequest (identity token not logged)" in caplog.text
+        assert "S3cret-at-rest" not in caplog.text and "wrong-pw" not in caplog.text
     finally:
         await srv.stop()
 
