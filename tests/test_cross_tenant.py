@@ -131,8 +131,8 @@ def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
 
     at = logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
     text = _text(at)
-    assert at.title[0].value == "Cluster" and "Alpha Foods" in text
-    for detail in ("Pump A1", "vibration", "opc.tcp", "#"):
+    assert at.title[0].value == "Cluster" and "only 2 companies in the group" in text  # the k rule: no names
+    for detail in ("Pump A1", "vibration", "opc.tcp", "#", "Alpha Foods"):
         assert detail not in text
 
 
