@@ -180,3 +180,14 @@ def check_plant_secrets(cfg, source: str, *, var_dir: Path | str, env: Mapping[s
                         decrypt(ep.password_encrypted, var_dir=var_dir, where=f"endpoint {ep.name}", env=env)
                     except SecretError as exc:
                         raise ConfigError(source, field, "(hidden)", str(exc)) from None
+
+
+def endpoint_key_files(session) -> set[Path]:
+    """Private key files the endpoints name (client_private_key, user_private_key), for rotation."""
+    from sqlalchemy import select
+
+    from pdm.storage.tables import Endpoint
+
+    return {Path(path) for (settings,) in session.execute(select(Endpoint.settings))
+            for path in ((settings or {}).get("client_private_key"), (settings or {}).get("user_private_key"))
+            if path}

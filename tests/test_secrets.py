@@ -244,3 +244,46 @@ def test_an_unusable_key_is_shown_next_to_the_password_field(monkeypatch, tmp_pa
     assert _error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded " \
                                           "bytes; make one with `pdmctl secrets new-key`)"
     assert SECRET not in _page_text(at)
+
+
+def test_endpoint_test_command_takes_an_encrypted_password(var, tmp_path, capsys, monkeypatch):
+    from tests.connectors.conftest import SecureServer, Users
+    from tests.ui.test_engineer import InThread
+
+    token = crypto.encrypt(SECRET, var_dir=var)
+    wrong = crypto.encrypt("nope", var_dir=var)
+    with InThread(SecureServer(tmp_path / "server", users=Users("op", SECRET))) as srv:
+        args = ("endpoint", "test", srv.url, "--policy", "Basic256Sha256", "--auth", "username", "--username", "op",
+                "--trust-server-certificate", "--password-encrypted")
+        code, out, err = run_pdmctl(capsys, monkeypatch, *args, token)
+        assert code == 0 and "connected to" in out, err
+        code, out, err = run_pdmctl(capsys, monkeypatch, *args, wrong)
+    assert code == 1 and err.count("\n") == 1 and "credentials refused" in err and "password_encrypted" in err
+    assert "nope" not in err and SECRET not in out + err
+
+
+def test_rotate_moves_private_keys_to_the_new_key(var, tmp_path, sqlite_url, capsys, monkeypatch):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from pdm.connectors.security import private_key_password
+    from tests.connectors.test_security import _user_certificate
+
+    assert run_pdmctl(capsys, monkeypatch, "certs", "init")[0] == 0
+    cert, key = _user_certificate(tmp_path / "user")
+    assert run_pdmctl(capsys, monkeypatch, "certs", "encrypt-key", str(key))[0] == 0
+    path = _plant(tmp_path, password_encrypted=crypto.encrypt(SECRET, var_dir=var))
+    plant = yaml.safe_load(open(path))
+    plant["companies"][0]["sites"][0]["endpoints"].append(
+        {"name": "plc-cert", "endpoint_url": "opc.tcp://127.0.0.1:4840/cert", "security_policy": "Basic256Sha256",
+         "security_mode": "SignAndEncrypt", "auth_method": "certificate", "user_certificate": str(cert),
+         "user_private_key": str(key)})
+    open(path, "w").write(yaml.safe_dump(plant))
+    assert run_pdmctl(capsys, monkeypatch, "config", "apply", path, "--database", sqlite_url)[0] == 0
+    code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "rotate", "--retire-old", "--database", sqlite_url)
+    assert code == 0, err
+    own = var / "pki" / "own" / "key.pem"
+    assert f"re-encrypted {own}" in out and f"re-encrypted {key}" in out
+    (only_key,) = crypto.load_keyring(var).keys  # the old key is gone: both files open with the new one alone
+    for pem in (own, key):
+        assert pem.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        assert load_pem_private_key(pem.read_bytes(), password=private_key_password(pem, var_dir=var))

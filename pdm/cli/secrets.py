@@ -65,11 +65,13 @@ def secrets_rotate(retire_old: Annotated[bool, typer.Option(
     ring = crypto.load_keyring(var_dir) if from_env else crypto.add_new_key(var_dir)
     with session_factory(_engine(cfg)).begin() as session:
         names = crypto.rotate_endpoint_tokens(session, ring)
+        key_files = {Pki(var_dir / "pki").own_key} | crypto.endpoint_key_files(session)
         audit.record(session, actor="pdmctl", action="secrets_rotated", target=ring.source,
                      details={"endpoints": len(names)})
-    own_key = Pki(var_dir / "pki").own_key
-    if own_key.exists() and private_key_password(own_key, var_dir=var_dir) is not None:
-        encrypt_key_file(own_key, var_dir=var_dir, field="client private key")
+    for key_file in sorted(key_files):  # every encrypted private key moves to the newest passphrase too
+        if key_file.exists() and private_key_password(key_file, var_dir=var_dir, field="private key") is not None:
+            encrypt_key_file(key_file, var_dir=var_dir, field="private key")
+            out.print(f"re-encrypted {key_file}")
     if retire_old:
         crypto.retire_old_keys(var_dir)
     out.print(f"re-encrypted {len(names)} endpoint passwords with the newest key of {ring.source}"
