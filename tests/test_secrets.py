@@ -287,3 +287,19 @@ def test_rotate_moves_private_keys_to_the_new_key(var, tmp_path, sqlite_url, cap
     for pem in (own, key):
         assert pem.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
         assert load_pem_private_key(pem.read_bytes(), password=private_key_password(pem, var_dir=var))
+
+
+def test_endpoint_browse_takes_a_user_certificate(var, tmp_path, capsys, monkeypatch):
+    from tests.connectors.conftest import SecureServer
+    from tests.connectors.test_security import CertUsers, _user_certificate
+    from tests.ui.test_engineer import InThread
+
+    cert, key = _user_certificate(tmp_path / "user")
+    with InThread(SecureServer(tmp_path / "server", users=CertUsers(cert.read_bytes()))) as srv:
+        args = ("endpoint", "browse", srv.url, "--policy", "Basic256Sha256", "--auth", "certificate",
+                "--trust-server-certificate", "--depth", "1")
+        code, out, err = run_pdmctl(capsys, monkeypatch, *args, "--user-certificate", str(cert),
+                                    "--user-private-key", str(key))
+        assert code == 0 and "o0 [Object]" in out, err
+        code, out, err = run_pdmctl(capsys, monkeypatch, *args)  # the application certificate is not a user here
+    assert code == 1 and "BadUserAccessDenied" in err and err.count("\n") == 1

@@ -99,12 +99,15 @@ def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)]
                     policy: Policy = "None", mode: Mode = None, auth: Auth = "anonymous", username: User = None,
                     password_env: PasswordEnv = None, client_certificate: Cert = None, client_private_key: Key = None,
                     trust_server_certificate: TrustServer = False, timeout: Timeout = 5.0,
+                    password_encrypted: PasswordEncrypted = None, user_certificate: UserCert = None,
+                    user_private_key: UserKey = None,
                     settings: SettingsOpt = None, database: DatabaseOpt = None) -> None:
     """Print the address space as a tree, with node ids ready for the plant file."""
     from pdm.connectors.browse import browse
 
     config = _config(url, policy, mode, auth, username, password_env, client_certificate, client_private_key,
-                     trust_server_certificate, timeout)
+                     trust_server_certificate, timeout, password_encrypted=password_encrypted,
+                     user_certificate=user_certificate, user_private_key=user_private_key)
     conn = _connector(config, settings, database)
 
     async def run():
