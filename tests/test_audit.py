@@ -65,6 +65,7 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     token = crypto.encrypt(at_rest, var_dir=tmp_path)  # as `pdmctl secrets encrypt` makes it
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:1/plc", "auth_method": "username",
           "username": "operator", "password_env": "PLC_PASSWORD", "nodes": []}
     with sessions.begin() as s:

@@ -169,6 +169,7 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
     from tests.ui.test_login import logged_in
 
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
     db = _db(tmp_path / "pdm.sqlite3")
@@ -204,6 +205,7 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
         dump = _dump(s)
     engine.dispose()
     assert replaced in dump
+    assert "ActivateSessionRequest (identity token not logged)" in caplog.text  # the logs were really looked at
     for typed in (SECRET, "not-the-password"):
         assert typed not in dump and typed not in caplog.text
 

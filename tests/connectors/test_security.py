@@ -217,6 +217,7 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
     from pdm import crypto
 
     caplog.set_level(logging.DEBUG)  # asyncua logs each request it sends at DEBUG: not this password
+    caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     srv = await SecureServer(tmp_path / "server", users=Users("op", "S3cret-at-rest")).start()
     token = crypto.encrypt("S3cret-at-rest", var_dir=tmp_path)
