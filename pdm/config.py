@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from pdm.errors import ConfigError
 
+# Fields whose value is never repeated in an error message.
+SECRET_FIELDS = ("password_encrypted", "password")
+
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -42,12 +45,19 @@ class EndpointConfig(_Strict):
     security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field("None", validate_default=True)
     auth_method: Literal["anonymous", "username", "certificate"] = "anonymous"
     username: str | None = Field(None, validate_default=True)
+    # The password as a Fernet token (``pdmctl secrets encrypt``, or typed in the endpoint form);
+    # decrypted only when connecting, with the key of pdm.crypto (never in the database).
+    password_encrypted: Annotated[str, Field(pattern=r"^gAAAAA[A-Za-z0-9_=-]{20,}$")] | None = Field(None, repr=False)
     # The name of an environment variable, never the secret itself.
     password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(None, validate_default=True)
     # Paths of the client's application instance certificate (DER/PEM) and key (PEM); when
     # unset, the pair `pdmctl certs init` makes under <var_dir>/pki/own is used.
     client_certificate: str | None = None
     client_private_key: str | None = None
+    # The X.509 identity of auth_method certificate, when it is not the application certificate:
+    # a user certificate (DER/PEM) and its key (PEM, in clear or encrypted by `pdmctl certs encrypt-key`).
+    user_certificate: str | None = None
+    user_private_key: str | None = Field(None, validate_default=True)
     # Pin one server certificate (path): trusted without looking at the trust folder.
     server_certificate: str | None = None
     application_uri: Annotated[str, Field(pattern=r"^\S+:\S+$")] | None = None
@@ -91,11 +101,25 @@ class EndpointConfig(_Strict):
     @field_validator("username", "password_env")
     @classmethod
     def _required_for_username_auth(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.field_name == "password_env" and info.data.get("password_encrypted"):
+            if value:
+                raise ValueError("give either password_env or password_encrypted, not both")
+            return value
         if info.data.get("auth_method") == "username" and not value:
-            what = "the name of the environment variable holding the password" if info.field_name == "password_env" \
-                else "the user name"
+            what = "the name of the environment variable holding the password, or password_encrypted" \
+                if info.field_name == "password_env" else "the user name"
             raise ValueError(f"required when auth_method is username ({what})")
         return value
+
+    @field_validator("user_private_key")
+    @classmethod
+    def _user_identity_pair(cls, key: str | None, info: ValidationInfo) -> str | None:
+        cert = info.data.get("user_certificate")
+        if (cert is None) != (key is None):
+            raise ValueError("user_certificate and user_private_key go together")
+        if cert is not None and info.data.get("auth_method") != "certificate":
+            raise ValueError("a user certificate is only used when auth_method is certificate")
+        return key
 
 
 Money = Annotated[float, Field(ge=0, le=1e9)]
@@ -349,6 +373,8 @@ def validate_model(model: type[BaseModel], data: Any, source: str) -> Any:
         if err["type"] == "extra_forbidden":
             value = _lookup(data, loc)
         reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        if loc and loc[-1] in SECRET_FIELDS and value is not None:
+            value = "(hidden)"  # a password pasted into the wrong field must not be echoed back
         raise ConfigError(source, _field_path(loc), value, reason) from None
 
 

@@ -222,8 +222,12 @@ def cluster_view(session: Session, *, period: str | None = None) -> dict:
     """Cross-company by design (the cluster's view): aggregates only, never an alert row."""
     items = _evaluate(session, None, period)
     names = {c.id: c.name or c.slug for c in session.execute(select(Company)).scalars()}
+    # Per company with names is a comparison: under the k rule it is left out of every page and export.
+    shown = benchmark_allowed(len(names))
     return {"period": parse_period(period)[2], "formula": FORMULA, "summary": summarize(items),
-            "by_company": {names[int(cid)]: s for cid, s in grouped(items, lambda i: str(i.company_id)).items()},
+            "by_company": {names[int(cid)]: s for cid, s in grouped(items, lambda i: str(i.company_id)).items()}
+            if shown else {},
+            "by_company_hidden": None if shown else hidden_reason(len(names)),
             "by_month": grouped(items, lambda i: _month(i.closed_at)),
             "by_class": grouped(items, lambda i: i.asset_class), "cumulative": cumulative(items)}
 

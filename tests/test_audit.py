@@ -58,14 +58,21 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
     from pdm.storage.tables import Site
     from pdm.ui.engineer import save_endpoint
 
-    secret, user_pw = "opc-S3cret-value-42", "user-S3cret-value-43"
+    from pdm import crypto
+
+    secret, user_pw, at_rest = "opc-S3cret-value-42", "user-S3cret-value-43", "enc-S3cret-value-44"
     monkeypatch.setenv("PLC_PASSWORD", secret)
+    monkeypatch.delenv(crypto.KEY_ENV, raising=False)
+    token = crypto.encrypt(at_rest, var_dir=tmp_path)  # as `pdmctl secrets encrypt` makes it
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:1/plc", "auth_method": "username",
           "username": "operator", "password_env": "PLC_PASSWORD", "nodes": []}
     with sessions.begin() as s:
+        enc = {**ep, "name": "plc3", "endpoint_url": "opc.tcp://127.0.0.1:1/three", "password_env": None,
+               "password_encrypted": token}
         apply_plants(s, parse_plants({"companies": [{"id": "acme", "sites": [
-            {"id": "site", "assets": [], "endpoints": [ep]}]}]}))
+            {"id": "site", "assets": [], "endpoints": [ep, enc]}]}]}))
         cid = company_by_slug(s, "acme").id
         site_id = s.query(Site.id).filter_by(company_id=cid).scalar()
         config = EndpointConfig.model_validate({**ep, "name": "plc2", "endpoint_url": "opc.tcp://127.0.0.1:1/two"})
@@ -76,9 +83,60 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
     # Connecting reads the password from the environment: a refused connection must not log it either.
     errors = check_endpoint(config, tmp_path / "pki")
     assert "ok" not in errors
+    # The token is decrypted to connect (then the server is unreachable): nothing of it is logged.
+    errors = check_endpoint(EndpointConfig.model_validate(enc), tmp_path / "pki")
+    assert "unreachable" in errors["endpoint_url"] and at_rest not in str(errors)
     with sessions() as s:
         dump = _dump(s)
-    assert "PLC_PASSWORD" in dump  # the reference is stored ...
-    for value in (secret, user_pw):  # ... never the secret, nor a user's password
+    assert "PLC_PASSWORD" in dump and token in dump  # the reference and the token are stored ...
+    assert crypto.key_file(tmp_path).read_text().strip() not in dump  # ... never the key
+    for value in (secret, user_pw, at_rest):  # ... never the secret, nor a user's password
         assert value not in dump
         assert value not in caplog.text
+
+
+def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from tests.cli.inprocess import run_pdmctl
+
+    def apply(**changes) -> list[tuple[str, str, dict]]:
+        ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/plc", "nodes": [], **changes}
+        other = {"name": "plc2", "endpoint_url": "opc.tcp://127.0.0.1:4840/two", "nodes": []}
+        path = tmp_path / "plants.yaml"
+        path.write_text(yaml.safe_dump({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [ep, other]}]}]}))
+        code, _, err = run_pdmctl(capsys, monkeypatch, "config", "apply", str(path), "--database", db_url)
+        assert code == 0, err
+        from pdm.storage.session import make_engine, session_factory
+
+        engine = make_engine(db_url)
+        with session_factory(engine)() as s:
+            events = audit.list_events(s, principal=ADMIN, actor="pdmctl")
+            out = [(e.action, e.target, e.details) for e in reversed(events)]
+        engine.dispose()
+        return out
+
+    assert apply() == [("endpoint_added", "plc", {"endpoint_url": "opc.tcp://127.0.0.1:4840/plc"}),
+                       ("endpoint_added", "plc2", {"endpoint_url": "opc.tcp://127.0.0.1:4840/two"})]
+    assert len(apply()) == 2  # the same file again changes nothing, so nothing new is logged
+    assert apply(poll_interval_s=5.0, auth_method="username", username="op", password_env="PLC_PW")[2:] == [
+        ("endpoint_changed", "plc", {"fields": ["auth_method", "password_env", "poll_interval_s", "username"]})]
+    assert apply(poll_interval_s=5.0, auth_method="username", username="op", password_env="PLC_PW",
+                 enabled=False)[3:] == [("endpoint_disabled", "plc", {})]
+
+
+def test_no_private_key_in_clear_on_disk_after_certs_init(tmp_path, capsys, monkeypatch):
+    from pdm import crypto
+    from tests.cli.inprocess import run_pdmctl
+
+    monkeypatch.delenv(crypto.KEY_ENV, raising=False)
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    code, out, err = run_pdmctl(capsys, monkeypatch, "certs", "init")
+    assert code == 0 and "created" in out, err
+    files = [p for p in (tmp_path / "var").rglob("*") if p.is_file()]
+    pem_keys = [p for p in files if b"PRIVATE KEY-----" in p.read_bytes()]
+    assert pem_keys == [tmp_path / "var" / "pki" / "own" / "key.pem"]
+    for path in files:  # PKCS#8 and the older RSA header: neither appears in clear anywhere
+        data = path.read_bytes()
+        assert b"-----BEGIN PRIVATE KEY-----" not in data and b"-----BEGIN RSA PRIVATE KEY-----" not in data
+    assert pem_keys[0].read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")

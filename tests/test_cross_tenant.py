@@ -131,6 +131,39 @@ def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
 
     at = logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
     text = _text(at)
-    assert at.title[0].value == "Cluster" and "Alpha Foods" in text
-    for detail in ("Pump A1", "vibration", "opc.tcp", "#"):
+    assert at.title[0].value == "Cluster" and "only 2 companies in the group" in text  # the k rule: no names
+    for detail in ("Pump A1", "vibration", "opc.tcp", "#", "Alpha Foods"):
         assert detail not in text
+
+
+# ---- the k rule on the cluster page: no per-company comparison under three companies ---------
+
+def test_cluster_page_with_two_companies_shows_totals_only_with_the_reason(monkeypatch, tmp_path):
+    from tests.ui.test_savings_pages import _all_text, _make_db, _metrics, _ok, _open
+    from tests.ui.test_login import logged_in
+
+    url = _make_db(tmp_path / "two.sqlite3", 2)
+    at = _open(logged_in(monkeypatch, url, "rev", "cluster_reviewer", None), "cluster", "Cluster")
+    _ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
+    text = _all_text(at)
+    assert _metrics(at)["companies"] == "2" and _metrics(at)["savings"] != "0.00"  # totals still shown
+    assert "Per-company figures: Benchmark hidden: only 2 companies in the group" in text
+    assert "Savings per company: Benchmark hidden: only 2 companies" in text
+    for name in ("Alpha Foods", "Beta Metals", "alpha", "beta"):
+        assert name not in text
+    assert not at.dataframe  # no per-company counts table
+
+
+def test_cluster_exports_with_two_companies_hold_no_company_name(tmp_path):
+    from pdm import report
+    from pdm.savings import cluster_view
+    from tests.ui.test_savings_pages import _make_db
+
+    engine = make_engine(_make_db(tmp_path / "two.sqlite3", 2))
+    with session_factory(engine)() as s:
+        view = cluster_view(s, period="2026Q4")
+    engine.dispose()
+    assert view["by_company"] == {} and "only 2 companies" in view["by_company_hidden"]
+    for export in (report.to_csv(view), report.to_html(view, title="Cluster savings")):
+        assert "Alpha Foods" not in export and "Beta Metals" not in export
+    assert view["summary"]["savings"] > 0  # the aggregate itself is still there

@@ -23,14 +23,19 @@ def _pki(settings_path):
 @certs_app.command("init")
 def certs_init(application_uri: Annotated[Optional[str], typer.Option(
                    help="Must equal the endpoints' application_uri (default: urn:<host>:pdm:client).")] = None,
+               encrypt_existing: Annotated[bool, typer.Option(
+                   help="Encrypt an existing private key that is still in clear.")] = False,
                settings: SettingsOpt = None) -> None:
-    """Create the client certificate and key (kept if they exist and are still valid)."""
-    from pdm.connectors.security import default_application_uri, init_client_certificate, thumbprint
+    """Create the client certificate and key (kept if they exist and are still valid); the key is encrypted."""
+    from pdm.connectors.security import default_application_uri, init_client_certificate, private_key_password, \
+        thumbprint
 
     pki = _pki(settings)
     uri = application_uri or default_application_uri()
-    cert, key, created = asyncio.run(init_client_certificate(pki, uri))
-    out.print(f"{'created' if created else 'kept'} {cert} (key {key}), application URI {uri}, "
+    cert, key, created = asyncio.run(init_client_certificate(pki, uri, encrypt_existing=encrypt_existing))
+    state = "encrypted" if private_key_password(key, var_dir=pki.var_dir) else \
+        "in clear: run `pdmctl certs init --encrypt-existing`"
+    out.print(f"{'created' if created else 'kept'} {cert} (key {key}, {state}), application URI {uri}, "
               f"SHA-1 {thumbprint(cert.read_bytes())}")
     out.print(f"servers that check clients must trust {cert}; trusted servers go in {pki.trusted}/")
 
@@ -64,3 +69,13 @@ def certs_list(settings: SettingsOpt = None) -> None:
         out.print(f"{kind:8} {thumbprint(der)} {describe(der)}  {path}", highlight=False, markup=False)
     if not files:
         out.print(f"no certificates under {pki.root}: run `pdmctl certs init`")
+
+
+@certs_app.command("encrypt-key")
+def certs_encrypt_key(path: Annotated[Path, typer.Argument(help="A PEM private key, e.g. a user_private_key.")],
+                      settings: SettingsOpt = None) -> None:
+    """Encrypt a PEM private key in place with the service's key (for user_private_key / client_private_key)."""
+    from pdm.connectors.security import encrypt_key_file
+
+    encrypt_key_file(path, var_dir=_pki(settings).var_dir, field="path")
+    out.print(f"encrypted {path} (mode 0600); it opens only with the key in $PDM_FERNET_KEY or the key file")

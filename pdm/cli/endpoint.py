@@ -27,20 +27,24 @@ Mode = Annotated[Optional[str], typer.Option("--mode", help="None, Sign, SignAnd
 Auth = Annotated[str, typer.Option("--auth", help="anonymous, username, certificate")]
 User = Annotated[Optional[str], typer.Option("--username")]
 PasswordEnv = Annotated[Optional[str], typer.Option("--password-env", help="Name of the variable holding the password.")]
+PasswordEncrypted = Annotated[Optional[str], typer.Option(
+    "--password-encrypted", help="The password as a token from `pdmctl secrets encrypt` (instead of --password-env).")]
+UserCert = Annotated[Optional[str], typer.Option("--user-certificate", help="X.509 user certificate (--auth certificate).")]
+UserKey = Annotated[Optional[str], typer.Option("--user-private-key", help="Its private key (PEM).")]
 Cert = Annotated[Optional[str], typer.Option("--client-certificate", help="Default: <var_dir>/pki/own/cert.der")]
 Key = Annotated[Optional[str], typer.Option("--client-private-key", help="Default: <var_dir>/pki/own/key.pem")]
 TrustServer = Annotated[bool, typer.Option("--trust-server-certificate", help="Accept an unknown server certificate.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Connect and request timeout, seconds.")]
 
 
-def _config(url, policy, mode, auth, username, password_env, cert, key, trust_server, timeout):
+def _config(url, policy, mode, auth, username, password_env, cert, key, trust_server, timeout, **identity):
     from pdm.config import EndpointConfig, validate_model
 
     data = {"name": "cli", "endpoint_url": url, "security_policy": policy,
             "security_mode": mode or ("None" if policy == "None" else "SignAndEncrypt"), "auth_method": auth,
             "username": username, "password_env": password_env, "client_certificate": cert,
             "client_private_key": key, "trust_server_certificate": trust_server, "connect_timeout_s": timeout,
-            "request_timeout_s": timeout}
+            "request_timeout_s": timeout, **identity}
     return validate_model(EndpointConfig, data, "command line")
 
 
@@ -55,7 +59,8 @@ def _connector(config, settings_path, database):
 def endpoint_test(url: Url, policy: Policy = "None", mode: Mode = None, auth: Auth = "anonymous",
                   username: User = None, password_env: PasswordEnv = None, client_certificate: Cert = None,
                   client_private_key: Key = None, trust_server_certificate: TrustServer = False,
-                  timeout: Timeout = 5.0,
+                  timeout: Timeout = 5.0, password_encrypted: PasswordEncrypted = None,
+                  user_certificate: UserCert = None, user_private_key: UserKey = None,
                   node: Annotated[Optional[list[str]], typer.Option("--node", help="Node id to test-read.")] = None,
                   settings: SettingsOpt = None, database: DatabaseOpt = None) -> None:
     """Connect, show the server's identity and limits, and test-read nodes."""
@@ -63,7 +68,8 @@ def endpoint_test(url: Url, policy: Policy = "None", mode: Mode = None, auth: Au
     from pdm.connectors.browse import server_info
 
     config = _config(url, policy, mode, auth, username, password_env, client_certificate, client_private_key,
-                     trust_server_certificate, timeout)
+                     trust_server_certificate, timeout, password_encrypted=password_encrypted,
+                     user_certificate=user_certificate, user_private_key=user_private_key)
     conn = _connector(config, settings, database)
 
     async def run():
@@ -93,12 +99,15 @@ def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)]
                     policy: Policy = "None", mode: Mode = None, auth: Auth = "anonymous", username: User = None,
                     password_env: PasswordEnv = None, client_certificate: Cert = None, client_private_key: Key = None,
                     trust_server_certificate: TrustServer = False, timeout: Timeout = 5.0,
+                    password_encrypted: PasswordEncrypted = None, user_certificate: UserCert = None,
+                    user_private_key: UserKey = None,
                     settings: SettingsOpt = None, database: DatabaseOpt = None) -> None:
     """Print the address space as a tree, with node ids ready for the plant file."""
     from pdm.connectors.browse import browse
 
     config = _config(url, policy, mode, auth, username, password_env, client_certificate, client_private_key,
-                     trust_server_certificate, timeout)
+                     trust_server_certificate, timeout, password_encrypted=password_encrypted,
+                     user_certificate=user_certificate, user_private_key=user_private_key)
     conn = _connector(config, settings, database)
 
     async def run():

@@ -31,6 +31,7 @@ from pdm.cli.bench import bench_app
 from pdm.cli.certs import certs_app
 from pdm.cli.endpoint import endpoint_app
 from pdm.cli.models import models_app
+from pdm.cli.secrets import secrets_app
 from pdm.cli.savings import savings_app
 from pdm.cli.users import user_app
 from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
@@ -50,6 +51,7 @@ app.add_typer(certs_app, name="certs")
 app.add_typer(savings_app, name="savings")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(secrets_app, name="secrets")
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
@@ -103,11 +105,18 @@ def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import session_factory, upgrade
 
+    from pdm import audit
+    from pdm.crypto import check_plant_secrets
+
     cfg = load_plants(path)
-    engine = _engine(_settings(settings, database))
+    service = _settings(settings, database)
+    check_plant_secrets(cfg, str(path), var_dir=Path(service.var_dir))
+    engine = _engine(service)
     upgrade(engine)
     with session_factory(engine).begin() as session:
+        before = audit.endpoint_snapshot(session)
         s = apply_plants(session, cfg)
+        audit.record_endpoint_changes(session, actor="pdmctl", before=before, after=audit.endpoint_snapshot(session))
     out.print(f"applied {path}: {s.companies} companies, {s.sites} sites, {s.assets} assets, "
               f"{s.endpoints} endpoints, {s.tags} tags")
 

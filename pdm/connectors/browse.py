@@ -103,7 +103,8 @@ TEST_NODE = "i=2259"  # Server_ServerStatus_State: every server has it, so a fir
 def error_field(message: str) -> str:
     """Which form field a refusal is about, so the page can show it next to that field."""
     text = message.lower()
-    for needle, field in (("password_env", "password_env"), ("credentials", "password_env"),
+    for needle, field in (("password_encrypted", "password_encrypted"), ("anonymous refused", "auth_method"),
+                          ("password_env", "password_env"), ("credentials", "password_env"),
                           ("identity", "auth_method"), ("not offered", "security_policy"),
                           ("server certificate", "trust_server_certificate"),
                           ("client certificate", "security_policy"), ("certificate", "trust_server_certificate")):

@@ -3,7 +3,8 @@
 Security: the policy and mode are looked up among the endpoints the server offers, the
 server's certificate must be in our trust folder (``pdm.connectors.security``), and the
 identity is anonymous, a user name with a password read from the environment variable
-``password_env`` names (never stored), or our X.509 certificate.
+``password_env`` names or decrypted from ``password_encrypted`` only here, at connect time,
+or an X.509 certificate (a user certificate, else our application certificate).
 
 Reconnection is left to ``pdm.ingest`` (bounded backoff, logged once down / once up):
 asyncua's own auto-reconnect blocks every request while it retries, which would stall a
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from asyncua import Client, ua
 
+from pdm import crypto
 from pdm.config import EndpointConfig
 from pdm.connectors import security
 from pdm.connectors.base import ConnectorBase, Reading
@@ -41,6 +43,9 @@ _REFUSAL_HINTS = {
                                "trust {cert} on the server",
     "BadCertificateUriInvalid": "our certificate's application URI does not match application_uri",
 }
+
+# The session's identity was refused: with auth_method anonymous, that means anonymous is not allowed.
+_IDENTITY_REFUSED = {"BadIdentityTokenRejected", "BadIdentityTokenInvalid", "BadUserAccessDenied"}
 
 
 def _epoch(dt: datetime | None) -> float | None:
@@ -68,6 +73,7 @@ def resolve_node_id(node_id: str, namespaces: list[str]) -> ua.NodeId:
 
 class OpcUaConnector(ConnectorBase):
     def __init__(self, endpoint: EndpointConfig, *, pki_dir: Path | None = None):
+        security.hide_identity_tokens_in_logs()
         self.endpoint = endpoint
         self.pki = security.Pki(Path(pki_dir) if pki_dir else security.default_pki_dir())
         self._client: Client | None = None
@@ -95,15 +101,25 @@ class OpcUaConnector(ConnectorBase):
         client.name = client.description = "PdM cluster connector"
         client.application_uri = ep.application_uri or security.default_application_uri()
         if ep.auth_method == "username":
-            password = os.environ.get(ep.password_env or "")
-            if password is None:
-                raise EndpointRefused(f"{ep.endpoint_url}: password_env {ep.password_env!r} is not set "
-                                      "in the environment of this process")
             client.set_user(ep.username or "")
-            client.set_password(password)
+            client.set_password(self._password())
         if ep.security_policy != "None":
             await self._secure(client)
         return client
+
+    def _password(self) -> str:
+        ep = self.endpoint
+        if ep.password_encrypted:
+            try:
+                return crypto.decrypt(ep.password_encrypted, var_dir=self.pki.var_dir,
+                                      where=f"endpoint {ep.name}: password_encrypted")
+            except crypto.SecretError as exc:
+                raise EndpointRefused(f"{ep.endpoint_url}: {exc}") from None
+        password = os.environ.get(ep.password_env or "")
+        if password is None:
+            raise EndpointRefused(f"{ep.endpoint_url}: password_env {ep.password_env!r} is not set "
+                                  "in the environment of this process")
+        return password
 
     async def _secure(self, client: Client) -> None:
         ep = self.endpoint
@@ -123,10 +139,21 @@ class OpcUaConnector(ConnectorBase):
             await security.init_client_certificate(self.pki, client.application_uri)
         elif not cert.exists() or not key.exists():
             raise EndpointRefused(f"client_certificate {str(cert)!r} or client_private_key {str(key)!r} not found")
-        await client.set_security(policy, str(cert), str(key), server_certificate=der, mode=mode)
+        password = security.private_key_password(key, var_dir=self.pki.var_dir)
+        await client.set_security(policy, str(cert), str(key), private_key_password=password,
+                                  server_certificate=der, mode=mode)
         if ep.auth_method == "certificate":
-            await client.load_client_certificate(str(cert))
-            await client.load_private_key(key)
+            await self._identity(client, cert, key, password)
+
+    async def _identity(self, client: Client, cert: Path, key: Path, password: bytes | None) -> None:
+        ep = self.endpoint
+        if ep.user_certificate:
+            cert, key = Path(ep.user_certificate), Path(ep.user_private_key or "")
+            if not cert.exists():
+                raise EndpointRefused(f"{ep.endpoint_url}: user_certificate {str(cert)!r} not found")
+            password = security.private_key_password(key, var_dir=self.pki.var_dir, field="user_private_key")
+        await client.load_client_certificate(str(cert))
+        await client.load_private_key(key, password)
 
     async def connect(self) -> None:
         url = self.endpoint.endpoint_url
@@ -153,11 +180,14 @@ class OpcUaConnector(ConnectorBase):
 
     def _refusal(self, exc: ua.UaStatusCodeError) -> str:
         name = type(exc).__name__
+        if self.endpoint.auth_method == "anonymous" and name in _IDENTITY_REFUSED:
+            return (f"{name}: anonymous refused: this server does not accept anonymous sessions; "
+                    "set auth_method to username or certificate")
         hint = _REFUSAL_HINTS.get(name)
         if hint is None:
             return f"{name}: {exc}"
-        return f"{name}: " + hint.replace("{cert}", str(self._cert_paths()[0])).replace(
-            "${password_env}", f"${self.endpoint.password_env}")
+        where = "password_encrypted" if self.endpoint.password_encrypted else f"${self.endpoint.password_env}"
+        return f"{name}: " + hint.replace("{cert}", str(self._cert_paths()[0])).replace("${password_env}", where)
 
     async def _read_limit(self, client: Client) -> int:
         if self.endpoint.max_nodes_per_read:

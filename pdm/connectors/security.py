@@ -3,6 +3,8 @@
 Layout (the one UA SDKs use, so operators recognise it), under ``<var_dir>/pki``::
 
     own/cert.der  own/key.pem    this client's application instance certificate and key
+                                 (the key PEM-encrypted with a passphrase derived from the
+                                 Fernet key of ``pdm.crypto``, so no private key lies in clear)
     trusted/                     server certificates we accept (DER or PEM, any file name)
     rejected/                    certificates we refused, kept so a person can trust them
 
@@ -20,11 +22,35 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from pdm import crypto
 from pdm.errors import EndpointRefused
 
 log = logging.getLogger(__name__)
 
 POLICY_NAMES = ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+
+
+class _HideIdentityTokens(logging.Filter):
+    """asyncua logs every request it sends at DEBUG, ActivateSession included, whose user name
+    token carries the password (in clear when the server's token policy does not encrypt it):
+    that one record is rewritten without its parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if any(type(a).__name__ == "ActivateSessionRequest" for a in (record.args or ())
+               if not isinstance(record.args, dict)):
+            record.msg, record.args = "Sending: ActivateSessionRequest (identity token not logged)", ()
+        return True
+
+
+_HIDE_TOKENS = _HideIdentityTokens()
+_SENDING_LOGGER = "asyncua.client.ua_client.UASocketProtocol"
+
+
+def hide_identity_tokens_in_logs() -> None:
+    """Idempotent; a filter on the logger that makes the record, so no handler ever sees the token."""
+    logger = logging.getLogger(_SENDING_LOGGER)
+    if _HIDE_TOKENS not in logger.filters:
+        logger.addFilter(_HIDE_TOKENS)
 
 
 def policy_class(name: str):
@@ -52,6 +78,11 @@ def default_application_uri() -> str:
 @dataclass(frozen=True)
 class Pki:
     root: Path
+
+    @property
+    def var_dir(self) -> Path:
+        """Where the Fernet key file lives: the folder above ``pki``."""
+        return self.root.parent
 
     @property
     def own_cert(self) -> Path:
@@ -93,15 +124,81 @@ def describe(der: bytes) -> str:
         return "unreadable certificate"
 
 
-async def init_client_certificate(pki: Pki, application_uri: str) -> tuple[Path, Path, bool]:
-    """Make our certificate and key if missing or no longer valid; returns (cert, key, created)."""
-    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+def private_key_password(path: Path, *, var_dir: Path, field: str = "client_private_key") -> bytes | None:
+    """The passphrase that opens this PEM key: None for a key in clear (older installs keep working)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise EndpointRefused(f"{field} {str(path)!r} cannot be read: {exc.strerror}") from None
+    if b"ENCRYPTED" not in data:
+        return None
+    try:
+        ring = crypto.load_keyring(var_dir)
+    except crypto.SecretError as exc:
+        raise EndpointRefused(f"{field} {str(path)!r} is encrypted and {exc}") from None
+    for passphrase in ring.passphrases():
+        try:
+            load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError):
+            continue
+        return passphrase
+    raise EndpointRefused(f"{field} {str(path)!r} cannot be decrypted with the key in {ring.source}")
+
+
+def load_private_key(path: Path, *, var_dir: Path, field: str = "client_private_key"):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    password = private_key_password(path, var_dir=var_dir, field=field)
+    try:
+        return load_pem_private_key(Path(path).read_bytes(), password=password), password
+    except (ValueError, TypeError) as exc:
+        raise EndpointRefused(f"{field} {str(path)!r} is not a PEM private key ({exc})") from None
+
+
+def write_encrypted_key(path: Path, key, *, var_dir: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
+
+    passphrase = crypto.load_keyring(var_dir, create=True).passphrases()[0]
+    crypto.write_private_file(Path(path), key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                            BestAvailableEncryption(passphrase)))
+
+
+def encrypt_key_file(path: Path, *, var_dir: Path, field: str = "private key") -> None:
+    """Rewrite a PEM key (in clear, or under an older key's passphrase) under the newest passphrase."""
+    key, _ = load_private_key(path, var_dir=var_dir, field=field)
+    write_encrypted_key(path, key, var_dir=var_dir)
+
+
+async def init_client_certificate(pki: Pki, application_uri: str, *,
+                                  encrypt_existing: bool = False) -> tuple[Path, Path, bool]:
+    """Make our certificate and key if missing or no longer valid; returns (cert, key, created).
+
+    A new key is written encrypted from the start; an existing key in clear is kept as it is
+    unless ``encrypt_existing``.
+    """
+    from asyncua.crypto import cert_gen, uacrypto
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
+    host = socket.gethostname()
     before = pki.own_cert.read_bytes() if pki.own_cert.exists() else None
     pki.own_cert.parent.mkdir(parents=True, exist_ok=True)
-    await setup_self_signed_certificate(pki.own_key, pki.own_cert, application_uri, socket.gethostname(),
-                                        [ExtendedKeyUsageOID.CLIENT_AUTH], {"organizationName": "pdm"})
+    if pki.own_key.exists():
+        key, password = load_private_key(pki.own_key, var_dir=pki.var_dir)
+        if encrypt_existing and password is None:
+            write_encrypted_key(pki.own_key, key, var_dir=pki.var_dir)
+    else:
+        key, before = cert_gen.generate_private_key(), None  # a new key always gets a new certificate
+        write_encrypted_key(pki.own_key, key, var_dir=pki.var_dir)
+    if before is None or uacrypto.check_certificate(x509.load_der_x509_certificate(before), application_uri, host):
+        cert = cert_gen.generate_self_signed_app_certificate(
+            key, application_uri, {"organizationName": "pdm"},
+            [x509.UniformResourceIdentifier(application_uri), x509.DNSName(host)],
+            extended=[ExtendedKeyUsageOID.CLIENT_AUTH], days=365)
+        pki.own_cert.write_bytes(cert.public_bytes(Encoding.DER))
     os.chmod(pki.own_key, 0o600)  # the key is the client's identity
     return pki.own_cert, pki.own_key, pki.own_cert.read_bytes() != before
 

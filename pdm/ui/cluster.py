@@ -1,7 +1,9 @@
 """Cluster page: each member's size in the shared service and what the service saved them.
 
 The cluster operator sees counts, coverage and savings aggregates (per company, asset class
-and month), never a member's readings or alert rows; every figure shows its method.
+and month), never a member's readings or alert rows; every figure shows its method. Anything
+per company by name is a comparison: with fewer than ``kanon.K_MIN`` companies only the
+totals are shown, with the reason.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import streamlit as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import report
+from pdm import kanon, report
 from pdm.alerts import open_counts_by_company
 from pdm.savings import cluster_coverage, cluster_view
 from pdm.ui import savings as savings_ui
@@ -29,8 +31,11 @@ def render(*, make_session: sessionmaker[Session]) -> None:
         st.info("No companies yet.")
         return
     _totals(df)
-    st.dataframe(df, hide_index=True)
-    st.caption(f"Data coverage: {savings_ui.METHOD['coverage']}")
+    if kanon.benchmark_allowed(len(df)):
+        st.dataframe(df, hide_index=True)
+        st.caption(f"Data coverage: {savings_ui.METHOD['coverage']}")
+    else:
+        st.info(f"Per-company figures: {kanon.hidden_reason(len(df))}")
     _savings(make_session)
 
 
@@ -41,6 +46,8 @@ def _savings(make_session: sessionmaker[Session]) -> None:
         view = cluster_view(session, period=period)
     savings_ui.figures(view)
     savings_ui.cumulative_chart(view)
+    if view.get("by_company_hidden"):
+        st.info(f"Savings per company: {view['by_company_hidden']}")
     savings_ui.breakdown(view, "by_company", "company")
     savings_ui.breakdown(view, "by_class", "asset class")
     savings_ui.breakdown(view, "by_month", "month")

@@ -2,8 +2,8 @@
 
 Onboarding works like a config flow: the form goes through the same ``EndpointConfig`` as the
 plant file, then the page connects and reads once, and only then saves. Every error is shown
-under the field it is about. Passwords are never typed here: the form takes the name of the
-environment variable that holds it (``password_env``), as the plant file does.
+under the field it is about. A password is either typed (write-only, encrypted at once: see
+``pdm.ui.endpoint_password``) or named by the environment variable that holds it (``password_env``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pdm.errors import ConfigError
 from pdm.ingest import endpoint_health
 from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Site, Tag
+from pdm.ui import endpoint_password
 from pdm.ui.common import CompanyRef, ago, iso_local
 
 FORM_FIELDS = {  # widget key -> EndpointConfig field
@@ -45,6 +46,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     _endpoints(make_session, company)
     _enable(make_session, company)
     _add_form(make_session, company, var_dir)
+    endpoint_password.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
     _browse_and_map(make_session, company, var_dir)
 
 
@@ -142,6 +144,9 @@ def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
 
     state = st.session_state
     values = {field: state.get(key) for key, field in FORM_FIELDS.items()}
+    if errors := endpoint_password.encrypt_typed(values, var_dir):
+        state["ep_errors"] = errors
+        return
     config, errors = validate_form(values)
     if config is None:
         state["ep_errors"] = errors
@@ -193,6 +198,9 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
         field_error("auth_method")
         st.text_input("User name", key="ep_username")
         field_error("username")
+        st.text_input("Password", type="password", key=endpoint_password.ADD_KEY,
+                      help="Stored encrypted, never shown again. Or leave empty and name a variable below.")
+        field_error("password_encrypted")
         st.text_input("Password environment variable", key="ep_password_env",
                       help="The name of a variable set for the worker, never the password itself.")
         field_error("password_env")
