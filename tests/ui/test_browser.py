@@ -1,4 +1,5 @@
-"""A real browser (Debian's Chromium through Playwright) acknowledges and resolves an alert.
+"""A real browser (Debian's Chromium through Playwright) logs in as a technician, acknowledges and
+resolves an alert.
 
 Skipped where Chromium or the playwright package is missing; never downloads a browser.
 """
@@ -14,7 +15,7 @@ from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert
 from tests.ui.browser import chromium_page, needs_chromium, streamlit_server
 from tests.ui.test_app import _db
-from tests.ui.test_login import seed_user
+from tests.ui.test_login import PASSWORD, seed_user
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -23,9 +24,9 @@ pytestmark = needs_chromium
 @pytest.fixture
 def streamlit_url(tmp_path):
     url = _db(tmp_path / "pdm.sqlite3")
-    token = seed_user(url, "ana", "technician", "alpha")
+    seed_user(url, "ana", "technician", "alpha")
     with streamlit_server(url, tmp_path / "var") as base:
-        yield f"{base}/?session={token}", url  # logged in as the technician ana (the login has its own test)
+        yield base, url
 
 
 def _status(url: str) -> str:
@@ -41,7 +42,11 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
     expect = sync_api.expect
     with chromium_page(sync_api) as page:
         page.goto(base)
+        page.get_by_role("textbox", name="User name").fill("ana")
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
+        base = page.url  # carries the session, for the phone-width page below
         page.get_by_role("combobox", name="Alert details").click()
         page.get_by_role("option", name=re.compile(r"Pump A1")).click()
         page.get_by_role("button", name="Acknowledge").click()
