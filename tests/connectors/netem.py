@@ -4,13 +4,15 @@
 rebooted, a firewall that answers with RST). ``black_hole()``: connections stay open and
 new ones are accepted, but nothing is forwarded in either direction (a dead route or a VPN
 that silently drops packets: no error ever reaches the client, which must notice by its own
-timeouts). ``heal()`` restores forwarding; connections cut meanwhile stay dead, as in life.
+timeouts). ``latency_s`` delays every chunk each way (a slow link, or a server too busy
+to answer at once). ``heal()`` restores forwarding; connections cut meanwhile stay dead, as in life.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 from tests.conftest import free_port
 
@@ -22,6 +24,7 @@ class NetemProxy:
         self.host, self.target_port = host, target_port
         self.port = free_port()
         self.mode = "pass"  # pass | cut | black_hole
+        self.latency_s = 0.0  # added to every chunk, each way: a slow link or a busy server
         self.accepted = 0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -51,18 +54,33 @@ class NetemProxy:
             task.add_done_callback(self._tasks.discard)
 
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        # Delayed chunks wait in a queue, so latency does not add up when several are in flight.
+        queue: asyncio.Queue = asyncio.Queue()
+        sender = asyncio.ensure_future(self._send_later(queue, dst))
         try:
             while data := await src.read(CHUNK):
                 if self.mode == "black_hole":
                     continue  # swallowed: the sender's socket stays healthy, nothing arrives
-                dst.write(data)
-                await dst.drain()
+                queue.put_nowait((time.monotonic() + self.latency_s, data))
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
+            queue.put_nowait((0.0, b""))
+            await asyncio.gather(sender, return_exceptions=True)
             if self.mode != "black_hole":
                 dst.close()
             self._writers.discard(dst)
+
+    async def _send_later(self, queue: asyncio.Queue, dst: asyncio.StreamWriter) -> None:
+        while True:
+            due, data = await queue.get()
+            if not data:
+                return
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if self.mode == "black_hole":
+                continue
+            dst.write(data)
+            await dst.drain()
 
     async def cut(self) -> None:
         """Reset every open connection and refuse new ones until ``heal``."""

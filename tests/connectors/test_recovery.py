@@ -137,6 +137,29 @@ async def test_network_failure_is_detected_logged_once_and_survived(sessions, pr
 
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
+async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_one(sessions, proxied, tmp_path,
+                                                                                    caplog, mode):
+    """Answers 3 s late (asyncua's own keep-alive gives up after 1 s): no DOWN, data keeps coming."""
+    server, proxy = proxied
+    settings = SUBSCRIBE if mode == "subscribe" else {}
+    poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path, **{**settings, "request_timeout_s": 5})
+    written: list[float] = []
+    writer = asyncio.ensure_future(counting(server, written))
+    try:
+        with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+            await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
+            proxy.latency_s = 1.5  # each way
+            await keep_polling(poller, 5.0)  # several keep-alive periods
+            slow_from = written[-1]
+            await drive(poller, lambda: any(v > slow_from for _, v in stored(sessions, "t0")), limit_s=10,
+                        what="data over the slow link")
+    finally:
+        writer.cancel()
+        await poller.close()
+    assert poller.state == "UP" and not [m for m in ingest_messages(caplog) if " down: " in m]
+
+
+@pytest.mark.parametrize("mode", ["poll", "subscribe"])
 async def test_session_closed_by_the_server_is_recreated(sessions, opcua_server, tmp_path, caplog, mode):
     settings = SUBSCRIBE if mode == "subscribe" else {}
     poller = make_poller(sessions, opcua_server.url, opcua_server.node_ids[:3], tmp_path, **settings)
