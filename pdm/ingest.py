@@ -2,7 +2,7 @@
 
 Each endpoint has its own ``EndpointPoller`` so one server going down never stops the
 others. A poller that loses its server backs off (1 s doubling to the endpoint's
-``reconnect_max_delay_s``) and logs once when the endpoint goes down and once when it comes
+``reconnect_max_delay_s``, jittered) and logs once when the endpoint goes down and once when it comes
 back, with the reason. A node that turns Bad is logged once by name (and once when it
 recovers); its reading is still stored with its status, and the other nodes are unaffected.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -121,6 +122,27 @@ def _age(ts: float | None, now: float) -> str:
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
+class Backoff:
+    """Waits between reconnect attempts: 1 s doubling up to ``cap``.
+
+    Each wait is drawn between half and all of its step ("equal jitter"): the pollers of a
+    plant whose network went down together do not all retry in the same instant, and no
+    wait is ever longer than ``cap``, which bounds how long data stays away after a server
+    is back (the longest wait, plus one poll interval, plus one connect).
+    """
+
+    def __init__(self, cap: float, *, first: float = 1.0, rng: Callable[[], float] = random.random):
+        self.cap, self.first, self.rng = cap, min(first, cap), rng
+        self.delay = self.first  # the next step
+
+    def next(self) -> float:
+        step, self.delay = self.delay, min(self.delay * 2, self.cap)
+        return step * (0.5 + 0.5 * self.rng())
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
 class EndpointPoller:
     def __init__(self, *, endpoint_id: int, name: str, config: EndpointConfig, tags: dict[str, int],
                  sessions: sessionmaker[Session], spool: Spool,
@@ -135,8 +157,9 @@ class EndpointPoller:
         self.connector = connector_factory(config)
         self.state = "NEW"
         self.db_up = True
-        self.delay = 1.0
+        self.backoff = Backoff(config.reconnect_max_delay_s)
         self.next_attempt = 0.0
+        self.down_since: float | None = None
         self.stored = 0
         self.bad_nodes: dict[str, int] = {}
         self.health = Health()
@@ -248,19 +271,20 @@ class EndpointPoller:
 
     async def _went_down(self, reason: str) -> None:
         await self.connector.close()
-        self.next_attempt = time.monotonic() + self.delay
-        self.delay = min(self.delay * 2, self.config.reconnect_max_delay_s)
+        # Counted from the end of the failed attempt: a connect that timed out is not a wait.
+        self.next_attempt = time.monotonic() + self.backoff.next()
         self.health.error(reason)
         if self.state != "DOWN":
             log.warning("endpoint %s down: %s", self.name, reason)
             self.state = "DOWN"
+            self.down_since = time.monotonic()
             await asyncio.to_thread(self._mark, "DOWN", reason)
 
     def _came_up(self) -> None:
-        self.delay = 1.0
+        self.backoff.reset()
         if self.state != "UP":
             if self.state == "DOWN":
-                log.warning("endpoint %s back up", self.name)
+                log.warning("endpoint %s back up after %.0f s", self.name, time.monotonic() - self.down_since)
             self.state = "UP"
 
     def _mark(self, state: str, error: str | None) -> None:

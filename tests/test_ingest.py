@@ -3,7 +3,6 @@
 import asyncio
 import logging
 
-import pytest
 from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
@@ -92,7 +91,7 @@ async def test_backoff_is_bounded(sessions, tmp_path):
     for _ in range(6):
         poller.next_attempt = 0
         await poller.poll_once()
-    assert poller.delay == poller.config.reconnect_max_delay_s == 1
+    assert poller.backoff.delay == poller.config.reconnect_max_delay_s == 1
 
 
 async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sessions, opcua_server, tmp_path, caplog):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 from enum import Enum
 import sys
@@ -34,7 +33,7 @@ from pdm.cli.models import models_app
 from pdm.cli.secrets import secrets_app
 from pdm.cli.savings import savings_app
 from pdm.cli.users import user_app
-from pdm.config import FaultConfig, PlantConfig, Settings, load_plants, load_settings, parse_plants
+from pdm.config import FaultConfig, PlantConfig, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
 
 app = typer.Typer(help="Shared predictive maintenance service: ingest, detect, alert.", no_args_is_help=True,

@@ -97,7 +97,10 @@ class OpcUaConnector(ConnectorBase):
 
     async def _make_client(self) -> Client:
         ep = self.endpoint
-        client = Client(ep.endpoint_url, timeout=ep.request_timeout_s)
+        # asyncua probes the server every watchdog_intervall and, by default, gives up after 1 s:
+        # a busy server (or a loaded worker) then looks lost and every endpoint flaps down and up.
+        # Probing at the request timeout holds it to the same patience as our reads.
+        client = Client(ep.endpoint_url, timeout=ep.request_timeout_s, watchdog_intervall=ep.request_timeout_s)
         client.name = client.description = "PdM cluster connector"
         client.application_uri = ep.application_uri or security.default_application_uri()
         if ep.auth_method == "username":

@@ -68,11 +68,14 @@ async def test_watchdog_recreates_a_silent_subscription(opcua_server, caplog):
         # The server forgets the subscription (as after a service restart): no data, no keep-alives.
         service = opcua_server.server.iserver.subscription_service
         await service.delete_subscriptions(list(service.subscriptions))
+        # Logged for the whole rest: on a loaded machine a slow keep-alive may be recreated once more.
         with caplog.at_level(logging.WARNING, logger="pdm.connectors.subscribe"):
             await collect(conn, ids, lambda rs: conn.recreated >= 1)
-        await opcua_server.variables[0].write_value(77.0)
-        await collect(conn, ids, lambda rs: any(r.value == 77.0 for r in rs))
-    assert sum("silent" in r.getMessage() for r in caplog.records) == conn.recreated
+            await opcua_server.variables[0].write_value(77.0)
+            await collect(conn, ids, lambda rs: any(r.value == 77.0 for r in rs))
+            recreated = conn.recreated
+    assert recreated >= 1
+    assert sum("silent" in r.getMessage() for r in caplog.records) == recreated
 
 
 async def test_server_restart_is_unavailable_then_recovers():
