@@ -1,0 +1,58 @@
+"""How assets are modelled: the detector, training and scoring settings, and fleet models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from pdm.config.base import PositiveSeconds, Slug, _Strict
+
+
+class FleetConfig(_Strict):
+    """Cold start: one model per asset class, trained across companies, scores assets without their own.
+
+    Only detectors whose saved state is aggregates (means, medians, spreads, regression weights)
+    may serve as a fleet model: one that keeps training rows (``mset``) would carry other
+    companies' data. A fleet model needs members from ``min_companies`` companies (so it never
+    reflects one company's machines alone) and ``min_assets`` assets in all.
+    """
+
+    enabled: bool = True
+    detector: Literal["pca", "mad", "regression"] = "pca"
+    min_companies: Annotated[int, Field(ge=2, le=1000)] = 2
+    min_assets: Annotated[int, Field(ge=2, le=10_000)] = 3
+    # A new asset's own location per sensor comes from its first ``baseline_min`` minutes; one
+    # full duty cycle (24-30 min on the simulated plant) keeps a half-cycle from biasing it.
+    baseline_min: Annotated[float, Field(gt=0, le=10_080)] = 30.0
+    # A baseline value outside this prediction interval of the member assets' values is not
+    # trusted (the asset may be faulty from its first minute): the class nominal is used instead.
+    baseline_guard_coverage: Annotated[float, Field(gt=0.5, lt=1)] = 0.999
+    retrain_interval_s: PositiveSeconds = 3600.0
+
+
+class DetectionConfig(_Strict):
+    detector: Slug = "pca"
+    resample_s: PositiveSeconds | None = None
+    train_min_rows: Annotated[int, Field(ge=10)] = 60
+    # Normal operation has slow cycles (shifts, batches): a model trained on less than one
+    # full cycle alarms whenever the load leaves the range it saw.
+    train_min_span_min: Annotated[float, Field(ge=0)] = 60.0
+    train_max_rows: Annotated[int, Field(ge=10)] = 2000
+    # An active model older than this gets a challenger once enough new normal data exists.
+    retrain_after_h: Annotated[float, Field(gt=0, le=87_600)] = 168.0
+    # The latest share of a challenger's normal data, held out to compare it with the champion.
+    holdout_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+    smooth_rows: Annotated[int, Field(ge=1, le=1000)] = 3
+    debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
+    score_interval_s: PositiveSeconds = 2.0
+    train_interval_s: PositiveSeconds = 5.0
+    # Default quiet time after an alert closes; an asset's own silent_period_min wins.
+    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] = 30.0
+    # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
+    executor: Literal["serial", "process", "dask"] = "serial"
+    max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
+    dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
+    fleet: FleetConfig = FleetConfig()
+
+
