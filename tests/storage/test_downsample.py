@@ -91,3 +91,25 @@ def test_latest_reading_counts_folded_minutes(engine, sessions, plant, folded):
     with sessions() as s:
         assert latest_reading_ts(s, company_id=plant["company"], asset_id=plant["asset"]) == \
             (D0 - 600 if folded else D0 - 590)
+
+
+def test_stored_counts_add_folded_minutes_to_raw_rows_per_company(engine, sessions, plant):
+    from pdm.storage.readings import first_stored, stored_counts
+
+    (tag, _), (tag2, _) = plant["tags"][:2]
+    store(engine, _rows(tag, tag2))  # 8 readings, Good or not, on one endpoint of the company
+
+    def counts(company_id, **kw):
+        with sessions() as s:
+            return (stored_counts(s, by="company", company_id=company_id, **kw),
+                    sum(stored_counts(s, by="endpoint", company_id=company_id, **kw).values()),
+                    sorted(first_stored(s, company_id=company_id).values()))
+
+    cid = plant["company"]
+    before = counts(cid)
+    assert before == ({cid: 8}, 8, [D0 - 590])
+    assert counts(cid, start=D0, end=D0 + 600) == ({cid: 4}, 4, [D0 - 590])  # [start, end): D0 + 900 is out
+    maintain(engine, RetentionConfig(raw_days=1, aggregate_days=30), now=D0 + DAY + 300)
+    assert counts(cid) == ({cid: 8}, 8, [D0 - 600])  # the oldest is now its minute's start
+    assert counts(cid, start=D0, end=D0 + 600) == ({cid: 4}, 4, [D0 - 600])
+    assert counts(plant["other"]) == ({}, 0, [])
