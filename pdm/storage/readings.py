@@ -168,15 +168,16 @@ def stored_counts(session: Session, *, by: str, company_id: int | None, start: f
 def first_stored(session: Session, *, company_id: int | None) -> dict[int, float]:
     """Per endpoint, the oldest stored reading's timestamp: raw, or the start of its oldest aggregated minute.
 
-    ``company_id`` None: every company's endpoints (cluster view, numbers only).
+    ``company_id`` None: every company's endpoints (cluster view, numbers only). One index lookup per
+    tag (both tables are keyed by tag, then time), not a scan of every reading.
     """
     first: dict[int, float] = {}
     for ts, table in ((Reading.ts, Reading), (ReadingMinute.minute, ReadingMinute)):
-        stmt = (select(Tag.endpoint_id, func.min(ts)).select_from(table).join(Tag, Tag.id == table.tag_id)
-                .where(Tag.endpoint_id.is_not(None)).group_by(Tag.endpoint_id))
+        oldest = select(func.min(ts)).where(table.tag_id == Tag.id).scalar_subquery()
+        stmt = select(Tag.endpoint_id, oldest).where(Tag.endpoint_id.is_not(None))
         if company_id is not None:
             stmt = stmt.where(Tag.company_id == company_id)
-        for endpoint_id, oldest in session.execute(stmt):
-            if oldest is not None:
-                first[int(endpoint_id)] = min(float(oldest), first.get(int(endpoint_id), float("inf")))
+        for endpoint_id, found in session.execute(stmt):
+            if found is not None:
+                first[int(endpoint_id)] = min(float(found), first.get(int(endpoint_id), float("inf")))
     return first
