@@ -18,14 +18,15 @@ Rounding: amounts are exact Decimals built from the stored floats' shortest repr
 the sum of unrounded amounts, rounded once to cents (ROUND_HALF_UP). Per-alert figures shown
 in tables are each rounded the same way, so a column may differ from the total by a cent.
 
+Periods are parsed by ``pdm.periods``; data coverage (readings received over expected) lives in
+``pdm.coverage`` and is re-exported here for the pages that show both.
+
 Lead time: from the alert opening to the intervention (``started_at``), or to its closing when
 nobody took it in hand; averaged over RESOLVED alerts. Precision: RESOLVED / (RESOLVED + FALSE_ALARM).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,8 +36,9 @@ from sqlalchemy.orm import Session
 
 from pdm.config import CostModel
 from pdm.kanon import benchmark_allowed, hidden_reason
-from pdm.feedback import InvalidInput
-from pdm.storage.tables import CLOSED_STATUSES, Alert, Asset, Company, CostDefault, Endpoint, Reading, Tag
+from pdm.coverage import cluster_coverage, coverage  # noqa: F401  (shown with the savings; imported from here)
+from pdm.periods import parse_period
+from pdm.storage.tables import CLOSED_STATUSES, Alert, Asset, Company, CostDefault
 
 CENT = Decimal("0.01")
 FORMULA = ("downtime_h × downtime_cost_per_hour + (emergency_repair_cost − planned_repair_cost) − intervention_cost; "
@@ -136,23 +138,6 @@ def alert_savings(alert: Alert, asset: Asset, costs: CostModel) -> AlertSavings:
     return result
 
 
-# --- periods ----------------------------------------------------------------------------------
-
-def parse_period(text: str | None, field_name: str = "period") -> tuple[float | None, float | None, str]:
-    """'2026Q4', '2026-11', '2026' or None/'all' → (start, end) epoch seconds in UTC, end excluded."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None, None, "all time"
-    m = re.fullmatch(r"(\d{4})(?:Q([1-4])|-(0[1-9]|1[0-2]))?", text.strip())
-    if not m:
-        raise InvalidInput(field_name, text, "expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM")
-    year = int(m[1])
-    first, months = (1, 12) if not (m[2] or m[3]) else ((int(m[2]) - 1) * 3 + 1, 3) if m[2] else (int(m[3]), 1)
-    start = datetime(year, first, 1, tzinfo=timezone.utc)
-    end_month = first + months
-    end = datetime(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=timezone.utc)
-    return start.timestamp(), end.timestamp(), text.strip()
-
-
 def _closed_alerts(session: Session, company_id: int | None, period: str | None):
     start, end, _ = parse_period(period)
     stmt = (select(Alert, Asset).join(Asset, Asset.id == Alert.asset_id)
@@ -248,72 +233,3 @@ def benchmark(session: Session, *, company_id: int, period: str | None = None) -
             "own": per[company_id]["savings"], "median": sorted(s["savings"] for s in per.values())[n // 2],
             "others": sorted((per[c]["savings"] for c in per if c != company_id), reverse=True)}
 
-
-# --- data coverage ----------------------------------------------------------------------------
-
-def _received_in(session: Session, start: float, end: float, company_id: int | None) -> dict[int, int]:
-    """Readings stored per endpoint with a timestamp in [start, end)."""
-    stmt = (select(Tag.endpoint_id, func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id)
-            .where(Reading.ts >= start, Reading.ts < end, Tag.endpoint_id.is_not(None)).group_by(Tag.endpoint_id))
-    if company_id is not None:
-        stmt = stmt.where(Tag.company_id == company_id)
-    return {int(ep): int(n) for ep, n in session.execute(stmt)}
-
-
-def _coverage(session: Session, company_id: int | None, period: str | None = None) -> list[dict]:
-    start, end, _ = parse_period(period)
-    stmt = (select(Endpoint, func.count(func.distinct(Tag.id)), func.min(Reading.ts))
-            .outerjoin(Tag, Tag.endpoint_id == Endpoint.id).outerjoin(Reading, Reading.tag_id == Tag.id)
-            .group_by(Endpoint.id).order_by(Endpoint.company_id, Endpoint.name))
-    if company_id is not None:
-        stmt = stmt.where(Endpoint.company_id == company_id)
-    in_period = _received_in(session, start, end, company_id) if start is not None else {}
-    rows = []
-    for ep, tags, first in session.execute(stmt):
-        poll = float((ep.settings or {}).get("poll_interval_s") or 1.0)
-        window = _window(first, ep.last_read_at, start, end)
-        span = None if window is None else window[1] - window[0]
-        cut = window is not None and window[1] == end
-        expected = tags * _polls(span, poll, end_excluded=cut) if span is not None else 0
-        # All time: the endpoint's own counter (it survives retention); a period: the readings stored in it.
-        received = ep.readings_total if start is None else in_period.get(ep.id, 0)
-        rows.append({"company_id": ep.company_id, "endpoint": ep.name, "tags": tags, "poll_interval_s": poll,
-                     "span_s": span, "readings": received, "expected": expected,
-                     "coverage": min(1.0, received / expected) if expected else None})
-    return rows
-
-
-def _window(first: float | None, last: float | None, start: float | None, end: float | None
-            ) -> tuple[float, float] | None:
-    """The stretch the endpoint was expected to deliver: its first reading → last read, cut to the period."""
-    if first is None or not last:
-        return None
-    lo, hi = (first, last) if start is None else (max(first, start), min(last, end))
-    return (lo, hi) if hi >= lo else None
-
-
-def _polls(span: float, poll: float, *, end_excluded: bool) -> int:
-    """Polls due in a span: both ends count, except a period's end, which belongs to the next one."""
-    return math.ceil(span / poll) if end_excluded else int(span // poll) + 1
-
-
-def coverage(session: Session, *, company_id: int, period: str | None = None) -> list[dict]:
-    """Per endpoint: readings / expected, expected = tags × (⌊span / poll_interval_s⌋ + 1).
-
-    The span runs from the endpoint's oldest stored reading to its ``last_read_at``, cut to the
-    period when one is given; readings are then those stored with a timestamp in the period, and
-    for all time the endpoint's received counter. A value can only count once, so coverage is
-    capped at 100 %; in subscribe mode unchanged values are not sent, and a low figure there
-    means a quiet process as much as lost data. An endpoint with no data in the period has none.
-    """
-    return _coverage(session, company_id, period)
-
-
-def cluster_coverage(session: Session, *, period: str | None = None) -> dict[int, float | None]:
-    """Cross-company: each company's readings received / expected over all its endpoints (and the period)."""
-    got: dict[int, list[int]] = {}
-    for row in _coverage(session, None, period):
-        acc = got.setdefault(row["company_id"], [0, 0])
-        acc[0] += row["readings"] if row["expected"] else 0
-        acc[1] += row["expected"]
-    return {cid: min(1.0, r / e) if e else None for cid, (r, e) in got.items()}

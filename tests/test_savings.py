@@ -204,3 +204,66 @@ def test_coverage_is_computed_over_the_chosen_period(filled):
         assert cluster_coverage(s, period="2026-10")[alpha_id] == pytest.approx(15 / 31)
     with pytest.raises(PdmError, match="period = '2026-13'"):
         row("2026-13")
+
+
+def _daily_endpoint(sessions):
+    """One daily tag on alpha: every day of September stored, then Oct 1, 3, …, 29; last read Oct 31."""
+    from datetime import datetime, timedelta, timezone
+
+    sept = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    days = [sept + timedelta(days=d) for d in range(30)] + [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]
+    with sessions.begin() as s:
+        alpha = company_by_slug(s, "alpha")
+        asset = list_assets(s, company_id=alpha.id)[0]
+        ep = Endpoint(company_id=alpha.id, site_id=asset.site_id, name="daily", endpoint_url="opc.tcp://x:2",
+                      settings={"poll_interval_s": 86400.0}, readings_total=len(days),
+                      last_read_at=datetime(2026, 10, 31, tzinfo=timezone.utc).timestamp())
+        s.add(ep)
+        s.flush()
+        tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
+        s.add(tag)
+        s.flush()
+        # Two readings on Sept 2 in the same minute, one of them Bad: both count as received.
+        insert_readings(s, [{"tag_id": tag.id, "ts": d.timestamp() + extra, "value": 1.0, "quality": q,
+                             "received_at": d.timestamp()}
+                            for d in days for extra, q in ([(0, 0), (5, 0x80000000)] if d.day == 2 and
+                                                           d.month == 9 else [(0, 0)])])
+        return alpha.id
+
+
+def test_coverage_and_readings_count_survive_retention(filled):
+    """Retention folds raw rows into minutes: October half folded, then all of it; the figures stay."""
+    from datetime import datetime, timezone
+
+    from pdm.config import RetentionConfig
+    from pdm.storage.retention import maintain
+    from pdm.ui.cluster import company_counts, counts_frame
+
+    sessions, _ = filled
+    alpha_id = _daily_endpoint(sessions)
+    engine = sessions.kw["bind"]
+
+    def figures():
+        with sessions() as s:
+            rows = {p: coverage(s, company_id=alpha_id, period=p)[0] for p in ("2026-09", "2026-10")}
+            counts = {p: {r["slug"]: r["readings"] for r in company_counts(s, period=p)}
+                      for p in (None, "2026-09", "2026-10", "2026-11")}
+            shown = counts_frame(s, period="2026-10").set_index("slug")
+            return ({p: (r["readings"], r["expected"], r["coverage"]) for p, r in rows.items()}, counts,
+                    (shown.loc["alpha", "readings"], shown.loc["alpha", "data coverage"]),
+                    cluster_coverage(s, period="2026-10")[alpha_id])
+
+    expected = ({"2026-09": (31, 30, 1.0), "2026-10": (15, 31, 15 / 31)},
+                {None: {"alpha": 46, "beta": 0, "gamma": 0}, "2026-09": {"alpha": 31, "beta": 0, "gamma": 0},
+                 "2026-10": {"alpha": 15, "beta": 0, "gamma": 0}, "2026-11": {"alpha": 0, "beta": 0, "gamma": 0}},
+                (15, "48%"), pytest.approx(15 / 31))
+    assert figures() == expected
+    oct16 = datetime(2026, 10, 16, tzinfo=timezone.utc).timestamp()
+    with engine.connect() as conn:
+        raw_before = conn.exec_driver_sql("SELECT count(*) FROM readings").scalar_one()
+    for now in (oct16 + 86400, oct16 + 60 * 86400):  # cutoff mid-October (raw and 1m meet), then everything
+        report = maintain(engine, RetentionConfig(raw_days=1, aggregate_days=730), now=now)
+        assert report.rows_aggregated > 0
+        assert figures() == expected
+    with engine.connect() as conn:
+        assert (raw_before, conn.exec_driver_sql("SELECT count(*) FROM readings").scalar_one()) == (46, 0)

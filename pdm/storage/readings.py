@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -77,8 +77,6 @@ def copy_readings(conn: Connection | Session, rows: Sequence[tuple]) -> None:
 
 
 def count_readings(session: Session, *, company_id: int) -> int:
-    from sqlalchemy import func
-
     stmt = select(func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id).where(
         Tag.company_id == company_id)
     return int(session.execute(stmt).scalar_one())
@@ -137,3 +135,49 @@ def asset_series(session: Session, *, company_id: int, asset_id: int, start: flo
     if not frames:
         return pd.DataFrame(columns=SERIES_COLUMNS)
     return pd.concat(frames, ignore_index=True).sort_values(["ts", "tag"], kind="stable", ignore_index=True)
+
+
+def stored_counts(session: Session, *, by: str, company_id: int | None, start: float | None = None,
+                  end: float | None = None) -> dict[int, int]:
+    """Readings stored per ``by`` ("endpoint" or "company") with a timestamp in [start, end).
+
+    Raw rows plus those already folded into 1-minute aggregates (``count`` + ``bad_count``: every
+    reading, Good or not, as a raw count would). Retention aggregates and deletes the same rows in
+    one transaction, so a reading is in exactly one of the two tables and counts once. A minute
+    counts when it starts in the range: exact for minute-aligned bounds such as periods.
+    ``company_id`` None is the cluster-wide count (cross-company, numbers only).
+    """
+    key = {"endpoint": Tag.endpoint_id, "company": Tag.company_id}[by]
+    raw = select(key, func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id)
+    folded = (select(key, func.sum(ReadingMinute.count + ReadingMinute.bad_count)).select_from(ReadingMinute)
+              .join(Tag, Tag.id == ReadingMinute.tag_id))
+    counts: dict[int, int] = {}
+    for stmt, ts in ((raw, Reading.ts), (folded, ReadingMinute.minute)):
+        stmt = stmt.where(key.is_not(None)).group_by(key)
+        if company_id is not None:
+            stmt = stmt.where(Tag.company_id == company_id)
+        if start is not None:
+            stmt = stmt.where(ts >= start)
+        if end is not None:
+            stmt = stmt.where(ts < end)
+        for group, n in session.execute(stmt):
+            counts[int(group)] = counts.get(int(group), 0) + int(n or 0)
+    return counts
+
+
+def first_stored(session: Session, *, company_id: int | None) -> dict[int, float]:
+    """Per endpoint, the oldest stored reading's timestamp: raw, or the start of its oldest aggregated minute.
+
+    ``company_id`` None: every company's endpoints (cluster view, numbers only). One index lookup per
+    tag (both tables are keyed by tag, then time), not a scan of every reading.
+    """
+    first: dict[int, float] = {}
+    for ts, table in ((Reading.ts, Reading), (ReadingMinute.minute, ReadingMinute)):
+        oldest = select(func.min(ts)).where(table.tag_id == Tag.id).scalar_subquery()
+        stmt = select(Tag.endpoint_id, oldest).where(Tag.endpoint_id.is_not(None))
+        if company_id is not None:
+            stmt = stmt.where(Tag.company_id == company_id)
+        for endpoint_id, found in session.execute(stmt):
+            if found is not None:
+                first[int(endpoint_id)] = min(float(found), first.get(int(endpoint_id), float("inf")))
+    return first

@@ -14,10 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.alerts import list_alerts
 from pdm.storage.catalog import list_assets
+from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
 from pdm.storage.tables import Alert, Asset, Site
 from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
 
 BACK_STATE = "pdm_asset_back"
+RANGES = {"1 hour": 3600, "6 hours": 6 * 3600, "24 hours": 86400, "7 days": 7 * 86400, "30 days": 30 * 86400}
+LEVELS = {"raw": "every stored reading",
+          "1m": "1-minute aggregates where raw readings have expired (older than retention.raw_days)"}
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
@@ -34,6 +38,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
         chosen = st.selectbox("Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites),
                               key=f"asset_pick_{company.id}")
         _history(session, company, by_id[chosen])
+        _telemetry(session, company, by_id[chosen])
     back = st.session_state.get(BACK_STATE)
     if back and back[0] == company.id and back[1] == chosen:
         page_link("alerts", f"← Back to alert #{back[2]}", alert=back[2])
@@ -85,6 +90,26 @@ def _history(session: Session, company: CompanyRef, asset: Asset) -> None:
     st.dataframe(history_frame(alerts), hide_index=True)
 
 
+def _telemetry(session: Session, company: CompanyRef, asset: Asset) -> None:
+    """The asset's sensors over a chosen range ending at its newest reading (the data's own clock)."""
+    st.subheader("Telemetry")
+    label = st.selectbox("Range", list(RANGES), index=2, key=f"asset_range_{company.id}")
+    end = latest_reading_ts(session, company_id=company.id, asset_id=asset.id)
+    if end is None:
+        st.info(f"No readings stored for {asset.name or asset.slug}")
+        return
+    telemetry_chart(chart_series(session, company_id=company.id, asset_id=asset.id, start=end - RANGES[label],
+                                 end=end))
+
+
+def level_caption(readings: pd.DataFrame) -> str:
+    """Which level a chart shows, oldest first: raw, 1-minute aggregates, or coarser buckets."""
+    shown = [LEVELS.get(level, f"{level} buckets computed from the stored readings")
+             for level in dict.fromkeys(readings["level"])]
+    band = "" if shown == [LEVELS["raw"]] else "; line: mean of the Good readings, band: min to max"
+    return f"Shown: {', then '.join(shown)}{band}. Ranges over {RAW_SPAN_S // 3600} h are bucketed."
+
+
 def _times(ts: pd.Series) -> pd.Series:
     # Vega-Lite renders UTC instants in the viewer's own time zone.
     return pd.to_datetime(ts, unit="s", utc=True)
@@ -100,15 +125,21 @@ def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -
         st.info("No readings stored around this alert.")
         return
     df = readings.assign(time=_times(readings["ts"]))
+    bucketed = "level" in df and (df["level"] != "raw").any()
+    if "level" in df:
+        st.caption(level_caption(df))
     ranges = {s["tag"]: (s["low"], s["high"]) for s in sensors or [] if "low" in s and "high" in s}
     x, y = alt.X("time:T", title=None), alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     for tag, part in df.groupby("tag", sort=False):
         line = alt.Chart(part).mark_line().encode(x=x, y=y, tooltip=["tag", "time:T", "value:Q"])
         chart = line
+        if bucketed:  # what the mean hides: each bucket's spread
+            spread = alt.Chart(part).mark_area(opacity=0.3).encode(x=x, y="min:Q", y2="max:Q")
+            chart = alt.layer(spread, line)
         if tag in ranges:
             band = (alt.Chart(part.assign(low=ranges[tag][0], high=ranges[tag][1]))
                     .mark_area(opacity=0.2, color="green").encode(x=x, y="low:Q", y2="high:Q"))
-            chart = alt.layer(band, line)
+            chart = alt.layer(band, chart)
         st.altair_chart(chart.properties(title=str(tag), height=160), width="stretch")
 
 

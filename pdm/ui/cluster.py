@@ -17,31 +17,38 @@ from pdm import kanon, report
 from pdm.alerts import open_counts_by_company
 from pdm.savings import cluster_coverage, cluster_view
 from pdm.ui import savings as savings_ui
+from pdm.periods import parse_period
+from pdm.storage.readings import stored_counts
+from pdm.storage.tables import Asset, Company, Endpoint, Tag
 from pdm.ui.common import percent
-from pdm.storage.tables import Asset, Company, Endpoint, Reading, Tag
 
 COUNT_COLUMNS = ("assets", "tags", "endpoints", "readings", "open alerts")
+READINGS_METHOD = ("readings stored with a timestamp in the period (all time: every one stored), raw or folded "
+                   "into 1-minute aggregates once older than retention.raw_days; aggregates older than "
+                   "retention.aggregate_days are gone.")
 
 
 def render(*, make_session: sessionmaker[Session]) -> None:
     st.title("Cluster")
+    # One period for the whole page: the readings and coverage columns and the savings below.
+    period = savings_ui.period_input("cluster_period")
     with make_session() as session:
-        df = counts_frame(session)
+        df = counts_frame(session, period=period)
     if df.empty:
         st.info("No companies yet.")
         return
+    st.caption(f"Readings and data coverage: {parse_period(period)[2]}")
     _totals(df)
     if kanon.benchmark_allowed(len(df)):
         st.dataframe(df, hide_index=True)
-        st.caption(f"Data coverage: {savings_ui.METHOD['coverage']}")
+        st.caption(f"Readings: {READINGS_METHOD} Data coverage: {savings_ui.METHOD['coverage']}")
     else:
         st.info(f"Per-company figures: {kanon.hidden_reason(len(df))}")
-    _savings(make_session)
+    _savings(make_session, period)
 
 
-def _savings(make_session: sessionmaker[Session]) -> None:
+def _savings(make_session: sessionmaker[Session], period: str | None) -> None:
     st.subheader("Savings")
-    period = savings_ui.period_input("cluster_period")
     with make_session() as session:
         view = cluster_view(session, period=period)
     savings_ui.figures(view)
@@ -57,11 +64,11 @@ def _savings(make_session: sessionmaker[Session]) -> None:
                        "text/html")
 
 
-def company_counts(session: Session) -> list[dict]:
-    """Per company: assets, tags, endpoints and readings, one grouped count per table.
+def company_counts(session: Session, *, period: str | None = None) -> list[dict]:
+    """Per company: assets, tags, endpoints, one grouped count per table, and the readings stored
+    (in the period when given), raw or already folded into 1-minute aggregates.
 
-    Cross-tenant by design (cluster view); returns numbers only. Readings are counted
-    through their tag because the hot table carries no company_id.
+    Cross-tenant by design (cluster view); returns numbers only.
     """
     def grouped(column, *joins):
         stmt = select(column.label("company_id"), func.count().label("n"))
@@ -72,24 +79,24 @@ def company_counts(session: Session) -> list[dict]:
     assets = grouped(Asset.company_id)
     tags = grouped(Tag.company_id)
     endpoints = grouped(Endpoint.company_id)
-    readings = (select(Tag.company_id.label("company_id"), func.count().label("n"))
-                .select_from(Reading).join(Tag, Tag.id == Reading.tag_id)
-                .group_by(Tag.company_id).subquery())
     stmt = select(Company.id, Company.slug, Company.name,
                   *(func.coalesce(sq.c.n, 0).label(name) for name, sq in
-                    (("assets", assets), ("tags", tags), ("endpoints", endpoints), ("readings", readings))))
-    for sq in (assets, tags, endpoints, readings):
+                    (("assets", assets), ("tags", tags), ("endpoints", endpoints))))
+    for sq in (assets, tags, endpoints):
         stmt = stmt.outerjoin(sq, sq.c.company_id == Company.id)
-    return [dict(r._mapping) for r in session.execute(stmt.order_by(Company.slug))]
+    start, end, _ = parse_period(period)
+    readings = stored_counts(session, by="company", company_id=None, start=start, end=end)
+    return [{**r._mapping, "readings": readings.get(r.id, 0)}
+            for r in session.execute(stmt.order_by(Company.slug))]
 
 
-def counts_frame(session: Session) -> pd.DataFrame:
+def counts_frame(session: Session, *, period: str | None = None) -> pd.DataFrame:
     open_alerts = {slug: n for slug, _name, n in open_counts_by_company(session)}
-    by_id = cluster_coverage(session)
+    by_id = cluster_coverage(session, period=period)
     rows = [{"company": r["name"] or r["slug"], "slug": r["slug"],
              **{k: int(r[k]) for k in ("assets", "tags", "endpoints", "readings")},
              "open alerts": int(open_alerts.get(r["slug"], 0)),
-             "data coverage": percent(by_id.get(r["id"]))} for r in company_counts(session)]
+             "data coverage": percent(by_id.get(r["id"]))} for r in company_counts(session, period=period)]
     return pd.DataFrame(rows, columns=["company", "slug", *COUNT_COLUMNS, "data coverage"])
 
 

@@ -23,7 +23,8 @@ METHOD = {
     "precision": "RESOLVED / (RESOLVED + FALSE_ALARM) among alerts closed in the period.",
     "lead time": "Mean over RESOLVED alerts of (taken in hand, else closed) − opened.",
     "coverage": "readings / (tags × (⌊span / poll_interval_s⌋ + 1)), span = oldest stored reading → last read, "
-                "cut to the period; readings = those stored in the period (all time: every reading received); "
+                "cut to the period; readings = those stored in the period, raw or in the 1-minute aggregates retention "
+                "folds them into (all time: every reading received); "
                 "capped at 100 %.",
 }
 

@@ -18,7 +18,7 @@ from pdm.alerts import get_alert, list_alerts, score_series
 from pdm.errors import PdmError
 from pdm.models.fleet_scoring import version_label
 from pdm.storage.catalog import get_asset, list_assets
-from pdm.storage.readings import asset_series
+from pdm.storage.downsample import chart_series
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
 from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_param
@@ -122,8 +122,8 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     _actions(make_session, company, alert, asset)
     start, end = alert.opened_at - BEFORE_S, alert.last_seen_at + AFTER_S
     tags = [s["tag"] for s in alert.sensors or [] if s.get("tag")] or None
-    # Raw where still kept, 1-minute aggregates before: an old alert keeps its telemetry.
-    readings = asset_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end, tags=tags)
+    # Raw where still kept, 1-minute aggregates before (an old alert keeps its telemetry); a long alert in buckets.
+    readings = chart_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end, tags=tags)
     scores = score_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
     # Columns stack on a phone-width screen, side by side on a desktop.
     left, right = st.columns(2)

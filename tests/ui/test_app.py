@@ -19,7 +19,7 @@ from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, ModelVersion, Score
 
 APP = Path(__file__).parents[2] / "app_streamlit.py"
-TITLES = {"alerts": "Alerts", "endpoints": "Endpoints", "cluster": "Cluster"}
+TITLES = {"alerts": "Alerts", "endpoints": "Endpoints", "cluster": "Cluster", "assets": "Assets"}
 T0 = 1_700_000_000.0  # data time, deliberately far from "now"
 STEP = 60.0
 N = 60
@@ -161,6 +161,27 @@ def test_selecting_alert_shows_sensors_and_charts(app, plant_db):
     assert set(df["tag"]) == {"vibration"} and len(df) == N - 10
     marks = [layer["mark"]["type"] for layer in json.loads(score.proto.spec)["layer"]]
     assert marks == ["rect", "line", "rule"]  # alert window, score, threshold
+
+
+def test_asset_page_charts_a_day_in_buckets_and_an_hour_raw(app, plant_db):
+    company_id, _ = _alert_ids(plant_db)
+    _open(app, "assets")
+    app.selectbox(key=f"asset_pick_{company_id}").select_index(1).run()  # by slug: fan-a2, pump-a1
+    assert not app.exception, app.exception
+    # 24 hours ending at the newest reading: 2-minute buckets; T0 is 80 s past a bucket's start, so
+    # reading 0 is alone, then readings (1, 2), (3, 4), … (57, 58), then 59 alone: 31 buckets per tag.
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == 2 and "Shown: 2m buckets computed from the stored readings" in _text(app)
+    day = _chart_data(charts[0])
+    assert len(day) == 31 and set(day["level"]) == {"2m"}
+    assert day[["value", "min", "max"]].iloc[1].tolist() == [1.5, 1.0, 2.0]  # values i % 7 of readings 1 and 2
+    marks = [layer["mark"]["type"] for layer in json.loads(charts[0].proto.spec)["layer"]]
+    assert marks == ["area", "line"]  # the bucket's min-max band under its mean
+    app.selectbox(key=f"asset_range_{company_id}").set_value("1 hour").run()
+    hour = _chart_data(app.get("vega_lite_chart")[0])
+    assert len(hour) == N and set(hour["level"]) == {"raw"} and "Shown: every stored reading." in _text(app)
+    app.selectbox(key=f"asset_pick_{company_id}").select_index(0).run()
+    assert not app.get("vega_lite_chart") and "No readings stored for Fan A2" in _text(app)
 
 
 def _chart_data(chart) -> pd.DataFrame:

@@ -116,3 +116,25 @@ def test_a_period_without_closings_says_so(monkeypatch, db3):
     at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
     _ok(at.text_input(key="savings_period_1").set_value("2025").run())
     assert "No alerts closed in 2025." in _all_text(at) and _metrics(at)["savings"] == "0.00"
+
+
+def test_cluster_counts_follow_the_chosen_period(monkeypatch, tmp_path):
+    from tests.test_savings import _daily_endpoint
+
+    url = _make_db(tmp_path / "cov.sqlite3", 3)
+    engine = make_engine(url)
+    _daily_endpoint(session_factory(engine))
+    engine.dispose()
+    at = _open(logged_in(monkeypatch, url, "root", "admin", None), "cluster", "Cluster")
+
+    def alpha():
+        row = at.dataframe[0].value.set_index("slug").loc["alpha"]
+        return int(row["readings"]), row["data coverage"], _metrics(at)["readings"]
+
+    assert alpha() == (46, "74%", "46")  # all time: 45 polls received of 61 due, 46 rows stored
+    _ok(at.text_input(key="cluster_period").set_value("2026-10").run())
+    assert alpha() == (15, "48%", "15") and "Readings and data coverage: 2026-10" in _text(at)
+    _ok(at.text_input(key="cluster_period").set_value("2026-09").run())
+    assert alpha() == (31, "100%", "31")
+    _ok(at.text_input(key="cluster_period").set_value("Q4-2026").run())
+    assert [e.value for e in at.error] == ["period = 'Q4-2026': expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM"]
