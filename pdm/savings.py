@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session
 
 from pdm.config import CostModel
 from pdm.kanon import benchmark_allowed, hidden_reason
-from pdm.coverage import cluster_coverage, coverage  # noqa: F401  (shown with the savings; imported from here)
 from pdm.periods import parse_period
 from pdm.storage.tables import CLOSED_STATUSES, Alert, Asset, Company, CostDefault
 

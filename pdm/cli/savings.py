@@ -29,7 +29,8 @@ def savings(company: Annotated[Optional[str], typer.Option("--company", help="Co
     """Export the savings of one company (--company) or of the cluster (--cluster)."""
     from pdm import report
     from pdm.feedback import InvalidInput
-    from pdm.savings import cluster_view, member_view, parse_period
+    from pdm.periods import parse_period
+    from pdm.savings import cluster_view, member_view
     from pdm.storage.session import session_factory
 
     if (company is None) == (not cluster):

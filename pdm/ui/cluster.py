@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm import kanon, report
 from pdm.alerts import open_counts_by_company
-from pdm.savings import cluster_coverage, cluster_view
+from pdm.coverage import cluster_coverage
+from pdm.savings import cluster_view
 from pdm.ui import savings as savings_ui
 from pdm.periods import parse_period
 from pdm.storage.readings import stored_counts

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm import report
 from pdm.feedback import InvalidInput
-from pdm.savings import FORMULA, benchmark, coverage, member_view, parse_period
+from pdm.coverage import coverage
+from pdm.periods import parse_period
+from pdm.savings import FORMULA, benchmark, member_view
 from pdm.ui.common import CompanyRef, percent
 
 METHOD = {

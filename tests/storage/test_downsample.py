@@ -11,7 +11,7 @@ from pdm.config import RetentionConfig
 from pdm.storage.downsample import bucket_seconds, chart_series, latest_reading_ts
 from pdm.storage.readings import asset_series
 from pdm.storage.retention import maintain
-from tests.storage.test_retention import BAD, D0, DAY, GOOD, UNCERTAIN, plant, raw_count, store  # noqa: F401
+from tests.storage.retention_data import BAD, D0, DAY, GOOD, UNCERTAIN, raw_count, store
 
 H = 3600
 

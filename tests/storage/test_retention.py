@@ -12,36 +12,11 @@ from sqlalchemy import event, select, text
 
 from pdm.config import RetentionConfig, load_settings
 from pdm.errors import ConfigError
-from pdm.storage import partitions
-from pdm.storage.catalog import apply_plants, list_assets, list_tags
 from pdm.storage.readings import asset_series, insert_reading_tuples
 from pdm.storage.retention import maintain
-from pdm.storage.tables import Company, ReadingMinute
+from pdm.storage.tables import ReadingMinute
+from tests.storage.retention_data import BAD, D0, DAY, GOOD, NOW, UNCERTAIN, raw_count, store
 
-DAY = 86_400
-D0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC: the raw horizon in these tests
-NOW = D0 + DAY  # with raw_days=1 the cutoff falls exactly on D0, on both backends
-GOOD, UNCERTAIN, BAD = 0, 0x40000000, 0x80000000
-
-
-@pytest.fixture
-def plant(sessions, small_plant):
-    with sessions.begin() as s:
-        apply_plants(s, small_plant)
-        acme = s.execute(select(Company).where(Company.slug == "acme")).scalar_one()
-        beta = s.execute(select(Company).where(Company.slug == "beta")).scalar_one()
-        asset = list_assets(s, company_id=acme.id)[0]
-        tags = list_tags(s, company_id=acme.id, asset_id=asset.id)
-    return {"company": acme.id, "other": beta.id, "asset": asset.id, "tags": [(t.id, t.name) for t in tags]}
-
-
-def store(engine, rows):
-    """Insert rows; on PostgreSQL, first the day partitions they belong to (as maintenance would)."""
-    with engine.begin() as conn:
-        if partitions.is_partitioned(conn):
-            for day in sorted({partitions.day_start(r[1]) for r in rows}):
-                partitions.create_partition(conn, partitions.partition_for(day))
-        insert_reading_tuples(conn, rows)
 
 
 def aggregates(engine) -> pd.DataFrame:
@@ -49,11 +24,6 @@ def aggregates(engine) -> pd.DataFrame:
         frame = pd.read_sql(text('SELECT tag_id, minute, "min", mean, "max", "count", bad_count FROM readings_1m '
                                  "ORDER BY tag_id, minute"), conn)
     return frame.astype({"count": int, "bad_count": int})
-
-
-def raw_count(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM readings")).scalar_one()
 
 
 def recompute(rows) -> pd.DataFrame:
