@@ -91,6 +91,7 @@ class Worker:
         term = self._term
         with self._jobs, self.sessions() as session:
             due = assets_due(session, detection=self.detection)
+            names = _asset_names(session) if due else {}
         d = self.detection
         size = 1 if d.executor == "serial" else (d.max_workers or os.cpu_count() or 1) * TRAIN_ROUND_PER_WORKER
         trained = 0
@@ -100,8 +101,8 @@ class Worker:
             with self._jobs:
                 results = train_many(self.settings.database_url, due[start:start + size], d, executor=d.executor,
                                      max_workers=d.max_workers, scheduler_address=d.dask_scheduler)
-            for (company_id, asset_id), version, error in results:
-                subject = f"training asset {asset_id} of company {company_id}"
+            for job, version, error in results:
+                subject = f"training asset {names.get(job, job)}"
                 if error:
                     self.failures.failed(subject, error)
                 else:
@@ -113,12 +114,11 @@ class Worker:
         """Score every asset, each in its own transaction; returns how many were scored without error."""
         term = self._term
         with self._jobs, self.sessions() as session:
-            slugs = {c.id: c.slug for c in list_companies(session)}
-            assets = [(a.company_id, a.id, f"{slugs.get(a.company_id)}/{a.slug}") for a in all_assets(session)]
-        return each_alone(assets, self._score_one, failures=self.failures, keep_going=partial(self._keep_going, term),
-                          subject=lambda a: f"scoring asset {a[2]} (company {a[0]}, asset {a[1]})")
+            names = _asset_names(session)
+        return each_alone(names, self._score_one, failures=self.failures, keep_going=partial(self._keep_going, term),
+                          subject=lambda asset: f"scoring asset {names[asset]}")
 
-    def _score_one(self, asset: tuple[int, int, str]) -> None:
+    def _score_one(self, asset: tuple[int, int]) -> None:
         with self._jobs, self.sessions.begin() as session:
             score_asset(session, company_id=asset[0], asset_id=asset[1], detection=self.detection)
 
@@ -209,3 +209,11 @@ class Worker:
         if self.leader and self.leading:
             self.leader.release()
             self.leading = False
+
+
+def _asset_names(session) -> dict[tuple[int, int], str]:
+    """(company id, asset id) → "company/asset (ids c/a)" for every asset, in scoring order: log lines
+    name what an operator sees, and the ids that tell apart a renamed asset."""
+    slugs = {c.id: c.slug for c in list_companies(session)}
+    return {(a.company_id, a.id): f"{slugs.get(a.company_id)}/{a.slug} (ids {a.company_id}/{a.id})"
+            for a in all_assets(session)}

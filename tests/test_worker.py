@@ -448,7 +448,7 @@ def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_train
     with caplog.at_level(logging.WARNING):
         assert worker.train_due() == 2
         assert worker.train_due() == 0  # P-2 is still due, and still fails: not logged again
-        failed = _warnings(caplog, f"training asset {pumps.ids['P-2']} of company {pumps.cid}")
+        failed = _warnings(caplog, f"training asset acme/P-2 (ids {pumps.cid}/{pumps.ids['P-2']})")
         assert len(failed) == 1 and "failed: " in failed[0]
         with sessions.begin() as s:
             s.execute(delete(Reading).where(Reading.value == float("inf")))
@@ -456,7 +456,7 @@ def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_train
     with sessions() as s:
         trained = set(s.execute(select(ModelVersion.asset_id)).scalars())
     assert trained == set(pumps.ids.values())
-    assert "works again" in _warnings(caplog, f"training asset {pumps.ids['P-2']}")[-1]
+    assert "works again" in _warnings(caplog, "training asset acme/P-2")[-1]
 
 
 def test_a_class_whose_fleet_model_cannot_be_trained_does_not_stop_the_next_class(engine, sessions, db_url,
