@@ -129,8 +129,8 @@ class Worker:
         term = self._term
         with self.sessions() as session:
             classes = session.execute(select(Asset.asset_class).distinct().order_by(Asset.asset_class)).scalars().all()
-        return each_alone(classes, self._train_fleet, failures=self.failures, keep_going=partial(self._keep_going, term),
-                          subject=lambda c: f"fleet model for class {c}")
+        return each_alone(classes, self._train_fleet, failures=self.failures,
+                          keep_going=partial(self._keep_going, term), subject=lambda c: f"fleet model for class {c}")
 
     def _train_fleet(self, asset_class: str) -> None:
         with self._jobs, self.sessions.begin() as session:
