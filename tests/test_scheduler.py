@@ -198,9 +198,10 @@ def _end_the_lock_connection(engine) -> None:
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
 
 
-async def test_a_score_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(postgres_url, tmp_path,
-                                                                                     monkeypatch, caplog):
-    """Else the standby that now leads could score the same assets at the same time."""
+@pytest.mark.parametrize("job, step", [("score_all", "score_asset"), ("train_due", "train_many")])
+async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(postgres_url, tmp_path, monkeypatch,
+                                                                               caplog, job, step):
+    """Else the standby that now leads could score or train the same assets at the same time."""
     import pdm.worker as worker_module
     from pdm.config import parse_plants
     from pdm.storage.catalog import apply_plants
@@ -209,35 +210,36 @@ async def test_a_score_job_under_way_stops_at_the_next_asset_when_leadership_is_
 
     engine = make_engine(postgres_url)
     upgrade(engine)
-    with session_factory(engine).begin() as s:
+    with session_factory(engine).begin() as s:  # three pumps, none trained yet: all three are due
         apply_plants(s, parse_plants(plant_dict({"acme": [(f"P-{i}", "centrifugal_pump") for i in (1, 2, 3)]})))
     settings = Settings(database_url=postgres_url, var_dir=tmp_path, leader_retry_s=0.2)
-    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(), role="scheduler")
-    scored = []
-    real_score_asset = worker_module.score_asset
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(executor="serial"), role="scheduler")
+    steps = []
+    real_step = getattr(worker_module, step)
 
-    def score_asset(session, **asset):  # the real scoring, with the lock's connection dropped during the first
-        scored.append(asset["asset_id"])
-        if len(scored) == 1:
+    def step_that_loses_the_lock(*args, **kwargs):  # the real step; the lock's connection drops during the first
+        first = not steps
+        steps.extend(args[1] if step == "train_many" else [kwargs["asset_id"]])  # the assets it goes over
+        if first:
             _end_the_lock_connection(engine)
             _wait_for(lambda: "leader lock lost" in caplog.text, 10, "the leader to notice")
-        return real_score_asset(session, **asset)
+        return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "score_asset", score_asset)
+    monkeypatch.setattr(worker_module, step, step_that_loses_the_lock)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:
         await asyncio.sleep(0.3)
         assert worker.leading
-        done = await asyncio.to_thread(worker.score_all)
-        assert len(scored) == 1 and done == 1  # P-2 and P-3 left alone
+        await asyncio.to_thread(getattr(worker, job))
+        assert len(steps) == 1  # P-2 and P-3 left alone
         for _ in range(50):
             if worker.leading:
                 break
             await asyncio.sleep(0.1)
-        assert worker.leading  # leading again (the lock was free): the next run scores every asset
-        done = await asyncio.to_thread(worker.score_all)
-        assert len(scored) == 4 and done == 3
+        assert worker.leading  # leading again (the lock was free): the next run goes over every asset
+        await asyncio.to_thread(getattr(worker, job))
+        assert len(steps) == 4
     finally:
         stop.set()
         await running
