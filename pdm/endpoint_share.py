@@ -23,7 +23,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +32,7 @@ from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
 from pdm.errors import PdmError
 from pdm.ingest import DB_ERRORS, EndpointPoller, save_health
+from pdm.job_guard import GuardedJobs
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Company, Endpoint, Tag
@@ -43,11 +43,10 @@ LOCK_FILE = ".lock"
 
 
 class EndpointShare:
-    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, scheduler: AsyncIOScheduler,
-                 worker_id: str):
+    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, jobs: GuardedJobs, worker_id: str):
         self.sessions = sessions
         self.settings = settings
-        self.scheduler = scheduler
+        self.jobs = jobs  # the worker's: its stop waits for a poll under way
         self.worker_id = worker_id
         self.spool_root = Path(settings.var_dir) / "spool"
         self.pollers: dict[int, EndpointPoller] = {}
@@ -103,8 +102,8 @@ class EndpointShare:
             for endpoint_id, (signature, poller) in start.items():
                 self._signatures[endpoint_id] = signature
                 self.pollers[endpoint_id] = poller
-                self.scheduler.add_job(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
-                                       id=f"poll:{endpoint_id}", next_run_time=utcnow())
+                self.jobs.add(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
+                              id=f"poll:{endpoint_id}", next_run_time=utcnow())
                 log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
                          poller.config.poll_interval_s)
             await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
@@ -174,8 +173,7 @@ class EndpointShare:
     async def _stop_poller(self, endpoint_id: int) -> None:
         poller = self.pollers.pop(endpoint_id)
         self._signatures.pop(endpoint_id, None)
-        if self.scheduler.get_job(f"poll:{endpoint_id}"):
-            self.scheduler.remove_job(f"poll:{endpoint_id}")
+        self.jobs.remove(f"poll:{endpoint_id}")
         await bounded(poller.close(), POLLER_STOP_S, f"endpoint {poller.name}")
         log.info("worker %s stopped polling endpoint %s", self.worker_id, poller.name)
 

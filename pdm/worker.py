@@ -12,31 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from functools import partial
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from pdm import notify
 from pdm.config import DetectionConfig, Settings
-from pdm.endpoint_share import EndpointShare, bounded, utcnow
+from pdm.endpoint_share import EndpointShare, utcnow
 from pdm.ingest import DB_ERRORS, EndpointPoller
 from pdm.leases import new_worker_id
+from pdm.job_guard import FailureLog, GuardedJobs, each_alone
 from pdm.models.fanout import train_many
-from pdm.models.fleet import fleet_job
+from pdm.models.fleet import train_fleet
 from pdm.models.lifecycle import assets_due
 from pdm.scheduler import LeaderLock, make_scheduler
 from pdm.scoring import score_asset
-from pdm.storage.catalog import all_assets
+from pdm.storage.catalog import all_assets, list_companies
 from pdm.storage.retention import maintain
 from pdm.storage.session import session_factory
+from pdm.storage.tables import Asset
 
 log = logging.getLogger(__name__)
 Role = Literal["ingest", "scheduler", "all"]
 ROLES = ("ingest", "scheduler", "all")
 # A stop must end: a stage that overruns is logged by name and left behind, never waited on forever.
-JOBS_STOP_S = 120.0
+JOBS_STOP_S = 120.0  # jobs in threads (train, score, fleet, retention); they check the stop between assets
+POLLS_STOP_S = 5.0  # coroutine jobs (polls, lease renewals), then cancelled
+# Parallel training runs in rounds of this many assets per worker process, so that a lost
+# leadership or a stop is noticed between rounds (a round cannot be called back once sent).
+TRAIN_ROUND_PER_WORKER = 4
 LEADER_JOBS = ("train", "score", "fleet", "notify", "retention", "leader-check")
 
 
@@ -53,19 +60,26 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.sessions = session_factory(engine)
         self.scheduler = make_scheduler()
-        self.share = (EndpointShare(sessions=self.sessions, settings=settings, scheduler=self.scheduler,
+        self.failures = FailureLog(log)
+        self.jobs = GuardedJobs(self.scheduler, self.failures)
+        self.share = (EndpointShare(sessions=self.sessions, settings=settings, jobs=self.jobs,
                                     worker_id=self.worker_id) if role in ("ingest", "all") else None)
         self.leader = LeaderLock(engine) if role in ("scheduler", "all") else None
         self.leading = False
         self._standby: asyncio.Future | None = None
-        # Train and score share one lock: they write the same tables, and stopping waits on it
-        # so that no job is left half-way when ``run`` returns.
+        # Train and score share one lock: they write the same tables.
         self._jobs = threading.Lock()
         self._stopping = threading.Event()
+        # Bumped when leadership is lost: a train or score job started under an older term stops at
+        # its next asset, so it never overlaps the same job of the standby that now leads.
+        self._term = 0
 
     @property
     def pollers(self) -> dict[int, EndpointPoller]:
         return self.share.pollers if self.share else {}
+
+    def _keep_going(self, term: int) -> bool:
+        return not self._stopping.is_set() and self._term == term
 
     async def refresh_endpoints(self) -> None:
         """Renew leases, report health and follow the database (new, disabled, changed endpoints)."""
@@ -74,27 +88,53 @@ class Worker:
 
     def train_due(self) -> int:
         """Train every asset that needs a new version (on the configured executor); returns how many."""
+        term = self._term
         with self._jobs, self.sessions() as session:
             due = assets_due(session, detection=self.detection)
-        if not due or self._stopping.is_set():
-            return 0
+            names = _asset_names(session) if due else {}
         d = self.detection
-        with self._jobs:
-            results = train_many(self.settings.database_url, due, d, executor=d.executor,
-                                 max_workers=d.max_workers, scheduler_address=d.dask_scheduler)
-        for (company_id, asset_id), _version, error in results:
-            if error:
-                log.warning("training asset %s of company %s failed: %s", asset_id, company_id, error)
-        return sum(version is not None for _, version, _ in results)
-
-    def score_all(self) -> None:
-        with self._jobs, self.sessions() as session:
-            assets = [(a.company_id, a.id) for a in all_assets(session)]
-        for company_id, asset_id in assets:
-            if self._stopping.is_set():
+        size = 1 if d.executor == "serial" else (d.max_workers or os.cpu_count() or 1) * TRAIN_ROUND_PER_WORKER
+        trained = 0
+        for start in range(0, len(due), size):
+            if not self._keep_going(term):
                 break
-            with self._jobs, self.sessions.begin() as session:
-                score_asset(session, company_id=company_id, asset_id=asset_id, detection=self.detection)
+            with self._jobs:
+                results = train_many(self.settings.database_url, due[start:start + size], d, executor=d.executor,
+                                     max_workers=d.max_workers, scheduler_address=d.dask_scheduler)
+            for job, version, error in results:
+                subject = f"training asset {names.get(job, job)}"
+                if error:
+                    self.failures.failed(subject, error)
+                else:
+                    self.failures.recovered(subject)
+                trained += version is not None
+        return trained
+
+    def score_all(self) -> int:
+        """Score every asset, each in its own transaction; returns how many were scored without error."""
+        term = self._term
+        with self._jobs, self.sessions() as session:
+            names = _asset_names(session)
+        return each_alone(names, self._score_one, failures=self.failures, keep_going=partial(self._keep_going, term),
+                          subject=lambda asset: f"scoring asset {names[asset]}")
+
+    def _score_one(self, asset: tuple[int, int]) -> None:
+        with self._jobs, self.sessions.begin() as session:
+            score_asset(session, company_id=asset[0], asset_id=asset[1], detection=self.detection)
+
+    def train_fleets(self) -> int:
+        """Train (or keep) each class's fleet model, each class in its own transaction."""
+        if not self.detection.fleet.enabled:
+            return 0
+        term = self._term
+        with self.sessions() as session:
+            classes = session.execute(select(Asset.asset_class).distinct().order_by(Asset.asset_class)).scalars().all()
+        return each_alone(classes, self._train_fleet, failures=self.failures,
+                          keep_going=partial(self._keep_going, term), subject=lambda c: f"fleet model for class {c}")
+
+    def _train_fleet(self, asset_class: str) -> None:
+        with self._jobs, self.sessions.begin() as session:
+            train_fleet(session, asset_class=asset_class, detection=self.detection)
 
     def send_notifications(self) -> None:
         # Outside the jobs lock: a slow mail server must never hold up scoring.
@@ -109,8 +149,8 @@ class Worker:
         try:
             if self.share:
                 self.share.start()
-                self.scheduler.add_job(self.refresh_endpoints, "interval", seconds=self.settings.lease_renew_s,
-                                       id="refresh", next_run_time=utcnow())
+                self.jobs.add(self.refresh_endpoints, "interval", seconds=self.settings.lease_renew_s,
+                              id="refresh", next_run_time=utcnow())
             if self.leader:
                 await self._lead(stop)
             await stop.wait()
@@ -140,39 +180,40 @@ class Worker:
         if stop.is_set():
             return
         log.warning("scheduler leader: worker %s trains, scores and notifies", self.worker_id)
-        self.scheduler.add_job(self.train_due, "interval", seconds=self.detection.train_interval_s, id="train")
-        self.scheduler.add_job(self.score_all, "interval", seconds=self.detection.score_interval_s, id="score")
-        self.scheduler.add_job(partial(fleet_job, self.sessions, self.detection, self._jobs), "interval",
-                               seconds=self.detection.fleet.retrain_interval_s, id="fleet", next_run_time=utcnow())
-        self.scheduler.add_job(self.send_notifications, "interval", seconds=10, id="notify")
-        self.scheduler.add_job(partial(maintain, self.engine, self.settings.retention), "interval",
-                               seconds=self.settings.retention.interval_s, id="retention", next_run_time=utcnow())
-        self.scheduler.add_job(self._check_leadership, "interval", seconds=self.settings.leader_retry_s,
-                               id="leader-check", args=[stop])
+        d, add = self.detection, self.jobs.add
+        add(self.train_due, "interval", seconds=d.train_interval_s, id="train")
+        add(self.score_all, "interval", seconds=d.score_interval_s, id="score")
+        add(self.train_fleets, "interval", seconds=d.fleet.retrain_interval_s, id="fleet", next_run_time=utcnow())
+        add(self.send_notifications, "interval", seconds=10, id="notify")
+        add(partial(maintain, self.engine, self.settings.retention), "interval",
+            seconds=self.settings.retention.interval_s, id="retention", next_run_time=utcnow())
+        add(self._check_leadership, "interval", seconds=self.settings.leader_retry_s, id="leader-check", args=[stop])
 
     async def _check_leadership(self, stop: asyncio.Event) -> None:
         # On PostgreSQL the lock lives with one connection: if it dropped, a standby may lead already.
         if await asyncio.to_thread(self.leader.still_held):
             return
+        self._term += 1  # first: a train or score under way stops at its next asset
         log.error("scheduler leader lock lost (database connection dropped); back to standby")
         for job in LEADER_JOBS:
-            if self.scheduler.get_job(job):
-                self.scheduler.remove_job(job)
+            self.jobs.remove(job)
         self.leader.release()
         self.leading = False
         self._standby = asyncio.ensure_future(self._lead(stop))  # kept: a task nobody holds may vanish
 
     async def _stop(self) -> None:
         self._stopping.set()
-        self.scheduler.pause()
-        await bounded(asyncio.to_thread(self._wait_for_jobs), JOBS_STOP_S, "train/score jobs")
-        self.scheduler.shutdown(wait=False)
+        await self.jobs.stop(coroutines_s=POLLS_STOP_S, threads_s=JOBS_STOP_S)
         if self.share:
             await self.share.stop()
         if self.leader and self.leading:
             self.leader.release()
             self.leading = False
 
-    def _wait_for_jobs(self) -> None:
-        with self._jobs:
-            pass
+
+def _asset_names(session) -> dict[tuple[int, int], str]:
+    """(company id, asset id) → "company/asset (ids c/a)" for every asset, in scoring order: log lines
+    name what an operator sees, and the ids that tell apart a renamed asset."""
+    slugs = {c.id: c.slug for c in list_companies(session)}
+    return {(a.company_id, a.id): f"{slugs.get(a.company_id)}/{a.slug} (ids {a.company_id}/{a.id})"
+            for a in all_assets(session)}

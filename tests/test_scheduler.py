@@ -158,9 +158,6 @@ def test_lease_settings_are_checked_at_load(tmp_path):
 
 async def test_leader_whose_connection_drops_steps_down_then_leads_again(postgres_url, tmp_path, caplog):
     """On PostgreSQL the lock lives with one connection: when the server ends it, the leader must stop leading."""
-    from sqlalchemy import text
-
-    from pdm.scheduler import LOCK_KEY
     from pdm.storage.session import upgrade
 
     engine = make_engine(postgres_url)
@@ -172,13 +169,7 @@ async def test_leader_whose_connection_drops_steps_down_then_leads_again(postgre
     try:
         await asyncio.sleep(0.5)
         assert worker.leading
-        with engine.begin() as conn:  # end the backend holding this schema's lock, and only that one
-            key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
-            pids = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                                     "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"),
-                                {"low": key & 0xFFFFFFFF}).scalars().all()
-            assert len(pids) == 1
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        _end_the_lock_connection(engine)
         for _ in range(50):
             await asyncio.sleep(0.1)
             if "leader lock lost" in caplog.text and worker.leading:
@@ -186,6 +177,69 @@ async def test_leader_whose_connection_drops_steps_down_then_leads_again(postgre
         assert "leader lock lost" in caplog.text  # it noticed and stepped down...
         assert worker.leading and worker.scheduler.get_job("score")  # ...and, the lock being free, leads again
         assert not LeaderLock(make_engine(postgres_url)).acquire()
+    finally:
+        stop.set()
+        await running
+        engine.dispose()
+
+
+def _end_the_lock_connection(engine) -> None:
+    """Have the server end the connection holding this schema's leader lock, and only that one."""
+    from sqlalchemy import text
+
+    from pdm.scheduler import LOCK_KEY
+
+    with engine.begin() as conn:
+        key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
+        pids = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                                 "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"),
+                            {"low": key & 0xFFFFFFFF}).scalars().all()
+        assert len(pids) == 1
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+
+
+@pytest.mark.parametrize("job, step", [("score_all", "score_asset"), ("train_due", "train_many")])
+async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(postgres_url, tmp_path, monkeypatch,
+                                                                               caplog, job, step):
+    """Else the standby that now leads could score or train the same assets at the same time."""
+    import pdm.worker as worker_module
+    from pdm.config import parse_plants
+    from pdm.storage.catalog import apply_plants
+    from pdm.storage.session import session_factory, upgrade
+    from tests.conftest import plant_dict
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with session_factory(engine).begin() as s:  # three pumps, none trained yet: all three are due
+        apply_plants(s, parse_plants(plant_dict({"acme": [(f"P-{i}", "centrifugal_pump") for i in (1, 2, 3)]})))
+    settings = Settings(database_url=postgres_url, var_dir=tmp_path, leader_retry_s=0.2)
+    worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(executor="serial"), role="scheduler")
+    steps = []
+    real_step = getattr(worker_module, step)
+
+    def step_that_loses_the_lock(*args, **kwargs):  # the real step; the lock's connection drops during the first
+        first = not steps
+        steps.extend(args[1] if step == "train_many" else [kwargs["asset_id"]])  # the assets it goes over
+        if first:
+            _end_the_lock_connection(engine)
+            _wait_for(lambda: "leader lock lost" in caplog.text, 10, "the leader to notice")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, step, step_that_loses_the_lock)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        assert worker.leading
+        await asyncio.to_thread(getattr(worker, job))
+        assert len(steps) == 1  # P-2 and P-3 left alone
+        for _ in range(50):
+            if worker.leading:
+                break
+            await asyncio.sleep(0.1)
+        assert worker.leading  # leading again (the lock was free): the next run goes over every asset
+        await asyncio.to_thread(getattr(worker, job))
+        assert len(steps) == 4
     finally:
         stop.set()
         await running

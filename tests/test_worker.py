@@ -233,6 +233,7 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
 
     from pdm.connectors.spool import Spool
     from pdm.endpoint_share import LOCK_FILE, EndpointShare
+    from pdm.job_guard import GuardedJobs
 
     endpoints = _share_plant(sessions, opcua_server, 2)
     (first, tags_1), (_, tags_2) = sorted(endpoints.items())
@@ -251,7 +252,7 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
     fcntl.flock(live, fcntl.LOCK_EX)
     try:
         share = EndpointShare(sessions=sessions, settings=Settings(database_url=db_url, var_dir=tmp_path),
-                              scheduler=AsyncIOScheduler(), worker_id="hosta-3-me")
+                              jobs=GuardedJobs(AsyncIOScheduler()), worker_id="hosta-3-me")
         assert share.drain_orphan_spools(polling={first}) == 8  # ours is kept while its poller runs
         assert share.drain_orphan_spools() == 2
         assert share.drain_orphan_spools() == 0
@@ -335,3 +336,150 @@ async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, c
     assert sum("standby cannot reach the database" in m for m in messages) == 1
     assert any("could not give its endpoints back" in m for m in messages)
     assert not worker.leading and worker.pollers == {}
+
+
+# Failures of one asset, one class or one job: logged once per reason, the rest goes on.
+STEP = 30.0
+T0 = 30 * 33_333_333.0
+DETECTION = DetectionConfig(detector="pca", train_min_rows=60, train_min_span_min=10, smooth_rows=1,
+                            debounce_rows=3, silent_period_min=5)
+
+
+class Pumps:
+    """Company acme's three pumps, with readings written row by row (a slow cycle plus noise)."""
+
+    def __init__(self, sessions, companies=None):
+        from pdm.storage.catalog import list_assets, list_companies
+        from tests.conftest import plant_dict
+
+        self.sessions = sessions
+        companies = companies or {"acme": [(f"P-{i}", "centrifugal_pump") for i in (1, 2, 3)]}
+        with sessions.begin() as s:
+            apply_plants(s, parse_plants(plant_dict(companies)))
+            self.companies = {c.slug: c.id for c in list_companies(s)}
+            self.cid = self.companies["acme"]
+            self.ids = {a.slug: a.id for c in self.companies.values() for a in list_assets(s, company_id=c)}
+            self.company_of = {a.id: a.company_id for c in self.companies.values()
+                               for a in list_assets(s, company_id=c)}
+
+    def write(self, slug: str, first: int, n: int, *, value=None) -> None:
+        import numpy as np
+
+        from pdm.storage.catalog import list_tags
+        from pdm.storage.readings import insert_readings
+
+        rng = np.random.default_rng(first)
+        idx = np.arange(first, first + n)
+        with self.sessions.begin() as s:
+            rows = []
+            asset_id = self.ids[slug]
+            for j, tag in enumerate(list_tags(s, company_id=self.company_of[asset_id], asset_id=asset_id)):
+                values = 10.0 + j + (1 + 0.2 * j) * np.sin(2 * np.pi * idx * STEP / 2400.0) + rng.normal(0, 0.05, n)
+                rows += [{"tag_id": tag.id, "ts": T0 + i * STEP, "value": float(v if value is None else value),
+                          "quality": 0, "received_at": 0.0} for i, v in zip(idx, values)]
+            insert_readings(s, rows)
+
+    def scores(self) -> dict[str, int]:
+        from pdm.storage.tables import Score
+
+        with self.sessions() as s:
+            counts = dict(s.execute(select(Score.asset_id, func.count()).group_by(Score.asset_id)).all())
+        return {slug: counts.get(i, 0) for slug, i in self.ids.items()}
+
+
+def _worker(engine, db_url, tmp_path, **settings):
+    from pdm.worker import Worker
+
+    return Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, **settings),
+                  detection=DETECTION, role="scheduler")
+
+
+def _warnings(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage() and r.levelname == "WARNING"]
+
+
+def test_an_asset_that_cannot_be_scored_is_logged_once_and_the_others_are_scored(engine, sessions, db_url, tmp_path,
+                                                                                  caplog):
+    import logging
+
+    from sqlalchemy import update
+
+    from pdm.storage.tables import ModelVersion
+
+    pumps = Pumps(sessions)
+    worker = _worker(engine, db_url, tmp_path)
+    for slug in pumps.ids:
+        pumps.write(slug, 0, 200)
+    assert worker.train_due() == 3
+    with sessions.begin() as s:  # P-2's saved model is damaged
+        good = s.execute(select(ModelVersion.envelope).where(ModelVersion.asset_id == pumps.ids["P-2"])).scalar_one()
+        s.execute(update(ModelVersion).where(ModelVersion.asset_id == pumps.ids["P-2"]).values(envelope=b"damaged"))
+    with caplog.at_level(logging.WARNING):
+        for first in (200, 220):  # two cycles, each with new rows for every pump
+            for slug in pumps.ids:
+                pumps.write(slug, first, 20)
+            assert worker.score_all() == 2
+            scored = pumps.scores()
+            assert scored["P-1"] > 0 and scored["P-3"] > 0 and scored["P-2"] == 0  # P-3 comes after P-2
+        failed = _warnings(caplog, "scoring asset acme/P-2")
+        assert len(failed) == 1 and "failed: " in failed[0]  # once, not on every cycle
+        assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.WARNING)
+        with sessions.begin() as s:
+            s.execute(update(ModelVersion).where(ModelVersion.asset_id == pumps.ids["P-2"]).values(envelope=good))
+        assert worker.score_all() == 3 and worker.score_all() == 3
+    assert pumps.scores()["P-2"] > 0
+    assert len(_warnings(caplog, "scoring asset acme/P-2")) == 2
+    assert "works again" in _warnings(caplog, "scoring asset acme/P-2")[1]
+
+
+def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_trained(engine, sessions, db_url,
+                                                                                    tmp_path, caplog):
+    import logging
+
+    from sqlalchemy import delete
+
+    from pdm.storage.tables import ModelVersion
+
+    pumps = Pumps(sessions)
+    worker = _worker(engine, db_url, tmp_path)
+    for slug in pumps.ids:
+        pumps.write(slug, 0, 200)
+    pumps.write("P-2", 200, 1, value=float("inf"))  # a sensor sending infinity
+    with caplog.at_level(logging.WARNING):
+        assert worker.train_due() == 2
+        assert worker.train_due() == 0  # P-2 is still due, and still fails: not logged again
+        failed = _warnings(caplog, f"training asset acme/P-2 (ids {pumps.cid}/{pumps.ids['P-2']})")
+        assert len(failed) == 1 and "failed: " in failed[0]
+        with sessions.begin() as s:
+            s.execute(delete(Reading).where(Reading.value == float("inf")))
+        assert worker.train_due() == 1
+    with sessions() as s:
+        trained = set(s.execute(select(ModelVersion.asset_id)).scalars())
+    assert trained == set(pumps.ids.values())
+    assert "works again" in _warnings(caplog, "training asset acme/P-2")[-1]
+
+
+def test_a_class_whose_fleet_model_cannot_be_trained_does_not_stop_the_next_class(engine, sessions, db_url,
+                                                                                  tmp_path, caplog):
+    import logging
+
+    from sqlalchemy import update
+
+    from pdm.storage.tables import FleetModel, ModelVersion
+
+    pumps = Pumps(sessions, {"acme": [("P-1", "centrifugal_pump"), ("P-2", "centrifugal_pump"),
+                                      ("C-1", "air_compressor")],
+                             "beta": [("P-3", "centrifugal_pump"), ("C-2", "air_compressor")]})
+    worker = _worker(engine, db_url, tmp_path)
+    for slug in pumps.ids:
+        pumps.write(slug, 0, 200)
+    assert worker.train_due() == 5
+    with sessions.begin() as s:  # C-1's saved model lost a field the fleet needs
+        s.execute(update(ModelVersion).where(ModelVersion.asset_id == pumps.ids["C-1"]).values(metrics={}))
+    with caplog.at_level(logging.WARNING):
+        assert worker.train_fleets() == 1 and worker.train_fleets() == 1
+    with sessions() as s:
+        fleets = s.execute(select(FleetModel.asset_class, FleetModel.version)).all()
+    assert fleets == [("centrifugal_pump", 1)]  # trained after air_compressor failed, kept the second time
+    failed = _warnings(caplog, "fleet model for class air_compressor")
+    assert len(failed) == 1 and "KeyError: 'freq_s'" in failed[0]
