@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from functools import partial
 from typing import Literal
@@ -41,9 +40,6 @@ ROLES = ("ingest", "scheduler", "all")
 # A stop must end: a stage that overruns is logged by name and left behind, never waited on forever.
 JOBS_STOP_S = 120.0  # jobs in threads (train, score, fleet, retention); they check the stop between assets
 POLLS_STOP_S = 5.0  # coroutine jobs (polls, lease renewals), then cancelled
-# Parallel training runs in rounds of this many assets per worker process, so that a lost
-# leadership or a stop is noticed between rounds (a round cannot be called back once sent).
-TRAIN_ROUND_PER_WORKER = 4
 LEADER_JOBS = ("train", "score", "fleet", "notify", "retention", "leader-check")
 
 
@@ -93,21 +89,17 @@ class Worker:
             due = assets_due(session, detection=self.detection)
             names = _asset_names(session) if due else {}
         d = self.detection
-        size = 1 if d.executor == "serial" else (d.max_workers or os.cpu_count() or 1) * TRAIN_ROUND_PER_WORKER
         trained = 0
-        for start in range(0, len(due), size):
-            if not self._keep_going(term):
-                break
-            with self._jobs:
-                results = train_many(self.settings.database_url, due[start:start + size], d, executor=d.executor,
-                                     max_workers=d.max_workers, scheduler_address=d.dask_scheduler)
-            for job, version, error in results:
-                subject = f"training asset {names.get(job, job)}"
-                if error:
-                    self.failures.failed(subject, error)
-                else:
-                    self.failures.recovered(subject)
-                trained += version is not None
+        with self._jobs:
+            results = train_many(self.settings.database_url, due, d, executor=d.executor, max_workers=d.max_workers,
+                                 scheduler_address=d.dask_scheduler, keep_going=partial(self._keep_going, term))
+        for job, version, error in results:
+            subject = f"training asset {names.get(job, job)}"
+            if error:
+                self.failures.failed(subject, error)
+            else:
+                self.failures.recovered(subject)
+            trained += version is not None
         return trained
 
     def score_all(self) -> int:

@@ -198,10 +198,11 @@ def _end_the_lock_connection(engine) -> None:
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
 
 
-@pytest.mark.parametrize("job, step", [("score_all", "score_asset"), ("train_due", "train_many")])
+@pytest.mark.parametrize("job, step", [("score_all", "score_asset"), ("train_due", "train_job")])
 async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(postgres_url, tmp_path, monkeypatch,
                                                                                caplog, job, step):
     """Else the standby that now leads could score or train the same assets at the same time."""
+    import pdm.models.fanout as fanout_module
     import pdm.worker as worker_module
     from pdm.config import parse_plants
     from pdm.storage.catalog import apply_plants
@@ -215,17 +216,18 @@ async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(p
     settings = Settings(database_url=postgres_url, var_dir=tmp_path, leader_retry_s=0.2)
     worker = Worker(engine=engine, settings=settings, detection=DetectionConfig(executor="serial"), role="scheduler")
     steps = []
-    real_step = getattr(worker_module, step)
+    module = worker_module if step == "score_asset" else fanout_module
+    real_step = getattr(module, step)
 
     def step_that_loses_the_lock(*args, **kwargs):  # the real step; the lock's connection drops during the first
         first = not steps
-        steps.extend(args[1] if step == "train_many" else [kwargs["asset_id"]])  # the assets it goes over
+        steps.append(args[2] if step == "train_job" else kwargs["asset_id"])  # the asset it goes over
         if first:
             _end_the_lock_connection(engine)
             _wait_for(lambda: "leader lock lost" in caplog.text, 10, "the leader to notice")
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(worker_module, step, step_that_loses_the_lock)
+    monkeypatch.setattr(module, step, step_that_loses_the_lock)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:

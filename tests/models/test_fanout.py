@@ -80,3 +80,17 @@ def test_dask_without_a_scheduler_address_is_a_config_error():
     with pytest.raises(ConfigError, match="dask_scheduler"):
         parse_plants({**plant_dict({"acme": [("P-1", "centrifugal_pump")]}),
                       "detection": {"executor": "dask"}}, "plants.yaml")
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_stop_asked_after_the_first_job_leaves_the_jobs_not_started(loaded, sessions, db_url, executor):
+    asked = []
+
+    def keep_going():
+        asked.append(1)
+        return False
+
+    results = train_many(db_url, loaded, DETECTION, executor=executor, max_workers=1, keep_going=keep_going)
+    assert len(results) == 1 and results[0][2] is None
+    # Asked after each finished job; a pool may have handed one more to its process already.
+    assert len(asked) == 1 and len(_thresholds(sessions)) <= (1 if executor == "serial" else 2)
