@@ -163,8 +163,8 @@ def _db_bytes(engine, url: str) -> int:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return Path(engine.url.database).stat().st_size
     with engine.connect() as conn:  # readings is partitioned by day: its own size is 0, its partitions hold the rows
-        return conn.execute(text("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
-                                 "FROM pg_partition_tree('readings')")).scalar_one()
+        return int(conn.execute(text("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
+                                     "FROM pg_partition_tree('readings')")).scalar_one())
 
 
 def _alert_page(sessions, assets, tags: int) -> list[float]:
