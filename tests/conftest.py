@@ -7,12 +7,13 @@ they must run, and an unreachable server fails them instead of skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from pdm.config import PlantConfig, parse_plants
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade
@@ -67,10 +68,23 @@ def db_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
-@pytest.fixture
-def engine(db_url):
-    eng = make_engine(db_url)
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory) -> str:
+    """A SQLite file migrated to head once per run; tests get a copy instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    eng = make_engine(f"sqlite:///{path}")
     upgrade(eng)
+    eng.dispose()  # the last connection closing checkpoints the WAL into the file: one file to copy
+    return str(path)
+
+
+@pytest.fixture
+def engine(db_url, request):
+    database = make_url(db_url).database
+    if db_url.startswith("sqlite") and database and not os.path.exists(database):
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), database)
+    eng = make_engine(db_url)
+    upgrade(eng)  # a no-op on the migrated copy; migrates a PostgreSQL schema
     yield eng
     eng.dispose()
 
@@ -134,6 +148,9 @@ class OpcUaTestServer:
         await server.init()
         server.set_endpoint(self.url)
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        # The clock task only refreshes ServerStatus.CurrentTime, which nothing here reads, and it
+        # makes every stop() wait up to a second for its next tick.
+        server.disable_clock()
         idx = await server.register_namespace(self.NS)
         self.variables = []
         for start in range(0, self.n, self.per_object):

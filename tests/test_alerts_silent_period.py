@@ -10,25 +10,16 @@ import pytest
 
 from pdm import feedback
 from pdm.alerts import ScoredRow, data_clock, evaluate, silent_until
-from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
+from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
-from pdm.storage.tables import Alert, Asset, ModelVersion, Reading, Tag
+from pdm.storage.tables import Alert, Asset, Reading, Tag
 
-THRESHOLD = 1.0
+from tests.alerts_fixtures import THRESHOLD, alert_context
 
 
 @pytest.fixture
 def ctx(sessions, small_plant):
-    with sessions.begin() as s:
-        apply_plants(s, small_plant)
-        company = company_by_slug(s, "acme")
-        asset = list_assets(s, company_id=company.id)[0]
-        mv = ModelVersion(company_id=company.id, asset_id=asset.id, version=1, detector="pca", created_at=0,
-                          trained_from=0, trained_to=0, threshold=THRESHOLD, feature_names=["a"], metrics={},
-                          active=True, envelope=b"-")
-        s.add(mv)
-        s.flush()
-        return sessions, company.id, asset.id, mv.id
+    return alert_context(sessions, small_plant)
 
 
 def _rows(start, n=5, score=2.0):

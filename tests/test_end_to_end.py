@@ -22,14 +22,14 @@ def _plant():
         {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
         faults=[{"company": "acme", "asset": "P-1", "kind": "bearing_wear", "start_min": 62, "end_min": 400,
                  "ramp_min": 8}],
-        speed=240, poll_interval_s=0.1, train_min_rows=60, train_min_span_min=60, score_interval_s=1,
+        speed=360, poll_interval_s=0.1, train_min_rows=60, train_min_span_min=60, score_interval_s=1,
         train_interval_s=1))
 
 
 @pytest.mark.timeout(180)
 def test_faulty_asset_alerts_healthy_ones_stay_quiet(db_url, tmp_path):
     engine = make_engine(db_url)
-    result = run_headless(engine, Settings(database_url=db_url, var_dir=tmp_path), _plant(), duration=26)
+    result = run_headless(engine, Settings(database_url=db_url, var_dir=tmp_path), _plant(), duration=18)
 
     assert {a["asset"] for a in result["assets"]} == {"P-1", "C-1", "S-1"}
     assert result["readings"] > 3 * 7 * 100  # three assets, seven tags, > 100 polls each

@@ -18,13 +18,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm import audit
-from pdm.config import EndpointConfig, NodeMap, load_settings, validate_model
+from pdm.config import EndpointConfig, load_settings, validate_model
 from pdm.errors import ConfigError
 from pdm.ingest import endpoint_health
 from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Site, Tag
-from pdm.ui import endpoint_password
+from pdm.ui import endpoint_password, node_mapping
 from pdm.ui.common import CompanyRef, ago, iso_local
+from pdm.ui.node_mapping import map_node
+
+__all__ = ["map_node", "render"]  # map_node is kept here for callers of this page's API
 
 FORM_FIELDS = {  # widget key -> EndpointConfig field
     "ep_name": "name", "ep_url": "endpoint_url", "ep_policy": "security_policy", "ep_mode": "security_mode",
@@ -47,7 +50,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     _enable(make_session, company)
     _add_form(make_session, company, var_dir)
     endpoint_password.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
-    _browse_and_map(make_session, company, var_dir)
+    node_mapping.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
 
 
 def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
@@ -209,98 +212,3 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
         st.number_input("Poll interval (s)", min_value=0.1, value=1.0, key="ep_poll")
         field_error("poll_interval_s")
         st.form_submit_button("Test and save", on_click=_submit_endpoint, args=(make_session, company, var_dir))
-
-
-# ---- browse and map ------------------------------------------------------------------------
-
-def _browse(make_session, company_id: int, var_dir: Path) -> None:
-    from pdm.connectors.browse import browse_endpoint
-    from pdm.errors import EndpointRefused, EndpointUnavailable
-
-    state = st.session_state
-    with make_session() as session:
-        ep = session.execute(select(Endpoint).where(Endpoint.id == state["map_endpoint"],
-                                                    Endpoint.company_id == company_id)).scalar_one_or_none()
-        if ep is None:
-            state["browse_error"], state["browsed"] = f"endpoint {state['map_endpoint']} not found", None
-            return
-        config = validate_model(EndpointConfig, {**ep.settings, "nodes": []}, f"endpoint {ep.name}")
-    try:
-        nodes, truncated = browse_endpoint(config, var_dir / "pki", depth=int(state["browse_depth"]))
-    except (EndpointUnavailable, EndpointRefused) as exc:
-        state["browse_error"], state["browsed"] = str(exc), None
-        return
-    state["browse_error"] = None
-    state["browsed"] = {"endpoint": ep.id, "truncated": truncated,
-                        "nodes": [(n.depth, n.name, n.node_class, n.node_id, n.data_type) for n in nodes]}
-
-
-def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dict) -> dict[str, str]:
-    """Validate through ``NodeMap`` and add the tag; returns errors by field (empty when saved)."""
-    try:
-        node = validate_model(NodeMap, {k: v for k, v in values.items() if v is not None}, "mapping")
-    except ConfigError as exc:
-        return {exc.field: f"{exc.reason} (got {exc.value!r})"}
-    if endpoint_id not in {e.id for e in list_endpoints(session, company_id=company_id)}:
-        # A stale or forged id must not attach this company's tag to another company's endpoint.
-        return {"endpoint": f"endpoint {endpoint_id} not found"}
-    asset = next((a for a in list_assets(session, company_id=company_id) if a.slug == node.asset), None)
-    if asset is None:
-        return {"asset": f"no asset {node.asset!r} in this company"}
-    if any(t.name == node.tag for t in list_tags(session, company_id=company_id, asset_id=asset.id)):
-        return {"tag": f"{node.asset} already has a tag {node.tag!r}"}
-    session.add(Tag(company_id=company_id, asset_id=asset.id, endpoint_id=endpoint_id, node_id=node.node_id,
-                    name=node.tag, unit=node.unit))
-    return {}
-
-
-def _submit_mapping(make_session, company_id: int, endpoint_id: int) -> None:
-    state = st.session_state
-    values = {"node_id": state.get("map_node"), "asset": state.get("map_asset"), "tag": state.get("map_tag"),
-              "unit": state.get("map_unit") or ""}
-    with make_session.begin() as session:
-        state["map_errors"] = map_node(session, company_id=company_id, endpoint_id=endpoint_id, values=values)
-        if not state["map_errors"]:
-            audit.record(session, actor=state.get(USER, ""), action="tag_mapped", company_id=company_id,
-                         target=f"{values['asset']}/{values['tag']}", details={"node_id": values["node_id"]})
-    if not state["map_errors"]:
-        state["map_saved"] = f"Mapped {values['node_id']} to {values['asset']}/{values['tag']}."
-
-
-def _browse_and_map(make_session, company: CompanyRef, var_dir: Path) -> None:
-    with make_session() as session:
-        endpoints = {e.id: e.name for e in list_endpoints(session, company_id=company.id)}
-        assets = {a.slug: a.name or a.slug for a in list_assets(session, company_id=company.id)}
-    if not endpoints:
-        return
-    st.subheader("Browse and map nodes")
-    st.selectbox("Endpoint", list(endpoints), format_func=endpoints.get, key="map_endpoint")
-    st.number_input("Depth", min_value=1, max_value=6, value=3, key="browse_depth")
-    st.button("Browse", key="browse_btn", on_click=_browse, args=(make_session, company.id, var_dir))
-    state = st.session_state
-    if state.get("browse_error"):
-        st.error(state["browse_error"])
-    browsed = state.get("browsed")
-    if not browsed or browsed["endpoint"] != state.get("map_endpoint"):
-        return
-    tree = pd.DataFrame([{"node": "  " * (d - 1) + name, "class": cls, "node id": nid, "type": dtype}
-                         for d, name, cls, nid, dtype in browsed["nodes"]])
-    st.dataframe(tree, hide_index=True)
-    if browsed["truncated"]:
-        st.caption("Browse stopped at its node limit: lower the depth or map from a narrower branch.")
-    variables = [nid for _, _, cls, nid, _ in browsed["nodes"] if cls == "Variable"]
-    if saved := state.pop("map_saved", None):
-        st.success(saved)
-    errors = state.get("map_errors", {})
-    with st.form("map_form"):
-        st.selectbox("Node", variables, key="map_node")
-        st.selectbox("Asset", list(assets), format_func=assets.get, key="map_asset")
-        if "asset" in errors:
-            st.error(errors["asset"])
-        st.text_input("Tag", key="map_tag", placeholder="bearing_temp")
-        if "tag" in errors:
-            st.error(errors["tag"])
-        st.text_input("Unit", key="map_unit", placeholder="degC")
-        if "unit" in errors or "node_id" in errors:
-            st.error(errors.get("unit") or errors["node_id"])
-        st.form_submit_button("Map", on_click=_submit_mapping, args=(make_session, company.id, browsed["endpoint"]))

@@ -94,6 +94,7 @@ class SecureServer(OpcUaTestServer):
         await server.set_application_uri(uri)
         server.set_endpoint(self.url)
         server.set_security_policy([getattr(ua.SecurityPolicyType, p) for p in self.policies])
+        server.disable_clock()  # as in OpcUaTestServer: stop() then returns at once
         await server.load_certificate(str(self.cert))
         await server.load_private_key(str(self.key))
         if self.trusted_clients is not None:
