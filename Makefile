@@ -17,8 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pdmctl demo --config config/plants.example.yaml --database sqlite:///var/demo.sqlite3 --fresh
 
+# Two processes: most tests wait on servers, sockets and timers rather than the CPU. Tests whose
+# subprocesses share var/ are grouped onto one process (xdist_group "shared-var").
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -246,9 +246,10 @@ class EndpointPoller:
         if not rows:
             return
         insert_reading_tuples(session, rows)
-        session.execute(update(Endpoint).where(Endpoint.id == self.endpoint_id).values(
-            state="UP", last_error=None, last_read_at=max(r[4] for r in rows),
-            readings_total=Endpoint.readings_total + len(rows)))
+        values = {"last_read_at": max(r[4] for r in rows), "readings_total": Endpoint.readings_total + len(rows)}
+        if self.state == "UP":  # spooled rows replayed while the server is down must not say UP
+            values.update(state="UP", last_error=None)
+        session.execute(update(Endpoint).where(Endpoint.id == self.endpoint_id).values(**values))
 
     def _store(self, rows: list[dict]) -> None:
         try:
@@ -278,6 +279,9 @@ class EndpointPoller:
             log.warning("endpoint %s down: %s", self.name, reason)
             self.state = "DOWN"
             self.down_since = time.monotonic()
+            # Readings taken before the outage are committed first: their write marks the endpoint
+            # UP, and committed after this mark it would hide the outage.
+            await self.flush()
             await asyncio.to_thread(self._mark, "DOWN", reason)
 
     def _came_up(self) -> None:

@@ -4,7 +4,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import plant_dict
+
+# Their subprocesses share the working directory's var/ (and the example plant's ports): with
+# pytest-xdist they run on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("shared-var")
 
 PDMCTL = [sys.executable, "-m", "pdm.cli"]
 

@@ -7,6 +7,10 @@ from pdm.demo import DEMO_USER, remove_sqlite_file, seed_demo_user
 from pdm.errors import PdmError
 from pdm.storage.session import make_engine, session_factory, upgrade
 
+# Their subprocesses share the working directory's var/ (and the example plant's ports): with
+# pytest-xdist they run on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("shared-var")
+
 
 def test_demo_user_can_log_in_and_each_run_gets_a_new_password(sqlite_url):
     engine = make_engine(sqlite_url)

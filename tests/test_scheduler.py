@@ -16,6 +16,10 @@ from pdm.scheduler import LeaderLock
 from pdm.storage.session import make_engine
 from pdm.worker import Worker
 
+# Their subprocesses share the working directory's var/ (and the example plant's ports): with
+# pytest-xdist they run on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("shared-var")
+
 
 def test_second_lock_is_refused_until_the_first_is_released(db_url):
     first, second = LeaderLock(make_engine(db_url)), LeaderLock(make_engine(db_url))

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from pdm import leases
@@ -17,6 +18,10 @@ from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Endpoint, EndpointHealth, EndpointLease, IngestWorker, Reading, Tag
 
 from tests.conftest import free_port
+
+# Their subprocesses share the working directory's var/ (and the example plant's ports): with
+# pytest-xdist they run on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("shared-var")
 
 
 async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_url, opcua_server, tmp_path):
