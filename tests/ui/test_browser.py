@@ -37,6 +37,25 @@ def _status(url: str) -> str:
     return status
 
 
+def _idle(page) -> None:
+    """Wait until Streamlit has finished its rerun: a click landing in one can be dropped."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"] *')", timeout=60_000)
+
+
+def _open_resolve_form(page) -> None:
+    """Open the Resolve expander; on a loaded machine the click can land while the page is still
+    re-rendering after the acknowledgement, and the expander stays closed: click again."""
+    action = page.get_by_role("textbox", name="Action taken")
+    for _ in range(4):
+        page.get_by_text("Resolve", exact=True).first.click()
+        try:
+            sync_api.expect(action).to_be_visible(timeout=15_000)
+            return
+        except AssertionError:
+            continue
+    sync_api.expect(action).to_be_visible()
+
+
 def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
     base, db = streamlit_url
     expect = sync_api.expect
@@ -49,9 +68,12 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
         base = page.url  # carries the session, for the phone-width page below
         page.get_by_role("combobox", name="Alert details").click()
         page.get_by_role("option", name=re.compile(r"Pump A1")).click()
+        expect(page.get_by_role("heading", name=re.compile(r"Pump A1: alert #\d+"))).to_be_visible()
+        _idle(page)
         page.get_by_role("button", name="Acknowledge").click()
         expect(page.get_by_text(re.compile(r"Alert #\d+ acknowledged"))).to_be_visible()
-        page.get_by_text("Resolve", exact=True).first.click()  # the expander
+        _idle(page)
+        _open_resolve_form(page)
         page.get_by_role("textbox", name="Action taken").fill("replaced the bearing")
         page.get_by_role("button", name="Resolve").click()
         expect(page.get_by_text(re.compile(r"Alert #\d+ resolved"))).to_be_visible()
