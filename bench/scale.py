@@ -7,8 +7,9 @@ One OPC UA server per simulated plant (``--servers``), each in its own process a
 share of the assets (one object per asset, ``--tags`` Double variables each). Every server
 writes a new value with its source timestamp to every variable ``--rate`` times a second
 (a slow load cycle plus noise, so detectors have structure to learn). The worker's ingest
-path (one ``EndpointPoller`` per endpoint, polled every 1/rate s in one process and one
-event loop, as ``pdmctl worker`` does) stores them. Then it prints:
+path (one ``EndpointPoller`` per endpoint, polled every 1/rate s, or 1/poll-rate s, in one
+process and one event loop, as ``pdmctl worker`` does) stores them; ``--mode subscribe``
+subscribes instead. Then it prints:
 
 - offered rate (values the servers wrote per second) vs sustained ingest rate (distinct
   readings committed per second after a warm-up), and values read per second;
@@ -111,14 +112,17 @@ def _timed_poller_class():
     return TimedPoller
 
 
-async def _ingest(sessions, endpoints, seconds: float, rate: float, workdir: Path, count_rows) -> dict:
+async def _ingest(sessions, endpoints, seconds: float, rate: float, mode: str, workdir: Path, count_rows) -> dict:
+    """``rate`` is how often each endpoint is polled (or published)."""
     from pdm.config import EndpointConfig
     from pdm.connectors.spool import Spool
 
     TimedPoller = _timed_poller_class()
     pollers = [TimedPoller(endpoint_id=ep_id, name=f"plant{i}/plc", tags=tags, sessions=sessions,
-                           config=EndpointConfig.model_validate({**settings, "request_timeout_s": 30,
-                                                                 "poll_interval_s": 1 / rate}),
+                           config=EndpointConfig.model_validate({**settings, "request_timeout_s": 30, "mode": mode,
+                                                                 "poll_interval_s": 1 / rate,
+                                                                 "sampling_interval_s": 0,
+                                                                 "publishing_interval_s": 1 / rate}),
                            spool=Spool(workdir / "spool" / str(ep_id), max_bytes=1 << 32))
                for i, (ep_id, _, settings, tags) in enumerate(endpoints)]
     read = [0]
@@ -205,6 +209,10 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--rate", type=float, default=1.0, help="values per tag per second")
+    parser.add_argument("--poll-rate", type=float, help="polls per second (default --rate); twice --rate "
+                        "reads every value, at twice the reads")
+    parser.add_argument("--mode", default="poll", choices=["poll", "subscribe"],
+                        help="poll samples each tag every 1/rate s; subscribe is sent every change")
     parser.add_argument("--database", default="sqlite", help="sqlite, postgres (PDM_TEST_POSTGRES_URL) or a URL")
     parser.add_argument("--executor", default="serial", choices=["serial", "process", "dask"])
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -248,7 +256,7 @@ def main() -> None:
         w0, t0 = written.value, time.monotonic()
         pids = [os.getpid()] + [p.pid for p in procs]
         cpu0, wait0 = [cpu_s(p) for p in pids], [runq_s(p) for p in pids]
-        result = asyncio.run(_ingest(sessions, endpoints, args.seconds, args.rate, workdir, count_rows))
+        result = asyncio.run(_ingest(sessions, endpoints, args.seconds, args.poll_rate or args.rate, args.mode, workdir, count_rows))
         wall = time.monotonic() - t0
         offered = (written.value - w0) / wall
         cpu = [(cpu_s(p) - c) / wall for p, c in zip(pids, cpu0)]
@@ -272,7 +280,8 @@ def main() -> None:
         if not args.keep:
             drop()
     print(f"cluster: {args.assets} assets x {args.tags} tags at {args.rate:g} Hz on {args.servers} servers, "
-          f"{args.seconds:g} s, {engine.dialect.name}, {os.cpu_count()} cores")
+          f"polled at {args.poll_rate or args.rate:g} Hz, "
+          f"{args.seconds:g} s, {args.mode}, {engine.dialect.name}, {os.cpu_count()} cores")
     print(f"offered: {offered:,.0f} values/s (nominal {args.assets * args.tags * args.rate:,.0f})")
     print(f"sustained ingest: {result['stored_per_s']:,.0f} readings/s stored, {result['read_per_s']:,.0f} values/s "
           f"read (after {WARMUP_S:g} s warm-up); ratio stored/offered={result['stored_per_s'] / offered:.3f}")

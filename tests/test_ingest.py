@@ -50,6 +50,20 @@ async def test_poll_stores_every_node_with_quality_and_endpoint_status(sessions,
     assert ep.state == "UP" and ep.last_read_at is not None and ep.readings_total == 20
 
 
+async def test_values_read_again_unchanged_are_not_written_again(sessions, opcua_server, tmp_path):
+    poller = _poller(sessions, opcua_server, tmp_path)
+    assert await poller.poll_once() == 20
+    await poller.flush()
+    await opcua_server.variables[3].write_value(42.0)
+    assert await poller.poll_once() == 20  # 20 values read, one of them new
+    await poller.flush()
+    assert await poller.poll_once() == 20
+    await poller.close()
+    with sessions() as s:
+        ep = s.get(Endpoint, poller.endpoint_id)
+    assert _count(sessions) == 21 and ep.readings_total == 21
+
+
 async def test_unknown_node_is_stored_bad_and_does_not_drop_the_batch(sessions, opcua_server, tmp_path):
     poller = _poller(sessions, opcua_server, tmp_path, extra_nodes=["nsu=urn:pdm:test;s=missing", "ns=1;i=999999"])
     assert await poller.poll_once() == 22

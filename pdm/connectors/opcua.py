@@ -25,6 +25,7 @@ from asyncua import Client, ua
 from pdm import crypto
 from pdm.config import EndpointConfig
 from pdm.connectors import security
+from pdm.connectors.asyncua_logs import quiet_lost_connection_tracebacks
 from pdm.connectors.base import ConnectorBase, Reading
 from pdm.errors import EndpointRefused, EndpointUnavailable
 
@@ -74,6 +75,7 @@ def resolve_node_id(node_id: str, namespaces: list[str]) -> ua.NodeId:
 class OpcUaConnector(ConnectorBase):
     def __init__(self, endpoint: EndpointConfig, *, pki_dir: Path | None = None):
         security.hide_identity_tokens_in_logs()
+        quiet_lost_connection_tracebacks()
         self.endpoint = endpoint
         self.pki = security.Pki(Path(pki_dir) if pki_dir else security.default_pki_dir())
         self._client: Client | None = None
