@@ -35,6 +35,7 @@ from pdm.worker import Worker
 
 
 STOP_S = 180.0  # the worker's own stop stages are bounded below this
+PLANT_START_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,35 @@ def with_free_ports(plants: PlantConfig) -> PlantConfig:
                 port = ports.setdefault(parts.netloc, free_port())
                 ep["endpoint_url"] = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
     return PlantConfig.model_validate(data)
+
+
+def endpoint_addresses(plants: PlantConfig) -> list[tuple[str, int]]:
+    out = []
+    for company in plants.companies:
+        for site in company.sites:
+            for ep in site.endpoints:
+                parts = urlsplit(ep.endpoint_url)
+                out.append((parts.hostname or "127.0.0.1", parts.port or 4840))
+    return sorted(set(out))
+
+
+def wait_until_listening(addresses: list[tuple[str, int]], *, timeout_s: float,
+                         still_starting=lambda: True) -> list[tuple[str, int]]:
+    """Wait until every address accepts a TCP connection; returns those that never did.
+
+    Starting the worker only then spares a new user's first screen a DOWN and "back up" per
+    endpoint, logged while the simulated plant was still building its address space."""
+    waiting, deadline = list(addresses), time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline and still_starting():
+        for address in list(waiting):
+            try:
+                socket.create_connection(address, timeout=0.5).close()
+                waiting.remove(address)
+            except OSError:
+                pass
+        if waiting:
+            time.sleep(0.2)
+    return waiting
 
 
 def remove_sqlite_file(url: str) -> None:
@@ -157,13 +187,18 @@ async def demo_technician(plant: SimulatedPlant, database_url: str, after_min: f
     engine.dispose()
 
 
-def run_interactive(*, plants_path: Path, database_url: str, port: int, password: str) -> int:
+def run_interactive(*, plants_path: Path, plants: PlantConfig, database_url: str, port: int, password: str) -> int:
     """Start simulate, worker and Streamlit as children; Ctrl-C (or any child exiting) stops all."""
     env = {**os.environ, "PDM_DATABASE_URL": database_url}
     pdmctl = [sys.executable, "-m", "pdm.cli"]
-    children = [
-        subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path),
-                          "--demo-technician-after", str(DEMO_TECHNICIAN_AFTER_MIN)], env=env),
+    children = [subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path),
+                                  "--demo-technician-after", str(DEMO_TECHNICIAN_AFTER_MIN)], env=env)]
+    late = wait_until_listening(endpoint_addresses(plants), timeout_s=PLANT_START_S,
+                                still_starting=lambda: children[0].poll() is None)
+    if late and children[0].poll() is None:
+        log.warning("simulated plant not listening on %s after %.0f s; starting the worker anyway",
+                    ", ".join(f"{h}:{p}" for h, p in late), PLANT_START_S)
+    children += [
         subprocess.Popen([*pdmctl, "worker", "--config", str(plants_path)], env=env),
         subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app_streamlit.py", "--server.headless", "true",
                           "--server.port", str(port), "--browser.gatherUsageStats", "false"], env=env),

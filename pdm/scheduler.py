@@ -10,6 +10,7 @@ connection, released by the server if the process dies).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 
@@ -102,6 +103,26 @@ class LeaderLock:
         self.release()
 
 
+class _PollSkipsToDebug(logging.Filter):
+    """A poll still running when its next one is due is skipped (one at a time per endpoint,
+    by design): the first poll, which connects, usually is. APScheduler warns about each skip;
+    for poll jobs that is noise (a slow endpoint shows in its read rate), other jobs keep it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if "maximum number of running instances" in str(record.msg) and str(getattr(job, "id", "")).startswith("poll:"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            # Handlers do not look at the level again: only a logger set to DEBUG passes it on.
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_POLL_SKIPS = _PollSkipsToDebug()
+
+
 def make_scheduler() -> AsyncIOScheduler:
+    logger = logging.getLogger("apscheduler.scheduler")
+    if _POLL_SKIPS not in logger.filters:
+        logger.addFilter(_POLL_SKIPS)
     # In-memory job store: jobs are rebuilt from the database at start, never shared.
     return AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})

@@ -1,5 +1,7 @@
 """The interactive demo's set-up: a login that works, a new password each run."""
 
+from pathlib import Path
+
 import pytest
 
 from pdm import users
@@ -79,3 +81,32 @@ def test_headless_demo_stops_quietly_with_jobs_running(tmp_path):
     assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr, proc.stderr
     assert "Error running job" not in proc.stderr and "raised an exception" not in proc.stderr, proc.stderr
     assert json.loads(proc.stdout)["readings"] > 0
+
+
+def test_demo_waits_for_the_plant_to_listen_and_names_what_never_did():
+    import socket
+    import threading
+
+    from pdm.demo import free_port, wait_until_listening
+
+    late, never = free_port(), free_port()
+    server = socket.socket()
+    opener = threading.Timer(0.6, lambda: (server.bind(("127.0.0.1", late)), server.listen()))
+    opener.start()
+    try:
+        assert wait_until_listening([("127.0.0.1", late)], timeout_s=10) == []
+        assert wait_until_listening([("127.0.0.1", late), ("127.0.0.1", never)], timeout_s=0.5) == [("127.0.0.1", never)]
+        # The plant's process exited: no point waiting out the timeout.
+        assert wait_until_listening([("127.0.0.1", never)], timeout_s=30, still_starting=lambda: False) == [
+            ("127.0.0.1", never)]
+    finally:
+        opener.join()
+        server.close()
+
+
+def test_demo_endpoint_addresses_come_from_the_plants_file():
+    from pdm.config import load_plants
+    from pdm.demo import endpoint_addresses
+
+    addresses = endpoint_addresses(load_plants(Path("config/plants.example.yaml")))
+    assert addresses and all(host == "127.0.0.1" and port > 0 for host, port in addresses)

@@ -1,6 +1,7 @@
 """One scheduler per database: the leader lock on SQLite (file lock) and PostgreSQL (advisory lock)."""
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -250,3 +251,21 @@ async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(p
         stop.set()
         await running
         engine.dispose()
+
+
+async def test_skipped_polls_are_not_warned_about_but_other_skipped_jobs_are(caplog):
+    from pdm.scheduler import make_scheduler
+
+    async def slow():
+        await asyncio.sleep(0.6)
+
+    scheduler = make_scheduler()
+    for job_id in ("poll:1", "train"):
+        scheduler.add_job(slow, "interval", seconds=0.2, id=job_id, name=job_id)
+    with caplog.at_level(logging.WARNING, logger="apscheduler"):
+        scheduler.start()
+        await asyncio.sleep(1.5)
+        scheduler.shutdown(wait=False)
+    skipped = [r.getMessage() for r in caplog.records if "maximum number of running instances" in r.getMessage()]
+    assert any('"train' in m for m in skipped), skipped
+    assert not any('"poll:1' in m for m in skipped), skipped

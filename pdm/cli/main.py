@@ -275,7 +275,7 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
     engine = make_engine(cfg.database_url)
     demo_mod.prepare_database(engine, plants)
     password = demo_mod.seed_demo_user(engine)
-    raise typer.Exit(demo_mod.run_interactive(plants_path=config, database_url=cfg.database_url,
+    raise typer.Exit(demo_mod.run_interactive(plants_path=config, plants=plants, database_url=cfg.database_url,
                                               port=cfg.streamlit_port, password=password))
 
 

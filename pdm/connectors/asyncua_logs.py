@@ -29,6 +29,8 @@ class _TracebackToDebug(logging.Filter):
             record.msg, record.args = "%s: %s: %s", (self.prefix, type(exc).__name__, exc)
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            # Handlers do not look at the level again: only a logger set to DEBUG passes it on.
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 
