@@ -152,6 +152,45 @@ async def _ingest(sessions, endpoints, seconds: float, rate: float, mode: str, w
             "spooled": sum(len(p.spool) for p in pollers)}
 
 
+def _ingest_child(url: str, endpoints, seconds: float, rate: float, mode: str, workdir: Path, out) -> None:
+    """One ingest worker process (``--workers`` > 1): its share of the endpoints, its own engine."""
+    import logging
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    from pdm.storage.session import make_engine, session_factory
+
+    engine = make_engine(url)
+    from pdm.ingest import EndpointPoller  # noqa: F401  imported before "ready": the parent's clock starts then
+
+    cpu0, wait0 = cpu_s(os.getpid()), runq_s(os.getpid())
+    out.put("ready")
+    result = asyncio.run(_ingest(session_factory(engine), endpoints, seconds, rate, mode, workdir, lambda: 0))
+    out.put({**result, "cpu_s": cpu_s(os.getpid()) - cpu0, "wait_s": runq_s(os.getpid()) - wait0})
+    engine.dispose()
+
+
+def _ingest_processes(ctx, url: str, endpoints, workers: int, seconds: float, rate: float, mode: str,
+                      workdir: Path, count_rows) -> dict:
+    """The endpoints dealt round-robin to ``workers`` processes, as leases share them between
+    ``pdmctl worker --role ingest`` processes; rows are counted here, over the same window."""
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_ingest_child, args=(url, endpoints[w::workers], seconds, rate, mode, workdir, out))
+             for w in range(workers)]
+    for p in procs:
+        p.start()
+    assert all(out.get() == "ready" for _ in procs)
+    time.sleep(WARMUP_S)
+    rows0, t0 = count_rows(), time.monotonic()
+    parts = [out.get() for _ in procs]  # before join: a child cannot exit with its result unread
+    for p in procs:
+        p.join()
+    rows1, t1 = count_rows(), time.monotonic()
+    return {"stored_per_s": (rows1 - rows0) / (t1 - t0), "read_per_s": sum(r["read_per_s"] for r in parts),
+            "rows": rows1, "lag_first": [x for r in parts for x in r["lag_first"]],
+            "lag_second": [x for r in parts for x in r["lag_second"]], "spooled": sum(r["spooled"] for r in parts),
+            "cpu_s": sum(r["cpu_s"] for r in parts), "wait_s": sum(r["wait_s"] for r in parts)}
+
+
 def _lag(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -211,6 +250,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="values per tag per second")
     parser.add_argument("--poll-rate", type=float, help="polls per second (default --rate); twice --rate "
                         "reads every value, at twice the reads")
+    parser.add_argument("--workers", type=int, default=1, help="ingest processes sharing the endpoints")
     parser.add_argument("--mode", default="poll", choices=["poll", "subscribe"],
                         help="poll samples each tag every 1/rate s; subscribe is sent every change")
     parser.add_argument("--database", default="sqlite", help="sqlite, postgres (PDM_TEST_POSTGRES_URL) or a URL")
@@ -256,11 +296,17 @@ def main() -> None:
         w0, t0 = written.value, time.monotonic()
         pids = [os.getpid()] + [p.pid for p in procs]
         cpu0, wait0 = [cpu_s(p) for p in pids], [runq_s(p) for p in pids]
-        result = asyncio.run(_ingest(sessions, endpoints, args.seconds, args.poll_rate or args.rate, args.mode, workdir, count_rows))
+        ingest = (args.seconds, args.poll_rate or args.rate, args.mode, workdir, count_rows)
+        if args.workers == 1:
+            result = asyncio.run(_ingest(sessions, endpoints, *ingest))
+        else:
+            result = _ingest_processes(ctx, url, endpoints, args.workers, *ingest)
         wall = time.monotonic() - t0
         offered = (written.value - w0) / wall
         cpu = [(cpu_s(p) - c) / wall for p, c in zip(pids, cpu0)]
         waited = [(runq_s(p) - w) / wall for p, w in zip(pids, wait0)]
+        if args.workers > 1:  # the parent only counted rows: the workers are the children
+            cpu[0], waited[0] = result["cpu_s"] / wall, result["wait_s"] / wall
         load = os.getloadavg()[0]
         stop.set()
         size = _db_bytes(engine, url)
@@ -281,13 +327,14 @@ def main() -> None:
             drop()
     print(f"cluster: {args.assets} assets x {args.tags} tags at {args.rate:g} Hz on {args.servers} servers, "
           f"polled at {args.poll_rate or args.rate:g} Hz, "
-          f"{args.seconds:g} s, {args.mode}, {engine.dialect.name}, {os.cpu_count()} cores")
+          f"{args.seconds:g} s, {args.mode}, {args.workers} ingest process(es), {engine.dialect.name}, "
+          f"{os.cpu_count()} cores")
     print(f"offered: {offered:,.0f} values/s (nominal {args.assets * args.tags * args.rate:,.0f})")
     print(f"sustained ingest: {result['stored_per_s']:,.0f} readings/s stored, {result['read_per_s']:,.0f} values/s "
           f"read (after {WARMUP_S:g} s warm-up); ratio stored/offered={result['stored_per_s'] / offered:.3f}")
     print(f"ingest lag, first half: {_lag(result['lag_first'])}; second half: {_lag(result['lag_second'])}; "
           f"spooled {result['spooled']}")
-    print(f"cpu during ingest (cores busy): worker {cpu[0]:.2f}, {len(procs)} servers {sum(cpu[1:]):.2f}; "
+    print(f"cpu during ingest (cores busy): worker(s) {cpu[0]:.2f}, {len(procs)} servers {sum(cpu[1:]):.2f}; "
           f"machine load average {load:.1f} on {os.cpu_count()} cores")
     print(f"waiting for a free core (s per s): worker {waited[0]:.2f}, servers {sum(waited[1:]):.2f}; "
           f"cpu per value read: worker {cpu[0] / max(result['read_per_s'], 1) * 1e6:.0f} us, "
