@@ -160,7 +160,7 @@ def _ingest_child(url: str, endpoints, seconds: float, rate: float, mode: str, w
     from pdm.storage.session import make_engine, session_factory
 
     engine = make_engine(url)
-    from pdm.ingest import EndpointPoller  # noqa: F401  imported before "ready": the parent's clock starts then
+    import pdm.ingest  # noqa: F401  imported before "ready": the parent's clock starts then
 
     cpu0, wait0 = cpu_s(os.getpid()), runq_s(os.getpid())
     out.put("ready")
