@@ -31,7 +31,8 @@ from pdm.config import EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
 from pdm.connectors.spool import Spool
 from pdm.errors import PdmError
-from pdm.ingest import DB_ERRORS, EndpointPoller, save_health
+from pdm.health import save_health
+from pdm.ingest import DB_ERRORS, EndpointPoller
 from pdm.job_guard import GuardedJobs
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples

@@ -6,8 +6,7 @@ others. A poller that loses its server backs off (1 s doubling to the endpoint's
 back, with the reason. A node that turns Bad is logged once by name (and once when it
 recovers); its reading is still stored with its status, and the other nodes are unaffected.
 
-Health (readings/s, errors in the last hour) is counted in memory; the worker holding the
-endpoint writes it to the ``endpoint_health`` table, which status pages on any host read.
+Health (readings/s, errors in the last hour) is counted in memory (``pdm.health``).
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,8 +25,9 @@ from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.connectors.spool import Spool
 from pdm.errors import EndpointRefused, EndpointUnavailable
+from pdm.health import Health
 from pdm.storage.readings import READING_COLUMNS as COLUMNS, insert_reading_tuples
-from pdm.storage.tables import Endpoint, EndpointHealth
+from pdm.storage.tables import Endpoint
 
 log = logging.getLogger(__name__)
 # Only "cannot reach the database" is spooled; a data error would poison the spool forever.
@@ -39,87 +37,6 @@ DB_ERRORS = (OperationalError, InterfaceError)
 # when polls come faster; at the usual poll interval of 1 s every poll still commits at once.
 MIN_COMMIT_S = 0.25
 MAX_QUEUED_ROWS = 200_000  # beyond this a poll waits for the writer: memory stays bounded
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-HOUR = 3600.0
-
-
-class Health:
-    """Counters a status page needs, kept in memory by the poller that owns them.
-
-    The worker holding the endpoint writes a snapshot to ``endpoint_health`` every lease
-    renewal (``save_health``), so a status page on any host reads the same figures.
-    """
-
-    def __init__(self):
-        self.errors: deque[float] = deque()
-        self.last_error: str | None = None
-        self.window: deque[tuple[float, int]] = deque()  # (time, readings) over the last minute
-
-    def error(self, reason: str, now: float | None = None) -> None:
-        now = now or time.time()
-        self.errors.append(now)
-        while self.errors[0] < now - HOUR:
-            self.errors.popleft()
-        self.last_error = reason
-
-    def readings(self, count: int, now: float | None = None) -> None:
-        now = now or time.time()
-        self.window.append((now, count))
-        while self.window[0][0] < now - 60:
-            self.window.popleft()
-
-    def snapshot(self, now: float | None = None) -> dict:
-        now = now or time.time()
-        window = [(t, c) for t, c in self.window if t >= now - 60]
-        span = now - window[0][0] if len(window) > 1 else 0.0
-        # The first entry opens the window; its readings came before it.
-        rate = sum(c for _, c in window[1:]) / span if span > 0 else 0.0
-        return {"updated_at": now, "readings_per_s": round(rate, 3),
-                "errors_last_hour": sum(1 for t in self.errors if t >= now - HOUR), "last_error": self.last_error}
-
-
-def save_health(session: Session, rows: list[dict]) -> None:
-    """Upsert ``endpoint_health`` rows (endpoint_id, company_id, worker_id and a ``Health.snapshot``)."""
-    if not rows:
-        return
-    insert = _INSERTS[session.get_bind().dialect.name]
-    stmt = insert(EndpointHealth)
-    columns = ("company_id", "worker_id", "updated_at", "readings_per_s", "errors_last_hour", "last_error",
-               "spool_rows")
-    session.execute(stmt.on_conflict_do_update(index_elements=["endpoint_id"],
-                                               set_={c: getattr(stmt.excluded, c) for c in columns}), rows)
-
-
-def endpoint_health(session: Session, *, company_id: int, now: float | None = None) -> list[dict]:
-    """One dict per endpoint of the company; shared with the engineer page so both say the same thing."""
-    from pdm.leases import holders
-    from pdm.storage.catalog import list_endpoints
-
-    now = now or time.time()
-    endpoints = list_endpoints(session, company_id=company_id)
-    reported = {h.endpoint_id: h for h in session.execute(
-        select(EndpointHealth).where(EndpointHealth.company_id == company_id)).scalars()}
-    held_by = holders(session, now=now)
-    rows = []
-    for ep in endpoints:
-        h = reported.get(ep.id)
-        age = now - h.updated_at if h else HOUR
-        rows.append({"id": ep.id, "name": ep.name, "enabled": ep.enabled, "state": ep.state,
-                     "last_read_at": ep.last_read_at, "last_read": _age(ep.last_read_at, now),
-                     # Nobody renewing the figures (no worker holds the endpoint): nothing is read per second.
-                     "readings_per_s": h.readings_per_s if h and age < 120 else 0.0,
-                     "errors_last_hour": h.errors_last_hour if h and age < HOUR else 0,
-                     "spool_rows": h.spool_rows if h else 0,
-                     "worker": held_by.get(ep.id, ""),
-                     "last_error": ep.last_error or (h.last_error if h else None)})
-    return rows
-
-
-def _age(ts: float | None, now: float) -> str:
-    if ts is None:
-        return "never"
-    seconds = max(0, now - ts)
-    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
 class Backoff:

@@ -13,7 +13,7 @@ import pytest
 from pdm import feedback
 from pdm.alerts import get_alert, list_alerts, score_series
 from pdm.errors import NotFound
-from pdm.ingest import endpoint_health
+from pdm.health import endpoint_health
 from pdm.storage.catalog import company_by_slug, get_asset, list_assets, list_endpoints, list_tags
 from pdm.storage.readings import asset_readings, count_readings
 from pdm.storage.session import make_engine, session_factory

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
 from pdm.connectors.spool import Spool
-from pdm.ingest import EndpointPoller, Health
+from pdm.ingest import EndpointPoller
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
@@ -153,19 +153,6 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
     assert (quality["t4"] >> 30) == 2 and quality["t5"] == 0 and latest == 502.0
     health = poller.health.snapshot()
     assert health["errors_last_hour"] == 1 and "BadNodeIdUnknown" in health["last_error"]
-
-
-async def test_health_counts_errors_of_the_last_hour_only(tmp_path):
-    health = Health()
-    now = 10_000.0
-    health.error("old", now=now - 4000)
-    health.error("recent", now=now - 10)
-    health.readings(100, now=now - 20)
-    health.readings(100, now=now - 10)
-    health.readings(100, now=now)
-    snap = health.snapshot(now)
-    assert snap["errors_last_hour"] == 1 and snap["last_error"] == "recent"
-    assert snap["readings_per_s"] == 10.0  # 200 readings over the 20 s since the window opened
 
 
 async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tmp_path, caplog):

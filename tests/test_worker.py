@@ -270,7 +270,7 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
 
 
 def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
-    from pdm.ingest import endpoint_health, save_health
+    from pdm.health import endpoint_health, save_health
 
     cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [
         {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"}]}]}]})

@@ -119,7 +119,7 @@ async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
 
     from pdm import leases
     from pdm.config import parse_plants
-    from pdm.ingest import save_health
+    from pdm.health import save_health
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import upgrade
 

@@ -189,7 +189,7 @@ def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_pat
     import time
 
     from pdm import leases
-    from pdm.ingest import save_health
+    from pdm.health import save_health
     from pdm.storage.tables import Company
 
     url = _db(tmp_path / "pdm.sqlite3")
