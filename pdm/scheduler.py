@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from pdm.errors import SchedulerBusy
+from pdm.logs import demote_to_debug
 
 
 # Keyed by schema too, so separate deployments in one database do not block each other.
@@ -103,26 +104,15 @@ class LeaderLock:
         self.release()
 
 
-class _PollSkipsToDebug(logging.Filter):
-    """A poll still running when its next one is due is skipped (one at a time per endpoint,
-    by design): the first poll, which connects, usually is. APScheduler warns about each skip;
-    for poll jobs that is noise (a slow endpoint shows in its read rate), other jobs keep it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        if "maximum number of running instances" in str(record.msg) and str(getattr(job, "id", "")).startswith("poll:"):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            # Handlers do not look at the level again: only a logger set to DEBUG passes it on.
-            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-        return True
-
-
-_POLL_SKIPS = _PollSkipsToDebug()
+def _is_poll_skip(record: logging.LogRecord) -> bool:
+    """A poll still running when its next one is due is skipped (one at a time per endpoint, by
+    design): the first poll, which connects, usually is. APScheduler warns about each skip; for
+    poll jobs that is noise (a slow endpoint shows in its read rate), other jobs keep it."""
+    job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+    return "maximum number of running instances" in str(record.msg) and str(getattr(job, "id", "")).startswith("poll:")
 
 
 def make_scheduler() -> AsyncIOScheduler:
-    logger = logging.getLogger("apscheduler.scheduler")
-    if _POLL_SKIPS not in logger.filters:
-        logger.addFilter(_POLL_SKIPS)
+    demote_to_debug("apscheduler.scheduler", "poll skips", _is_poll_skip)
     # In-memory job store: jobs are rebuilt from the database at start, never shared.
     return AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})

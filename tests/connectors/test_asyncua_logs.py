@@ -28,4 +28,4 @@ def test_lost_connection_tracebacks_are_dropped_at_warning_and_one_line_at_debug
         _log_crash(session, "Publish iteration crashed; retrying in 1s")
     [record] = caplog.records
     assert record.levelno == logging.DEBUG and record.exc_info is None
-    assert record.getMessage() == "Publish iteration crashed: ConnectionError: connection lost"
+    assert record.getMessage() == "Publish iteration crashed; retrying in 1s (ConnectionError: connection lost)"
