@@ -65,10 +65,14 @@ def test_readings_are_kept_through_partitioning_upgrade_and_downgrade(db_url):
     assert _readings(engine) == rows
     with engine.connect() as conn:
         assert partitions.is_partitioned(conn) == (engine.dialect.name == "postgresql")
-        if engine.dialect.name == "postgresql":  # each day with rows got its partition
+        if engine.dialect.name == "postgresql":
+            # The old table became the DEFAULT partition (not copied); yesterday to 3 days ahead
+            # have their partitions at once, older and later days wait for maintenance.
+            recent = partitions.day_start(now) - 86_400
             for _, ts, *_ in rows:
-                assert partitions.partition_of(conn, 1, ts) == partitions.partition_for(ts).name
-            assert conn.execute(text(f"SELECT count(*) FROM {partitions.DEFAULT_PARTITION}")).scalar_one() == 0
+                in_own = recent <= ts < recent + 5 * 86_400
+                assert partitions.partition_of(conn, 1, ts) == (
+                    partitions.partition_for(ts).name if in_own else partitions.DEFAULT_PARTITION)
     assert "readings_1m" in inspect(engine).get_table_names()
     downgrade(engine, "0005")
     assert _readings(engine) == rows
@@ -79,4 +83,23 @@ def test_readings_are_kept_through_partitioning_upgrade_and_downgrade(db_url):
     assert "readings_1m" not in names and not [n for n in names if partitions.is_partition_name(n)]
     upgrade(engine)
     assert _readings(engine) == rows
+    if engine.dialect.name == "postgresql":
+        _maintenance_splits_the_days_left_in_default(engine, rows, now)
     engine.dispose()
+
+
+def _maintenance_splits_the_days_left_in_default(engine, rows, now):
+    from sqlalchemy import text
+
+    from pdm.config import RetentionConfig
+    from pdm.storage import partitions
+    from pdm.storage.retention import maintain
+
+    report = maintain(engine, RetentionConfig(raw_days=3650, aggregate_days=36500), now=now)
+    assert report.rows_aggregated == 1  # the 1990 reading is past any raw horizon: folded into minutes
+    assert _readings(engine) == rows[1:]
+    with engine.connect() as conn:
+        for _, ts, *_ in rows[1:]:
+            assert partitions.partition_of(conn, 1, ts) == partitions.partition_for(ts).name
+        assert conn.execute(text(f"SELECT count(*) FROM {partitions.DEFAULT_PARTITION}")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM readings_1m")).scalar_one() == 1

@@ -3,12 +3,15 @@
 Revision ID: 0006p
 Revises: 0005
 
-PostgreSQL: the plain readings table becomes a RANGE-partitioned one with a DEFAULT
-partition, one partition per day that holds rows (the most recent MAX_DAYS of them; older
-rows land in DEFAULT, where retention handles them) and today to three days ahead; every
-row is copied over. Downgrade copies them back into one plain table. The SQL is written out
-here rather than imported so that this revision keeps meaning what it meant when written.
-SQLite keeps its table as it is.
+PostgreSQL: the plain readings table becomes a RANGE-partitioned one. The existing table is
+not copied: it is attached as the DEFAULT partition (renamed readings_default), so the upgrade
+takes as long as a few scans of it rather than a rewrite of every row, and needs no second copy
+on disk. Partitions for yesterday to three days ahead are made at once (their rows moved out of
+DEFAULT); older days are split out of DEFAULT by the maintenance job (31 days per run, each in
+its own transaction), and days past the raw horizon are aggregated from it by retention.
+Downgrade copies the rows back into one plain table. The SQL is written out here rather than
+imported so that this revision keeps meaning what it meant when written. SQLite keeps its
+table as it is.
 """
 from datetime import datetime, timezone
 
@@ -21,7 +24,6 @@ branch_labels = None
 depends_on = None
 
 DAY_S = 86_400
-MAX_DAYS = 400
 COLUMNS = "tag_id, ts, value, quality, received_at"
 
 
@@ -32,25 +34,29 @@ def _columns(pk: str) -> str:
             f"CONSTRAINT fk_readings_tag_id_tags FOREIGN KEY (tag_id) REFERENCES tags (id) ON DELETE CASCADE")
 
 
-def _partition(day: int) -> str:
+def _partition(bind, day: int) -> None:
+    """The day's partition, its rows first moved out of DEFAULT (which PostgreSQL requires)."""
     name = "readings_p" + datetime.fromtimestamp(day, timezone.utc).strftime("%Y%m%d")
-    return f"CREATE TABLE {name} PARTITION OF readings FOR VALUES FROM ({float(day)!r}) TO ({float(day + DAY_S)!r})"
+    bounds = f"FOR VALUES FROM ({float(day)!r}) TO ({float(day + DAY_S)!r})"
+    where = f"ts >= {float(day)!r} AND ts < {float(day + DAY_S)!r}"
+    if not bind.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM readings_default WHERE {where})")).scalar():
+        bind.execute(sa.text(f"CREATE TABLE {name} PARTITION OF readings {bounds}"))
+        return
+    bind.execute(sa.text(f"CREATE TABLE {name} (LIKE readings INCLUDING DEFAULTS)"))
+    bind.execute(sa.text(f"WITH moved AS (DELETE FROM readings_default WHERE {where} RETURNING *) "
+                         f"INSERT INTO {name} SELECT * FROM moved"))
+    bind.execute(sa.text(f"ALTER TABLE readings ATTACH PARTITION {name} {bounds}"))
 
 
 def _to_partitioned(bind) -> None:
-    bind.execute(sa.text("ALTER TABLE readings RENAME TO readings_unpartitioned"))
-    bind.execute(sa.text("ALTER INDEX pk_readings RENAME TO pk_readings_unpartitioned"))
+    bind.execute(sa.text("ALTER TABLE readings RENAME TO readings_default"))
+    bind.execute(sa.text("ALTER INDEX pk_readings RENAME TO pk_readings_default"))
     bind.execute(sa.text(f"CREATE TABLE readings ({_columns('pk_readings')}) PARTITION BY RANGE (ts)"))
-    bind.execute(sa.text("CREATE TABLE readings_default PARTITION OF readings DEFAULT"))
-    days = set(bind.execute(sa.text(
-        f"SELECT DISTINCT (floor(ts / {DAY_S}) * {DAY_S})::bigint AS day FROM readings_unpartitioned "
-        f"ORDER BY day DESC LIMIT {MAX_DAYS}")).scalars())
+    # No other partition exists yet, so attaching the default one scans nothing.
+    bind.execute(sa.text("ALTER TABLE readings ATTACH PARTITION readings_default DEFAULT"))
     today = int(datetime.now(timezone.utc).timestamp()) // DAY_S * DAY_S
-    days |= {today + k * DAY_S for k in range(-1, 4)}
-    for day in sorted(days):
-        bind.execute(sa.text(_partition(int(day))))
-    bind.execute(sa.text(f"INSERT INTO readings ({COLUMNS}) SELECT {COLUMNS} FROM readings_unpartitioned"))
-    bind.execute(sa.text("DROP TABLE readings_unpartitioned"))
+    for k in range(-1, 4):
+        _partition(bind, today + k * DAY_S)
 
 
 def _to_plain(bind) -> None:
