@@ -124,10 +124,7 @@ class BaseDetector(BaseEstimator):
 
         A row with no measurable abnormality gets equal shares rather than NaN.
         """
-        raw = np.clip(self._contributions(self._check_input(X)), 0.0, None)
-        total = raw.sum(axis=1, keepdims=True)
-        uniform = np.full_like(raw, 1.0 / raw.shape[1])
-        return np.divide(raw, total, out=uniform, where=total > 0)
+        return shares(self._contributions(self._check_input(X)))
 
     def top_contributors(self, X_row_or_frame, k: int = 3) -> list[dict]:
         """The ``k`` sensors contributing most to the LAST row: ``[{"tag", "contribution"}]``."""
@@ -166,6 +163,14 @@ class BaseDetector(BaseEstimator):
                 f"X has {data.shape[1]} features, but the detector was fitted with {self.n_features_in_}"
             )
         return data
+
+
+def shares(contributions: np.ndarray) -> np.ndarray:
+    """Each row's contributions as shares summing to 1 (equal shares where there are none)."""
+    raw = np.clip(contributions, 0.0, None)
+    total = raw.sum(axis=1, keepdims=True)
+    uniform = np.full_like(raw, 1.0 / raw.shape[1])
+    return np.divide(raw, total, out=uniform, where=total > 0)
 
 
 def _column_names(X) -> np.ndarray | None:

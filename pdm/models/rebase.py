@@ -28,8 +28,8 @@ class RebaselineMADDetector(MADDetector):
     how often the detector was called before, and it stays picklable and thread-safe. Scoring a
     short window of recent rows therefore sees only re-baselining that happens inside the window.
     Training rows are scored against the fitted baseline (no threshold exists yet while fitting).
-    A caller that scores each new batch in its own call (as ``pdm.scoring`` does) gets the fixed
-    baseline at the start of every batch, i.e. no re-learned level is carried across batches.
+    A caller that scores a run in batches uses ``score_run``, which takes and returns where the
+    previous batch left off (``pdm.scoring`` keeps it in ``detector_states``).
     """
 
     version = "1"
@@ -57,15 +57,43 @@ class RebaselineMADDetector(MADDetector):
             self._walk(X, z2)
         return z2
 
-    def _walk(self, X: np.ndarray, z2: np.ndarray) -> None:
-        """Rewrite ``z2`` in place, re-baselining wherever an episode has gone back."""
+    def score_run(self, X, state: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Scores and contributions (squared z-scores) of ``X``, the rows that follow where
+        ``state`` (None: the end of training) left off; and the state to pass with the next rows.
+
+        ``state["resume_row"]`` is the first row of an alarm episode still open at the end of
+        ``X`` (None when the last row is calm): the next call must start again from that row,
+        followed by the new ones, and keep only the new rows' scores. Cut this way, a run scored
+        in any number of calls gets the scores of one call over the whole run.
+        """
+        data = self._check_input(X)
+        center = self.center_ if state is None else np.asarray(state["center"], dtype=float)
+        scale = self.scale_ if state is None else np.asarray(state["scale"], dtype=float)
+        z2 = ((data - center) / scale) ** 2
+        center, scale, start = self._walk(data, z2, center, scale)
+        score = z2.max(axis=1)
+        resume = None
+        if len(score) and score[-1] > self.threshold_:
+            calm = np.flatnonzero(score[start:] <= self.threshold_)
+            resume = start + (int(calm[-1]) + 1 if len(calm) else 0)
+            if resume >= len(score):  # re-baselined on the last row: the next rows start afresh
+                resume = None
+        return score, z2, {"center": center.tolist(), "scale": scale.tolist(), "resume_row": resume}
+
+    def _walk(self, X: np.ndarray, z2: np.ndarray, center: np.ndarray | None = None,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rewrite ``z2`` in place, re-baselining wherever an episode has gone back; returns the
+        baseline in effect at the end and the row from which it applies."""
         start = 0
+        center = self.center_ if center is None else center
+        scale = self.scale_ if scale is None else scale
         while (i := self._first_return(z2[start:])) is not None:
             i += start
             recent = X[i - int(self.settle_rows) + 1:i + 1]
-            scale = np.maximum(self.scale_, np.ptp(recent, axis=0))
-            z2[i + 1:] = ((X[i + 1:] - recent.mean(axis=0)) / scale) ** 2
+            center, scale = recent.mean(axis=0), np.maximum(self.scale_, np.ptp(recent, axis=0))
+            z2[i + 1:] = ((X[i + 1:] - center) / scale) ** 2
             start = i + 1  # the next episode starts afresh after the re-baselined row
+        return center, scale, start
 
     def _first_return(self, z2: np.ndarray) -> int | None:
         """The first row that completes ``settle_rows`` calm rows inside an episode, if any.

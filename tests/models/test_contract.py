@@ -294,3 +294,46 @@ def test_rebase_carries_no_state_from_one_call_to_the_next_and_never_looks_ahead
 def test_rebase_refuses_bad_parameters_naming_them(param, value):
     with pytest.raises(ValueError, match=rf"{param} must be .*got {value!r}"):
         RebaselineMADDetector(**{param: value}).fit(np.random.default_rng(0).normal(size=(50, 3)))
+
+
+def _in_calls(det: RebaselineMADDetector, X: np.ndarray, cuts: list[int]) -> tuple[np.ndarray, list[dict]]:
+    """Score X in calls ending at ``cuts``, as pdm.scoring does: each call starts again at the
+    previous call's resume row, and only the rows after the previous call's end are kept."""
+    scores, states, state, resume, done = [], [], None, None, 0
+    for end in [*cuts, len(X)]:
+        begin = done if resume is None else resume
+        got, z2, state = det.score_run(X[begin:end], state)
+        assert z2.shape == (end - begin, X.shape[1])
+        scores.append(got[done - begin:])
+        resume = None if state["resume_row"] is None else begin + state["resume_row"]
+        states.append(state)
+        done = end
+    return np.concatenate(scores), states
+
+
+def test_rebase_scored_in_any_number_of_calls_equals_one_call():
+    resumed = relearned = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        X = _excursion(rng, back_to=float(rng.uniform(-6, 6)), n_fault=int(rng.integers(5, 200)))
+        det = RebaselineMADDetector(settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)),
+                                    threshold_margin=1.0).fit(rng.normal(size=(300, 3)))
+        whole = det.score_samples(X)
+        one, [state] = _in_calls(det, X, [])
+        np.testing.assert_array_equal(one, whole)
+        cuts = sorted(set(rng.integers(1, len(X), size=int(rng.integers(1, 30))).tolist()))
+        split, states = _in_calls(det, X, cuts)
+        np.testing.assert_allclose(split, whole, err_msg=f"seed {seed}, cuts {cuts}")
+        resumed += sum(s["resume_row"] is not None for s in states[:-1])
+        relearned += state["center"] != det.center_.tolist()
+    assert resumed >= 30 and relearned >= 10  # cuts fell inside open episodes, and after re-baselining
+
+
+def test_rebase_state_is_plain_json():
+    import json
+
+    rng = np.random.default_rng(4)
+    det = RebaselineMADDetector(threshold_margin=1.2).fit(rng.normal(size=(300, 3)))
+    _, _, state = det.score_run(_excursion(rng, back_to=8.0))
+    assert json.loads(json.dumps(state)) == state and state["resume_row"] is None
+    assert state["center"] != det.center_.tolist()  # it settled at +8 sigma: the baseline moved there
