@@ -4,10 +4,14 @@ An asset without a model of its own yet is scored by its class's fleet model
 (``pdm.models.fleet_scoring``) until its own model is trained.
 
 New scores are stored, and the rows are handed to ``pdm.alerts`` with the sensors that
-explain them, so an alert can say which sensors moved and how far.
+explain them, so an alert can say which sensors moved and how far. A sequential detector
+(``rebase``, whose baseline moves after an excursion has gone back) continues from where its
+previous run left off (``detector_states``), so its scores do not depend on how often scoring ran.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from sqlalchemy import func, select
@@ -15,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from pdm import alerts
 from pdm.config import DetectionConfig
+from pdm.models import DETECTORS
+from pdm.models.base import shares
 from pdm.models.fleet_scoring import fleet_model_for
 from pdm.models.training import active_model, asset_features, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
-from pdm.storage.tables import Alert, Score
+from pdm.storage.tables import Alert, DetectorState, ModelVersion, Score
 
 TOP_SENSORS = 3
 
@@ -55,26 +61,37 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     # A fleet model also scores the asset's first rows (its baseline window).
     last = (_last_scored(session, company_id=company_id, asset_id=asset_id)
             or version.metrics.get("score_after", version.trained_to))
-    # Enough history before ``last`` for the causal smoothing window to be full again.
+    run = _run_state(session, version)
+    resume = None if run is None else run.resume_ts
+    begin = last if resume is None else min(last, resume)
+    # Enough history before ``begin`` for the causal smoothing window to be full again.
     frame = asset_features(session, company_id=company_id, asset_id=asset_id, freq_s=freq_s,
-                           smooth_rows=smooth, start=last - freq_s * (smooth + 3))
+                           smooth_rows=smooth, start=begin - freq_s * (smooth + 3))
     names = list(version.feature_names)
     if frame.empty or not set(names) <= set(frame.columns):
         return None
-    frame = frame.loc[frame.index > last, names]
-    if frame.empty:
+    frame = frame.loc[(frame.index > last) if resume is None else (frame.index >= resume), names]
+    if not (frame.index > last).any():
         return None
     detector = load_detector()
     if detector is None:  # a fleet model that cannot be loaded; logged where it was refused
         return None
-    scores = detector.score_samples(frame)
     threshold = float(version.threshold)
+    if run is None:
+        scores = detector.score_samples(frame)
+        high = scores > threshold
+        explained = detector.explain(frame[high]) if high.any() else np.empty((0, len(names)))
+    else:  # a sequential detector: the rows since its open episode began, then only the new ones kept
+        scores, contributions, state = detector.score_run(frame, run.state or None)
+        _save_run_state(run, state, frame.index)
+        new = frame.index > last
+        frame, scores = frame[new], scores[new]
+        high = scores > threshold
+        explained = shares(contributions[new][high])
     insert_ignore(session, Score.__table__, [
         {"asset_id": asset_id, "ts": float(ts), "company_id": company_id, "model_version_id": version.id,
          "score": float(s), "threshold": threshold} for ts, s in zip(frame.index, scores)])
-    high = scores > threshold
-    shares = detector.explain(frame[high]) if high.any() else np.empty((0, len(names)))
-    share_rows = iter(shares)
+    share_rows = iter(explained)
     values = frame.to_numpy()
     rows = [alerts.ScoredRow(ts=float(ts), score=float(s),
                              sensors=alerts.add_normal_ranges(_top_sensors(next(share_rows), values[i], names),
@@ -84,3 +101,22 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     return alerts.evaluate(session, company_id=company_id, asset=asset, model_version_id=version.id,
                            threshold=threshold, rows=rows, debounce_rows=detection.debounce_rows,
                            silent_period_min=detection.silent_period_min)
+
+
+def _run_state(session: Session, version: ModelVersion) -> DetectorState | None:
+    """Where a sequential detector (``rebase``) left off with this model version (a new, empty
+    state on its first run); None for the others, which score every batch on its own."""
+    if not getattr(DETECTORS.get(version.detector), "sequential", False):
+        return None
+    run = session.get(DetectorState, version.id)
+    if run is None:
+        run = DetectorState(model_version_id=version.id, company_id=version.company_id, asset_id=version.asset_id,
+                            resume_ts=None, state={}, updated_at=time.time())
+        session.add(run)
+    return run
+
+
+def _save_run_state(run: DetectorState, state: dict, index) -> None:
+    row = state.pop("resume_row")
+    run.resume_ts = None if row is None else float(index[row])
+    run.state, run.updated_at = state, time.time()

@@ -150,6 +150,22 @@ class ModelVersion(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class DetectorState(Base):
+    """Where a sequential detector (``rebase``) left off scoring an asset with one model version:
+    the baseline it moved to and, while an alarm episode is still open, the time of the episode's
+    first row (the next run scores again from there). A detector's score of a row then does not
+    depend on how the rows were cut into scoring runs."""
+
+    __tablename__ = "detector_states"
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    resume_ts: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class FleetModel(Base):
     """A model of one asset class, trained on several companies' normalised normal data.
 
