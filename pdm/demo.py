@@ -60,13 +60,8 @@ def with_free_ports(plants: PlantConfig) -> PlantConfig:
 
 
 def endpoint_addresses(plants: PlantConfig) -> list[tuple[str, int]]:
-    out = []
-    for company in plants.companies:
-        for site in company.sites:
-            for ep in site.endpoints:
-                parts = urlsplit(ep.endpoint_url)
-                out.append((parts.hostname or "127.0.0.1", parts.port or 4840))
-    return sorted(set(out))
+    urls = [urlsplit(ep.endpoint_url) for _, _, ep in plants.iter_endpoints()]
+    return sorted({(u.hostname or "127.0.0.1", u.port or 4840) for u in urls})
 
 
 def wait_until_listening(addresses: list[tuple[str, int]], *, timeout_s: float,
