@@ -68,6 +68,11 @@ class OpcUaSubscriber(OpcUaConnector):
 
     async def connect(self) -> None:
         await super().connect()
+        # asyncua (2.1+) runs a stale-subscription watchdog of its own, at 1.5 keep-alive periods;
+        # two watchdogs race (one recreates what the other is about to), and asyncua's logs below
+        # the level the service shows. Ours is the one: it logs once, with how long it was silent.
+        if hasattr(self.client, "_stale_check_margin"):
+            self.client._stale_check_margin = math.inf
         self._sub, self._subscribed = None, ()
 
     async def close(self) -> None:

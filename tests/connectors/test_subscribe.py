@@ -78,6 +78,26 @@ async def test_watchdog_recreates_a_silent_subscription(opcua_server, caplog):
     assert sum("silent" in r.getMessage() for r in caplog.records) == recreated
 
 
+async def test_only_our_watchdog_recreates_a_silent_subscription(opcua_server, caplog):
+    """asyncua 2.1 has a stale-subscription watchdog of its own (1.5 keep-alive periods, at least 1 s)
+    that would recreate first, silently for the service's logs; it is switched off."""
+    ids = opcua_server.node_ids[:2]
+    conn = OpcUaSubscriber(_cfg(opcua_server.url), watchdog_s=4.0, keepalive_s=0.2)
+    async with conn:
+        await collect(conn, ids, lambda rs: len(rs) >= 2)
+        service = opcua_server.server.iserver.subscription_service
+        await service.delete_subscriptions(list(service.subscriptions))
+        quiet = []
+        for _ in range(50):  # 2.5 s: asyncua's own watchdog would have recreated it (initial values again)
+            quiet += await conn.read(ids)
+            await asyncio.sleep(0.05)
+        assert quiet == [] and conn.recreated == 0
+        with caplog.at_level(logging.WARNING, logger="pdm.connectors.subscribe"):
+            got = await collect(conn, ids, lambda rs: conn.recreated >= 1 and len(rs) >= 2)
+    assert {r.node_id for r in got} == set(ids)
+    assert sum("silent" in r.getMessage() for r in caplog.records) == conn.recreated
+
+
 async def test_server_restart_is_unavailable_then_recovers():
     srv = await OpcUaTestServer(n=3).start()
     conn = make_connector(_cfg(srv.url, request_timeout_s=2, connect_timeout_s=2))
