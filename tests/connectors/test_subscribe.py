@@ -28,6 +28,12 @@ async def collect(conn, node_ids, until, attempts=300):
     raise AssertionError(f"condition not met; got {got[-5:]}")
 
 
+async def _server_forgets_subscriptions(server) -> None:
+    """As after a restart of the server's subscription service: no data, no keep-alives."""
+    service = server.server.iserver.subscription_service
+    await service.delete_subscriptions(list(service.subscriptions))
+
+
 def _cfg(url, **kw):
     return EndpointConfig(name="plc", endpoint_url=url, **{**FAST, **kw})
 
@@ -65,9 +71,7 @@ async def test_watchdog_recreates_a_silent_subscription(opcua_server, caplog):
     conn = OpcUaSubscriber(_cfg(opcua_server.url), watchdog_s=1.0, keepalive_s=0.2)
     async with conn:
         await collect(conn, ids, lambda rs: len(rs) >= 2)
-        # The server forgets the subscription (as after a service restart): no data, no keep-alives.
-        service = opcua_server.server.iserver.subscription_service
-        await service.delete_subscriptions(list(service.subscriptions))
+        await _server_forgets_subscriptions(opcua_server)
         # Logged for the whole rest: on a loaded machine a slow keep-alive may be recreated once more.
         with caplog.at_level(logging.WARNING, logger="pdm.connectors.subscribe"):
             await collect(conn, ids, lambda rs: conn.recreated >= 1)
@@ -85,8 +89,7 @@ async def test_only_our_watchdog_recreates_a_silent_subscription(opcua_server, c
     conn = OpcUaSubscriber(_cfg(opcua_server.url), watchdog_s=4.0, keepalive_s=0.2)
     async with conn:
         await collect(conn, ids, lambda rs: len(rs) >= 2)
-        service = opcua_server.server.iserver.subscription_service
-        await service.delete_subscriptions(list(service.subscriptions))
+        await _server_forgets_subscriptions(opcua_server)
         quiet = []
         for _ in range(50):  # 2.5 s: asyncua's own watchdog would have recreated it (initial values again)
             quiet += await conn.read(ids)
