@@ -47,8 +47,9 @@ def severity(peak_ratio: float, criticality: int, *, duration_s: float = 0.0) ->
     return SEVERITIES[max(0, min(level, 3))]
 
 
-def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str]) -> list[dict]:
-    """Each sensor with its normal range from the training data (1st–99th percentile, median).
+def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str], shift=None) -> list[dict]:
+    """Each sensor with its normal range from the training data (1st–99th percentile, median),
+    moved by ``shift`` per sensor where the detector's baseline has moved since (``rebase``).
 
     For ``pdm.scoring``: models trained before the detectors kept these attributes are left as they are.
     """
@@ -56,6 +57,8 @@ def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str]) -> li
     median = getattr(detector, "feature_median_", None)
     if low is None or high is None or median is None:
         return sensors
+    if shift is not None:
+        low, high, median = low + shift, high + shift, median + shift
     index = {name: i for i, name in enumerate(names)}
     out = []
     for s in sensors:

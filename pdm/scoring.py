@@ -77,25 +77,27 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if detector is None:  # a fleet model that cannot be loaded; logged where it was refused
         return None
     threshold = float(version.threshold)
+    shifts = None  # how far each row's baseline has moved from the fitted one, per sensor
     if run is None:
         scores = detector.score_samples(frame)
         high = scores > threshold
         explained = detector.explain(frame[high]) if high.any() else np.empty((0, len(names)))
     else:  # a sequential detector: the rows since its open episode began, then only the new ones kept
-        scores, contributions, state = detector.score_run(frame, run.state or None)
-        _save_run_state(run, state, frame.index)
+        scored = detector.score_run(frame, run.state or None)
+        _save_run_state(run, scored.state, frame.index)
         new = frame.index > last
-        frame, scores = frame[new], scores[new]
+        frame, scores, shifts = frame[new], scored.scores[new], scored.centers[new] - detector.center_
         high = scores > threshold
-        explained = shares(contributions[new][high])
+        explained = shares(scored.contributions[new][high])
     insert_ignore(session, Score.__table__, [
         {"asset_id": asset_id, "ts": float(ts), "company_id": company_id, "model_version_id": version.id,
          "score": float(s), "threshold": threshold} for ts, s in zip(frame.index, scores)])
     share_rows = iter(explained)
     values = frame.to_numpy()
     rows = [alerts.ScoredRow(ts=float(ts), score=float(s),
-                             sensors=alerts.add_normal_ranges(_top_sensors(next(share_rows), values[i], names),
-                                                              detector, names) if high[i] else [])
+                             sensors=alerts.add_normal_ranges(
+                                 _top_sensors(next(share_rows), values[i], names), detector, names,
+                                 None if shifts is None else shifts[i]) if high[i] else [])
             for i, (ts, s) in enumerate(zip(frame.index, scores))]
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     return alerts.evaluate(session, company_id=company_id, asset=asset, model_version_id=version.id,

@@ -74,3 +74,24 @@ def test_a_new_model_version_starts_from_its_own_baseline(plant):
         s.delete(active_model(s, company_id=plant.cid, asset_id=plant.aid))
     with plant.sessions() as s:  # the state went with its model version
         assert s.get(DetectorState, version_id) is None
+
+
+def test_after_rebaselining_an_alerts_normal_ranges_move_with_the_baseline(plant):
+    from pdm.storage.tables import Alert
+
+    plant.write(0, 200, load=LOAD)
+    plant.train(REBASE)
+    row = 200
+    for n, shift in [(42, {"vibration": 3.0}), (140, {"vibration": 0.4}), (14, {"vibration": 15.0})]:
+        for start in range(row, row + n, 7):  # scored every 7 rows, as the worker would
+            plant.write(start, 7, shift=shift, load=LOAD)
+            _score(plant)
+        row += n
+    with plant.sessions() as s:
+        version = active_model(s, company_id=plant.cid, asset_id=plant.aid)
+        detector = load_version(s, version)
+        alert = s.execute(select(Alert)).scalar_one()  # still open: the second fault's peak updated it
+        trained = detector.feature_median_[list(version.feature_names).index("vibration")]
+    vibration = next(x for x in alert.sensors if x["tag"] == "vibration")
+    assert abs(vibration["median"] - (trained + 0.4)) < 0.15  # the level it settled at, not the training one
+    assert vibration["low"] < trained + 0.4 < vibration["high"] < vibration["value"]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 
 from pdm.models.mad import MADDetector
+
+
+class RunScores(NamedTuple):
+    scores: np.ndarray  # one per row
+    contributions: np.ndarray  # (rows, features): squared z-scores
+    centers: np.ndarray  # (rows, features): the baseline each row was scored against
+    state: dict  # to pass with the next rows (plain JSON)
 
 
 class RebaselineMADDetector(MADDetector):
@@ -57,9 +65,10 @@ class RebaselineMADDetector(MADDetector):
             self._walk(X, z2)
         return z2
 
-    def score_run(self, X, state: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-        """Scores and contributions (squared z-scores) of ``X``, the rows that follow where
-        ``state`` (None: the end of training) left off; and the state to pass with the next rows.
+    def score_run(self, X, state: dict | None = None) -> RunScores:
+        """Scores, contributions (squared z-scores) and the baseline each row was scored against,
+        of ``X``, the rows that follow where ``state`` (None: the end of training) left off; and the
+        state to pass with the next rows.
 
         ``state["resume_row"]`` is the first row of an alarm episode still open at the end of
         ``X`` (None when the last row is calm): the next call must start again from that row,
@@ -70,7 +79,8 @@ class RebaselineMADDetector(MADDetector):
         center = self.center_ if state is None else np.asarray(state["center"], dtype=float)
         scale = self.scale_ if state is None else np.asarray(state["scale"], dtype=float)
         z2 = ((data - center) / scale) ** 2
-        center, scale, start = self._walk(data, z2, center, scale)
+        centers = np.repeat(center[None, :], len(data), axis=0)
+        center, scale, start = self._walk(data, z2, center, scale, centers)
         score = z2.max(axis=1)
         resume = None
         if len(score) and score[-1] > self.threshold_:
@@ -78,12 +88,13 @@ class RebaselineMADDetector(MADDetector):
             resume = start + (int(calm[-1]) + 1 if len(calm) else 0)
             if resume >= len(score):  # re-baselined on the last row: the next rows start afresh
                 resume = None
-        return score, z2, {"center": center.tolist(), "scale": scale.tolist(), "resume_row": resume}
+        return RunScores(score, z2, centers, {"center": center.tolist(), "scale": scale.tolist(), "resume_row": resume})
 
     def _walk(self, X: np.ndarray, z2: np.ndarray, center: np.ndarray | None = None,
-              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-        """Rewrite ``z2`` in place, re-baselining wherever an episode has gone back; returns the
-        baseline in effect at the end and the row from which it applies."""
+              scale: np.ndarray | None = None, centers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rewrite ``z2`` (and ``centers``, each row's baseline) in place, re-baselining wherever
+        an episode has gone back; returns the baseline in effect at the end and the row from which
+        it applies."""
         start = 0
         center = self.center_ if center is None else center
         scale = self.scale_ if scale is None else scale
@@ -92,6 +103,8 @@ class RebaselineMADDetector(MADDetector):
             recent = X[i - int(self.settle_rows) + 1:i + 1]
             center, scale = recent.mean(axis=0), np.maximum(self.scale_, np.ptp(recent, axis=0))
             z2[i + 1:] = ((X[i + 1:] - center) / scale) ** 2
+            if centers is not None:
+                centers[i + 1:] = center
             start = i + 1  # the next episode starts afresh after the re-baselined row
         return center, scale, start
 

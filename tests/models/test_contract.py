@@ -302,7 +302,7 @@ def _in_calls(det: RebaselineMADDetector, X: np.ndarray, cuts: list[int]) -> tup
     scores, states, state, resume, done = [], [], None, None, 0
     for end in [*cuts, len(X)]:
         begin = done if resume is None else resume
-        got, z2, state = det.score_run(X[begin:end], state)
+        got, z2, _, state = det.score_run(X[begin:end], state)
         assert z2.shape == (end - begin, X.shape[1])
         scores.append(got[done - begin:])
         resume = None if state["resume_row"] is None else begin + state["resume_row"]
@@ -334,6 +334,13 @@ def test_rebase_state_is_plain_json():
 
     rng = np.random.default_rng(4)
     det = RebaselineMADDetector(threshold_margin=1.2).fit(rng.normal(size=(300, 3)))
-    _, _, state = det.score_run(_excursion(rng, back_to=8.0))
+    X = _excursion(rng, back_to=8.0)
+    run = det.score_run(X)
+    state = run.state
     assert json.loads(json.dumps(state)) == state and state["resume_row"] is None
     assert state["center"] != det.center_.tolist()  # it settled at +8 sigma: the baseline moved there
+    # Each row's baseline: the fitted one until the excursion went back, then the level it settled at.
+    moved = np.flatnonzero((run.centers != det.center_).any(axis=1))
+    assert 250 < moved[0] < 250 + 2 * det.settle_rows and moved[-1] == len(X) - 1
+    np.testing.assert_allclose(run.centers[-1], state["center"])
+    assert abs(run.centers[-1][0] - det.center_[0] - 8.0) < 1.0
