@@ -82,7 +82,7 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
         scores = detector.score_samples(frame)
         high = scores > threshold
         explained = detector.explain(frame[high]) if high.any() else np.empty((0, len(names)))
-    else:  # a sequential detector: the rows since its open episode began, then only the new ones kept
+    else:  # a sequential detector: from its resume row (a few rows already scored), only new ones kept
         scored = detector.score_run(frame, run.state or None)
         _save_run_state(run, scored.state, frame.index)
         new = frame.index > last

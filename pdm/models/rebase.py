@@ -70,25 +70,54 @@ class RebaselineMADDetector(MADDetector):
         of ``X``, the rows that follow where ``state`` (None: the end of training) left off; and the
         state to pass with the next rows.
 
-        ``state["resume_row"]`` is the first row of an alarm episode still open at the end of
-        ``X`` (None when the last row is calm): the next call must start again from that row,
-        followed by the new ones, and keep only the new rows' scores. Cut this way, a run scored
-        in any number of calls gets the scores of one call over the whole run.
+        The state holds the baseline in effect and, inside an alarm episode still open, its peak
+        score and sensor. ``state["resume_row"]`` is the first row of the calm rows counted so far
+        toward a return (fewer than ``settle_rows``; None when there are none): the next call must
+        start again from that row, followed by the new ones, and keep only the new rows' scores.
+        Cut this way, a run scored in any number of calls gets the scores of one call over the
+        whole run, and no call needs more than ``settle_rows`` rows it has already seen.
         """
         data = self._check_input(X)
         center = self.center_ if state is None else np.asarray(state["center"], dtype=float)
         scale = self.scale_ if state is None else np.asarray(state["scale"], dtype=float)
         z2 = ((data - center) / scale) ** 2
+        episode = (state or {}).get("episode")
+        lead = 0
+        if episode is not None:
+            # The open episode's peak as a first row: the walk then goes on as if it had seen the
+            # whole episode (calm rows are counted after the peak; the peak row is never averaged).
+            peak_row = np.zeros((1, z2.shape[1]))
+            peak_row[0, int(episode["sensor"])] = float(episode["peak"])
+            z2, data, lead = np.vstack([peak_row, z2]), np.vstack([data[:1], data]), 1
         centers = np.repeat(center[None, :], len(data), axis=0)
         center, scale, start = self._walk(data, z2, center, scale, centers)
-        score = z2.max(axis=1)
-        resume = None
-        if len(score) and score[-1] > self.threshold_:
-            calm = np.flatnonzero(score[start:] <= self.threshold_)
-            resume = start + (int(calm[-1]) + 1 if len(calm) else 0)
-            if resume >= len(score):  # re-baselined on the last row: the next rows start afresh
-                resume = None
-        return RunScores(score, z2, centers, {"center": center.tolist(), "scale": scale.tolist(), "resume_row": resume})
+        episode, resume = self._open_episode(z2, start)
+        resume = None if resume is None else resume - lead
+        state = {"center": center.tolist(), "scale": scale.tolist(), "episode": episode, "resume_row": resume}
+        return RunScores(z2[lead:].max(axis=1), z2[lead:], centers[lead:], state)
+
+    def _open_episode(self, z2: np.ndarray, start: int) -> tuple[dict | None, int | None]:
+        """The episode still open at the last row (its peak and sensor), and where its current
+        run of calm rows began; (None, None) when the last row is outside an episode."""
+        score = z2[start:].max(axis=1)
+        if not len(score) or score[-1] <= self.threshold_:
+            return None, None
+        below = np.flatnonzero(score <= self.threshold_)
+        rows = start + np.arange(int(below[-1]) + 1 if len(below) else 0, len(score))
+        peak, sensor, calm = self._episode(z2, rows)
+        calm_run = len(calm) - int(np.flatnonzero(~calm)[-1]) - 1  # the peak's own row is never calm
+        episode = {"peak": float(peak[-1]), "sensor": int(sensor[-1])}
+        return episode, int(rows[-calm_run]) if calm_run else None
+
+    def _episode(self, z2: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Along one episode's rows: the running peak score, its sensor, and which rows are calm."""
+        s = z2[rows].max(axis=1)
+        peak = np.maximum.accumulate(s)
+        new_peak = np.r_[True, s[1:] > peak[:-1]]
+        peak_row = rows[np.maximum.accumulate(np.where(new_peak, np.arange(len(rows)), 0))]
+        sensor = z2[peak_row].argmax(axis=1)
+        calm = ~new_peak & (z2[rows, sensor] < self.return_ratio * peak)
+        return peak, sensor, calm
 
     def _walk(self, X: np.ndarray, z2: np.ndarray, center: np.ndarray | None = None,
               scale: np.ndarray | None = None, centers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -121,12 +150,7 @@ class RebaselineMADDetector(MADDetector):
         alarmed = np.flatnonzero(score > self.threshold_)
         episodes = np.split(alarmed, np.flatnonzero(np.diff(alarmed) > 1) + 1)
         for rows in (e for e in episodes if len(e) > settle):
-            s = score[rows]
-            peak = np.maximum.accumulate(s)
-            new_peak = np.r_[True, s[1:] > peak[:-1]]
-            peak_row = rows[np.maximum.accumulate(np.where(new_peak, np.arange(len(rows)), 0))]
-            sensor = z2[peak_row].argmax(axis=1)
-            calm = ~new_peak & (z2[rows, sensor] < self.return_ratio * peak)
+            _, _, calm = self._episode(z2, rows)
             total = np.cumsum(calm)
             run = total - np.maximum.accumulate(np.where(calm, 0, total))
             hit = np.flatnonzero(run >= settle)

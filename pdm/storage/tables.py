@@ -152,9 +152,9 @@ class ModelVersion(Base):
 
 class DetectorState(Base):
     """Where a sequential detector (``rebase``) left off scoring an asset with one model version:
-    the baseline it moved to and, while an alarm episode is still open, the time of the episode's
-    first row (the next run scores again from there). A detector's score of a row then does not
-    depend on how the rows were cut into scoring runs."""
+    the baseline it moved to, an open alarm episode's peak, and the time of the first calm row
+    counted toward the episode's end (the next run scores again from there, fewer than
+    ``settle_rows`` rows). A row's score then does not depend on how the rows were cut into runs."""
 
     __tablename__ = "detector_states"
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),

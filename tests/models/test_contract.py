@@ -306,13 +306,14 @@ def _in_calls(det: RebaselineMADDetector, X: np.ndarray, cuts: list[int]) -> tup
         assert z2.shape == (end - begin, X.shape[1])
         scores.append(got[done - begin:])
         resume = None if state["resume_row"] is None else begin + state["resume_row"]
+        assert resume is None or end - resume < det.settle_rows  # never more than that seen again
         states.append(state)
         done = end
     return np.concatenate(scores), states
 
 
 def test_rebase_scored_in_any_number_of_calls_equals_one_call():
-    resumed = relearned = 0
+    resumed = relearned = in_episode = 0
     for seed in range(60):
         rng = np.random.default_rng(seed)
         X = _excursion(rng, back_to=float(rng.uniform(-6, 6)), n_fault=int(rng.integers(5, 200)))
@@ -325,8 +326,10 @@ def test_rebase_scored_in_any_number_of_calls_equals_one_call():
         split, states = _in_calls(det, X, cuts)
         np.testing.assert_allclose(split, whole, err_msg=f"seed {seed}, cuts {cuts}")
         resumed += sum(s["resume_row"] is not None for s in states[:-1])
+        in_episode += sum(s["episode"] is not None for s in states[:-1])
         relearned += state["center"] != det.center_.tolist()
-    assert resumed >= 30 and relearned >= 10  # cuts fell inside open episodes, and after re-baselining
+    # Cuts fell inside open episodes (some inside a run of calm rows), and after re-baselining.
+    assert in_episode >= 50 and resumed >= 10 and relearned >= 10
 
 
 def test_rebase_state_is_plain_json():
