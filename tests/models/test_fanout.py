@@ -62,7 +62,7 @@ def test_process_pool_gives_the_same_models_as_serial(loaded, sessions, db_url):
 @pytest.mark.timeout(120)
 def test_dask_local_cluster_trains_every_asset(loaded, sessions, db_url):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         results = train_many(db_url, loaded, DETECTION, executor="dask", scheduler_address=cluster.scheduler_address)
     assert [v for _, v, _ in results] == [1, 1, None]
     assert set(_thresholds(sessions)) == {"C-1", "P-1"}
