@@ -2,7 +2,7 @@
 
 Settings come from the environment (``PDM_DATABASE_URL``); the engine is built once per
 database URL and shared by every session. A logged-out visitor sees only the login page; a
-logged-in user sees only the pages of their role (``pdm.tenancy.ROLE_PAGES``), and the company
+logged-in user sees only the pages of their role (``pdm.access.tenancy.ROLE_PAGES``), and the company
 pages work for the user's own company (only the admin picks one in the sidebar).
 """
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from pdm.config import DetectionConfig, FleetConfig, parse_plants
 from pdm.models.fleet import train_fleets
 from pdm.models.training import train_asset
-from pdm.scoring import score_asset
+from pdm.models.scoring import score_asset
 from pdm.simulator.physics import APPLICABLE_FAULTS, SENSORS, AssetModel, asset_seed, fault_severity
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.readings import insert_readings

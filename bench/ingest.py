@@ -126,8 +126,8 @@ class Pipeline:
         self.poller = None
 
     async def start(self) -> None:
-        from pdm.connectors.spool import Spool
-        from pdm.ingest import EndpointPoller
+        from pdm.ingest.spool import Spool
+        from pdm.ingest.poller import EndpointPoller
 
         ep_id, config, tags = _catalog(self.sessions, self.url, self.node_ids)
         self.poller = EndpointPoller(endpoint_id=ep_id, name="bench/plc", config=config, tags=tags,

@@ -15,7 +15,7 @@ import uuid
 
 from sqlalchemy import text
 
-from pdm import leases
+from pdm.ingest import leases
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, endpoints_to_poll
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade

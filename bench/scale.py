@@ -97,7 +97,7 @@ def _catalog(sessions, urls: list[str], shares: list[tuple[int, int]], tags: int
 
 
 def _timed_poller_class():
-    from pdm.ingest import EndpointPoller
+    from pdm.ingest.poller import EndpointPoller
 
     class TimedPoller(EndpointPoller):
         """Records, per committed batch, how old its oldest reading was when it was committed."""
@@ -116,7 +116,7 @@ def _timed_poller_class():
 async def _ingest(sessions, endpoints, seconds: float, rate: float, mode: str, workdir: Path, count_rows) -> dict:
     """``rate`` is how often each endpoint is polled (or published)."""
     from pdm.config import EndpointConfig
-    from pdm.connectors.spool import Spool
+    from pdm.ingest.spool import Spool
 
     TimedPoller = _timed_poller_class()
     pollers = [TimedPoller(endpoint_id=ep_id, name=f"plant{i}/plc", tags=tags, sessions=sessions,
@@ -161,7 +161,7 @@ def _ingest_child(url: str, endpoints, seconds: float, rate: float, mode: str, w
     from pdm.storage.session import make_engine, session_factory
 
     engine = make_engine(url)
-    importlib.import_module("pdm.ingest")  # before "ready": the parent's clock starts then
+    importlib.import_module("pdm.ingest.poller")  # before "ready": the parent's clock starts then
 
     cpu0, wait0 = cpu_s(os.getpid()), runq_s(os.getpid())
     out.put("ready")
@@ -215,7 +215,7 @@ def _alert_page(sessions, assets, tags: int) -> list[float]:
     """Synthetic alerts on every 20th asset (5 %, at least one per plant), then the technician page's queries, per company (seconds)."""
     from sqlalchemy import func, insert, select
 
-    from pdm.alerts import get_alert, list_alerts, score_series
+    from pdm.alerts.rules import get_alert, list_alerts, score_series
     from pdm.storage.readings import asset_readings
     from pdm.storage.tables import Alert, Reading
 

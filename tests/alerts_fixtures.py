@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdm.alerts import ScoredRow, evaluate
+from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.tables import ModelVersion
 

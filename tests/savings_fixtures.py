@@ -16,7 +16,7 @@ import copy
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from pdm import feedback
+from pdm.alerts import feedback
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.tables import Alert

@@ -4,9 +4,9 @@ other companies, the failure-mode list, and the audit trail of every closure."""
 import pytest
 from sqlalchemy import select
 
-from pdm import feedback
+from pdm.alerts import feedback
 from pdm.errors import NotFound
-from pdm.feedback import InvalidInput, TransitionRefused
+from pdm.alerts.feedback import InvalidInput, TransitionRefused
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from pdm import feedback
-from pdm.alerts import evaluate, list_alerts, open_counts_by_company, severity
+from pdm.alerts import feedback
+from pdm.alerts.rules import evaluate, list_alerts, open_counts_by_company, severity
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert, Asset
 
@@ -148,7 +148,7 @@ def test_severity_grows_with_duration_and_never_drops(ctx):
 def test_normal_ranges_come_from_the_detector():
     import numpy as np
 
-    from pdm.alerts import add_normal_ranges
+    from pdm.alerts.rules import add_normal_ranges
 
     class Fitted:
         feature_low_, feature_high_, feature_median_ = np.array([1.0, 10.0]), np.array([2.0, 20.0]), np.array([1.5, 15])

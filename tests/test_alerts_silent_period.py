@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pdm import feedback
-from pdm.alerts import ScoredRow, data_clock, evaluate, silent_until
+from pdm.alerts import feedback
+from pdm.alerts.rules import ScoredRow, data_clock, evaluate, silent_until
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, Asset, Reading, Tag

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pdm import audit
-from pdm.tenancy import Forbidden, Principal
+from pdm.access import audit
+from pdm.access.tenancy import Forbidden, Principal
 
 ADMIN = Principal("root", "admin")
 
@@ -51,15 +51,14 @@ def _dump(session) -> str:
 def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypatch, caplog, tmp_path):
     import logging
 
-    from pdm import users
+    from pdm.access import users
     from pdm.config import EndpointConfig, parse_plants
     from pdm.connectors.browse import check_endpoint
     from pdm.storage.catalog import apply_plants, company_by_slug
     from pdm.storage.tables import Site
     from pdm.ui.engineer import save_endpoint
 
-    from pdm import crypto
-
+    from pdm.access import crypto
     secret, user_pw, at_rest = "opc-S3cret-value-42", "user-S3cret-value-43", "enc-S3cret-value-44"
     monkeypatch.setenv("PLC_PASSWORD", secret)
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
@@ -126,7 +125,7 @@ def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_pa
 
 
 def test_no_private_key_in_clear_on_disk_after_certs_init(tmp_path, capsys, monkeypatch):
-    from pdm import crypto
+    from pdm.access import crypto
     from tests.cli.inprocess import run_pdmctl
 
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)

@@ -20,7 +20,7 @@ from pdm.models.fleet_scoring import version_label
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Alert, Asset, Company, FleetModel, ModelVersion, Score
-from pdm.worker import Worker
+from pdm.runtime.worker import Worker
 
 from tests.conftest import plant_dict
 

@@ -10,15 +10,15 @@ import sys
 
 import pytest
 
-from pdm import feedback
-from pdm.alerts import get_alert, list_alerts, score_series
+from pdm.alerts import feedback
+from pdm.alerts.rules import get_alert, list_alerts, score_series
 from pdm.errors import NotFound
-from pdm.health import endpoint_health
+from pdm.ingest.health import endpoint_health
 from pdm.storage.catalog import company_by_slug, get_asset, list_assets, list_endpoints, list_tags
 from pdm.storage.readings import asset_readings, count_readings
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert, Score, Tag
-from pdm.tenancy import Principal, require_company
+from pdm.access.tenancy import Principal, require_company
 from pdm.ui.engineer import map_node
 from tests.ui.test_app import _fill
 
@@ -155,8 +155,8 @@ def test_cluster_page_with_two_companies_shows_totals_only_with_the_reason(monke
 
 
 def test_cluster_exports_with_two_companies_hold_no_company_name(tmp_path):
-    from pdm import report
-    from pdm.savings import cluster_view
+    from pdm.savings import report
+    from pdm.savings.figures import cluster_view
     from tests.ui.test_savings_pages import _make_db
 
     engine = make_engine(_make_db(tmp_path / "two.sqlite3", 2))

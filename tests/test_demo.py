@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pdm import users
-from pdm.demo import DEMO_USER, remove_sqlite_file, seed_demo_user
+from pdm.access import users
+from pdm.demo.run import DEMO_USER, remove_sqlite_file, seed_demo_user
 from pdm.errors import PdmError
 from pdm.storage.session import make_engine, session_factory, upgrade
 
@@ -38,7 +38,7 @@ def test_fresh_only_resets_a_sqlite_file(tmp_path):
 
 def test_demo_technician_closes_a_benign_events_alert_as_a_false_alarm_with_its_reason(sessions):
     from pdm.config import parse_plants
-    from pdm.demo_feedback import BENIGN_REASONS, close_demo_alerts
+    from pdm.demo.technician import BENIGN_REASONS, close_demo_alerts
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Alert
     from tests.savings_fixtures import H, T0, _alert, plants
@@ -87,7 +87,7 @@ def test_demo_waits_for_the_plant_to_listen_and_names_what_never_did():
     import socket
     import threading
 
-    from pdm.demo import free_port, wait_until_listening
+    from pdm.demo.run import free_port, wait_until_listening
 
     late, never = free_port(), free_port()
     server = socket.socket()
@@ -106,7 +106,7 @@ def test_demo_waits_for_the_plant_to_listen_and_names_what_never_did():
 
 def test_demo_endpoint_addresses_come_from_the_plants_file():
     from pdm.config import load_plants
-    from pdm.demo import endpoint_addresses
+    from pdm.demo.run import endpoint_addresses
 
     addresses = endpoint_addresses(load_plants(Path("config/plants.example.yaml")))
     assert addresses and all(host == "127.0.0.1" and port > 0 for host, port in addresses)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pdm.config import Settings, parse_plants
-from pdm.demo import run_headless
+from pdm.demo.run import run_headless
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import ModelVersion, Reading, Score
 

@@ -1,6 +1,6 @@
 """Endpoint health counted in memory: errors of the last hour, readings per second over a minute."""
 
-from pdm.health import Health
+from pdm.ingest.health import Health
 
 
 def test_health_counts_errors_of_the_last_hour_only():

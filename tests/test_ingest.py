@@ -6,8 +6,8 @@ import logging
 from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
-from pdm.connectors.spool import Spool
-from pdm.ingest import EndpointPoller
+from pdm.ingest.spool import Spool
+from pdm.ingest.poller import EndpointPoller
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
@@ -77,7 +77,7 @@ async def test_unknown_node_is_stored_bad_and_does_not_drop_the_batch(sessions, 
 async def test_server_restart_is_survived_and_logged_once(sessions, tmp_path, caplog):
     server = await OpcUaTestServer().start()
     poller = _poller(sessions, server, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         assert await poller.poll_once() == 20
         await server.stop()
         for _ in range(3):
@@ -115,7 +115,7 @@ async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sess
     real = poller.sessions
     dead = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_pre_ping=False)
     poller.sessions = session_factory(dead)
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         for i in range(3):
             for var in opcua_server.variables:
                 await var.write_value(1000.0 + i)  # new source timestamps: new readings
@@ -136,13 +136,13 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
     poller = _poller(sessions, opcua_server, tmp_path)
     assert await poller.poll_once() == 20
     await opcua_server.server.delete_nodes([opcua_server.variables[4]])
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         for i in range(3):
             for var in opcua_server.variables[:4]:
                 await var.write_value(500.0 + i)
             assert await poller.poll_once() == 20
     await poller.close()
-    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest.poller"]
     assert messages == [f"endpoint acme/plc: node {opcua_server.node_ids[4]} is BadNodeIdUnknown"]
     assert poller.state == "UP"
     with sessions() as s:
@@ -173,7 +173,7 @@ async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tm
             await asyncio.sleep(0.05)
         raise AssertionError(f"{_count(sessions)} readings stored, expected {n}")
 
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         await until_stored(5)  # initial values of every node
         await server.stop()
         for _ in range(300):
@@ -187,5 +187,5 @@ async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tm
         await until_stored(6)
     await poller.close()
     await server.stop()
-    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest.poller"]
     assert sum("down" in m for m in messages) == 1 and sum("back up" in m for m in messages) == 1

@@ -8,7 +8,7 @@ import threading
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pdm.config import RetentionConfig
-from pdm.job_guard import FailureLog, GuardedJobs, reason_of
+from pdm.runtime.job_guard import FailureLog, GuardedJobs, reason_of
 from pdm.storage.retention import maintain
 from pdm.storage.session import make_engine, upgrade
 from tests.conftest import free_port
@@ -36,7 +36,7 @@ async def test_a_job_failing_while_the_database_is_away_is_one_line_and_its_reco
     scheduler = AsyncIOScheduler()
     jobs = GuardedJobs(scheduler)
     scheduler.start()
-    with caplog.at_level(logging.DEBUG, logger="pdm.job_guard"):
+    with caplog.at_level(logging.DEBUG, logger="pdm.runtime.job_guard"):
         jobs.add(retention, "interval", seconds=0.05, id="retention")
         await _until(lambda: runs.count(dead) >= 3, "three failed runs")
         target["engine"] = live  # the database is back

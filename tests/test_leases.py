@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from pdm import leases
+from pdm.ingest import leases
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory

@@ -14,8 +14,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
-from pdm import feedback, notify
-from pdm.alerts import ScoredRow, evaluate
+from pdm.alerts import feedback
+
+from pdm.alerts import notify
+from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import NotificationsConfig
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.tables import Alert, Asset, ModelVersion, Notification
@@ -195,7 +197,7 @@ def test_a_failing_webhook_is_retried_with_backoff_and_logged(plant, webhook_ser
     hook["fail"] = 2
     _channels(plant, webhook=url, email_min="critical")
     _alert(plant, [2, 2, 2])
-    with caplog.at_level(logging.WARNING, logger="pdm.notify"):
+    with caplog.at_level(logging.WARNING, logger="pdm.alerts.notify"):
         assert notify.send_due(sessions, now=NOW)["retry"] == 1
     assert "HTTPError" in caplog.text and "retrying in 30 s" in caplog.text
     # Not due again before its backoff ends.
@@ -214,7 +216,7 @@ def test_an_unreachable_server_ends_failed_and_kept_never_lost(plant, caplog, mo
     _channels(plant, smtp_port=free_port(), email_min="low", hook_min="critical")  # nothing listens there
     _alert(plant, [2, 2, 2])
     now = NOW
-    with caplog.at_level(logging.WARNING, logger="pdm.notify"):
+    with caplog.at_level(logging.WARNING, logger="pdm.alerts.notify"):
         for _ in range(3):
             notify.send_due(sessions, now=now)
             now += notify.BACKOFF_MAX_S

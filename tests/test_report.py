@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pdm.report import to_csv, to_html, to_json
-from pdm.savings import cluster_view, member_view
+from pdm.savings.report import to_csv, to_html, to_json
+from pdm.savings.figures import cluster_view, member_view
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.session import make_engine, session_factory, upgrade
 from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, GAMMA_Q4, fill

@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 
 from pdm.config import CostModel, parse_plants
-from pdm.demo_feedback import close_demo_alerts
+from pdm.demo.technician import close_demo_alerts
 from pdm.errors import ConfigError, PdmError
-from pdm.kanon import K_MIN, benchmark_allowed
-from pdm.coverage import cluster_coverage, coverage
-from pdm.periods import parse_period
-from pdm.savings import (alert_savings, asset_costs, benchmark, cents, cluster_view, company_savings, member_view,
+from pdm.savings.kanon import K_MIN, benchmark_allowed
+from pdm.savings.coverage import cluster_coverage, coverage
+from pdm.savings.periods import parse_period
+from pdm.savings.figures import (alert_savings, asset_costs, benchmark, cents, cluster_view, company_savings, member_view,
                          save_asset_costs, summarize)
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade

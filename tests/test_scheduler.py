@@ -13,9 +13,9 @@ import pytest
 
 from pdm.config import DetectionConfig, Settings
 from pdm.errors import SchedulerBusy
-from pdm.scheduler import LeaderLock
+from pdm.runtime.scheduler import LeaderLock
 from pdm.storage.session import make_engine
-from pdm.worker import Worker
+from pdm.runtime.worker import Worker
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
 # pytest-xdist they run on one worker, one after the other.
@@ -35,7 +35,7 @@ def test_second_lock_is_refused_until_the_first_is_released(db_url):
 
 def test_lock_held_by_a_dead_process_is_free(db_url, tmp_path):
     """A killed scheduler must not block the database forever."""
-    code = (f"import os, signal; from pdm.scheduler import LeaderLock; from pdm.storage.session import make_engine;"
+    code = (f"import os, signal; from pdm.runtime.scheduler import LeaderLock; from pdm.storage.session import make_engine;"
             f"assert LeaderLock(make_engine({db_url!r})).acquire(); print('held', flush=True);"
             f"os.kill(os.getpid(), signal.SIGKILL)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -192,7 +192,7 @@ def _end_the_lock_connection(engine) -> None:
     """Have the server end the connection holding this schema's leader lock, and only that one."""
     from sqlalchemy import text
 
-    from pdm.scheduler import LOCK_KEY
+    from pdm.runtime.scheduler import LOCK_KEY
 
     with engine.begin() as conn:
         key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
@@ -208,7 +208,7 @@ async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(p
                                                                                caplog, job, step):
     """Else the standby that now leads could score or train the same assets at the same time."""
     import pdm.models.fanout as fanout_module
-    import pdm.worker as worker_module
+    import pdm.runtime.worker as worker_module
     from pdm.config import parse_plants
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import session_factory, upgrade
@@ -254,7 +254,7 @@ async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(p
 
 
 async def test_skipped_polls_are_not_warned_about_but_other_skipped_jobs_are(caplog):
-    from pdm.scheduler import make_scheduler
+    from pdm.runtime.scheduler import make_scheduler
 
     async def slow():
         await asyncio.sleep(0.6)

@@ -25,7 +25,7 @@ def _scores(plant) -> np.ndarray:
 
 
 def _score(plant) -> None:
-    from pdm.scoring import score_asset
+    from pdm.models.scoring import score_asset
 
     with plant.sessions.begin() as s:
         score_asset(s, company_id=plant.cid, asset_id=plant.aid, detection=REBASE)

@@ -9,7 +9,7 @@ import yaml
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from pdm import crypto
+from pdm.access import crypto
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import AuditEvent, Endpoint
 from tests.cli.inprocess import run_pdmctl

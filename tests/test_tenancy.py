@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pdm.errors import NotFound, PdmError
-from pdm.tenancy import (ADMIN, CLUSTER_REVIEWER, ENGINEER, TECHNICIAN, Forbidden, Principal, check_role, pages_for,
+from pdm.access.tenancy import (ADMIN, CLUSTER_REVIEWER, ENGINEER, TECHNICIAN, Forbidden, Principal, check_role, pages_for,
                          require_company, require_role)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from pdm import users
+from pdm.access import users
 from pdm.errors import NotFound, PdmError
 from pdm.storage.tables import AuditEvent, Company
-from pdm.tenancy import Principal
+from pdm.access.tenancy import Principal
 
 KEY = b"k" * 32
 PW = "correct horse battery"

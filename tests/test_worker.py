@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from pdm import leases
+from pdm.ingest import leases
 from pdm.config import DetectionConfig, Settings, parse_plants
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Endpoint, EndpointHealth, EndpointLease, IngestWorker, Reading, Tag
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.xdist_group("shared-var")
 
 
 async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_url, opcua_server, tmp_path):
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     def endpoint(name, url, n):
         return {"name": name, "endpoint_url": url, "poll_interval_s": 0.2,
@@ -61,7 +61,7 @@ async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, se
     """The engineer page changes the database; the running worker follows it without a restart."""
     from sqlalchemy import update
 
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     cfg = parse_plants({"companies": [{"id": "acme", "sites": [{
         "id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
@@ -128,7 +128,7 @@ async def _until(predicate, timeout: float, what: str, check=lambda: None):
 
 async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(engine, sessions, db_url, opcua_server,
                                                                            tmp_path):
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     endpoints = _share_plant(sessions, opcua_server, 4, timestamps="received")  # every poll stores a row
 
@@ -173,7 +173,7 @@ async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplic
     """Values held longer than the lease TTL are all stored exactly once across a SIGKILL hand-over."""
     from asyncua import ua
 
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     hold_s = 4.0  # each value stays on the server longer than a take-over takes (TTL + a renewal + connect)
     endpoints = _share_plant(sessions, opcua_server, 2)
@@ -236,9 +236,9 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from pdm.connectors.spool import Spool
-    from pdm.endpoint_share import LOCK_FILE, EndpointShare
-    from pdm.job_guard import GuardedJobs
+    from pdm.ingest.spool import Spool
+    from pdm.ingest.share import LOCK_FILE, EndpointShare
+    from pdm.runtime.job_guard import GuardedJobs
 
     endpoints = _share_plant(sessions, opcua_server, 2)
     (first, tags_1), (_, tags_2) = sorted(endpoints.items())
@@ -270,7 +270,7 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
 
 
 def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
-    from pdm.health import endpoint_health, save_health
+    from pdm.ingest.health import endpoint_health, save_health
 
     cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [
         {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"}]}]}]})
@@ -296,7 +296,7 @@ async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_po
                                                                                       opcua_server, tmp_path):
     from sqlalchemy import update
 
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     endpoints = _share_plant(sessions, opcua_server, 2)
     bad = min(endpoints)
@@ -322,7 +322,7 @@ async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, c
     import logging
 
     from pdm.storage.session import make_engine
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=2"
     engine = make_engine(url)
@@ -393,7 +393,7 @@ class Pumps:
 
 
 def _worker(engine, db_url, tmp_path, **settings):
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     return Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, **settings),
                   detection=DETECTION, role="scheduler")

@@ -34,7 +34,7 @@ def _tenant(company: str, database: str | None, settings, *, write: bool):
 
 
 def _iso(ts: float | None) -> str | None:
-    from pdm.demo import _iso as iso
+    from pdm.demo.run import _iso as iso
 
     return None if ts is None else iso(ts)
 
@@ -50,7 +50,7 @@ def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: Set
                 status: Annotated[Optional[list[str]], typer.Option(help="Only this status (repeatable).")] = None,
                 as_json: JsonOpt = False) -> None:
     """A company's alerts, open first, most severe first."""
-    from pdm.alerts import list_alerts
+    from pdm.alerts.rules import list_alerts
 
     statuses = [s.upper() for s in status or []]
     _check_statuses(statuses)
@@ -67,7 +67,7 @@ def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: Set
 
 
 def _check_statuses(statuses: list[str]) -> None:
-    from pdm.feedback import InvalidInput
+    from pdm.alerts.feedback import InvalidInput
     from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES
 
     for s in statuses:
@@ -79,8 +79,8 @@ def _check_statuses(statuses: list[str]) -> None:
 def alerts_show(alert_id: AlertArg, company: CompanyOpt, database: DatabaseOpt = None, settings: SettingsOpt = None,
                 as_json: JsonOpt = False) -> None:
     """One alert: diagnostics, feedback and its audit trail."""
-    from pdm.alerts import get_alert
-    from pdm.feedback import FEEDBACK_FIELDS, alert_events
+    from pdm.alerts.rules import get_alert
+    from pdm.alerts.feedback import FEEDBACK_FIELDS, alert_events
     from pdm.models.fleet_scoring import version_label
     from pdm.storage.catalog import get_asset
 
@@ -118,7 +118,7 @@ def _step(company: str, database, settings, fn, **kwargs) -> None:
 def alerts_ack(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
                database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Acknowledge an OPEN alert."""
-    from pdm.feedback import acknowledge
+    from pdm.alerts.feedback import acknowledge
 
     _step(company, database, settings, acknowledge, alert_id=alert_id, user=user, comment=comment)
 
@@ -127,7 +127,7 @@ def alerts_ack(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: 
 def alerts_start(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
                  database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Take an alert in hand (IN_PROGRESS)."""
-    from pdm.feedback import start
+    from pdm.alerts.feedback import start
 
     _step(company, database, settings, start, alert_id=alert_id, user=user, comment=comment)
 
@@ -140,7 +140,7 @@ def alerts_resolve(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
                    repair_cost: Annotated[Optional[float], typer.Option(help="Repair cost.")] = None,
                    comment: CommentOpt = None, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Close as a real problem, with its feedback."""
-    from pdm.feedback import resolve
+    from pdm.alerts.feedback import resolve
 
     _step(company, database, settings, resolve, alert_id=alert_id, user=user, failure_mode=failure_mode,
           action_taken=action, downtime_avoided_h=downtime_avoided_h, repair_cost=repair_cost, comment=comment)
@@ -151,7 +151,7 @@ def alerts_false_alarm(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
                        reason: Annotated[str, typer.Option(help="Why it was not a real problem.")],
                        database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Close as a false alarm, saying why."""
-    from pdm.feedback import mark_false_alarm
+    from pdm.alerts.feedback import mark_false_alarm
 
     _step(company, database, settings, mark_false_alarm, alert_id=alert_id, user=user, reason=reason)
 
@@ -160,7 +160,7 @@ def alerts_false_alarm(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
 def alerts_reopen(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
                   database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Reopen a closed alert."""
-    from pdm.feedback import reopen
+    from pdm.alerts.feedback import reopen
 
     _step(company, database, settings, reopen, alert_id=alert_id, user=user, comment=comment)
 
@@ -170,7 +170,7 @@ def alerts_comment(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
                    text: Annotated[str, typer.Option("--text", help="The comment.")],
                    database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Add a comment to the alert's trail."""
-    from pdm.feedback import comment as add_comment
+    from pdm.alerts.feedback import comment as add_comment
 
     _step(company, database, settings, add_comment, alert_id=alert_id, user=user, text=text)
 
@@ -180,7 +180,7 @@ def alerts_assign(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
                   to: Annotated[str, typer.Option("--to", help="Assignee ('' for nobody).")],
                   database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Give the alert to someone."""
-    from pdm.feedback import assign
+    from pdm.alerts.feedback import assign
 
     _step(company, database, settings, assign, alert_id=alert_id, user=user, assignee=to)
 
@@ -192,7 +192,7 @@ def alerts_failure_modes(database: DatabaseOpt = None, settings: SettingsOpt = N
                          asset_class: Annotated[Optional[str], typer.Option(help="Only for this asset class.")] = None
                          ) -> None:
     """The failure modes a resolution can name; --add extends the cluster's list."""
-    from pdm.feedback import add_failure_mode, list_failure_modes
+    from pdm.alerts.feedback import add_failure_mode, list_failure_modes
     from pdm.storage.session import session_factory
 
     factory = session_factory(_engine(_settings(settings, database)))

@@ -24,11 +24,11 @@ def list_(action: Annotated[Optional[str], typer.Option("--action", help="Only t
           as_json: Annotated[bool, typer.Option("--json")] = False,
           database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Logins, failed logins, user, endpoint and alert-closure events."""
-    from pdm import audit
-    from pdm.demo import _iso
+    from pdm.access import audit
+    from pdm.demo.run import _iso
     from pdm.errors import PdmError
     from pdm.storage.session import session_factory
-    from pdm.tenancy import ADMIN, Principal
+    from pdm.access.tenancy import ADMIN, Principal
 
     if action is not None and action not in audit.ACTIONS:
         raise PdmError(f"--action = {action!r}: expected one of {', '.join(audit.ACTIONS)}")

@@ -127,7 +127,7 @@ def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)]
 def endpoint_status(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
                     settings: SettingsOpt = None) -> None:
     """Health of a company's endpoints: state, last read, readings/s, errors (1 h), spool, reading worker."""
-    from pdm.health import endpoint_health
+    from pdm.ingest.health import endpoint_health
     from pdm.storage.session import session_factory
 
     cfg = _settings(settings, database)

@@ -104,8 +104,8 @@ def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import session_factory, upgrade
 
-    from pdm import audit
-    from pdm.crypto import check_plant_secrets
+    from pdm.access import audit
+    from pdm.access.crypto import check_plant_secrets
 
     cfg = load_plants(path)
     service = _settings(settings, database)
@@ -165,7 +165,7 @@ def simulate(config: ConfigOpt = DEFAULT_PLANTS,
             for f in plant.faults:
                 out.print(f"fault {f['kind']} on {f['company']}/{f['asset']}: {f['start']:%H:%M} → {f['end']:%H:%M}")
             if demo_technician_after is not None:
-                from pdm.demo import demo_technician
+                from pdm.demo.run import demo_technician
 
                 asyncio.create_task(demo_technician(plant, load_settings().database_url, demo_technician_after))
             await _until_signalled()
@@ -195,7 +195,7 @@ def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, set
            wait: Annotated[bool, typer.Option(help="Stand by for the scheduler lock instead of exiting.")] = False,
            verbose: bool = False) -> None:
     """Poll endpoints, train and score models, raise alerts (one scheduler per database)."""
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     setup_logging(verbose)
     plants = load_plants(config)
@@ -249,7 +249,7 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
          fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database (deletes its file).")] = False,
          ) -> None:
     """Run the simulated plant, the worker and (unless --headless) the Streamlit app."""
-    from pdm import demo as demo_mod
+    from pdm.demo import run as demo_mod
     from pdm.storage.session import make_engine
 
     plants = load_plants(config)

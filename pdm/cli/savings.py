@@ -27,10 +27,10 @@ def savings(company: Annotated[Optional[str], typer.Option("--company", help="Co
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File (default: stdout).")] = None,
             database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Export the savings of one company (--company) or of the cluster (--cluster)."""
-    from pdm import report
-    from pdm.feedback import InvalidInput
-    from pdm.periods import parse_period
-    from pdm.savings import cluster_view, member_view
+    from pdm.savings import report
+    from pdm.alerts.feedback import InvalidInput
+    from pdm.savings.periods import parse_period
+    from pdm.savings.figures import cluster_view, member_view
     from pdm.storage.session import session_factory
 
     if (company is None) == (not cluster):

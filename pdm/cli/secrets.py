@@ -27,7 +27,7 @@ def _read_secret() -> str:
 @secrets_app.command("encrypt")
 def secrets_encrypt(settings: SettingsOpt = None) -> None:
     """Read a password on stdin and print its token, for `password_encrypted:` in the plant file."""
-    from pdm.crypto import encrypt
+    from pdm.access.crypto import encrypt
 
     secret = _read_secret()
     if not secret:
@@ -53,7 +53,9 @@ def secrets_rotate(retire_old: Annotated[bool, typer.Option(
     """
     import os
 
-    from pdm import audit, crypto
+    from pdm.access import audit
+
+    from pdm.access import crypto
     from pdm.connectors.security import Pki, encrypt_key_file, private_key_password
     from pdm.storage.session import session_factory
 

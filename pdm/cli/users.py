@@ -43,8 +43,7 @@ def add(username: NameArg,
         company: Annotated[Optional[str], typer.Option("--company", help="Company id (technician, engineer).")] = None,
         password_stdin: StdinOpt = False, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Add a user; technicians and engineers need --company."""
-    from pdm import users
-
+    from pdm.access import users
     password = _password(password_stdin)
     with _session(database, settings) as session:
         company_id = _company(session, company).id if company else None
@@ -56,7 +55,7 @@ def add(username: NameArg,
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False, database: DatabaseOpt = None,
           settings: SettingsOpt = None) -> None:
     """All users with role, company and state."""
-    from pdm import users
+    from pdm.access import users
     from pdm.storage.tables import Company
 
     with _session(database, settings) as session:
@@ -75,8 +74,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, database: Da
 @user_app.command("disable")
 def disable(username: NameArg, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Disable a user: refused at login, and open sessions end at once."""
-    from pdm import users
-
+    from pdm.access import users
     with _session(database, settings) as session:
         users.set_enabled(session, username=username, enabled=False, actor=ACTOR)
     out.print(f"user {username} disabled")
@@ -85,8 +83,7 @@ def disable(username: NameArg, database: DatabaseOpt = None, settings: SettingsO
 @user_app.command("enable")
 def enable(username: NameArg, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Enable a disabled user again."""
-    from pdm import users
-
+    from pdm.access import users
     with _session(database, settings) as session:
         users.set_enabled(session, username=username, enabled=True, actor=ACTOR)
     out.print(f"user {username} enabled")
@@ -96,8 +93,7 @@ def enable(username: NameArg, database: DatabaseOpt = None, settings: SettingsOp
 def set_password(username: NameArg, password_stdin: StdinOpt = False, database: DatabaseOpt = None,
                  settings: SettingsOpt = None) -> None:
     """Set a new password (ends the user's sessions and clears a login lock)."""
-    from pdm import users
-
+    from pdm.access import users
     password = _password(password_stdin)
     with _session(database, settings) as session:
         users.set_password(session, username=username, password=password, actor=ACTOR)

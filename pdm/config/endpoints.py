@@ -26,7 +26,7 @@ class EndpointConfig(_Strict):
     auth_method: Literal["anonymous", "username", "certificate"] = "anonymous"
     username: str | None = Field(None, validate_default=True)
     # The password as a Fernet token (``pdmctl secrets encrypt``, or typed in the endpoint form);
-    # decrypted only when connecting, with the key of pdm.crypto (never in the database).
+    # decrypted only when connecting, with the key of pdm.access.crypto (never in the database).
     password_encrypted: Annotated[str, Field(pattern=r"^gAAAAA[A-Za-z0-9_=-]{20,}$")] | None = Field(None, repr=False)
     # The name of an environment variable, never the secret itself.
     password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(None, validate_default=True)
@@ -46,7 +46,7 @@ class EndpointConfig(_Strict):
     connect_timeout_s: PositiveSeconds = 5.0
     request_timeout_s: PositiveSeconds = 5.0
     # The longest wait between reconnect attempts. 20 s keeps data back within 30 s of a server's
-    # return (longest wait + one poll + one connect: see pdm.ingest.Backoff).
+    # return (longest wait + one poll + one connect: see pdm.ingest.poller.Backoff).
     reconnect_max_delay_s: PositiveSeconds = 20.0
     # poll: read every node each poll_interval_s. subscribe: the server reports changes
     # (sampled every sampling_interval_s, sent every publishing_interval_s); the worker still

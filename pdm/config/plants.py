@@ -21,7 +21,7 @@ Hours = Annotated[float, Field(ge=0, le=8_760)]
 
 
 class CostModel(_Strict):
-    """What a failure and an alarm cost on one kind of asset (pdm.savings explains the formula).
+    """What a failure and an alarm cost on one kind of asset (pdm.savings.figures explains the formula).
 
     Every field may be left out (None): an asset's overrides then fall back to its class
     defaults, and a class default to zero. ``unplanned_downtime_h`` maps a failure-mode code

@@ -1,7 +1,7 @@
 """The connector protocol: connect, read a batch, close. Nothing else.
 
 A connector knows how to talk to one kind of server; it does not know about tags,
-assets or the database (that is ``pdm.ingest``). Constructors do no I/O.
+assets or the database (that is ``pdm.ingest.poller``). Constructors do no I/O.
 """
 
 from __future__ import annotations

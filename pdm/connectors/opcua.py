@@ -6,7 +6,7 @@ identity is anonymous, a user name with a password read from the environment var
 ``password_env`` names or decrypted from ``password_encrypted`` only here, at connect time,
 or an X.509 certificate (a user certificate, else our application certificate).
 
-Reconnection is left to ``pdm.ingest`` (bounded backoff, logged once down / once up):
+Reconnection is left to ``pdm.ingest.poller`` (bounded backoff, logged once down / once up):
 asyncua's own auto-reconnect blocks every request while it retries, which would stall a
 poll job, so it stays off here.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from asyncua import Client, ua
 
-from pdm import crypto
+from pdm.access import crypto
 from pdm.config import EndpointConfig
 from pdm.connectors import security
 from pdm.connectors.asyncua_logs import quiet_lost_connection_tracebacks

@@ -4,7 +4,7 @@ Layout (the one UA SDKs use, so operators recognise it), under ``<var_dir>/pki``
 
     own/cert.der  own/key.pem    this client's application instance certificate and key
                                  (the key PEM-encrypted with a passphrase derived from the
-                                 Fernet key of ``pdm.crypto``, so no private key lies in clear)
+                                 Fernet key of ``pdm.access.crypto``, so no private key lies in clear)
     trusted/                     server certificates we accept (DER or PEM, any file name)
     rejected/                    certificates we refused, kept so a person can trust them
 
@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdm import crypto
+from pdm.access import crypto
 from pdm.errors import EndpointRefused
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ Normal data, from the technicians' feedback:
 - an alert closed FALSE_ALARM was normal operation the model did not know: its rows stay in.
 
 Times compared with readings (alert opening, ``closed_data_at``) are on the data's clock, as in
-``pdm.alerts``; a model's age (``created_at``) is on the wall clock.
+``pdm.alerts.rules``; a model's age (``created_at``) is on the wall clock.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pdm.alerts import CLEAR_RATIO
+from pdm.alerts.rules import CLEAR_RATIO
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
 from pdm.models.training import active_model, asset_features, fit, load_version, span_min, store_version

@@ -37,7 +37,7 @@ class RebaselineMADDetector(MADDetector):
     short window of recent rows therefore sees only re-baselining that happens inside the window.
     Training rows are scored against the fitted baseline (no threshold exists yet while fitting).
     A caller that scores a run in batches uses ``score_run``, which takes and returns where the
-    previous batch left off (``pdm.scoring`` keeps it in ``detector_states``).
+    previous batch left off (``pdm.models.scoring`` keeps it in ``detector_states``).
     """
 
     version = "1"

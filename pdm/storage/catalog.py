@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdm import notify
+from pdm.alerts import notify
 from pdm.config import EndpointConfig, PlantConfig
 from pdm.errors import NotFound
 from pdm.storage.tables import Asset, Company, CostDefault, Endpoint, Site, Tag

@@ -286,7 +286,7 @@ class NotificationChannel(Base):
 
 
 class Notification(Base):
-    """The outbox: written in the alert's transaction, drained by ``pdm.notify.send_due``."""
+    """The outbox: written in the alert's transaction, drained by ``pdm.alerts.notify.send_due``."""
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)

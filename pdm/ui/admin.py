@@ -6,9 +6,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import audit, users
+from pdm.access import audit
+
+from pdm.access import users
 from pdm.errors import PdmError
-from pdm.tenancy import COMPANY_ROLES, ROLES, Principal
+from pdm.access.tenancy import COMPANY_ROLES, ROLES, Principal
 from pdm.ui.common import CompanyRef, iso_local
 
 FLASH = "pdm_admin_flash"

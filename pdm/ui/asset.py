@@ -12,7 +12,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.alerts import list_alerts
+from pdm.alerts.rules import list_alerts
 from pdm.storage.catalog import list_assets
 from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
 from pdm.storage.tables import Alert, Asset, Site

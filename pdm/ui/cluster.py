@@ -13,12 +13,14 @@ import streamlit as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import kanon, report
-from pdm.alerts import open_counts_by_company
-from pdm.coverage import cluster_coverage
-from pdm.savings import cluster_view
+from pdm.savings import kanon
+
+from pdm.savings import report
+from pdm.alerts.rules import open_counts_by_company
+from pdm.savings.coverage import cluster_coverage
+from pdm.savings.figures import cluster_view
 from pdm.ui import savings as savings_ui
-from pdm.periods import parse_period
+from pdm.savings.periods import parse_period
 from pdm.storage.readings import stored_counts
 from pdm.storage.tables import Asset, Company, Endpoint, Tag
 from pdm.ui.common import percent

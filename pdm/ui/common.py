@@ -86,10 +86,10 @@ def percent(fraction: float | None) -> str:
 def role_navigation(principal, sections: dict[str, list]):
     """``st.navigation`` with only the pages the principal's role may open (hidden, not just greyed out).
 
-    A page's role list lives in ``pdm.tenancy.ROLE_PAGES`` under its ``url_path``; a page no
+    A page's role list lives in ``pdm.access.tenancy.ROLE_PAGES`` under its ``url_path``; a page no
     role names (a new page nobody assigned yet) is shown to the admin only, never to everyone.
     """
-    from pdm.tenancy import ADMIN, pages_for
+    from pdm.access.tenancy import ADMIN, pages_for
 
     from streamlit.util import calc_hash
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.config import CostModel, validate_model
 from pdm.errors import ConfigError
-from pdm.savings import COST_FIELDS, asset_costs, class_defaults, save_asset_costs
+from pdm.savings.figures import COST_FIELDS, asset_costs, class_defaults, save_asset_costs
 from pdm.storage.catalog import list_assets
 from pdm.ui.common import CompanyRef
 

@@ -1,6 +1,6 @@
 """Endpoint passwords on the engineer page, write-only.
 
-A typed password is encrypted at once (``pdm.crypto``) and only its token is kept; the page
+A typed password is encrypted at once (``pdm.access.crypto``) and only its token is kept; the page
 says whether a password is set, never shows it (nor its token), and empties the field after
 each submit. Replacing a password connects and test-reads with it before saving, as adding
 an endpoint does, and the change goes to the audit log.
@@ -14,7 +14,9 @@ import streamlit as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import audit, crypto
+from pdm.access import audit
+
+from pdm.access import crypto
 from pdm.config import EndpointConfig, validate_model
 from pdm.errors import ConfigError
 from pdm.storage.catalog import endpoint_settings, list_endpoints

@@ -17,10 +17,10 @@ import streamlit as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import audit
+from pdm.access import audit
 from pdm.config import EndpointConfig, load_settings, validate_model
 from pdm.errors import ConfigError
-from pdm.health import endpoint_health
+from pdm.ingest.health import endpoint_health
 from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Site, Tag
 from pdm.ui import endpoint_password, node_mapping

@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import feedback
+from pdm.alerts import feedback
 from pdm.errors import PdmError
 from pdm.storage.tables import Asset, CostDefault
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import audit, users
-from pdm.tenancy import Principal
+from pdm.access import audit
+
+from pdm.access import users
+from pdm.access.tenancy import Principal
 
 TOKEN_PARAM = "session"
 TOKEN_STATE = "pdm_session_token"

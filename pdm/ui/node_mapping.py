@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import audit
+from pdm.access import audit
 from pdm.config import EndpointConfig, NodeMap, validate_model
 from pdm.errors import ConfigError
 from pdm.storage.catalog import list_assets, list_endpoints, list_tags

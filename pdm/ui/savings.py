@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import report
-from pdm.feedback import InvalidInput
-from pdm.coverage import coverage
-from pdm.periods import parse_period
-from pdm.savings import FORMULA, benchmark, member_view
+from pdm.savings import report
+from pdm.alerts.feedback import InvalidInput
+from pdm.savings.coverage import coverage
+from pdm.savings.periods import parse_period
+from pdm.savings.figures import FORMULA, benchmark, member_view
 from pdm.ui.common import CompanyRef, percent
 
 METHOD = {

@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import feedback
-from pdm.alerts import get_alert, list_alerts, score_series
+from pdm.alerts import feedback
+from pdm.alerts.rules import get_alert, list_alerts, score_series
 from pdm.errors import PdmError
 from pdm.models.fleet_scoring import version_label
 from pdm.storage.catalog import get_asset, list_assets

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pdm.alerts import ScoredRow, evaluate
+from pdm.alerts.rules import ScoredRow, evaluate
 from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade

@@ -117,9 +117,9 @@ async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
     """Health comes from the database, so it reads the same on any host; no worker: nothing per second."""
     import time
 
-    from pdm import leases
+    from pdm.ingest import leases
     from pdm.config import parse_plants
-    from pdm.health import save_health
+    from pdm.ingest.health import save_health
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import upgrade
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pdm import users
+from pdm.access import users
 from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory, upgrade

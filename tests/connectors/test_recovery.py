@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
-from pdm.connectors.spool import Spool
-from pdm.ingest import Backoff, EndpointPoller
+from pdm.ingest.spool import Spool
+from pdm.ingest.poller import Backoff, EndpointPoller
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Reading, Tag
 
@@ -83,7 +83,7 @@ def per_tag_counts(sessions) -> dict[str, int]:
 
 
 def ingest_messages(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "pdm.ingest"]
+    return [r.getMessage() for r in caplog.records if r.name == "pdm.ingest.poller"]
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ async def test_network_failure_is_detected_logged_once_and_survived(sessions, pr
     written: list[float] = []
     writer = asyncio.ensure_future(counting(server, written))
     try:
-        with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+        with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
             await drive(poller, lambda: len(stored(sessions, "t0")) >= 3, limit_s=10, what="first readings")
             if failure == "cut":
                 await proxy.cut()
@@ -148,7 +148,7 @@ async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_
     written: list[float] = []
     writer = asyncio.ensure_future(counting(server, written))
     try:
-        with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+        with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
             await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
             proxy.latency_s = 1.5  # each way
             await keep_polling(poller, 5.0)  # several keep-alive periods
@@ -166,7 +166,7 @@ async def test_session_closed_by_the_server_is_recreated(sessions, opcua_server,
     settings = SUBSCRIBE if mode == "subscribe" else {}
     poller = make_poller(sessions, opcua_server.url, opcua_server.node_ids[:3], tmp_path, **settings)
     iserver = opcua_server.server.iserver
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
         sessions_before = list(iserver._external_sessions.values())
         assert len(sessions_before) == 1
@@ -189,7 +189,7 @@ async def test_session_expired_during_a_stall_is_recreated(sessions, tmp_path, c
     poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path)
     iserver = server.server.iserver
     try:
-        with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+        with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
             await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
             first = list(iserver._external_sessions.values())
             proxy.black_hole()
@@ -212,7 +212,7 @@ async def test_data_flows_within_the_backoff_cap_after_a_long_outage(sessions, t
     cap = 2.0
     server = await OpcUaTestServer(n=3).start()
     poller = make_poller(sessions, server.url, server.node_ids, tmp_path, reconnect_max_delay_s=cap)
-    with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
         await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
         await server.stop()
         await keep_polling(poller, 3 * cap)  # long enough for the waits to reach the cap

@@ -214,8 +214,7 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
 
     from cryptography.fernet import Fernet
 
-    from pdm import crypto
-
+    from pdm.access import crypto
     caplog.set_level(logging.DEBUG)  # asyncua logs each request it sends at DEBUG: not this password
     caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
@@ -334,8 +333,8 @@ async def test_server_refusing_anonymous_says_so(tmp_path):
 
 async def test_poller_reports_anonymous_refused(tmp_path, sessions):
     from pdm.config import parse_plants
-    from pdm.connectors.spool import Spool
-    from pdm.ingest import EndpointPoller
+    from pdm.ingest.spool import Spool
+    from pdm.ingest.poller import EndpointPoller
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Endpoint as EndpointRow
 

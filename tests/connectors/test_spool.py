@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from pdm.connectors.spool import Spool
+from pdm.ingest.spool import Spool
 
 
 def _rows(start, n):

@@ -297,7 +297,7 @@ def test_rebase_refuses_bad_parameters_naming_them(param, value):
 
 
 def _in_calls(det: RebaselineMADDetector, X: np.ndarray, cuts: list[int]) -> tuple[np.ndarray, list[dict]]:
-    """Score X in calls ending at ``cuts``, as pdm.scoring does: each call starts again at the
+    """Score X in calls ending at ``cuts``, as pdm.models.scoring does: each call starts again at the
     previous call's resume row, and only the rows after the previous call's end are kept."""
     scores, states, state, resume, done = [], [], None, None, 0
     for end in [*cuts, len(X)]:

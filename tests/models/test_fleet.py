@@ -23,7 +23,7 @@ from pdm.models.fleet_scoring import fleet_model_for, version_label
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import load
 from pdm.models.lifecycle import train_asset
-from pdm.scoring import score_asset
+from pdm.models.scoring import score_asset
 from pdm.simulator.physics import AssetModel, asset_seed, fault_severity
 from pdm.storage.catalog import all_assets, apply_plants, company_by_slug, list_tags
 from pdm.storage.readings import insert_readings

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from sqlalchemy import delete, select, text, update
 
-from pdm import feedback
-from pdm.alerts import ScoredRow, evaluate
+from pdm.alerts import feedback
+from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import DetectionConfig, Settings, parse_plants
 from pdm.errors import ConfigError, NotFound
 from pdm.models.lifecycle import (alarm_rate, asset_due, assets_due, normal_frame, run_start, shortage,
                                   train_asset)
 from pdm.models.training import active_model, load_version
-from pdm.scoring import score_asset
+from pdm.models.scoring import score_asset
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, list_tags
 from pdm.storage.readings import insert_ignore, insert_readings
 from pdm.storage.session import downgrade, make_engine, upgrade
@@ -272,7 +272,7 @@ def test_alarm_rate_counts_only_debounced_runs():
 
 
 def test_the_worker_trains_what_is_due(plant, db_url, tmp_path):
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     engine = make_engine(db_url)
     worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path), detection=DETECTION)

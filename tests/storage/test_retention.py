@@ -242,7 +242,7 @@ async def test_the_worker_runs_retention_on_its_schedule(engine, db_url, plant, 
     import time
 
     from pdm.config import DetectionConfig, Settings
-    from pdm.worker import Worker
+    from pdm.runtime.worker import Worker
 
     tag = plant["tags"][0][0]
     old = (time.time() - 3 * DAY) // 60 * 60

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pdm.users import SECRET_ENV
+from pdm.access.users import SECRET_ENV
 from tests.conftest import free_port
 from tests.ui.test_login import SECRET
 

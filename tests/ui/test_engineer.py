@@ -188,8 +188,8 @@ def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_pat
     """Health is read from the database, whichever host the worker runs on."""
     import time
 
-    from pdm import leases
-    from pdm.health import save_health
+    from pdm.ingest import leases
+    from pdm.ingest.health import save_health
     from pdm.storage.tables import Company
 
     url = _db(tmp_path / "pdm.sqlite3")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.util import calc_hash
 
-from pdm import feedback
+from pdm.alerts import feedback
 from pdm.storage.session import make_engine, session_factory
 from tests.ui.test_app import _db
 from tests.ui.test_login import logged_in

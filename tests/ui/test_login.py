@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from pdm import users
+from pdm.access import users
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import AuditEvent

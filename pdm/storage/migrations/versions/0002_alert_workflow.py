@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_failure_modes')),
     sa.UniqueConstraint('code', name=op.f('uq_failure_modes_code'))
     )
-    # A starting list; the cluster operator extends it (pdm.feedback.add_failure_mode).
+    # A starting list; the cluster operator extends it (pdm.alerts.feedback.add_failure_mode).
     op.bulk_insert(sa.table('failure_modes', sa.column('code', sa.String), sa.column('label', sa.String),
                             sa.column('asset_class', sa.String)),
                    [{"code": code, "label": label, "asset_class": None} for code, label in FAILURE_MODES])

@@ -26,14 +26,14 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import leases
+from pdm.ingest import leases
 from pdm.config import EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
-from pdm.connectors.spool import Spool
+from pdm.ingest.spool import Spool
 from pdm.errors import PdmError
-from pdm.health import save_health
-from pdm.ingest import DB_ERRORS, EndpointPoller
-from pdm.job_guard import GuardedJobs
+from pdm.ingest.health import save_health
+from pdm.ingest.poller import DB_ERRORS, EndpointPoller
+from pdm.runtime.job_guard import GuardedJobs
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Company, Endpoint, Tag

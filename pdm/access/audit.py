@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pdm.storage.tables import AuditEvent
-from pdm.tenancy import ADMIN, Principal, require_role
+from pdm.access.tenancy import ADMIN, Principal, require_role
 
 ACTIONS = ("login", "login_failed", "login_locked", "logout", "user_added", "user_disabled", "user_enabled",
            "password_changed", "endpoint_added", "endpoint_enabled", "endpoint_disabled", "tag_mapped",

@@ -1,9 +1,9 @@
 """The worker process, in one of three roles (``pdmctl worker --role``).
 
-- ``ingest``: reads its fair share of the endpoints (``pdm.endpoint_share``); any number of
+- ``ingest``: reads its fair share of the endpoints (``pdm.ingest.share``); any number of
   these run side by side, on one host or several, and take over a dead one's endpoints.
 - ``scheduler``: trains, scores and sends notifications; exactly one runs per database, held
-  by the leader lock (``pdm.scheduler``). Started with ``wait``, a second one is a standby that
+  by the leader lock (``pdm.runtime.scheduler``). Started with ``wait``, a second one is a standby that
   takes over when the leader dies.
 - ``all`` (the default): both in one process, today's single-process deployment.
 """
@@ -18,17 +18,17 @@ from typing import Literal
 
 from sqlalchemy import Engine, select
 
-from pdm import notify
+from pdm.alerts import notify
 from pdm.config import DetectionConfig, Settings
-from pdm.endpoint_share import EndpointShare, utcnow
-from pdm.ingest import DB_ERRORS, EndpointPoller
-from pdm.leases import new_worker_id
-from pdm.job_guard import FailureLog, GuardedJobs, each_alone
+from pdm.ingest.share import EndpointShare, utcnow
+from pdm.ingest.poller import DB_ERRORS, EndpointPoller
+from pdm.ingest.leases import new_worker_id
+from pdm.runtime.job_guard import FailureLog, GuardedJobs, each_alone
 from pdm.models.fanout import train_many
 from pdm.models.fleet import train_fleet
 from pdm.models.lifecycle import assets_due
-from pdm.scheduler import LeaderLock, make_scheduler
-from pdm.scoring import score_asset
+from pdm.runtime.scheduler import LeaderLock, make_scheduler
+from pdm.models.scoring import score_asset
 from pdm.storage.catalog import all_assets, list_companies
 from pdm.storage.retention import maintain
 from pdm.storage.session import session_factory

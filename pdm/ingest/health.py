@@ -70,7 +70,7 @@ def save_health(session: Session, rows: list[dict]) -> None:
 
 def endpoint_health(session: Session, *, company_id: int, now: float | None = None) -> list[dict]:
     """One dict per endpoint of the company; shared with the engineer page so both say the same thing."""
-    from pdm.leases import holders
+    from pdm.ingest.leases import holders
     from pdm.storage.catalog import list_endpoints
 
     now = now or time.time()

@@ -15,8 +15,8 @@ import time
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pdm import audit
-from pdm.alerts import get_alert, open_alert, record_closing_data_time
+from pdm.access import audit
+from pdm.alerts.rules import get_alert, open_alert, record_closing_data_time
 from pdm.errors import PdmError
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, FailureMode
 

@@ -8,7 +8,7 @@ partial unique index makes that hold even when two scorers race on one asset.
 Flicker is held off twice: a run, once started, only ends when the score falls below
 ``clear_ratio`` x threshold (hysteresis), and after an alert closes the asset stays silent
 for its ``silent_period_min``. What people do with an alert (acknowledge, resolve with
-feedback, ...) is in ``pdm.feedback``; notifications are queued in the same transaction (``pdm.notify``).
+feedback, ...) is in ``pdm.alerts.feedback``; notifications are queued in the same transaction (``pdm.alerts.notify``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pdm import notify
+from pdm.alerts import notify
 from pdm.errors import NotFound
 from pdm.storage.tables import (CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score,
                                 Tag)
@@ -51,7 +51,7 @@ def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str], shift
     """Each sensor with its normal range from the training data (1st–99th percentile, median),
     moved by ``shift`` per sensor where the detector's baseline has moved since (``rebase``).
 
-    For ``pdm.scoring``: models trained before the detectors kept these attributes are left as they are.
+    For ``pdm.models.scoring``: models trained before the detectors kept these attributes are left as they are.
     """
     low, high = getattr(detector, "feature_low_", None), getattr(detector, "feature_high_", None)
     median = getattr(detector, "feature_median_", None)

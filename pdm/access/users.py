@@ -26,10 +26,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from pdm import audit
+from pdm.access import audit
 from pdm.errors import NotFound, PdmError
 from pdm.storage.tables import LoginAttempt, User
-from pdm.tenancy import Principal, check_role
+from pdm.access.tenancy import Principal, check_role
 
 MAX_FAILURES = 5
 WINDOW_S = 15 * 60

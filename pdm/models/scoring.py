@@ -3,7 +3,7 @@
 An asset without a model of its own yet is scored by its class's fleet model
 (``pdm.models.fleet_scoring``) until its own model is trained.
 
-New scores are stored, and the rows are handed to ``pdm.alerts`` with the sensors that
+New scores are stored, and the rows are handed to ``pdm.alerts.rules`` with the sensors that
 explain them, so an alert can say which sensors moved and how far. A sequential detector
 (``rebase``, whose baseline moves after an excursion has gone back) continues from where its
 previous run left off (``detector_states``), so its scores do not depend on how often scoring ran.
@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pdm import alerts
+from pdm.alerts import rules as alerts
 from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
 from pdm.models.base import shares

@@ -6,7 +6,7 @@ others. A poller that loses its server backs off (1 s doubling to the endpoint's
 back, with the reason. A node that turns Bad is logged once by name (and once when it
 recovers); its reading is still stored with its status, and the other nodes are unaffected.
 
-Health (readings/s, errors in the last hour) is counted in memory (``pdm.health``).
+Health (readings/s, errors in the last hour) is counted in memory (``pdm.ingest.health``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
-from pdm.connectors.spool import Spool
+from pdm.ingest.spool import Spool
 from pdm.errors import EndpointRefused, EndpointUnavailable
-from pdm.health import Health
+from pdm.ingest.health import Health
 from pdm.storage.readings import READING_COLUMNS as COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Endpoint
 

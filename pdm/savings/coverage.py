@@ -12,7 +12,7 @@ import math
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pdm.periods import parse_period
+from pdm.savings.periods import parse_period
 from pdm.storage.readings import first_stored, stored_counts
 from pdm.storage.tables import Endpoint, Tag
 

@@ -22,16 +22,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, func, select
 
-from pdm import users
-from pdm.alerts import list_alerts
+from pdm.access import users
+from pdm.alerts.rules import list_alerts
 from pdm.config import PlantConfig, Settings
 from pdm.errors import PdmError
-from pdm.demo_feedback import close_demo_alerts
+from pdm.demo.technician import close_demo_alerts
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants, list_companies
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
-from pdm.worker import Worker
+from pdm.runtime.worker import Worker
 
 
 STOP_S = 180.0  # the worker's own stop stages are bounded below this

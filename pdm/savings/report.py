@@ -13,7 +13,7 @@ import json
 from decimal import Decimal
 from html import escape
 
-from pdm.savings import AlertSavings
+from pdm.savings.figures import AlertSavings
 
 ALERT_COLUMNS = ("alert_id", "asset", "asset_class", "status", "failure_mode", "opened_at", "closed_at", "lead_time_h",
                  "downtime_h", "downtime_h_source", "downtime_cost_per_hour", "downtime_cost_per_hour_source",

@@ -18,8 +18,8 @@ Rounding: amounts are exact Decimals built from the stored floats' shortest repr
 the sum of unrounded amounts, rounded once to cents (ROUND_HALF_UP). Per-alert figures shown
 in tables are each rounded the same way, so a column may differ from the total by a cent.
 
-Periods are parsed by ``pdm.periods``; data coverage (readings received over expected) lives in
-``pdm.coverage`` and is re-exported here for the pages that show both.
+Periods are parsed by ``pdm.savings.periods``; data coverage (readings received over expected) lives in
+``pdm.savings.coverage`` and is re-exported here for the pages that show both.
 
 Lead time: from the alert opening to the intervention (``started_at``), or to its closing when
 nobody took it in hand; averaged over RESOLVED alerts. Precision: RESOLVED / (RESOLVED + FALSE_ALARM).
@@ -35,8 +35,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pdm.config import CostModel
-from pdm.kanon import benchmark_allowed, hidden_reason
-from pdm.periods import parse_period
+from pdm.savings.kanon import benchmark_allowed, hidden_reason
+from pdm.savings.periods import parse_period
 from pdm.storage.tables import CLOSED_STATUSES, Alert, Asset, Company, CostDefault
 
 CENT = Decimal("0.01")

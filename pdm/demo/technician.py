@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm import feedback
-from pdm.alerts import list_alerts
+from pdm.alerts import feedback
+from pdm.alerts.rules import list_alerts
 from pdm.storage.catalog import list_companies
 from pdm.storage.tables import OPEN_STATUSES, Alert
 
