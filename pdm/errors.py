@@ -15,6 +15,14 @@ class ConfigError(PdmError):
         super().__init__(f"{source}: {field} = {value!r}: {reason}")
 
 
+class InvalidInput(PdmError):
+    """Bad input from a person: names the field and the value."""
+
+    def __init__(self, field: str, value: object, reason: str):
+        self.field, self.value = field, value
+        super().__init__(f"{field} = {value!r}: {reason}")
+
+
 class EndpointUnavailable(PdmError):
     """Retry later: the server cannot be reached or dropped the connection."""
 

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from pdm.alerts import feedback
 from pdm.errors import NotFound
-from pdm.alerts.feedback import InvalidInput, TransitionRefused
+from pdm.alerts.feedback import TransitionRefused
+from pdm.errors import InvalidInput
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert
 

@@ -145,20 +145,6 @@ def test_severity_grows_with_duration_and_never_drops(ctx):
     assert kinds == ["opened", "escalated"]
 
 
-def test_normal_ranges_come_from_the_detector():
-    import numpy as np
-
-    from pdm.alerts.rules import add_normal_ranges
-
-    class Fitted:
-        feature_low_, feature_high_, feature_median_ = np.array([1.0, 10.0]), np.array([2.0, 20.0]), np.array([1.5, 15])
-
-    sensors = [{"tag": "b", "contribution": 0.9, "value": 30.0}, {"tag": "zz", "contribution": 0.1, "value": 1}]
-    out = add_normal_ranges(sensors, Fitted(), ["a", "b"])
-    assert out[0] == {"tag": "b", "contribution": 0.9, "value": 30.0, "low": 10.0, "high": 20.0, "median": 15.0}
-    assert out[1] == sensors[1] and add_normal_ranges(sensors, object(), ["a", "b"]) == sensors
-
-
 def test_list_alerts_filters_by_status_asset_site_and_period(ctx):
     sessions, cid, aid, mv = ctx
     alert_id = _opened(ctx)

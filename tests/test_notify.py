@@ -19,7 +19,7 @@ from pdm.alerts import feedback
 from pdm.alerts import notify
 from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import NotificationsConfig
-from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
+from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, sync_channels
 from pdm.storage.tables import Alert, Asset, ModelVersion, Notification
 from tests.conftest import free_port
 
@@ -112,7 +112,7 @@ def _channels(plant, *, smtp_port=1, webhook="http://127.0.0.1:1/x", email_min="
         "email": [{"to": ["ops@example.org", "lead@example.org"], "min_severity": email_min}],
         "webhooks": [{"url": webhook, "min_severity": hook_min, "timeout_s": 5}]})
     with sessions.begin() as s:
-        notify.sync_channels(s, company_id=cid, config=config)
+        sync_channels(s, company_id=cid, config=config)
 
 
 def _alert(plant, scores, start=100.0):
@@ -253,7 +253,7 @@ def test_removed_channels_are_disabled_not_deleted(plant):
     _channels(plant, email_min="low")
     _alert(plant, [2, 2, 2])
     with sessions.begin() as s:
-        assert notify.sync_channels(s, company_id=cid, config=NotificationsConfig()) == 0
+        assert sync_channels(s, company_id=cid, config=NotificationsConfig()) == 0
     assert notify.send_due(sessions, now=NOW)["retry"] == 2
     with sessions() as s:
         errors = set(s.execute(select(Notification.last_error)).scalars())

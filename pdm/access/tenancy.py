@@ -40,10 +40,6 @@ class Principal:
     role: str
     company_id: int | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ADMIN
-
 
 def check_role(role: str, company_id: int | None) -> None:
     """A role/company pair that can exist: company roles need a company, the others none."""

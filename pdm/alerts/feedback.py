@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pdm.access import audit
 from pdm.alerts.rules import get_alert, open_alert, record_closing_data_time
-from pdm.errors import PdmError
+from pdm.errors import InvalidInput, PdmError
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, FailureMode
 
 # action: (statuses it is allowed from, status it leads to)
@@ -33,14 +33,6 @@ FEEDBACK_FIELDS = ("failure_mode", "action_taken", "downtime_avoided_h", "repair
 
 class TransitionRefused(PdmError):
     """The alert's current status does not allow this step."""
-
-
-class InvalidInput(PdmError):
-    """Bad input from a person: names the field and the value."""
-
-    def __init__(self, field: str, value: object, reason: str):
-        self.field, self.value = field, value
-        super().__init__(f"{field} = {value!r}: {reason}")
 
 
 def allowed_actions(status: str) -> list[str]:

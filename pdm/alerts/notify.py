@@ -22,18 +22,16 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from typing import get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.config import NotificationsConfig, Severity
+from pdm.config import severity_rank
 from pdm.errors import PdmError
 from pdm.storage.tables import Alert, Asset, Notification, NotificationChannel
 
 log = logging.getLogger(__name__)
 
-SEVERITY_ORDER: tuple[str, ...] = get_args(Severity)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 30.0
 BACKOFF_MAX_S = 3600.0
@@ -43,35 +41,6 @@ Transport = Callable[[NotificationChannel, dict], None]
 
 class NotifyError(PdmError):
     """A notification could not be delivered (it stays queued and is retried)."""
-
-
-def _rank(severity: str) -> int:
-    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 0
-
-
-def sync_channels(session: Session, *, company_id: int, config: NotificationsConfig) -> int:
-    """Make the company's channels match its config; returns how many are enabled.
-
-    Channels no longer configured are disabled, not deleted: queued messages keep their channel.
-    """
-    wanted: dict[tuple[str, str], tuple[str, dict]] = {}
-    smtp = config.smtp.model_dump(mode="json") if config.smtp else {}
-    for route in config.email:
-        wanted[("email", ",".join(route.to))] = (route.min_severity, smtp)
-    for hook in config.webhooks:
-        wanted[("webhook", hook.url)] = (hook.min_severity, {"timeout_s": hook.timeout_s})
-    existing = session.execute(select(NotificationChannel)
-                               .where(NotificationChannel.company_id == company_id)).scalars()
-    for channel in existing:
-        key = (channel.kind, channel.target)
-        channel.enabled = key in wanted
-        if channel.enabled:
-            channel.min_severity, channel.settings = wanted.pop(key)
-    for (kind, target), (min_severity, settings) in wanted.items():
-        session.add(NotificationChannel(company_id=company_id, kind=kind, target=target, min_severity=min_severity,
-                                        settings=settings, enabled=True))
-    session.flush()
-    return len(config.email) + len(config.webhooks)
 
 
 def payload(alert: Alert, asset: Asset, event: str) -> dict:
@@ -87,8 +56,8 @@ def enqueue(session: Session, *, alert: Alert, asset: Asset, event: str, previou
     now = time.time() if now is None else now
     channels = session.execute(select(NotificationChannel).where(
         NotificationChannel.company_id == alert.company_id, NotificationChannel.enabled.is_(True))).scalars()
-    reached = [c for c in channels if _rank(c.min_severity) <= _rank(alert.severity)
-               and (previous_severity is None or _rank(c.min_severity) > _rank(previous_severity))]
+    reached = [c for c in channels if severity_rank(c.min_severity) <= severity_rank(alert.severity)
+               and (previous_severity is None or severity_rank(c.min_severity) > severity_rank(previous_severity))]
     body = payload(alert, asset, event)
     for channel in reached:
         session.add(Notification(company_id=alert.company_id, alert_id=alert.id, channel_id=channel.id, event=event,

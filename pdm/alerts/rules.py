@@ -18,16 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pdm.alerts import notify
+from pdm.config import SEVERITIES, severity_rank
 from pdm.errors import NotFound
+from pdm.storage.session import dialect_insert
 from pdm.storage.tables import (CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score,
                                 Tag)
 
-SEVERITIES = ("low", "medium", "high", "critical")
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 CLEAR_RATIO = 0.9
 DEFAULT_SILENT_PERIOD_MIN = 30.0
 # An excess that lasts this long is one level worse than its peak alone says.
@@ -45,28 +44,6 @@ def severity(peak_ratio: float, criticality: int, *, duration_s: float = 0.0) ->
     level += {1: -1, 2: 0, 3: 0, 4: 1, 5: 1}.get(criticality, 0)
     level += 1 if duration_s >= LONG_EXCESS_S else 0
     return SEVERITIES[max(0, min(level, 3))]
-
-
-def add_normal_ranges(sensors: list[dict], detector, names: Sequence[str], shift=None) -> list[dict]:
-    """Each sensor with its normal range from the training data (1st–99th percentile, median),
-    moved by ``shift`` per sensor where the detector's baseline has moved since (``rebase``).
-
-    For ``pdm.models.scoring``: models trained before the detectors kept these attributes are left as they are.
-    """
-    low, high = getattr(detector, "feature_low_", None), getattr(detector, "feature_high_", None)
-    median = getattr(detector, "feature_median_", None)
-    if low is None or high is None or median is None:
-        return sensors
-    if shift is not None:
-        low, high, median = low + shift, high + shift, median + shift
-    index = {name: i for i, name in enumerate(names)}
-    out = []
-    for s in sensors:
-        i = index.get(s.get("tag"))
-        extra = {} if i is None else {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4),
-                                      "median": round(float(median[i]), 4)}
-        out.append({**s, **extra})
-    return out
 
 
 @dataclass(frozen=True)
@@ -176,7 +153,7 @@ def _update(session: Session, alert: Alert, row: ScoredRow, asset: Asset) -> Non
             alert.sensors = row.sensors
     before = alert.severity
     alert.severity = _severity(alert, asset)
-    if SEVERITIES.index(alert.severity) > SEVERITIES.index(before):
+    if severity_rank(alert.severity) > severity_rank(before):
         _event(session, alert, kind="escalated", details={"from": before, "to": alert.severity})
         notify.enqueue(session, alert=alert, asset=asset, event="escalated", previous_severity=before)
 
@@ -194,8 +171,7 @@ def _open(session: Session, *, company_id: int, asset: Asset, model_version_id: 
                   threshold=threshold, sensors=row.sensors)
     # ON CONFLICT DO NOTHING, not a savepoint: on pysqlite a SAVEPOINT before any write starts its own
     # transaction, and its RELEASE would commit the alert even if the scorer's transaction rolls back.
-    insert = _INSERTS[session.get_bind().dialect.name]
-    alert_id = session.execute(insert(Alert).values(**values).on_conflict_do_nothing()
+    alert_id = session.execute(dialect_insert(session, Alert).values(**values).on_conflict_do_nothing()
                                .returning(Alert.id)).scalar()
     if alert_id is None:
         # Another scorer opened this asset's alert first (the partial unique index): update theirs instead.
@@ -228,8 +204,7 @@ def list_alerts(session: Session, *, company_id: int, statuses: Sequence[str] | 
     if until is not None:
         stmt = stmt.where(Alert.opened_at <= until)
     rows = [tuple(r) for r in session.execute(stmt).all()]
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    rows.sort(key=lambda r: (r[0].status not in OPEN_STATUSES, -rank.get(r[0].severity, 0), -r[0].opened_at))
+    rows.sort(key=lambda r: (r[0].status not in OPEN_STATUSES, -severity_rank(r[0].severity), -r[0].opened_at))
     return rows
 
 

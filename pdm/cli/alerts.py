@@ -67,7 +67,7 @@ def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: Set
 
 
 def _check_statuses(statuses: list[str]) -> None:
-    from pdm.alerts.feedback import InvalidInput
+    from pdm.errors import InvalidInput
     from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES
 
     for s in statuses:

@@ -28,7 +28,7 @@ def savings(company: Annotated[Optional[str], typer.Option("--company", help="Co
             database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Export the savings of one company (--company) or of the cluster (--cluster)."""
     from pdm.savings import report
-    from pdm.alerts.feedback import InvalidInput
+    from pdm.errors import InvalidInput
     from pdm.savings.periods import parse_period
     from pdm.savings.figures import cluster_view, member_view
     from pdm.storage.session import session_factory

@@ -9,12 +9,12 @@ from pdm.config.base import SECRET_FIELDS, PositiveSeconds, Slug, validate_model
 from pdm.config.detection import DetectionConfig, FleetConfig
 from pdm.config.endpoints import EndpointConfig, NodeMap
 from pdm.config.plants import (AssetConfig, CompanyConfig, CostModel, EmailRoute, FaultConfig, FaultKind, Hours, Money,
-                               NotificationsConfig, PlantConfig, Severity, SimulationConfig, SiteConfig, SmtpConfig,
-                               WebhookRoute, load_plants, parse_plants)
+                               NotificationsConfig, PlantConfig, SEVERITIES, Severity, SimulationConfig, SiteConfig, SmtpConfig,
+                               WebhookRoute, load_plants, parse_plants, severity_rank)
 from pdm.config.settings import RetentionConfig, Settings, load_settings
 
 __all__ = ["SECRET_FIELDS", "PositiveSeconds", "Slug", "validate_model", "DetectionConfig", "FleetConfig",
            "EndpointConfig", "NodeMap", "AssetConfig", "CompanyConfig", "CostModel", "EmailRoute", "FaultConfig",
-           "FaultKind", "Hours", "Money", "NotificationsConfig", "PlantConfig", "Severity", "SimulationConfig",
+           "FaultKind", "Hours", "Money", "NotificationsConfig", "PlantConfig", "SEVERITIES", "Severity", "severity_rank", "SimulationConfig",
            "SiteConfig", "SmtpConfig", "WebhookRoute", "load_plants", "parse_plants", "RetentionConfig", "Settings",
            "load_settings"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, model_validator
@@ -58,6 +58,13 @@ class SiteConfig(_Strict):
 
 
 Severity = Literal["low", "medium", "high", "critical"]
+# The one severity order, lowest first: alerts rank by it, notification routes filter by it.
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+def severity_rank(severity: str) -> int:
+    """0 for "low" up to 3 for "critical"; an unknown value ranks lowest."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
 class SmtpConfig(_Strict):

@@ -12,12 +12,11 @@ import time
 from collections import deque
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pdm.storage.session import dialect_insert
 from pdm.storage.tables import EndpointHealth
 
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 HOUR = 3600.0
 
 
@@ -60,8 +59,7 @@ def save_health(session: Session, rows: list[dict]) -> None:
     """Upsert ``endpoint_health`` rows (endpoint_id, company_id, worker_id and a ``Health.snapshot``)."""
     if not rows:
         return
-    insert = _INSERTS[session.get_bind().dialect.name]
-    stmt = insert(EndpointHealth)
+    stmt = dialect_insert(session, EndpointHealth)
     columns = ("company_id", "worker_id", "updated_at", "readings_per_s", "errors_last_hour", "last_error",
                "spool_rows")
     session.execute(stmt.on_conflict_do_update(index_elements=["endpoint_id"],

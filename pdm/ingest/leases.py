@@ -20,12 +20,11 @@ import socket
 import time
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pdm.storage.session import dialect_insert
 from pdm.storage.tables import EndpointLease, IngestWorker
 
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 FORGET_AFTER_S = 3600.0  # a worker expired this long ago is removed from the registry
 
 
@@ -34,16 +33,12 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def _insert(session: Session, table):
-    return _INSERTS[session.get_bind().dialect.name](table)
-
-
 def heartbeat(session: Session, *, worker_id: str, ttl: float, now: float | None = None) -> None:
     """Say this ingest worker is alive for ``ttl`` more seconds (registering it the first time)."""
     now = time.time() if now is None else now
     values = {"worker_id": worker_id, "host": socket.gethostname(), "pid": os.getpid(), "started_at": now,
               "heartbeat_at": now, "expires_at": now + ttl}
-    stmt = _insert(session, IngestWorker).values(values)
+    stmt = dialect_insert(session, IngestWorker).values(values)
     session.execute(stmt.on_conflict_do_update(index_elements=["worker_id"],
                                                set_={"heartbeat_at": now, "expires_at": now + ttl}))
     session.execute(delete(IngestWorker).where(IngestWorker.expires_at < now - FORGET_AFTER_S))
@@ -65,7 +60,7 @@ def acquire(session: Session, *, endpoint_id: int, worker_id: str, ttl: float, n
     """Take the endpoint if it is free, expired or already ours; False when a live worker holds it."""
     now = time.time() if now is None else now
     values = {"worker_id": worker_id, "acquired_at": now, "heartbeat_at": now, "expires_at": now + ttl}
-    got = session.execute(_insert(session, EndpointLease).values(endpoint_id=endpoint_id, **values)
+    got = session.execute(dialect_insert(session, EndpointLease).values(endpoint_id=endpoint_id, **values)
                           .on_conflict_do_nothing(index_elements=["endpoint_id"])).rowcount
     if got == 1:
         return True

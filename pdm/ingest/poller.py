@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.config import EndpointConfig
@@ -26,12 +25,11 @@ from pdm.connectors import Connector, Reading, is_good, make_connector, status_n
 from pdm.ingest.spool import Spool
 from pdm.errors import EndpointRefused, EndpointUnavailable
 from pdm.ingest.health import Health
+from pdm.storage.session import DB_ERRORS
 from pdm.storage.readings import READING_COLUMNS as COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Endpoint
 
 log = logging.getLogger(__name__)
-# Only "cannot reach the database" is spooled; a data error would poison the spool forever.
-DB_ERRORS = (OperationalError, InterfaceError)
 # Readings are keyed (tag, ts): every commit dirties one page per tag, whatever the number of
 # rows per tag. Committing at most every MIN_COMMIT_S (while polls continue) amortises that
 # when polls come faster; at the usual poll interval of 1 s every poll still commits at once.

@@ -20,8 +20,10 @@ import logging
 import os
 import shutil
 import time
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +34,8 @@ from pdm.connectors import make_connector
 from pdm.ingest.spool import Spool
 from pdm.errors import PdmError
 from pdm.ingest.health import save_health
-from pdm.ingest.poller import DB_ERRORS, EndpointPoller
-from pdm.runtime.job_guard import GuardedJobs
+from pdm.ingest.poller import EndpointPoller
+from pdm.storage.session import DB_ERRORS
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Company, Endpoint, Tag
@@ -43,8 +45,16 @@ POLLER_STOP_S = 15.0  # a stop must end: a poller that overruns is logged by nam
 LOCK_FILE = ".lock"
 
 
+class Jobs(Protocol):
+    """What the share needs of the worker's scheduler (``pdm.runtime.job_guard.GuardedJobs``)."""
+
+    def add(self, func: Callable, trigger: str, *, id: str, **kwargs: Any) -> None: ...
+
+    def remove(self, job_id: str) -> None: ...
+
+
 class EndpointShare:
-    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, jobs: GuardedJobs, worker_id: str):
+    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, jobs: Jobs, worker_id: str):
         self.sessions = sessions
         self.settings = settings
         self.jobs = jobs  # the worker's: its stop waits for a poll under way
@@ -104,7 +114,7 @@ class EndpointShare:
                 self._signatures[endpoint_id] = signature
                 self.pollers[endpoint_id] = poller
                 self.jobs.add(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
-                              id=f"poll:{endpoint_id}", next_run_time=utcnow())
+                              id=f"poll:{endpoint_id}", next_run_time=datetime.now(timezone.utc))
                 log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
                          poller.config.poll_interval_s)
             await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
@@ -241,8 +251,3 @@ async def bounded(awaitable, seconds: float, what: str) -> None:
     except asyncio.TimeoutError:
         log.warning("stopping: %s did not finish within %.0f s; left behind", what, seconds)
 
-
-def utcnow():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)

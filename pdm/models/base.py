@@ -16,6 +16,7 @@ validation in ``fit``, learned attributes ending in ``_``) and implement three h
 from __future__ import annotations
 
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -23,6 +24,16 @@ from sklearn.utils.validation import check_is_fitted
 
 MIN_FIT_ROWS = 10
 REPORTED_QUANTILES = (0.5, 0.9, 0.99)
+TOP_SENSORS = 3
+
+
+class RunScores(NamedTuple):
+    """What ``score_run`` returns for a batch of rows."""
+
+    scores: np.ndarray  # one per row
+    contributions: np.ndarray | None  # (rows, features) raw amounts; None: ``explain`` the rows that need it
+    shifts: np.ndarray | None  # (rows, features): how far each row's baseline moved since fit; None: it did not
+    state: dict  # to pass with the next rows (plain JSON); "resume_row" says where the next call starts
 
 
 def robust_center_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +65,9 @@ class BaseDetector(BaseEstimator):
     #: Whether a sensor that disagrees with the others while staying in its own normal range
     #: is reliably flagged (the contract tests hold every detector that claims it to it).
     detects_correlation_breaks = True
+    #: Whether a row's score depends on the rows before it (then batches are scored with
+    #: ``score_run`` and the state it returns, so scores do not depend on how rows were batched).
+    sequential = False
 
     def __init__(self, *, threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
         self.threshold_quantile = threshold_quantile
@@ -135,6 +149,40 @@ class BaseDetector(BaseEstimator):
         order = np.argsort(-shares, kind="stable")[:k]
         return [{"tag": tags[i], "contribution": float(shares[i])} for i in order]
 
+    def score_run(self, X, state: dict | None = None) -> RunScores:
+        """Score ``X``, the rows following where ``state`` (None: the end of training) left off.
+
+        Here each row is scored on its own, so there is no state to carry and every row is new
+        (``resume_row`` None); a sequential detector overrides this.
+        """
+        return RunScores(self.score_samples(X), None, None, {"resume_row": None})
+
+    def explain_run(self, X, run: RunScores, rows: np.ndarray) -> np.ndarray:
+        """``explain`` for the rows of ``X`` selected by the boolean mask ``rows``, using what the
+        run already computed where it did (a sequential detector's moving baseline)."""
+        if run.contributions is not None:
+            return shares(run.contributions[rows])
+        if not rows.any():
+            return np.empty((0, self.n_features_in_))
+        return self.explain(X[rows] if hasattr(X, "iloc") else np.asarray(X)[rows])
+
+    def normal_ranges(self, shift: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+        """Each sensor's normal range in training (1st–99th percentile, median), moved by ``shift``
+        per sensor where the baseline has moved since. Empty for models saved before these were kept."""
+        low, high = getattr(self, "feature_low_", None), getattr(self, "feature_high_", None)
+        median = getattr(self, "feature_median_", None)
+        if low is None or high is None or median is None:
+            return {}
+        if shift is not None:
+            low, high, median = low + shift, high + shift, median + shift
+        return ranges_by_tag(self.tag_names(), low, high, median)
+
+    def top_sensors(self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None,
+                    k: int = TOP_SENSORS) -> list[dict]:
+        """The ``k`` sensors with the largest share of one row's abnormality, each with its value
+        and normal range: what an alert shows a technician."""
+        return top_sensors(self.tag_names(), row_shares, values, self.normal_ranges(shift), k)
+
     def tag_names(self) -> list[str]:
         """Feature names seen in ``fit``, or ``x0, x1, ...`` when fitted on a plain array."""
         check_is_fitted(self)
@@ -163,6 +211,19 @@ class BaseDetector(BaseEstimator):
                 f"X has {data.shape[1]} features, but the detector was fitted with {self.n_features_in_}"
             )
         return data
+
+
+def ranges_by_tag(tags: list[str], low, high, median) -> dict[str, dict[str, float]]:
+    return {tag: {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4),
+                  "median": round(float(median[i]), 4)} for i, tag in enumerate(tags)}
+
+
+def top_sensors(tags: list[str], row_shares: np.ndarray, values: np.ndarray, ranges: dict[str, dict[str, float]],
+                k: int = TOP_SENSORS) -> list[dict]:
+    """The ``k`` tags with the largest shares, each with its value and normal range (where known)."""
+    order = np.argsort(-np.asarray(row_shares), kind="stable")[:k]
+    return [{"tag": tags[i], "contribution": round(float(row_shares[i]), 4), "value": round(float(values[i]), 4),
+             **ranges.get(tags[i], {})} for i in order]
 
 
 def shares(contributions: np.ndarray) -> np.ndarray:

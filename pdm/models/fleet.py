@@ -206,9 +206,3 @@ def train_fleets(session: Session, *, detection: DetectionConfig) -> list[FleetM
         if model is not None:
             out.append(model)
     return out
-
-
-def fleet_job(sessions, detection: DetectionConfig, lock) -> int:
-    """The worker's scheduled retraining; ``lock`` is the worker's train/score lock."""
-    with lock, sessions.begin() as session:
-        return len(train_fleets(session, detection=detection))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
-from pdm.models.base import BaseDetector
+from pdm.models.base import TOP_SENSORS, BaseDetector, RunScores, ranges_by_tag, top_sensors
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.fleet import FLEET_COMPANY, active_fleet, fleet_label
 from pdm.models.normalise import ClassNominal, Normaliser, baseline_normaliser
@@ -33,7 +33,13 @@ log = logging.getLogger(__name__)
 
 
 class FleetScorer:
-    """A fleet detector seen through one asset's normaliser: it takes and reports the asset's units."""
+    """A fleet detector seen through one asset's normaliser: it takes and reports the asset's units.
+
+    It offers scoring what a detector does (``score_run``, ``explain_run``, ``top_sensors``); a
+    fleet model scores each row on its own, so it carries no state between batches.
+    """
+
+    sequential = False
 
     def __init__(self, detector: BaseDetector, normaliser: Normaliser):
         self.detector, self.normaliser = detector, normaliser
@@ -46,18 +52,24 @@ class FleetScorer:
     def explain(self, frame: pd.DataFrame) -> np.ndarray:
         return self.detector.explain(self.normaliser.apply(frame[self.names]))
 
-    # Normal ranges shown with an alert, back in the asset's own units.
-    @property
-    def feature_low_(self) -> np.ndarray:
-        return self.normaliser.invert(self.detector.feature_low_, self.names)
+    def score_run(self, frame: pd.DataFrame, state: dict | None = None) -> RunScores:
+        return RunScores(self.score_samples(frame), None, None, {"resume_row": None})
 
-    @property
-    def feature_high_(self) -> np.ndarray:
-        return self.normaliser.invert(self.detector.feature_high_, self.names)
+    def explain_run(self, frame: pd.DataFrame, run: RunScores, rows: np.ndarray) -> np.ndarray:
+        return self.explain(frame[rows]) if rows.any() else np.empty((0, len(self.names)))
 
-    @property
-    def feature_median_(self) -> np.ndarray:
-        return self.normaliser.invert(self.detector.feature_median_, self.names)
+    def normal_ranges(self, shift: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+        """The fleet model's normal ranges, back in the asset's own units."""
+        d = self.detector
+        if not all(hasattr(d, a) for a in ("feature_low_", "feature_high_", "feature_median_")):
+            return {}
+        low, high, median = (self.normaliser.invert(v, self.names)
+                             for v in (d.feature_low_, d.feature_high_, d.feature_median_))
+        return ranges_by_tag(self.names, low, high, median)
+
+    def top_sensors(self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None,
+                    k: int = TOP_SENSORS) -> list[dict]:
+        return top_sensors(self.names, row_shares, values, self.normal_ranges(shift), k)
 
 
 def fleet_model_for(session: Session, *, company_id: int, asset_id: int,

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import NamedTuple
 
 import numpy as np
 
+from pdm.models.base import RunScores
 from pdm.models.mad import MADDetector
-
-
-class RunScores(NamedTuple):
-    scores: np.ndarray  # one per row
-    contributions: np.ndarray  # (rows, features): squared z-scores
-    centers: np.ndarray  # (rows, features): the baseline each row was scored against
-    state: dict  # to pass with the next rows (plain JSON)
 
 
 class RebaselineMADDetector(MADDetector):
@@ -66,8 +59,8 @@ class RebaselineMADDetector(MADDetector):
         return z2
 
     def score_run(self, X, state: dict | None = None) -> RunScores:
-        """Scores, contributions (squared z-scores) and the baseline each row was scored against,
-        of ``X``, the rows that follow where ``state`` (None: the end of training) left off; and the
+        """Scores, contributions (squared z-scores) and how far from the fitted baseline each row
+        was scored, of ``X``, the rows that follow where ``state`` (None: the end of training) left off; and the
         state to pass with the next rows.
 
         The state holds the baseline in effect and, inside an alarm episode still open, its peak
@@ -94,7 +87,7 @@ class RebaselineMADDetector(MADDetector):
         episode, resume = self._open_episode(z2, start)
         resume = None if resume is None else resume - lead
         state = {"center": center.tolist(), "scale": scale.tolist(), "episode": episode, "resume_row": resume}
-        return RunScores(z2[lead:].max(axis=1), z2[lead:], centers[lead:], state)
+        return RunScores(z2[lead:].max(axis=1), z2[lead:], centers[lead:] - self.center_, state)
 
     def _open_episode(self, z2: np.ndarray, start: int) -> tuple[dict | None, int | None]:
         """The episode still open at the last row (its peak and sensor), and where its current

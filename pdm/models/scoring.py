@@ -20,25 +20,15 @@ from sqlalchemy.orm import Session
 from pdm.alerts import rules as alerts
 from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
-from pdm.models.base import shares
 from pdm.models.fleet_scoring import fleet_model_for
 from pdm.models.training import active_model, asset_features, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, DetectorState, ModelVersion, Score
 
-TOP_SENSORS = 3
-
-
 def _last_scored(session: Session, *, company_id: int, asset_id: int) -> float | None:
     stmt = select(func.max(Score.ts)).where(Score.company_id == company_id, Score.asset_id == asset_id)
     return session.execute(stmt).scalar()
-
-
-def _top_sensors(shares: np.ndarray, values: np.ndarray, names: list[str]) -> list[dict]:
-    order = np.argsort(shares)[::-1][:TOP_SENSORS]
-    return [{"tag": names[i], "contribution": round(float(shares[i]), 4), "value": round(float(values[i]), 4)}
-            for i in order]
 
 
 def _model_for(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig):
@@ -77,28 +67,22 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if detector is None:  # a fleet model that cannot be loaded; logged where it was refused
         return None
     threshold = float(version.threshold)
-    shifts = None  # how far each row's baseline has moved from the fitted one, per sensor
-    if run is None:
-        scores = detector.score_samples(frame)
-        high = scores > threshold
-        explained = detector.explain(frame[high]) if high.any() else np.empty((0, len(names)))
-    else:  # a sequential detector: from its resume row (a few rows already scored), only new ones kept
-        scored = detector.score_run(frame, run.state or None)
+    # A sequential detector starts again at its resume row (a few rows already scored): only new rows are kept.
+    scored = detector.score_run(frame, None if run is None else (run.state or None))
+    if run is not None:
         _save_run_state(run, scored.state, frame.index)
-        new = frame.index > last
-        frame, scores, shifts = frame[new], scored.scores[new], scored.centers[new] - detector.center_
-        high = scores > threshold
-        explained = shares(scored.contributions[new][high])
+    new = np.asarray(frame.index > last)
+    high = new & (scored.scores > threshold)
+    explained = iter(detector.explain_run(frame, scored, high))
+    values = frame.to_numpy()
     insert_ignore(session, Score.__table__, [
         {"asset_id": asset_id, "ts": float(ts), "company_id": company_id, "model_version_id": version.id,
-         "score": float(s), "threshold": threshold} for ts, s in zip(frame.index, scores)])
-    share_rows = iter(explained)
-    values = frame.to_numpy()
-    rows = [alerts.ScoredRow(ts=float(ts), score=float(s),
-                             sensors=alerts.add_normal_ranges(
-                                 _top_sensors(next(share_rows), values[i], names), detector, names,
-                                 None if shifts is None else shifts[i]) if high[i] else [])
-            for i, (ts, s) in enumerate(zip(frame.index, scores))]
+         "score": float(s), "threshold": threshold} for ts, s in zip(frame.index[new], scored.scores[new])])
+    rows = [alerts.ScoredRow(ts=float(frame.index[i]), score=float(scored.scores[i]),
+                             sensors=detector.top_sensors(next(explained), values[i],
+                                                          None if scored.shifts is None else scored.shifts[i])
+                             if high[i] else [])
+            for i in np.flatnonzero(new)]
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     return alerts.evaluate(session, company_id=company_id, asset=asset, model_version_id=version.id,
                            threshold=threshold, rows=rows, debounce_rows=detection.debounce_rows,
@@ -108,7 +92,8 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
 def _run_state(session: Session, version: ModelVersion) -> DetectorState | None:
     """Where a sequential detector (``rebase``) left off with this model version (a new, empty
     state on its first run); None for the others, which score every batch on its own."""
-    if not getattr(DETECTORS.get(version.detector), "sequential", False):
+    detector_class = DETECTORS.get(version.detector)
+    if detector_class is None or not detector_class.sequential:
         return None
     run = session.get(DetectorState, version.id)
     if run is None:

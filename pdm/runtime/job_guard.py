@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.util import iscoroutinefunction_partial
 
-from pdm.ingest.poller import DB_ERRORS
+from pdm.storage.session import DB_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from datetime import datetime, timezone
 from functools import partial
 from typing import Literal
 
@@ -20,8 +21,9 @@ from sqlalchemy import Engine, select
 
 from pdm.alerts import notify
 from pdm.config import DetectionConfig, Settings
-from pdm.ingest.share import EndpointShare, utcnow
-from pdm.ingest.poller import DB_ERRORS, EndpointPoller
+from pdm.ingest.poller import EndpointPoller
+from pdm.ingest.share import EndpointShare
+from pdm.storage.session import DB_ERRORS
 from pdm.ingest.leases import new_worker_id
 from pdm.runtime.job_guard import FailureLog, GuardedJobs, each_alone
 from pdm.models.fanout import train_many
@@ -142,7 +144,7 @@ class Worker:
             if self.share:
                 self.share.start()
                 self.jobs.add(self.refresh_endpoints, "interval", seconds=self.settings.lease_renew_s,
-                              id="refresh", next_run_time=utcnow())
+                              id="refresh", next_run_time=datetime.now(timezone.utc))
             if self.leader:
                 await self._lead(stop)
             await stop.wait()
@@ -175,10 +177,10 @@ class Worker:
         d, add = self.detection, self.jobs.add
         add(self.train_due, "interval", seconds=d.train_interval_s, id="train")
         add(self.score_all, "interval", seconds=d.score_interval_s, id="score")
-        add(self.train_fleets, "interval", seconds=d.fleet.retrain_interval_s, id="fleet", next_run_time=utcnow())
+        add(self.train_fleets, "interval", seconds=d.fleet.retrain_interval_s, id="fleet", next_run_time=datetime.now(timezone.utc))
         add(self.send_notifications, "interval", seconds=10, id="notify")
         add(partial(maintain, self.engine, self.settings.retention), "interval",
-            seconds=self.settings.retention.interval_s, id="retention", next_run_time=utcnow())
+            seconds=self.settings.retention.interval_s, id="retention", next_run_time=datetime.now(timezone.utc))
         add(self._check_leadership, "interval", seconds=self.settings.leader_retry_s, id="leader-check", args=[stop])
 
     async def _check_leadership(self, stop: asyncio.Event) -> None:

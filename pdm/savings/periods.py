@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from pdm.alerts.feedback import InvalidInput
+from pdm.errors import InvalidInput
 
 
 def parse_period(text: str | None, field_name: str = "period") -> tuple[float | None, float | None, str]:

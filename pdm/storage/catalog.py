@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdm.alerts import notify
-from pdm.config import EndpointConfig, PlantConfig
+from pdm.config import EndpointConfig, NotificationsConfig, PlantConfig
 from pdm.errors import NotFound
-from pdm.storage.tables import Asset, Company, CostDefault, Endpoint, Site, Tag
+from pdm.storage.tables import Asset, Company, CostDefault, Endpoint, NotificationChannel, Site, Tag
 
 
 @dataclass
@@ -68,7 +67,7 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                         "company_id": company.id, "endpoint_id": endpoint.id,
                         "node_id": n.node_id, "unit": n.unit})
                     summary.tags += 1
-        notify.sync_channels(session, company_id=company.id, config=c.notifications)
+        sync_channels(session, company_id=company.id, config=c.notifications)
     for asset_class, costs in cfg.cost_defaults.items():
         _upsert(session, CostDefault, {"asset_class": asset_class},
                 {"costs": costs.model_dump(mode="json", exclude_unset=True)})
@@ -119,3 +118,28 @@ def endpoints_to_poll(session: Session) -> list[Endpoint]:
 def all_assets(session: Session) -> list[Asset]:
     """Every company's assets, for the worker's train and score jobs."""
     return list(session.execute(select(Asset).order_by(Asset.company_id, Asset.slug)).scalars())
+
+
+def sync_channels(session: Session, *, company_id: int, config: NotificationsConfig) -> int:
+    """Make the company's channels match its config; returns how many are enabled.
+
+    Channels no longer configured are disabled, not deleted: queued messages keep their channel.
+    """
+    wanted: dict[tuple[str, str], tuple[str, dict]] = {}
+    smtp = config.smtp.model_dump(mode="json") if config.smtp else {}
+    for route in config.email:
+        wanted[("email", ",".join(route.to))] = (route.min_severity, smtp)
+    for hook in config.webhooks:
+        wanted[("webhook", hook.url)] = (hook.min_severity, {"timeout_s": hook.timeout_s})
+    existing = session.execute(select(NotificationChannel)
+                               .where(NotificationChannel.company_id == company_id)).scalars()
+    for channel in existing:
+        key = (channel.kind, channel.target)
+        channel.enabled = key in wanted
+        if channel.enabled:
+            channel.min_severity, channel.settings = wanted.pop(key)
+    for (kind, target), (min_severity, settings) in wanted.items():
+        session.add(NotificationChannel(company_id=company_id, kind=kind, target=target, min_severity=min_severity,
+                                        settings=settings, enabled=True))
+    session.flush()
+    return len(config.email) + len(config.webhooks)

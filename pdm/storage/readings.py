@@ -11,20 +11,16 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pdm.storage.session import dialect_insert
 from pdm.storage.tables import Reading, ReadingMinute, Tag
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
 
 def insert_ignore(conn: Connection | Session, table, rows: Sequence[dict]) -> None:
     """Insert ``rows``; rows whose primary key already exists are skipped."""
     if not rows:
         return
-    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    stmt = _INSERTS[dialect](table).on_conflict_do_nothing()
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing()
     conn.execute(stmt, list(rows))
 
 

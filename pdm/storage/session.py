@@ -6,11 +6,24 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# "Cannot reach the database": worth retrying or spooling. A data error is not (it would
+# poison a spool forever), so it is not in this tuple.
+DB_ERRORS = (OperationalError, InterfaceError)
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def dialect_insert(conn: Connection | Session, table):
+    """An INSERT of this database's dialect, so callers can add ``on_conflict_do_nothing`` or
+    ``on_conflict_do_update`` (SQLite and PostgreSQL spell them alike)."""
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    return _INSERTS[dialect](table)
 
 
 def normalise_url(url: str) -> str:

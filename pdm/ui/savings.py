@@ -14,7 +14,7 @@ import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.savings import report
-from pdm.alerts.feedback import InvalidInput
+from pdm.errors import InvalidInput
 from pdm.savings.coverage import coverage
 from pdm.savings.periods import parse_period
 from pdm.savings.figures import FORMULA, benchmark, member_view

@@ -343,7 +343,38 @@ def test_rebase_state_is_plain_json():
     assert json.loads(json.dumps(state)) == state and state["resume_row"] is None
     assert state["center"] != det.center_.tolist()  # it settled at +8 sigma: the baseline moved there
     # Each row's baseline: the fitted one until the excursion went back, then the level it settled at.
-    moved = np.flatnonzero((run.centers != det.center_).any(axis=1))
+    centers = run.shifts + det.center_
+    moved = np.flatnonzero((run.shifts != 0).any(axis=1))
     assert 250 < moved[0] < 250 + 2 * det.settle_rows and moved[-1] == len(X) - 1
-    np.testing.assert_allclose(run.centers[-1], state["center"])
-    assert abs(run.centers[-1][0] - det.center_[0] - 8.0) < 1.0
+    np.testing.assert_allclose(centers[-1], state["center"])
+    assert abs(run.shifts[-1][0] - 8.0) < 1.0
+
+
+def test_top_sensors_carry_value_and_normal_range_moved_by_the_shift():
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame(rng.normal(size=(400, 3)) * [1.0, 10.0, 100.0], columns=["a", "b", "c"])
+    det = DETECTORS["mad"]().fit(train)
+    top = det.top_sensors(np.array([0.1, 0.7, 0.2]), np.array([0.5, 42.0, 3.0]), k=2)
+    assert [s["tag"] for s in top] == ["b", "c"] and top[0]["value"] == 42.0 and top[0]["contribution"] == 0.7
+    low, high = np.percentile(train["b"], [1, 99])
+    assert top[0]["low"] == pytest.approx(low, abs=1e-3) and top[0]["high"] == pytest.approx(high, abs=1e-3)
+    moved = det.top_sensors(np.array([0.1, 0.7, 0.2]), np.zeros(3), shift=np.array([0.0, 5.0, 0.0]), k=1)
+    assert moved[0]["low"] == pytest.approx(low + 5.0, abs=1e-3)
+    # A model saved before normal ranges were kept still names its sensors, without ranges.
+    del det.feature_low_
+    assert det.top_sensors(np.array([0.1, 0.7, 0.2]), np.zeros(3), k=1) == [
+        {"tag": "b", "contribution": 0.7, "value": 0.0}]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in DETECTORS if not DETECTORS[n].sequential))
+def test_score_run_of_a_row_wise_detector_is_score_samples(name):
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    det = DETECTORS[name]().fit(train)
+    X = pd.DataFrame(rng.normal(size=(40, 3)) + [0, 0, 6], columns=["a", "b", "c"])
+    run = det.score_run(X)
+    np.testing.assert_allclose(run.scores, det.score_samples(X))
+    assert run.state == {"resume_row": None}
+    rows = run.scores > det.threshold_
+    assert rows.any()
+    np.testing.assert_allclose(det.explain_run(X, run, rows), det.explain(X[rows]))
