@@ -18,8 +18,7 @@ from pdm.config import load_settings
 from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
-from pdm.ui import admin, asset, cluster, engineer, login, technician
-from pdm.ui import costs, failure_modes, savings
+from pdm.ui import admin, asset, cluster, costs, engineer, failure_modes, login, savings, technician
 from pdm.ui.common import CompanyRef, engine_for, role_navigation, safe_url, tenant
 
 
@@ -33,16 +32,19 @@ def _companies(url: str):
     try:
         engine, make_session = engine_for(url)
         if not is_initialised(engine):
-            _fail(f"The database at `{safe_url(url)}` has no tables yet. Run `pdmctl db upgrade` "
-                  "(or `make demo`, which creates and fills a demo database).")
+            _fail(
+                f"The database at `{safe_url(url)}` has no tables yet. Run `pdmctl db upgrade` "
+                "(or `make demo`, which creates and fills a demo database)."
+            )
         with make_session() as session:
             companies = [CompanyRef(c.id, c.slug, c.name or c.slug) for c in list_companies(session)]
     except (SQLAlchemyError, ImportError) as exc:  # ImportError: the URL's driver is not installed
         # The driver's own message (orig) is the useful line; the wrapped one adds the SQL.
         _fail(f"Cannot read the database at `{safe_url(url)}`: {getattr(exc, 'orig', None) or exc}")
     if not companies:
-        st.info("No companies configured yet. Load the plant config with "
-                "`pdmctl config apply config/plants.example.yaml`.")
+        st.info(
+            "No companies configured yet. Load the plant config with `pdmctl config apply config/plants.example.yaml`."
+        )
         st.stop()
     return make_session, companies
 
@@ -57,8 +59,16 @@ def main() -> None:
     var_dir = Path(settings.var_dir)
     principal = login.current_principal(make_session, var_dir)
     if principal is None:
-        st.navigation([st.Page(lambda: login.render(make_session=make_session, var_dir=var_dir), title="Log in",
-                               url_path="login", icon=":material/login:")]).run()
+        st.navigation(
+            [
+                st.Page(
+                    lambda: login.render(make_session=make_session, var_dir=var_dir),
+                    title="Log in",
+                    url_path="login",
+                    icon=":material/login:",
+                )
+            ]
+        ).run()
         return
     own = next((c.name for c in companies if c.id == principal.company_id), None)
     login.sidebar(make_session=make_session, principal=principal, company_name=own)
@@ -91,19 +101,26 @@ def main() -> None:
     def audit_page() -> None:
         admin.audit_page(make_session=make_session, principal=principal)
 
-    page = role_navigation(principal, {
-        "Company": [st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:",
-                            default=True),
-                    st.Page(assets_page, title="Assets", url_path="assets", icon=":material/precision_manufacturing:"),
-                    st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:"),
-                    st.Page(savings_page, title="Savings", url_path="savings", icon=":material/savings:"),
-                    st.Page(costs_page, title="Costs", url_path="costs", icon=":material/euro:")],
-        "Cluster": [st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:"),
-                    st.Page(failure_modes_page, title="Failure modes", url_path="failure-modes",
-                            icon=":material/build:")],
-        "Admin": [st.Page(users_page, title="Users", url_path="users", icon=":material/group:"),
-                  st.Page(audit_page, title="Audit log", url_path="audit", icon=":material/policy:")],
-    })
+    page = role_navigation(
+        principal,
+        {
+            "Company": [
+                st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:", default=True),
+                st.Page(assets_page, title="Assets", url_path="assets", icon=":material/precision_manufacturing:"),
+                st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:"),
+                st.Page(savings_page, title="Savings", url_path="savings", icon=":material/savings:"),
+                st.Page(costs_page, title="Costs", url_path="costs", icon=":material/euro:"),
+            ],
+            "Cluster": [
+                st.Page(cluster_page, title="Cluster", url_path="cluster", icon=":material/hub:"),
+                st.Page(failure_modes_page, title="Failure modes", url_path="failure-modes", icon=":material/build:"),
+            ],
+            "Admin": [
+                st.Page(users_page, title="Users", url_path="users", icon=":material/group:"),
+                st.Page(audit_page, title="Audit log", url_path="audit", icon=":material/policy:"),
+            ],
+        },
+    )
     page.run()
 
 

@@ -25,8 +25,22 @@ T0 = 1_767_225_600.0
 
 def _plant(tags: int):
     nodes = [{"node_id": f"ns=2;s=t{i}", "tag": f"t{i}", "asset": "a"} for i in range(tags)]
-    return parse_plants({"companies": [{"id": "c", "sites": [{"id": "s", "assets": [{"id": "a", "asset_class": "pump"}],
-                         "endpoints": [{"name": "e", "endpoint_url": "opc.tcp://127.0.0.1:1/c", "nodes": nodes}]}]}]})
+    return parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "c",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "a", "asset_class": "pump"}],
+                            "endpoints": [{"name": "e", "endpoint_url": "opc.tcp://127.0.0.1:1/c", "nodes": nodes}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def _best(fn, runs=3):

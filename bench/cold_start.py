@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from pdm.config import DetectionConfig, FleetConfig, parse_plants
 from pdm.models.fleet import train_fleets
-from pdm.models.training import train_asset
 from pdm.models.scoring import score_asset
+from pdm.models.training import train_asset
 from pdm.simulator.physics import APPLICABLE_FAULTS, SENSORS, AssetModel, asset_seed, fault_severity
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.readings import insert_readings
@@ -29,20 +29,37 @@ from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, Asset, FleetModel, Score
 
 T0, STEP_S, FAULT_AT = 1_700_000_040.0, 60.0, 40
-DETECTION = DetectionConfig(resample_s=60, train_min_rows=60, train_min_span_min=60, train_max_rows=400,
-                            fleet=FleetConfig(baseline_min=30))
+DETECTION = DetectionConfig(
+    resample_s=60, train_min_rows=60, train_min_span_min=60, train_max_rows=400, fleet=FleetConfig(baseline_min=30)
+)
 
 
 def plant(asset_class: str, members: int, news: list[str]):
     def company(cid, slugs):
-        nodes = [{"node_id": f"ns=2;s={cid}/{a}/{t}", "tag": t, "asset": a} for a in slugs for t in SENSORS[asset_class]]
-        return {"id": cid, "sites": [{"id": "s", "assets": [{"id": a, "asset_class": asset_class} for a in slugs],
-                                      "endpoints": [{"name": "e", "endpoint_url": f"opc.tcp://127.0.0.1:1/{cid}",
-                                                     "nodes": nodes}]}]}
+        nodes = [
+            {"node_id": f"ns=2;s={cid}/{a}/{t}", "tag": t, "asset": a} for a in slugs for t in SENSORS[asset_class]
+        ]
+        return {
+            "id": cid,
+            "sites": [
+                {
+                    "id": "s",
+                    "assets": [{"id": a, "asset_class": asset_class} for a in slugs],
+                    "endpoints": [{"name": "e", "endpoint_url": f"opc.tcp://127.0.0.1:1/{cid}", "nodes": nodes}],
+                }
+            ],
+        }
+
     half = (members + 1) // 2
-    return parse_plants({"companies": [company("acme", [f"M-{i}" for i in range(half)]),
-                                       company("beta", [f"M-{i}" for i in range(half, members)]),
-                                       company("gamma", news)]})
+    return parse_plants(
+        {
+            "companies": [
+                company("acme", [f"M-{i}" for i in range(half)]),
+                company("beta", [f"M-{i}" for i in range(half, members)]),
+                company("gamma", news),
+            ]
+        }
+    )
 
 
 def feed(session, asset: Asset, company: str, minutes: int, fault=None) -> None:
@@ -51,8 +68,10 @@ def feed(session, asset: Asset, company: str, minutes: int, fault=None) -> None:
     for m in range(minutes):
         faults = {fault: fault_severity(m, FAULT_AT, 10_000, 10)} if fault else {}
         ts = T0 + m * STEP_S
-        rows += [{"tag_id": tags[n], "ts": ts, "value": v, "quality": 0, "received_at": ts}
-                 for n, v in model.step(m * STEP_S, STEP_S, faults).items()]
+        rows += [
+            {"tag_id": tags[n], "ts": ts, "value": v, "quality": 0, "received_at": ts}
+            for n, v in model.step(m * STEP_S, STEP_S, faults).items()
+        ]
     insert_readings(session, rows)
 
 
@@ -77,18 +96,23 @@ def run_class(asset_class: str, members: int, healthy: int, minutes: int) -> Non
             fault = slug[2:] if slug.startswith("F-") else None
             feed(s, a, "gamma", minutes, fault)
             score_asset(s, company_id=cid, asset_id=a.id, detection=DETECTION)
-            opened = s.execute(select(Alert.opened_at).where(Alert.asset_id == a.id).order_by(Alert.opened_at)
-                               ).scalars().first()
+            opened = (
+                s.execute(select(Alert.opened_at).where(Alert.asset_id == a.id).order_by(Alert.opened_at))
+                .scalars()
+                .first()
+            )
             if fault:
                 delays[fault] = "missed" if opened is None else f"{(opened - T0) / 60 - FAULT_AT:+.0f} min"
             else:
                 scores = s.execute(select(Score.score).where(Score.asset_id == a.id)).scalars().all()
                 ratios.append(max(scores) / fleet.threshold)
                 healthy_alerts += opened is not None
-    print(f"{asset_class}: fleet of {fleet.metrics['assets']} assets/{fleet.metrics['companies']} companies; "
-          f"{healthy} healthy new assets over {minutes} min: {healthy_alerts} with an alert, worst "
-          f"score/threshold {max(ratios):.2f} (median {np.median(ratios):.2f}); fault from min {FAULT_AT} "
-          f"caught after: " + ", ".join(f"{k} {v}" for k, v in delays.items()))
+    print(
+        f"{asset_class}: fleet of {fleet.metrics['assets']} assets/{fleet.metrics['companies']} companies; "
+        f"{healthy} healthy new assets over {minutes} min: {healthy_alerts} with an alert, worst "
+        f"score/threshold {max(ratios):.2f} (median {np.median(ratios):.2f}); fault from min {FAULT_AT} "
+        f"caught after: " + ", ".join(f"{k} {v}" for k, v in delays.items())
+    )
     engine.dispose()
 
 

@@ -98,18 +98,36 @@ def _catalog(sessions, url: str, node_ids: list[str]):
     from pdm.storage.catalog import apply_plants, list_assets, list_endpoints
     from pdm.storage.tables import Tag
 
-    cfg = parse_plants({"companies": [{"id": "bench", "sites": [{"id": "s", "assets": [
-        {"id": "A", "asset_class": "bench"}], "endpoints": [{"name": "plc", "endpoint_url": url}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "bench",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A", "asset_class": "bench"}],
+                            "endpoints": [{"name": "plc", "endpoint_url": url}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         ep = list_endpoints(s, company_id=1)[0]
         asset = list_assets(s, company_id=1)[0]
         # Core bulk insert: apply_plants upserts tag by tag, which is not what is measured here.
-        s.execute(insert(Tag), [{"company_id": 1, "asset_id": asset.id, "endpoint_id": ep.id, "node_id": n,
-                                 "name": f"t{i}", "unit": ""} for i, n in enumerate(node_ids)])
+        s.execute(
+            insert(Tag),
+            [
+                {"company_id": 1, "asset_id": asset.id, "endpoint_id": ep.id, "node_id": n, "name": f"t{i}", "unit": ""}
+                for i, n in enumerate(node_ids)
+            ],
+        )
         tags = {n: i for n, i in s.execute(Tag.__table__.select().with_only_columns(Tag.node_id, Tag.id))}
-        config = EndpointConfig.model_validate({**ep.settings, "timestamp_source": "received",
-                                                "request_timeout_s": 30})
+        config = EndpointConfig.model_validate({**ep.settings, "timestamp_source": "received", "request_timeout_s": 30})
         return ep.id, config, tags
 
 
@@ -126,12 +144,18 @@ class Pipeline:
         self.poller = None
 
     async def start(self) -> None:
-        from pdm.ingest.spool import Spool
         from pdm.ingest.poller import EndpointPoller
+        from pdm.ingest.spool import Spool
 
         ep_id, config, tags = _catalog(self.sessions, self.url, self.node_ids)
-        self.poller = EndpointPoller(endpoint_id=ep_id, name="bench/plc", config=config, tags=tags,
-                                     sessions=self.sessions, spool=Spool(self.workdir / "spool", max_bytes=1 << 30))
+        self.poller = EndpointPoller(
+            endpoint_id=ep_id,
+            name="bench/plc",
+            config=config,
+            tags=tags,
+            sessions=self.sessions,
+            spool=Spool(self.workdir / "spool", max_bytes=1 << 30),
+        )
         await self.poller.poll_once()  # warm-up: connect, namespace array, limits
         await self.poller.flush()
 

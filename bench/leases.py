@@ -15,8 +15,8 @@ import uuid
 
 from sqlalchemy import text
 
-from pdm.ingest import leases
 from pdm.config import parse_plants
+from pdm.ingest import leases
 from pdm.storage.catalog import apply_plants, endpoints_to_poll
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade
 
@@ -27,8 +27,24 @@ def prepare(url: str, endpoints: int):
     engine = make_engine(url)
     upgrade(engine)
     sessions = session_factory(engine)
-    cfg = parse_plants({"companies": [{"id": "bench", "sites": [{"id": "s", "endpoints": [
-        {"name": f"e{i}", "endpoint_url": f"opc.tcp://127.0.0.1:1/e{i}"} for i in range(endpoints)]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "bench",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "endpoints": [
+                                {"name": f"e{i}", "endpoint_url": f"opc.tcp://127.0.0.1:1/e{i}"}
+                                for i in range(endpoints)
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         ids = [e.id for e in endpoints_to_poll(s)]

@@ -37,24 +37,43 @@ def _schema_at_0005(base: str, rows: int, days: int, now: float):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO companies (id, slug, name) VALUES (1, 'c', 'c')"))
         conn.execute(text("INSERT INTO sites (id, company_id, slug, name) VALUES (1, 1, 's', 's')"))
-        conn.execute(text("INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
-                          "downtime_cost_per_hour) VALUES (1, 1, 1, 'a', 'a', 'centrifugal_pump', 3, 0)"))
-        conn.execute(text(f"INSERT INTO tags (id, company_id, asset_id, node_id, name, unit) SELECT g, 1, 1, "
-                          f"'ns=2;s=' || g, 't' || g, '' FROM generate_series(1, {tags}) g"))
+        conn.execute(
+            text(
+                "INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
+                "downtime_cost_per_hour) VALUES (1, 1, 1, 'a', 'a', 'centrifugal_pump', 3, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO tags (id, company_id, asset_id, node_id, name, unit) SELECT g, 1, 1, "
+                f"'ns=2;s=' || g, 't' || g, '' FROM generate_series(1, {tags}) g"
+            )
+        )
         step = days * DAY_S / (rows / tags)
-        conn.execute(text(f"INSERT INTO readings ({COLUMNS}) SELECT 1 + (g % {tags}), "
-                          f"{now - days * DAY_S} + (g / {tags}) * {step}, random(), 0, {now} "
-                          f"FROM generate_series(0, {rows - 1}) g"))
+        conn.execute(
+            text(
+                f"INSERT INTO readings ({COLUMNS}) SELECT 1 + (g % {tags}), "
+                f"{now - days * DAY_S} + (g / {tags}) * {step}, random(), 0, {now} "
+                f"FROM generate_series(0, {rows - 1}) g"
+            )
+        )
         conn.execute(text("ANALYZE readings"))
     return engine, schema
 
 
 def _size_mb(engine) -> float:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT sum(pg_total_relation_size(c.oid)) / 1e6 FROM pg_class c "
-                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                 "WHERE n.nspname = current_schema() AND c.relname LIKE 'readings%' "
-                                 "AND c.relkind IN ('r', 'p')")).scalar() or 0.0
+        return (
+            conn.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(c.oid)) / 1e6 FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relname LIKE 'readings%' "
+                    "AND c.relkind IN ('r', 'p')"
+                )
+            ).scalar()
+            or 0.0
+        )
 
 
 def _copy_upgrade(engine, now: float) -> None:
@@ -62,14 +81,21 @@ def _copy_upgrade(engine, now: float) -> None:
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE readings RENAME TO readings_old"))
         conn.execute(text("ALTER INDEX pk_readings RENAME TO pk_readings_old"))
-        conn.execute(text("CREATE TABLE readings (LIKE readings_old INCLUDING DEFAULTS, PRIMARY KEY (tag_id, ts)) "
-                          "PARTITION BY RANGE (ts)"))
+        conn.execute(
+            text(
+                "CREATE TABLE readings (LIKE readings_old INCLUDING DEFAULTS, PRIMARY KEY (tag_id, ts)) "
+                "PARTITION BY RANGE (ts)"
+            )
+        )
         conn.execute(text("CREATE TABLE readings_default PARTITION OF readings DEFAULT"))
         days = conn.execute(text(f"SELECT DISTINCT floor(ts / {DAY_S}) * {DAY_S} FROM readings_old")).scalars()
         for day in sorted({float(d) for d in days} | {float(int(now // DAY_S) * DAY_S + k * DAY_S) for k in range(4)}):
             part = partition_for(day)
-            conn.execute(text(f"CREATE TABLE {part.name} PARTITION OF readings "
-                              f"FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"))
+            conn.execute(
+                text(
+                    f"CREATE TABLE {part.name} PARTITION OF readings FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"
+                )
+            )
         conn.execute(text(f"INSERT INTO readings ({COLUMNS}) SELECT {COLUMNS} FROM readings_old"))
         conn.execute(text("DROP TABLE readings_old"))
 
@@ -99,14 +125,21 @@ def main() -> None:
             with engine.connect() as conn:
                 parts = len(day_partitions(conn))
         results[path] = took
-        print(f"{path}: upgrade {took:.1f} s, readings {before:,.0f} MB before"
-              + (f"; maintenance then split {split[1]} days out of DEFAULT in {split[0]:.1f} s "
-                 f"({parts} day partitions)" if split else ""))
+        print(
+            f"{path}: upgrade {took:.1f} s, readings {before:,.0f} MB before"
+            + (
+                f"; maintenance then split {split[1]} days out of DEFAULT in {split[0]:.1f} s ({parts} day partitions)"
+                if split
+                else ""
+            )
+        )
         engine.dispose()
         with create_engine(base).begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    print(f"{args.rows:,} readings over {args.days} days: upgrade time attach/copy = "
-          f"{results['attach'] / results['copy']:.3f}")
+    print(
+        f"{args.rows:,} readings over {args.days} days: upgrade time attach/copy = "
+        f"{results['attach'] / results['copy']:.3f}"
+    )
 
 
 if __name__ == "__main__":

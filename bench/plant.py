@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import UTC
 from pathlib import Path
 
 NS = "urn:pdm:bench"
@@ -46,7 +47,7 @@ def serve(url: str, first: int, count: int, tags: int, rate: float, ready, stop,
     import numpy as np
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from asyncua import Server, ua
 
@@ -71,13 +72,19 @@ def serve(url: str, first: int, count: int, tags: int, rate: float, ready, stop,
             ready.set()
             tick, t0 = 0, time.monotonic()
             while not stop.is_set():
-                stamp = datetime.now(timezone.utc)
+                stamp = datetime.now(UTC)
                 load = np.sin(phase + tick / 60.0)
                 values = gain * load + rng.normal(0, 0.05, size=len(ids))
                 for nodeid, v in zip(ids, values.tolist()):
-                    await server.write_attribute_value(nodeid, ua.DataValue(
-                        ua.Variant(v, ua.VariantType.Double), StatusCode=good, SourceTimestamp=stamp,
-                        ServerTimestamp=stamp))
+                    await server.write_attribute_value(
+                        nodeid,
+                        ua.DataValue(
+                            ua.Variant(v, ua.VariantType.Double),
+                            StatusCode=good,
+                            SourceTimestamp=stamp,
+                            ServerTimestamp=stamp,
+                        ),
+                    )
                 with written.get_lock():
                     written.value += len(ids)
                 tick += 1

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plant import NS, cpu_s, free_port, runq_s, serve  # noqa: E402  (bench/ is not a package)
+from plant import NS, cpu_s, free_port, runq_s, serve
 
 WARMUP_S = 10.0
 
@@ -77,18 +77,40 @@ def _catalog(sessions, urls: list[str], shares: list[tuple[int, int]], tags: int
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Asset, Endpoint, Tag
 
-    cfg = parse_plants({"companies": [{"id": f"plant{p}", "sites": [{"id": "s", "assets": [
-        {"id": f"a{a}", "asset_class": "bench"} for a in range(first, first + count)],
-        "endpoints": [{"name": "plc", "endpoint_url": url}]}]}
-        for p, (url, (first, count)) in enumerate(zip(urls, shares))]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": f"plant{p}",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": f"a{a}", "asset_class": "bench"} for a in range(first, first + count)],
+                            "endpoints": [{"name": "plc", "endpoint_url": url}],
+                        }
+                    ],
+                }
+                for p, (url, (first, count)) in enumerate(zip(urls, shares))
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         assets = {(a.company_id, a.slug): a.id for a in s.execute(select(Asset)).scalars()}
         endpoints = list(s.execute(select(Endpoint).order_by(Endpoint.company_id)).scalars())
-        rows = [{"company_id": ep.company_id, "asset_id": assets[(ep.company_id, f"a{a}")], "endpoint_id": ep.id,
-                 "node_id": f"nsu={NS};s=a{a}/t{t}", "name": f"t{t}", "unit": ""}
-                for ep, (first, count) in zip(endpoints, shares) for a in range(first, first + count)
-                for t in range(tags)]
+        rows = [
+            {
+                "company_id": ep.company_id,
+                "asset_id": assets[(ep.company_id, f"a{a}")],
+                "endpoint_id": ep.id,
+                "node_id": f"nsu={NS};s=a{a}/t{t}",
+                "name": f"t{t}",
+                "unit": "",
+            }
+            for ep, (first, count) in zip(endpoints, shares)
+            for a in range(first, first + count)
+            for t in range(tags)
+        ]
         s.execute(insert(Tag), rows)
         tag_ids = {}
         for ep_id, node_id, tag_id in s.execute(select(Tag.endpoint_id, Tag.node_id, Tag.id)):
@@ -119,13 +141,26 @@ async def _ingest(sessions, endpoints, seconds: float, rate: float, mode: str, w
     from pdm.ingest.spool import Spool
 
     TimedPoller = _timed_poller_class()
-    pollers = [TimedPoller(endpoint_id=ep_id, name=f"plant{i}/plc", tags=tags, sessions=sessions,
-                           config=EndpointConfig.model_validate({**settings, "request_timeout_s": 30, "mode": mode,
-                                                                 "poll_interval_s": 1 / rate,
-                                                                 "sampling_interval_s": 0,
-                                                                 "publishing_interval_s": 1 / rate}),
-                           spool=Spool(workdir / "spool" / str(ep_id), max_bytes=1 << 32))
-               for i, (ep_id, _, settings, tags) in enumerate(endpoints)]
+    pollers = [
+        TimedPoller(
+            endpoint_id=ep_id,
+            name=f"plant{i}/plc",
+            tags=tags,
+            sessions=sessions,
+            config=EndpointConfig.model_validate(
+                {
+                    **settings,
+                    "request_timeout_s": 30,
+                    "mode": mode,
+                    "poll_interval_s": 1 / rate,
+                    "sampling_interval_s": 0,
+                    "publishing_interval_s": 1 / rate,
+                }
+            ),
+            spool=Spool(workdir / "spool" / str(ep_id), max_bytes=1 << 32),
+        )
+        for i, (ep_id, _, settings, tags) in enumerate(endpoints)
+    ]
     read = [0]
     stop_at = time.monotonic() + seconds
 
@@ -148,9 +183,14 @@ async def _ingest(sessions, endpoints, seconds: float, rate: float, mode: str, w
     rows1, t1 = await asyncio.to_thread(count_rows), time.monotonic()
     half = time.time() - (t1 - start) / 2
     lags = TimedPoller.lags
-    return {"stored_per_s": (rows1 - rows0) / (t1 - t0), "read_per_s": (read[0] - read0) / (t1 - t0),
-            "rows": rows1, "lag_first": [l for t, l in lags if t < half], "lag_second": [l for t, l in lags if t >= half],
-            "spooled": sum(len(p.spool) for p in pollers)}
+    return {
+        "stored_per_s": (rows1 - rows0) / (t1 - t0),
+        "read_per_s": (read[0] - read0) / (t1 - t0),
+        "rows": rows1,
+        "lag_first": [lag for t, lag in lags if t < half],
+        "lag_second": [lag for t, lag in lags if t >= half],
+        "spooled": sum(len(p.spool) for p in pollers),
+    }
 
 
 def _ingest_child(url: str, endpoints, seconds: float, rate: float, mode: str, workdir: Path, out) -> None:
@@ -170,13 +210,16 @@ def _ingest_child(url: str, endpoints, seconds: float, rate: float, mode: str, w
     engine.dispose()
 
 
-def _ingest_processes(ctx, url: str, endpoints, workers: int, seconds: float, rate: float, mode: str,
-                      workdir: Path, count_rows) -> dict:
+def _ingest_processes(
+    ctx, url: str, endpoints, workers: int, seconds: float, rate: float, mode: str, workdir: Path, count_rows
+) -> dict:
     """The endpoints dealt round-robin to ``workers`` processes, as leases share them between
     ``pdmctl worker --role ingest`` processes; rows are counted here, over the same window."""
     out = ctx.Queue()
-    procs = [ctx.Process(target=_ingest_child, args=(url, endpoints[w::workers], seconds, rate, mode, workdir, out))
-             for w in range(workers)]
+    procs = [
+        ctx.Process(target=_ingest_child, args=(url, endpoints[w::workers], seconds, rate, mode, workdir, out))
+        for w in range(workers)
+    ]
     for p in procs:
         p.start()
     assert all(out.get() == "ready" for _ in procs)
@@ -186,10 +229,16 @@ def _ingest_processes(ctx, url: str, endpoints, workers: int, seconds: float, ra
     for p in procs:
         p.join()
     rows1, t1 = count_rows(), time.monotonic()
-    return {"stored_per_s": (rows1 - rows0) / (t1 - t0), "read_per_s": sum(r["read_per_s"] for r in parts),
-            "rows": rows1, "lag_first": [x for r in parts for x in r["lag_first"]],
-            "lag_second": [x for r in parts for x in r["lag_second"]], "spooled": sum(r["spooled"] for r in parts),
-            "cpu_s": sum(r["cpu_s"] for r in parts), "wait_s": sum(r["wait_s"] for r in parts)}
+    return {
+        "stored_per_s": (rows1 - rows0) / (t1 - t0),
+        "read_per_s": sum(r["read_per_s"] for r in parts),
+        "rows": rows1,
+        "lag_first": [x for r in parts for x in r["lag_first"]],
+        "lag_second": [x for r in parts for x in r["lag_second"]],
+        "spooled": sum(r["spooled"] for r in parts),
+        "cpu_s": sum(r["cpu_s"] for r in parts),
+        "wait_s": sum(r["wait_s"] for r in parts),
+    }
 
 
 def _lag(values: list[float]) -> str:
@@ -207,12 +256,16 @@ def _db_bytes(engine, url: str) -> int:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return Path(engine.url.database).stat().st_size
     with engine.connect() as conn:  # readings is partitioned by day: its own size is 0, its partitions hold the rows
-        return int(conn.execute(text("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
-                                     "FROM pg_partition_tree('readings')")).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('readings')")
+            ).scalar_one()
+        )
 
 
 def _alert_page(sessions, assets, tags: int) -> list[float]:
-    """Synthetic alerts on every 20th asset (5 %, at least one per plant), then the technician page's queries, per company (seconds)."""
+    """Synthetic alerts on every 20th asset (5 %, at least one per plant), then the technician
+    page's queries, per company (seconds)."""
     from sqlalchemy import func, insert, select
 
     from pdm.alerts.rules import get_alert, list_alerts, score_series
@@ -223,20 +276,44 @@ def _alert_page(sessions, assets, tags: int) -> list[float]:
         lo, hi = s.execute(select(func.min(Reading.ts), func.max(Reading.ts))).one()
         nth: dict[int, int] = {}
         picked = [(c, a) for (c, _), a in assets if (nth := nth | {c: nth.get(c, -1) + 1})[c] % 20 == 0]
-        s.execute(insert(Alert), [{"company_id": c, "asset_id": a, "status": "OPEN", "severity": "high",
-                                   "opened_at": (lo + hi) / 2, "last_seen_at": hi, "peak_score": 2.0, "threshold": 1.0,
-                                   "sensors": [{"tag": f"t{t}", "contribution": 0.3} for t in range(3)]}
-                                  for c, a in picked])
+        s.execute(
+            insert(Alert),
+            [
+                {
+                    "company_id": c,
+                    "asset_id": a,
+                    "status": "OPEN",
+                    "severity": "high",
+                    "opened_at": (lo + hi) / 2,
+                    "last_seen_at": hi,
+                    "peak_score": 2.0,
+                    "threshold": 1.0,
+                    "sensors": [{"tag": f"t{t}", "contribution": 0.3} for t in range(3)],
+                }
+                for c, a in picked
+            ],
+        )
     times = []
     for company_id in sorted({c for (c, _), _ in assets}):
         start = time.perf_counter()
         with sessions() as s:
             rows = list_alerts(s, company_id=company_id)
             alert = get_alert(s, company_id=company_id, alert_id=rows[0][0].id)
-            frame = asset_readings(s, company_id=company_id, asset_id=alert.asset_id, start=alert.opened_at - 1800,
-                                   end=alert.last_seen_at + 600, tags=[x["tag"] for x in alert.sensors])
-            score_series(s, company_id=company_id, asset_id=alert.asset_id, start=alert.opened_at - 1800,
-                         end=alert.last_seen_at + 600)
+            frame = asset_readings(
+                s,
+                company_id=company_id,
+                asset_id=alert.asset_id,
+                start=alert.opened_at - 1800,
+                end=alert.last_seen_at + 600,
+                tags=[x["tag"] for x in alert.sensors],
+            )
+            score_series(
+                s,
+                company_id=company_id,
+                asset_id=alert.asset_id,
+                start=alert.opened_at - 1800,
+                end=alert.last_seen_at + 600,
+            )
             assert not frame.empty, "the alert's telemetry is empty: the query measured nothing"
         times.append(time.perf_counter() - start)
     return times
@@ -249,11 +326,18 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--rate", type=float, default=1.0, help="values per tag per second")
-    parser.add_argument("--poll-rate", type=float, help="polls per second (default --rate); twice --rate "
-                        "reads every value, at twice the reads")
+    parser.add_argument(
+        "--poll-rate",
+        type=float,
+        help="polls per second (default --rate); twice --rate reads every value, at twice the reads",
+    )
     parser.add_argument("--workers", type=int, default=1, help="ingest processes sharing the endpoints")
-    parser.add_argument("--mode", default="poll", choices=["poll", "subscribe"],
-                        help="poll samples each tag every 1/rate s; subscribe is sent every change")
+    parser.add_argument(
+        "--mode",
+        default="poll",
+        choices=["poll", "subscribe"],
+        help="poll samples each tag every 1/rate s; subscribe is sent every change",
+    )
     parser.add_argument("--database", default="sqlite", help="sqlite, postgres (PDM_TEST_POSTGRES_URL) or a URL")
     parser.add_argument("--executor", default="serial", choices=["serial", "process", "dask"])
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -274,8 +358,10 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     stop, written = ctx.Event(), ctx.Value("q", 0)
     ready = [ctx.Event() for _ in urls]
-    procs = [ctx.Process(target=serve, daemon=True, args=(u, f, n, args.tags, args.rate, r, stop, written))
-             for u, (f, n), r in zip(urls, shares, ready)]
+    procs = [
+        ctx.Process(target=serve, daemon=True, args=(u, f, n, args.tags, args.rate, r, stop, written))
+        for u, (f, n), r in zip(urls, shares, ready)
+    ]
     workdir = Path(tempfile.mkdtemp(prefix="pdm-scale-"))
     url, drop = _database(args.database, workdir)
     engine = make_engine(url)
@@ -312,8 +398,9 @@ def main() -> None:
         stop.set()
         size = _db_bytes(engine, url)
         jobs = [(c, a) for (c, _), a in assets]
-        detection = DetectionConfig(train_min_span_min=0, train_min_rows=min(60, int(args.seconds * args.rate) // 2),
-                                    executor=args.executor)
+        detection = DetectionConfig(
+            train_min_span_min=0, train_min_rows=min(60, int(args.seconds * args.rate) // 2), executor=args.executor
+        )
         start = time.perf_counter()
         trained = train_many(url, jobs, detection, executor=args.executor)
         train_s = time.perf_counter() - start
@@ -326,26 +413,42 @@ def main() -> None:
         engine.dispose()
         if not args.keep:
             drop()
-    print(f"cluster: {args.assets} assets x {args.tags} tags at {args.rate:g} Hz on {args.servers} servers, "
-          f"polled at {args.poll_rate or args.rate:g} Hz, "
-          f"{args.seconds:g} s, {args.mode}, {args.workers} ingest process(es), {engine.dialect.name}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"cluster: {args.assets} assets x {args.tags} tags at {args.rate:g} Hz on {args.servers} servers, "
+        f"polled at {args.poll_rate or args.rate:g} Hz, "
+        f"{args.seconds:g} s, {args.mode}, {args.workers} ingest process(es), {engine.dialect.name}, "
+        f"{os.cpu_count()} cores"
+    )
     print(f"offered: {offered:,.0f} values/s (nominal {args.assets * args.tags * args.rate:,.0f})")
-    print(f"sustained ingest: {result['stored_per_s']:,.0f} readings/s stored, {result['read_per_s']:,.0f} values/s "
-          f"read (after {WARMUP_S:g} s warm-up); ratio stored/offered={result['stored_per_s'] / offered:.3f}")
-    print(f"ingest lag, first half: {_lag(result['lag_first'])}; second half: {_lag(result['lag_second'])}; "
-          f"spooled {result['spooled']}")
-    print(f"cpu during ingest (cores busy): worker(s) {cpu[0]:.2f}, {len(procs)} servers {sum(cpu[1:]):.2f}; "
-          f"machine load average {load:.1f} on {os.cpu_count()} cores")
-    print(f"waiting for a free core (s per s): worker {waited[0]:.2f}, servers {sum(waited[1:]):.2f}; "
-          f"cpu per value read: worker {cpu[0] / max(result['read_per_s'], 1) * 1e6:.0f} us, "
-          f"servers {sum(cpu[1:]) / max(result['read_per_s'], 1) * 1e6:.0f} us")
-    print(f"db size: {size / 1e6:,.0f} MB for {result['rows']:,} readings = "
-          f"{size / max(result['rows'], 1) * 1e6 / 1e6:,.1f} MB per million readings")
-    print(f"retrain: {sum(v is not None for _, v, _ in trained)}/{len(jobs)} models in {train_s:.1f} s "
-          f"({args.executor}); {len(errors)} errors{': ' + errors[0] if errors else ''}")
-    print(f"alert page queries: median {statistics.median(page) * 1000:.0f} ms, max {max(page) * 1000:.0f} ms "
-          f"over {len(page)} companies")
+    print(
+        f"sustained ingest: {result['stored_per_s']:,.0f} readings/s stored, {result['read_per_s']:,.0f} values/s "
+        f"read (after {WARMUP_S:g} s warm-up); ratio stored/offered={result['stored_per_s'] / offered:.3f}"
+    )
+    print(
+        f"ingest lag, first half: {_lag(result['lag_first'])}; second half: {_lag(result['lag_second'])}; "
+        f"spooled {result['spooled']}"
+    )
+    print(
+        f"cpu during ingest (cores busy): worker(s) {cpu[0]:.2f}, {len(procs)} servers {sum(cpu[1:]):.2f}; "
+        f"machine load average {load:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"waiting for a free core (s per s): worker {waited[0]:.2f}, servers {sum(waited[1:]):.2f}; "
+        f"cpu per value read: worker {cpu[0] / max(result['read_per_s'], 1) * 1e6:.0f} us, "
+        f"servers {sum(cpu[1:]) / max(result['read_per_s'], 1) * 1e6:.0f} us"
+    )
+    print(
+        f"db size: {size / 1e6:,.0f} MB for {result['rows']:,} readings = "
+        f"{size / max(result['rows'], 1) * 1e6 / 1e6:,.1f} MB per million readings"
+    )
+    print(
+        f"retrain: {sum(v is not None for _, v, _ in trained)}/{len(jobs)} models in {train_s:.1f} s "
+        f"({args.executor}); {len(errors)} errors{': ' + errors[0] if errors else ''}"
+    )
+    print(
+        f"alert page queries: median {statistics.median(page) * 1000:.0f} ms, max {max(page) * 1000:.0f} ms "
+        f"over {len(page)} companies"
+    )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ import uuid
 
 from sqlalchemy import text
 
-from pdm.config import parse_plants
-from pdm.storage.catalog import apply_plants, list_tags
-from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore, insert_reading_tuples
-from pdm.config import RetentionConfig
+from pdm.config import RetentionConfig, parse_plants
 from pdm.storage import partitions
+from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.partitions import day_start
+from pdm.storage.readings import READING_COLUMNS, copy_readings, insert_ignore, insert_reading_tuples
 from pdm.storage.retention import maintain
 from pdm.storage.session import downgrade, make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
@@ -31,9 +30,22 @@ def prepare(url: str) -> tuple:
     engine = make_engine(url)
     upgrade(engine)
     nodes = [{"node_id": f"ns=2;s=v{i}", "tag": f"t{i}", "asset": "A"} for i in range(100)]
-    cfg = parse_plants({"companies": [{"id": "bench", "sites": [{"id": "s", "assets": [
-        {"id": "A", "asset_class": "centrifugal_pump"}], "endpoints": [
-        {"name": "e", "endpoint_url": "opc.tcp://127.0.0.1:1/x", "nodes": nodes}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "bench",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [{"name": "e", "endpoint_url": "opc.tcp://127.0.0.1:1/x", "nodes": nodes}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with session_factory(engine).begin() as s:
         apply_plants(s, cfg)
         tag_ids = [t.id for t in list_tags(s, company_id=1)]
@@ -48,7 +60,7 @@ def batches(tag_ids, rows: int, batch: int, offset: float):
         n += len(tag_ids)
     # regroup into write batches of ``batch`` rows, one transaction each
     flat = [r for b in out for r in b]
-    return [flat[i:i + batch] for i in range(0, len(flat), batch)]
+    return [flat[i : i + batch] for i in range(0, len(flat), batch)]
 
 
 def rate(engine, write, groups) -> float:
@@ -99,8 +111,9 @@ def main() -> None:
         for schema in schemas:
             c.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        (parted, tags), (plain, plain_tags) = (prepare(f"{args.postgres}{sep}options=-csearch_path%3D{s}")
-                                               for s in schemas)
+        (parted, tags), (plain, plain_tags) = (
+            prepare(f"{args.postgres}{sep}options=-csearch_path%3D{s}") for s in schemas
+        )
         downgrade(plain, "0005")  # the same readings table before partitioning, rows and tags kept
         many = rate(parted, executemany, batches(tags, args.rows, args.batch, 1e6))
         print(f"postgresql executemany  {many:12,.0f} rows/s (partitioned table)")
@@ -119,8 +132,10 @@ def main() -> None:
         for schema in schemas:
             with admin.begin() as c:
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
-        batched, dropped = (expire_rate(f"{args.postgres}{sep}options=-csearch_path%3D{schema}", args.rows,
-                                        day_partition=whole) for schema, whole in zip(schemas, (False, True)))
+        batched, dropped = (
+            expire_rate(f"{args.postgres}{sep}options=-csearch_path%3D{schema}", args.rows, day_partition=whole)
+            for schema, whole in zip(schemas, (False, True))
+        )
         print(f"postgresql retention, batched delete   {batched:12,.0f} rows/s")
         print(f"postgresql retention, partition drop   {dropped:12,.0f} rows/s")
         print(f"drop/batched retention ratio={dropped / batched:.2f}")
@@ -128,6 +143,7 @@ def main() -> None:
         with admin.begin() as c:
             for schema in schemas:
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
 
 if __name__ == "__main__":
     main()

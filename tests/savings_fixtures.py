@@ -13,7 +13,7 @@ gamma (only with three companies): one FALSE_ALARM in 2026Q4 at −40.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pdm.alerts import feedback
@@ -21,8 +21,8 @@ from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.tables import Alert
 
-T0 = datetime(2026, 10, 5, 8, tzinfo=timezone.utc).timestamp()
-T_Q3 = datetime(2026, 9, 10, 8, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 10, 5, 8, tzinfo=UTC).timestamp()
+T_Q3 = datetime(2026, 9, 10, 8, tzinfo=UTC).timestamp()
 H = 3600.0
 ALPHA_TOTAL = Decimal("14562.50")
 ALPHA_AMOUNTS = {1: Decimal("7179.50"), 2: Decimal("5200.00"), 3: Decimal("-150.00"), 4: Decimal("2333.00")}
@@ -30,23 +30,49 @@ BETA_Q3 = Decimal("900.00")  # 2 h × 400 + (600 − 200) − 300 reported
 GAMMA_Q4 = Decimal("-40.00")
 
 COST_DEFAULTS = {
-    "pump": {"downtime_cost_per_hour": 1000, "unplanned_downtime_h": {"bearing_wear": 8}, "default_downtime_h": 4,
-             "planned_repair_cost": 500, "emergency_repair_cost": 2000, "intervention_cost": 300,
-             "false_alarm_inspection_cost": 150},
-    "fan": {"downtime_cost_per_hour": 400, "planned_repair_cost": 200, "emergency_repair_cost": 600,
-            "false_alarm_inspection_cost": 40},
+    "pump": {
+        "downtime_cost_per_hour": 1000,
+        "unplanned_downtime_h": {"bearing_wear": 8},
+        "default_downtime_h": 4,
+        "planned_repair_cost": 500,
+        "emergency_repair_cost": 2000,
+        "intervention_cost": 300,
+        "false_alarm_inspection_cost": 150,
+    },
+    "fan": {
+        "downtime_cost_per_hour": 400,
+        "planned_repair_cost": 200,
+        "emergency_repair_cost": 600,
+        "false_alarm_inspection_cost": 40,
+    },
 }
 
 
 def plants(n_companies: int = 3) -> dict:
     companies = [
-        {"id": "alpha", "name": "Alpha Foods", "sites": [{"id": "s", "assets": [
-            {"id": "pump-a", "asset_class": "pump"},
-            {"id": "pump-b", "asset_class": "pump", "costs": {"emergency_repair_cost": 2500}}]}]},
-        {"id": "beta", "name": "Beta Metals",
-         "sites": [{"id": "s", "assets": [{"id": "fan-x", "asset_class": "fan"}]}]},
-        {"id": "gamma", "name": "Gamma Paper",
-         "sites": [{"id": "s", "assets": [{"id": "fan-g", "asset_class": "fan"}]}]},
+        {
+            "id": "alpha",
+            "name": "Alpha Foods",
+            "sites": [
+                {
+                    "id": "s",
+                    "assets": [
+                        {"id": "pump-a", "asset_class": "pump"},
+                        {"id": "pump-b", "asset_class": "pump", "costs": {"emergency_repair_cost": 2500}},
+                    ],
+                }
+            ],
+        },
+        {
+            "id": "beta",
+            "name": "Beta Metals",
+            "sites": [{"id": "s", "assets": [{"id": "fan-x", "asset_class": "fan"}]}],
+        },
+        {
+            "id": "gamma",
+            "name": "Gamma Paper",
+            "sites": [{"id": "s", "assets": [{"id": "fan-g", "asset_class": "fan"}]}],
+        },
     ]
     return {"companies": companies[:n_companies], "cost_defaults": copy.deepcopy(COST_DEFAULTS)}
 
@@ -54,8 +80,17 @@ def plants(n_companies: int = 3) -> dict:
 def _alert(session, company, asset_slug, opened_at) -> Alert:
     cid = company_by_slug(session, company).id
     asset = next(a for a in list_assets(session, company_id=cid) if a.slug == asset_slug)
-    alert = Alert(company_id=cid, asset_id=asset.id, status="OPEN", severity="high", opened_at=opened_at,
-                  last_seen_at=opened_at, peak_score=5.0, threshold=1.0, sensors=[])
+    alert = Alert(
+        company_id=cid,
+        asset_id=asset.id,
+        status="OPEN",
+        severity="high",
+        opened_at=opened_at,
+        last_seen_at=opened_at,
+        peak_score=5.0,
+        threshold=1.0,
+        sensors=[],
+    )
     session.add(alert)
     session.flush()
     return alert
@@ -68,29 +103,64 @@ def fill(session, n_companies: int = 3) -> dict[int, int]:
     a = _alert(session, "alpha", "pump-a", T0)
     cid = a.company_id
     feedback.start(session, company_id=cid, alert_id=a.id, user="ana", now=T0 + 2 * H)
-    feedback.resolve(session, company_id=cid, alert_id=a.id, user="ana", failure_mode="bearing_wear",
-                     action_taken="bearing", downtime_avoided_h=6, repair_cost=320.5, now=T0 + 5 * H)
+    feedback.resolve(
+        session,
+        company_id=cid,
+        alert_id=a.id,
+        user="ana",
+        failure_mode="bearing_wear",
+        action_taken="bearing",
+        downtime_avoided_h=6,
+        repair_cost=320.5,
+        now=T0 + 5 * H,
+    )
     ids[1] = a.id
     a = _alert(session, "alpha", "pump-a", T0 + 24 * H)
-    feedback.resolve(session, company_id=cid, alert_id=a.id, user="ana", failure_mode="cavitation",
-                     action_taken="valve", now=T0 + 28 * H)
+    feedback.resolve(
+        session,
+        company_id=cid,
+        alert_id=a.id,
+        user="ana",
+        failure_mode="cavitation",
+        action_taken="valve",
+        now=T0 + 28 * H,
+    )
     ids[2] = a.id
     a = _alert(session, "alpha", "pump-b", T0 + 48 * H)
     feedback.mark_false_alarm(session, company_id=cid, alert_id=a.id, user="bob", reason="cable", now=T0 + 49 * H)
     ids[3] = a.id
     a = _alert(session, "alpha", "pump-b", T0 + 30 * 24 * H)
     feedback.start(session, company_id=cid, alert_id=a.id, user="bob", now=T0 + 30 * 24 * H + 3 * H)
-    feedback.resolve(session, company_id=cid, alert_id=a.id, user="bob", failure_mode="bearing_wear",
-                     action_taken="bearing", downtime_avoided_h=0.333, repair_cost=0, now=T0 + 31 * 24 * H)
+    feedback.resolve(
+        session,
+        company_id=cid,
+        alert_id=a.id,
+        user="bob",
+        failure_mode="bearing_wear",
+        action_taken="bearing",
+        downtime_avoided_h=0.333,
+        repair_cost=0,
+        now=T0 + 31 * 24 * H,
+    )
     ids[4] = a.id
     if n_companies >= 2:
         b = _alert(session, "beta", "fan-x", T_Q3)
-        feedback.resolve(session, company_id=b.company_id, alert_id=b.id, user="eva", failure_mode="imbalance",
-                         action_taken="SECRET-BETA-ACTION", downtime_avoided_h=2, repair_cost=300, now=T_Q3 + H)
+        feedback.resolve(
+            session,
+            company_id=b.company_id,
+            alert_id=b.id,
+            user="eva",
+            failure_mode="imbalance",
+            action_taken="SECRET-BETA-ACTION",
+            downtime_avoided_h=2,
+            repair_cost=300,
+            now=T_Q3 + H,
+        )
         ids[5] = b.id
     if n_companies >= 3:
         g = _alert(session, "gamma", "fan-g", T0 + 5 * 24 * H)
-        feedback.mark_false_alarm(session, company_id=g.company_id, alert_id=g.id, user="gus", reason="test",
-                                  now=T0 + 5 * 24 * H + H)
+        feedback.mark_false_alarm(
+            session, company_id=g.company_id, alert_id=g.id, user="gus", reason="test", now=T0 + 5 * 24 * H + H
+        )
         ids[6] = g.id
     return ids

@@ -5,12 +5,10 @@ import pytest
 from sqlalchemy import select
 
 from pdm.alerts import feedback
-from pdm.errors import NotFound
 from pdm.alerts.feedback import TransitionRefused
-from pdm.errors import InvalidInput
+from pdm.errors import InvalidInput, NotFound
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert
-
 from tests.alerts_fixtures import alert_context
 from tests.alerts_fixtures import opened_alert as _opened
 
@@ -28,37 +26,74 @@ def test_full_lifecycle_records_who_and_when_and_the_audit_trail(ctx):
         feedback.assign(s, company_id=cid, alert_id=alert_id, user="ana", assignee="bob", now=1001.0)
         feedback.start(s, company_id=cid, alert_id=alert_id, user="bob", now=1002.0, comment="on my way")
         feedback.comment(s, company_id=cid, alert_id=alert_id, user="bob", text="bearing is hot", now=1003.0)
-        feedback.resolve(s, company_id=cid, alert_id=alert_id, user="bob", failure_mode="bearing_wear",
-                         action_taken="replaced bearing", downtime_avoided_h=6, repair_cost=450.0, now=1004.0)
+        feedback.resolve(
+            s,
+            company_id=cid,
+            alert_id=alert_id,
+            user="bob",
+            failure_mode="bearing_wear",
+            action_taken="replaced bearing",
+            downtime_avoided_h=6,
+            repair_cost=450.0,
+            now=1004.0,
+        )
     with sessions() as s:
         a = s.get(Alert, alert_id)
-        assert (a.status, a.acknowledged_by, a.acknowledged_at, a.started_by, a.assignee) == \
-            ("RESOLVED", "ana", 1000.0, "bob", "bob")
-        assert (a.closed_at, a.closed_by, a.failure_mode, a.action_taken, a.downtime_avoided_h, a.repair_cost) == \
-            (1004.0, "bob", "bearing_wear", "replaced bearing", 6.0, 450.0)
-        trail = [(e.kind, e.actor, e.from_status, e.to_status)
-                 for e in feedback.alert_events(s, company_id=cid, alert_id=alert_id)]
-    assert trail == [("opened", "system", None, "OPEN"), ("acknowledge", "ana", "OPEN", "ACKNOWLEDGED"),
-                     ("assign", "ana", "ACKNOWLEDGED", "ACKNOWLEDGED"), ("start", "bob", "ACKNOWLEDGED", "IN_PROGRESS"),
-                     ("comment", "bob", "IN_PROGRESS", "IN_PROGRESS"), ("resolve", "bob", "IN_PROGRESS", "RESOLVED")]
+        assert (a.status, a.acknowledged_by, a.acknowledged_at, a.started_by, a.assignee) == (
+            "RESOLVED",
+            "ana",
+            1000.0,
+            "bob",
+            "bob",
+        )
+        assert (a.closed_at, a.closed_by, a.failure_mode, a.action_taken, a.downtime_avoided_h, a.repair_cost) == (
+            1004.0,
+            "bob",
+            "bearing_wear",
+            "replaced bearing",
+            6.0,
+            450.0,
+        )
+        trail = [
+            (e.kind, e.actor, e.from_status, e.to_status)
+            for e in feedback.alert_events(s, company_id=cid, alert_id=alert_id)
+        ]
+    assert trail == [
+        ("opened", "system", None, "OPEN"),
+        ("acknowledge", "ana", "OPEN", "ACKNOWLEDGED"),
+        ("assign", "ana", "ACKNOWLEDGED", "ACKNOWLEDGED"),
+        ("start", "bob", "ACKNOWLEDGED", "IN_PROGRESS"),
+        ("comment", "bob", "IN_PROGRESS", "IN_PROGRESS"),
+        ("resolve", "bob", "IN_PROGRESS", "RESOLVED"),
+    ]
 
 
-@pytest.mark.parametrize("status, action", [
-    ("ACKNOWLEDGED", "acknowledge"), ("IN_PROGRESS", "acknowledge"), ("IN_PROGRESS", "start"),
-    ("RESOLVED", "start"), ("RESOLVED", "false_alarm"), ("FALSE_ALARM", "resolve"), ("OPEN", "reopen"),
-])
+@pytest.mark.parametrize(
+    "status, action",
+    [
+        ("ACKNOWLEDGED", "acknowledge"),
+        ("IN_PROGRESS", "acknowledge"),
+        ("IN_PROGRESS", "start"),
+        ("RESOLVED", "start"),
+        ("RESOLVED", "false_alarm"),
+        ("FALSE_ALARM", "resolve"),
+        ("OPEN", "reopen"),
+    ],
+)
 def test_refused_transitions_change_nothing(ctx, status, action):
     sessions, cid, aid, mv = ctx
     alert_id = _opened(ctx)
     with sessions.begin() as s:
         s.get(Alert, alert_id).status = status
-    calls = {"acknowledge": lambda s: feedback.acknowledge(s, company_id=cid, alert_id=alert_id, user="u"),
-             "start": lambda s: feedback.start(s, company_id=cid, alert_id=alert_id, user="u"),
-             "reopen": lambda s: feedback.reopen(s, company_id=cid, alert_id=alert_id, user="u"),
-             "false_alarm": lambda s: feedback.mark_false_alarm(s, company_id=cid, alert_id=alert_id, user="u",
-                                                                 reason="x"),
-             "resolve": lambda s: feedback.resolve(s, company_id=cid, alert_id=alert_id, user="u",
-                                                   failure_mode="other", action_taken="x")}
+    calls = {
+        "acknowledge": lambda s: feedback.acknowledge(s, company_id=cid, alert_id=alert_id, user="u"),
+        "start": lambda s: feedback.start(s, company_id=cid, alert_id=alert_id, user="u"),
+        "reopen": lambda s: feedback.reopen(s, company_id=cid, alert_id=alert_id, user="u"),
+        "false_alarm": lambda s: feedback.mark_false_alarm(s, company_id=cid, alert_id=alert_id, user="u", reason="x"),
+        "resolve": lambda s: feedback.resolve(
+            s, company_id=cid, alert_id=alert_id, user="u", failure_mode="other", action_taken="x"
+        ),
+    }
     with pytest.raises(TransitionRefused, match=f"alert {alert_id} is {status}: cannot"):
         with sessions.begin() as s:
             calls[action](s)
@@ -95,11 +130,16 @@ def test_reopen_refused_while_the_asset_has_another_open_alert(ctx):
             feedback.reopen(s, company_id=cid, alert_id=first, user="ana")
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"failure_mode": "rust"}, "failure_mode"), ({"action_taken": "  "}, "action_taken"),
-    ({"downtime_avoided_h": -1}, "downtime_avoided_h"), ({"repair_cost": float("nan")}, "repair_cost"),
-    ({"user": ""}, "user"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"failure_mode": "rust"}, "failure_mode"),
+        ({"action_taken": "  "}, "action_taken"),
+        ({"downtime_avoided_h": -1}, "downtime_avoided_h"),
+        ({"repair_cost": float("nan")}, "repair_cost"),
+        ({"user": ""}, "user"),
+    ],
+)
 def test_bad_feedback_names_the_field_and_changes_nothing(ctx, kwargs, field):
     sessions, cid, aid, mv = ctx
     alert_id = _opened(ctx)
@@ -117,13 +157,16 @@ def test_another_company_can_never_act_on_an_alert(ctx):
     alert_id = _opened(ctx)
     with sessions() as s:
         other = company_by_slug(s, "beta").id
-    actions = [lambda s: feedback.acknowledge(s, company_id=other, alert_id=alert_id, user="eve"),
-               lambda s: feedback.comment(s, company_id=other, alert_id=alert_id, user="eve", text="hi"),
-               lambda s: feedback.assign(s, company_id=other, alert_id=alert_id, user="eve", assignee="eve"),
-               lambda s: feedback.alert_events(s, company_id=other, alert_id=alert_id),
-               lambda s: feedback.mark_false_alarm(s, company_id=other, alert_id=alert_id, user="eve", reason="x"),
-               lambda s: feedback.resolve(s, company_id=other, alert_id=alert_id, user="eve",
-                                          failure_mode="other", action_taken="x")]
+    actions = [
+        lambda s: feedback.acknowledge(s, company_id=other, alert_id=alert_id, user="eve"),
+        lambda s: feedback.comment(s, company_id=other, alert_id=alert_id, user="eve", text="hi"),
+        lambda s: feedback.assign(s, company_id=other, alert_id=alert_id, user="eve", assignee="eve"),
+        lambda s: feedback.alert_events(s, company_id=other, alert_id=alert_id),
+        lambda s: feedback.mark_false_alarm(s, company_id=other, alert_id=alert_id, user="eve", reason="x"),
+        lambda s: feedback.resolve(
+            s, company_id=other, alert_id=alert_id, user="eve", failure_mode="other", action_taken="x"
+        ),
+    ]
     for act in actions:
         with pytest.raises(NotFound, match=f"alert {alert_id} not found"):
             with sessions.begin() as s:

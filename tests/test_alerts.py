@@ -12,7 +12,6 @@ from pdm.alerts import feedback
 from pdm.alerts.rules import evaluate, list_alerts, open_counts_by_company, severity
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert, Asset
-
 from tests.alerts_fixtures import THRESHOLD, alert_context
 from tests.alerts_fixtures import evaluate_rows as _evaluate
 from tests.alerts_fixtures import opened_alert as _opened
@@ -51,8 +50,21 @@ def test_debounce_run_spans_scoring_batches(ctx):
 
     first = _rows([0.5, 2.0, 2.0])
     with sessions.begin() as s:
-        insert_ignore(s, Score.__table__, [{"asset_id": aid, "ts": r.ts, "company_id": cid, "model_version_id": mv,
-                                            "score": r.score, "threshold": THRESHOLD} for r in first])
+        insert_ignore(
+            s,
+            Score.__table__,
+            [
+                {
+                    "asset_id": aid,
+                    "ts": r.ts,
+                    "company_id": cid,
+                    "model_version_id": mv,
+                    "score": r.score,
+                    "threshold": THRESHOLD,
+                }
+                for r in first
+            ],
+        )
     assert _evaluate(sessions, cid, aid, mv, first) is None
     alert = _evaluate(sessions, cid, aid, mv, _rows([2.5], start=103.0))
     assert alert is not None and alert.opened_at == 101.0
@@ -71,8 +83,19 @@ def test_database_refuses_a_second_open_alert(ctx):
     _evaluate(sessions, cid, aid, mv, _rows([2, 2, 2]))
     with pytest.raises(IntegrityError):
         with sessions.begin() as s:
-            s.add(Alert(company_id=cid, asset_id=aid, status="ACKNOWLEDGED", severity="low", opened_at=1,
-                        last_seen_at=1, peak_score=2, threshold=1, sensors=[]))
+            s.add(
+                Alert(
+                    company_id=cid,
+                    asset_id=aid,
+                    status="ACKNOWLEDGED",
+                    severity="low",
+                    opened_at=1,
+                    last_seen_at=1,
+                    peak_score=2,
+                    threshold=1,
+                    sensors=[],
+                )
+            )
     # a closed alert does not count: a new one may open after it
     with sessions.begin() as s:
         s.execute(Alert.__table__.update().values(status="RESOLVED"))
@@ -112,14 +135,23 @@ def test_list_alerts_is_per_company_and_cluster_counts_are_aggregates(ctx):
     assert counts == {"acme": 1, "beta": 0}
 
 
-@pytest.mark.parametrize("ratio, criticality, expected", [
-    (1.2, 3, "low"), (2.0, 3, "medium"), (2.0, 5, "high"), (2.0, 1, "low"), (8.0, 3, "critical"), (4.0, 3, "high"),
-])
+@pytest.mark.parametrize(
+    "ratio, criticality, expected",
+    [
+        (1.2, 3, "low"),
+        (2.0, 3, "medium"),
+        (2.0, 5, "high"),
+        (2.0, 1, "low"),
+        (8.0, 3, "critical"),
+        (4.0, 3, "high"),
+    ],
+)
 def test_severity_grows_with_excess_and_criticality(ratio, criticality, expected):
     assert severity(ratio, criticality) == expected
 
 
 # --- hysteresis, escalation, diagnostics, filters ---------------------------------------------------------
+
 
 def test_hysteresis_keeps_a_run_going_just_under_the_threshold(ctx):
     sessions, cid, aid, mv = ctx
@@ -129,8 +161,19 @@ def test_hysteresis_keeps_a_run_going_just_under_the_threshold(ctx):
     # Without hysteresis the same scores open nothing.
     with sessions.begin() as s:
         s.execute(Alert.__table__.delete())
-        assert evaluate(s, company_id=cid, asset=s.get(Asset, aid), model_version_id=mv, threshold=THRESHOLD,
-                        rows=_rows([1.5, 0.95, 1.2], start=2000.0), debounce_rows=3, clear_ratio=1.0) is None
+        assert (
+            evaluate(
+                s,
+                company_id=cid,
+                asset=s.get(Asset, aid),
+                model_version_id=mv,
+                threshold=THRESHOLD,
+                rows=_rows([1.5, 0.95, 1.2], start=2000.0),
+                debounce_rows=3,
+                clear_ratio=1.0,
+            )
+            is None
+        )
 
 
 def test_severity_grows_with_duration_and_never_drops(ctx):
@@ -155,5 +198,3 @@ def test_list_alerts_filters_by_status_asset_site_and_period(ctx):
         assert ids(asset_ids=[aid]) == [alert_id] and ids(asset_ids=[aid + 100]) == []
         assert ids(site_ids=[site_id]) == [alert_id] and ids(site_ids=[site_id + 100]) == []
         assert ids(since=50, until=150) == [alert_id] and ids(since=500) == [] and ids(until=50) == []
-
-

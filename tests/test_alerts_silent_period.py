@@ -13,7 +13,6 @@ from pdm.alerts.rules import ScoredRow, data_clock, evaluate, silent_until
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, Asset, Reading, Tag
-
 from tests.alerts_fixtures import THRESHOLD, alert_context
 
 
@@ -28,16 +27,31 @@ def _rows(start, n=5, score=2.0):
 
 def _evaluate(sessions, cid, aid, mv, rows, silent_min=10.0):
     with sessions.begin() as s:
-        alert = evaluate(s, company_id=cid, asset=s.get(Asset, aid), model_version_id=mv, threshold=THRESHOLD,
-                         rows=rows, debounce_rows=3, silent_period_min=silent_min)
+        alert = evaluate(
+            s,
+            company_id=cid,
+            asset=s.get(Asset, aid),
+            model_version_id=mv,
+            threshold=THRESHOLD,
+            rows=rows,
+            debounce_rows=3,
+            silent_period_min=silent_min,
+        )
         return None if alert is None else (alert.id, alert.opened_at)
 
 
 def _store_readings(sessions, cid, aid, times):
     with sessions.begin() as s:
         tags = s.query(Tag).filter_by(company_id=cid, asset_id=aid).all()
-        insert_ignore(s, Reading.__table__, [{"tag_id": t.id, "ts": ts, "value": 1.0, "quality": 0,
-                                              "received_at": time.time()} for t in tags for ts in times])
+        insert_ignore(
+            s,
+            Reading.__table__,
+            [
+                {"tag_id": t.id, "ts": ts, "value": 1.0, "quality": 0, "received_at": time.time()}
+                for t in tags
+                for ts in times
+            ],
+        )
 
 
 def _open_and_close(ctx, *, data_start, closed_wall, how="false_alarm"):
@@ -47,8 +61,15 @@ def _open_and_close(ctx, *, data_start, closed_wall, how="false_alarm"):
         if how == "false_alarm":
             feedback.mark_false_alarm(s, company_id=cid, alert_id=alert_id, user="ana", reason="x", now=closed_wall)
         else:
-            feedback.resolve(s, company_id=cid, alert_id=alert_id, user="ana", failure_mode="bearing_wear",
-                             action_taken="bearing", now=closed_wall)
+            feedback.resolve(
+                s,
+                company_id=cid,
+                alert_id=alert_id,
+                user="ana",
+                failure_mode="bearing_wear",
+                action_taken="bearing",
+                now=closed_wall,
+            )
     return alert_id
 
 

@@ -30,8 +30,9 @@ def test_only_admins_read_the_log(sessions, role, company):
 
 def test_secrets_are_dropped_and_unknown_actions_refused(sessions):
     with sessions.begin() as s:
-        event = audit.record(s, actor="root", action="user_added", target="ana",
-                             details={"role": "admin", "password": "hunter2hunter2"})
+        event = audit.record(
+            s, actor="root", action="user_added", target="ana", details={"role": "admin", "password": "hunter2hunter2"}
+        )
     assert event.details == {"role": "admin"}
     with sessions() as s, pytest.raises(ValueError, match="action = 'dance'"):
         audit.record(s, actor="root", action="dance")
@@ -44,40 +45,63 @@ def _dump(session) -> str:
     from pdm.storage.tables import Base
 
     # str() of each value: a Row's repr shortens long values, which would hide what we look for.
-    return "\n".join("\t".join(map(str, row)) for table in Base.metadata.sorted_tables
-                     for row in session.execute(text(f'SELECT * FROM "{table.name}"')))
+    return "\n".join(
+        "\t".join(map(str, row))
+        for table in Base.metadata.sorted_tables
+        for row in session.execute(text(f'SELECT * FROM "{table.name}"'))
+    )
 
 
 def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypatch, caplog, tmp_path):
     import logging
 
-    from pdm.access import users
+    from pdm.access import crypto, users
     from pdm.config import EndpointConfig, parse_plants
     from pdm.connectors.browse import check_endpoint
     from pdm.storage.catalog import apply_plants, company_by_slug
     from pdm.storage.tables import Site
     from pdm.ui.engineer import save_endpoint
 
-    from pdm.access import crypto
     secret, user_pw, at_rest = "opc-S3cret-value-42", "user-S3cret-value-43", "enc-S3cret-value-44"
     monkeypatch.setenv("PLC_PASSWORD", secret)
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     token = crypto.encrypt(at_rest, var_dir=tmp_path)  # as `pdmctl secrets encrypt` makes it
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
-    ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:1/plc", "auth_method": "username",
-          "username": "operator", "password_env": "PLC_PASSWORD", "nodes": []}
+    ep = {
+        "name": "plc",
+        "endpoint_url": "opc.tcp://127.0.0.1:1/plc",
+        "auth_method": "username",
+        "username": "operator",
+        "password_env": "PLC_PASSWORD",
+        "nodes": [],
+    }
     with sessions.begin() as s:
-        enc = {**ep, "name": "plc3", "endpoint_url": "opc.tcp://127.0.0.1:1/three", "password_env": None,
-               "password_encrypted": token}
-        apply_plants(s, parse_plants({"companies": [{"id": "acme", "sites": [
-            {"id": "site", "assets": [], "endpoints": [ep, enc]}]}]}))
+        enc = {
+            **ep,
+            "name": "plc3",
+            "endpoint_url": "opc.tcp://127.0.0.1:1/three",
+            "password_env": None,
+            "password_encrypted": token,
+        }
+        apply_plants(
+            s,
+            parse_plants(
+                {"companies": [{"id": "acme", "sites": [{"id": "site", "assets": [], "endpoints": [ep, enc]}]}]}
+            ),
+        )
         cid = company_by_slug(s, "acme").id
         site_id = s.query(Site.id).filter_by(company_id=cid).scalar()
         config = EndpointConfig.model_validate({**ep, "name": "plc2", "endpoint_url": "opc.tcp://127.0.0.1:1/two"})
         save_endpoint(s, company_id=cid, site_id=site_id, config=config)
-        audit.record(s, actor="eng", action="endpoint_added", company_id=cid, target="plc2",
-                     details={"endpoint_url": config.endpoint_url})
+        audit.record(
+            s,
+            actor="eng",
+            action="endpoint_added",
+            company_id=cid,
+            target="plc2",
+            details={"endpoint_url": config.endpoint_url},
+        )
         users.add_user(s, username="eng", password=user_pw, role="engineer", company_id=cid)
     # Connecting reads the password from the environment: a refused connection must not log it either.
     errors = check_endpoint(config, tmp_path / "pki")
@@ -103,7 +127,9 @@ def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_pa
         ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/plc", "nodes": [], **changes}
         other = {"name": "plc2", "endpoint_url": "opc.tcp://127.0.0.1:4840/two", "nodes": []}
         path = tmp_path / "plants.yaml"
-        path.write_text(yaml.safe_dump({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [ep, other]}]}]}))
+        path.write_text(
+            yaml.safe_dump({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [ep, other]}]}]})
+        )
         code, _, err = run_pdmctl(capsys, monkeypatch, "config", "apply", str(path), "--database", db_url)
         assert code == 0, err
         from pdm.storage.session import make_engine, session_factory
@@ -115,13 +141,17 @@ def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_pa
         engine.dispose()
         return out
 
-    assert apply() == [("endpoint_added", "plc", {"endpoint_url": "opc.tcp://127.0.0.1:4840/plc"}),
-                       ("endpoint_added", "plc2", {"endpoint_url": "opc.tcp://127.0.0.1:4840/two"})]
+    assert apply() == [
+        ("endpoint_added", "plc", {"endpoint_url": "opc.tcp://127.0.0.1:4840/plc"}),
+        ("endpoint_added", "plc2", {"endpoint_url": "opc.tcp://127.0.0.1:4840/two"}),
+    ]
     assert len(apply()) == 2  # the same file again changes nothing, so nothing new is logged
     assert apply(poll_interval_s=5.0, auth_method="username", username="op", password_env="PLC_PW")[2:] == [
-        ("endpoint_changed", "plc", {"fields": ["auth_method", "password_env", "poll_interval_s", "username"]})]
-    assert apply(poll_interval_s=5.0, auth_method="username", username="op", password_env="PLC_PW",
-                 enabled=False)[3:] == [("endpoint_disabled", "plc", {})]
+        ("endpoint_changed", "plc", {"fields": ["auth_method", "password_env", "poll_interval_s", "username"]})
+    ]
+    assert apply(poll_interval_s=5.0, auth_method="username", username="op", password_env="PLC_PW", enabled=False)[
+        3:
+    ] == [("endpoint_disabled", "plc", {})]
 
 
 def test_no_private_key_in_clear_on_disk_after_certs_init(tmp_path, capsys, monkeypatch):

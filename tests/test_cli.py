@@ -24,8 +24,17 @@ def test_headless_demo_prints_one_json_object_with_the_promised_keys(tmp_path):
 
     path = tmp_path / "plants.yaml"
     path.write_text(yaml.safe_dump(plant_dict({"acme": [("P-1", "centrifugal_pump")]}, speed=60)))
-    proc = run("demo", "--config", str(path), "--headless", "--duration", "4", "--json",
-               "--database", f"sqlite:///{tmp_path / 'demo.db'}")
+    proc = run(
+        "demo",
+        "--config",
+        str(path),
+        "--headless",
+        "--duration",
+        "4",
+        "--json",
+        "--database",
+        f"sqlite:///{tmp_path / 'demo.db'}",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # the whole stdout is one JSON object
     assert set(result) == {"readings", "assets", "faults", "benign_events", "alerts", "closed"}

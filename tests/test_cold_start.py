@@ -17,11 +17,10 @@ from sqlalchemy import select
 
 from pdm.config import Settings, parse_plants
 from pdm.models.fleet_scoring import version_label
+from pdm.runtime.worker import Worker
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Alert, Asset, Company, FleetModel, ModelVersion, Score
-from pdm.runtime.worker import Worker
-
 from tests.conftest import plant_dict
 
 PUMP = "centrifugal_pump"
@@ -30,15 +29,38 @@ FAULT_START_MIN, FAULT_RAMP_MIN = 50, 5
 
 
 def _configs():
-    detection = {"resample_s": 60, "train_min_rows": 60, "train_min_span_min": 120, "score_interval_s": 0.5,
-                 "train_interval_s": 1, "fleet": {"baseline_min": 30, "retrain_interval_s": 1}}
-    whole = plant_dict({"acme": [("P-1", PUMP), ("P-2", PUMP)], "beta": [("P-3", PUMP)],
-                        "gamma": [("N-1", PUMP), ("N-2", PUMP)]}, speed=SPEED, poll_interval_s=0.1, **detection)
+    detection = {
+        "resample_s": 60,
+        "train_min_rows": 60,
+        "train_min_span_min": 120,
+        "score_interval_s": 0.5,
+        "train_interval_s": 1,
+        "fleet": {"baseline_min": 30, "retrain_interval_s": 1},
+    }
+    whole = plant_dict(
+        {"acme": [("P-1", PUMP), ("P-2", PUMP)], "beta": [("P-3", PUMP)], "gamma": [("N-1", PUMP), ("N-2", PUMP)]},
+        speed=SPEED,
+        poll_interval_s=0.1,
+        **detection,
+    )
     members = {**whole, "companies": [c for c in whole["companies"] if c["id"] != "gamma"]}
-    newcomer = {**whole, "companies": [c for c in whole["companies"] if c["id"] == "gamma"],
-                "simulation": {**whole["simulation"], "faults": [
-                    {"company": "gamma", "asset": "N-1", "kind": "bearing_wear", "start_min": FAULT_START_MIN,
-                     "end_min": 10_000, "ramp_min": FAULT_RAMP_MIN}]}}
+    newcomer = {
+        **whole,
+        "companies": [c for c in whole["companies"] if c["id"] == "gamma"],
+        "simulation": {
+            **whole["simulation"],
+            "faults": [
+                {
+                    "company": "gamma",
+                    "asset": "N-1",
+                    "kind": "bearing_wear",
+                    "start_min": FAULT_START_MIN,
+                    "end_min": 10_000,
+                    "ramp_min": FAULT_RAMP_MIN,
+                }
+            ],
+        },
+    }
     return parse_plants(whole), parse_plants(members), parse_plants(newcomer)
 
 
@@ -57,17 +79,22 @@ async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, s
     whole, members, newcomer = _configs()
     with sessions.begin() as s:
         apply_plants(s, members)
-    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, lease_renew_s=0.5),
-                    detection=whole.detection)
+    worker = Worker(
+        engine=engine,
+        settings=Settings(database_url=db_url, var_dir=tmp_path, lease_renew_s=0.5),
+        detection=whole.detection,
+    )
     stop = asyncio.Event()
     first = SimulatedPlant(members)
     await first.start()
     task = asyncio.create_task(worker.run(stop))
     second = None
     try:
+
         def fleet_model():
             with sessions() as s:
                 return s.execute(select(FleetModel.id).where(FleetModel.asset_class == PUMP)).scalar()
+
         await _until(fleet_model, 60, "the pumps' fleet model")
 
         second = SimulatedPlant(newcomer)
@@ -77,8 +104,10 @@ async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, s
 
         def alert_on_n1():
             with sessions() as s:
-                return s.execute(select(Alert.id).join(Asset, Asset.id == Alert.asset_id)
-                                 .where(Asset.slug == "N-1")).scalar()
+                return s.execute(
+                    select(Alert.id).join(Asset, Asset.id == Alert.asset_id).where(Asset.slug == "N-1")
+                ).scalar()
+
         await _until(alert_on_n1, 45, "an alert on the new faulty pump")
         # Keep going a while so that a false alarm on the healthy new pump would show.
         healthy_until = second.clock.start + (FAULT_START_MIN + 30) * 60
@@ -98,9 +127,12 @@ async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, s
         binding = s.get(ModelVersion, alert.model_version_id)
         first_reading = binding.trained_from
         n2_models = set(s.execute(select(Score.model_version_id).where(Score.asset_id == n2.id)).scalars())
-        n2_bindings = {v.id for v in s.execute(select(ModelVersion).where(ModelVersion.asset_id == n2.id,
-                                                                          ModelVersion.detector == f"fleet:{PUMP}"))
-                       .scalars()}
+        n2_bindings = {
+            v.id
+            for v in s.execute(
+                select(ModelVersion).where(ModelVersion.asset_id == n2.id, ModelVersion.detector == f"fleet:{PUMP}")
+            ).scalars()
+        }
         assert version_label(s, company_id=gamma, version_id=alert.model_version_id).startswith(f"fleet:{PUMP} v")
         assert not s.execute(select(Alert).where(Alert.asset_id == n2.id)).all()
 
@@ -127,9 +159,15 @@ def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(
     engine = make_engine(url)
     with session_factory(engine).begin() as s:
         company_id, alert_id, version_id = s.execute(select(Alert.company_id, Alert.id, Alert.model_version_id)).one()
-        s.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(
-            detector="fleet:pump", active=False, metrics={"fleet_model_id": 1, "fleet_version": 3, "freq_s": 10,
-                                                          "smooth_rows": 1}))
+        s.execute(
+            update(ModelVersion)
+            .where(ModelVersion.id == version_id)
+            .values(
+                detector="fleet:pump",
+                active=False,
+                metrics={"fleet_model_id": 1, "fleet_version": 3, "freq_s": 10, "smooth_rows": 1},
+            )
+        )
     engine.dispose()
 
     app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
@@ -137,6 +175,7 @@ def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(
     assert not app.exception, app.exception
     assert any("model fleet:pump v3" in m.value for m in app.markdown)
 
-    code, out, _ = run_pdmctl(capsys, monkeypatch, "alerts", "show", str(alert_id), "--company", "alpha",
-                              "--database", url)
+    code, out, _ = run_pdmctl(
+        capsys, monkeypatch, "alerts", "show", str(alert_id), "--company", "alpha", "--database", url
+    )
     assert code == 0 and "model: fleet:pump v3" in out

@@ -9,7 +9,6 @@ import yaml
 
 from pdm.config import load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError
-
 from tests.conftest import plant_dict
 
 EXAMPLE = Path(__file__).parents[1] / "config" / "plants.example.yaml"
@@ -35,24 +34,47 @@ def _write(tmp_path, data) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mutate, field, value", [
-    (lambda d: d["companies"][0]["sites"][0]["endpoints"][0].__setitem__("poll_interval_s", -1),
-     "companies[0].sites[0].endpoints[0].poll_interval_s", -1),
-    (lambda d: d["companies"][0]["sites"][0]["endpoints"][0].__setitem__("endpoint_url", "http://x"),
-     "companies[0].sites[0].endpoints[0].endpoint_url", "http://x"),
-    (lambda d: d["companies"][0]["sites"][0]["assets"][0].__setitem__("criticality", 9),
-     "companies[0].sites[0].assets[0].criticality", 9),
-    (lambda d: d["companies"][0]["sites"][0]["endpoints"][0]["nodes"][0].__setitem__("asset", "nope"),
-     "companies[0].sites[0].endpoints[0].nodes[0].asset", "nope"),
-    (lambda d: d["companies"][0].__setitem__("colour", "red"), "companies[0].colour", "red"),
-    (lambda d: d["companies"][1].__setitem__("id", d["companies"][0]["id"]), "companies[1].id", "acme"),
-    (lambda d: d["simulation"].__setitem__("faults", [{"company": "acme", "asset": "P-1", "kind": "rust",
-                                                       "start_min": 1, "end_min": 2}]),
-     "simulation.faults[0].kind", "rust"),
-    (lambda d: d["simulation"].__setitem__("faults", [{"company": "acme", "asset": "P-1", "kind": "cavitation",
-                                                       "start_min": 5, "end_min": 2}]),
-     "simulation.faults[0].end_min", 2),
-])
+@pytest.mark.parametrize(
+    "mutate, field, value",
+    [
+        (
+            lambda d: d["companies"][0]["sites"][0]["endpoints"][0].__setitem__("poll_interval_s", -1),
+            "companies[0].sites[0].endpoints[0].poll_interval_s",
+            -1,
+        ),
+        (
+            lambda d: d["companies"][0]["sites"][0]["endpoints"][0].__setitem__("endpoint_url", "http://x"),
+            "companies[0].sites[0].endpoints[0].endpoint_url",
+            "http://x",
+        ),
+        (
+            lambda d: d["companies"][0]["sites"][0]["assets"][0].__setitem__("criticality", 9),
+            "companies[0].sites[0].assets[0].criticality",
+            9,
+        ),
+        (
+            lambda d: d["companies"][0]["sites"][0]["endpoints"][0]["nodes"][0].__setitem__("asset", "nope"),
+            "companies[0].sites[0].endpoints[0].nodes[0].asset",
+            "nope",
+        ),
+        (lambda d: d["companies"][0].__setitem__("colour", "red"), "companies[0].colour", "red"),
+        (lambda d: d["companies"][1].__setitem__("id", d["companies"][0]["id"]), "companies[1].id", "acme"),
+        (
+            lambda d: d["simulation"].__setitem__(
+                "faults", [{"company": "acme", "asset": "P-1", "kind": "rust", "start_min": 1, "end_min": 2}]
+            ),
+            "simulation.faults[0].kind",
+            "rust",
+        ),
+        (
+            lambda d: d["simulation"].__setitem__(
+                "faults", [{"company": "acme", "asset": "P-1", "kind": "cavitation", "start_min": 5, "end_min": 2}]
+            ),
+            "simulation.faults[0].end_min",
+            2,
+        ),
+    ],
+)
 def test_bad_field_is_named_with_file_and_value(tmp_path, mutate, field, value):
     data = plant_dict({"acme": [("P-1", "centrifugal_pump")], "beta": [("S-1", "cnc_spindle")]})
     mutate(data)
@@ -99,8 +121,9 @@ def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path):
     data = plant_dict({"acme": [("P-1", "centrifugal_pump")]})
     data["companies"][0]["sites"][0]["endpoints"][0]["poll_interval_s"] = "fast"
     path = _write(tmp_path, data)
-    proc = subprocess.run([sys.executable, "-m", "pdm.cli", "config", "check", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdm.cli", "config", "check", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -109,7 +132,8 @@ def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path):
 
 
 def test_cli_config_check_accepts_the_example():
-    proc = subprocess.run([sys.executable, "-m", "pdm.cli", "config", "check", str(EXAMPLE)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdm.cli", "config", "check", str(EXAMPLE)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "3 companies, 8 assets" in proc.stdout

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from pdm.access.tenancy import Principal, require_company
 from pdm.alerts import feedback
 from pdm.alerts.rules import get_alert, list_alerts, score_series
 from pdm.errors import NotFound
@@ -18,7 +19,6 @@ from pdm.storage.catalog import company_by_slug, get_asset, list_assets, list_en
 from pdm.storage.readings import asset_readings, count_readings
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert, Score, Tag
-from pdm.access.tenancy import Principal, require_company
 from pdm.ui.engineer import map_node
 from tests.ui.test_app import _fill
 
@@ -31,9 +31,12 @@ def world(sessions) -> dict:
         ids = {}
         for slug in ("alpha", "beta"):
             cid = company_by_slug(s, slug).id
-            ids[slug] = {"company": cid, "assets": [a.id for a in list_assets(s, company_id=cid)],
-                         "endpoints": [e.id for e in list_endpoints(s, company_id=cid)],
-                         "tags": [t.id for t in list_tags(s, company_id=cid)]}
+            ids[slug] = {
+                "company": cid,
+                "assets": [a.id for a in list_assets(s, company_id=cid)],
+                "endpoints": [e.id for e in list_endpoints(s, company_id=cid)],
+                "tags": [t.id for t in list_tags(s, company_id=cid)],
+            }
         ids["alpha"]["alert"] = s.query(Alert.id).filter_by(company_id=ids["alpha"]["company"]).scalar()
     return ids
 
@@ -53,9 +56,14 @@ def test_alert_reads_and_steps_refuse_another_companys_alert(sessions, world):
         with pytest.raises(NotFound):
             feedback.alert_events(s, company_id=cid, alert_id=alert_id)
         assert list_alerts(s, company_id=cid, asset_ids=world["alpha"]["assets"]) == []
-    for step, extra in ((feedback.acknowledge, {}), (feedback.start, {}), (feedback.reopen, {}),
-                        (feedback.comment, {"text": "hi"}), (feedback.assign, {"assignee": "bea"}),
-                        (feedback.mark_false_alarm, {"reason": "mine now"})):
+    for step, extra in (
+        (feedback.acknowledge, {}),
+        (feedback.start, {}),
+        (feedback.reopen, {}),
+        (feedback.comment, {"text": "hi"}),
+        (feedback.assign, {"assignee": "bea"}),
+        (feedback.mark_false_alarm, {"reason": "mine now"}),
+    ):
         with sessions.begin() as s, pytest.raises(NotFound):
             step(s, company_id=cid, alert_id=alert_id, user="bea", **extra)
     with sessions() as s:
@@ -81,8 +89,12 @@ def test_endpoint_reads_and_mapping_refuse_another_companys_endpoint(sessions, w
         health = endpoint_health(s, company_id=cid)
         assert {h["id"] for h in health} == set(world["beta"]["endpoints"])
     with sessions.begin() as s:
-        errors = map_node(s, company_id=cid, endpoint_id=world["alpha"]["endpoints"][0],
-                          values={"node_id": "ns=2;s=X", "asset": "press-b1", "tag": "stolen"})
+        errors = map_node(
+            s,
+            company_id=cid,
+            endpoint_id=world["alpha"]["endpoints"][0],
+            values={"node_id": "ns=2;s=X", "asset": "press-b1", "tag": "stolen"},
+        )
     assert errors == {"endpoint": f"endpoint {world['alpha']['endpoints'][0]} not found"}
     with sessions() as s:
         assert s.query(Tag).filter_by(name="stolen").count() == 0
@@ -91,8 +103,20 @@ def test_endpoint_reads_and_mapping_refuse_another_companys_endpoint(sessions, w
 def test_cli_refuses_another_companys_alert(engine, world, capsys, monkeypatch):
     from pdm.cli.main import main
 
-    monkeypatch.setattr(sys, "argv", ["pdmctl", "alerts", "show", str(world["alpha"]["alert"]), "--company", "beta",
-                                      "--database", engine.url.render_as_string(hide_password=False)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "pdmctl",
+            "alerts",
+            "show",
+            str(world["alpha"]["alert"]),
+            "--company",
+            "beta",
+            "--database",
+            engine.url.render_as_string(hide_password=False),
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         main()
     err = capsys.readouterr().err
@@ -138,9 +162,10 @@ def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
 
 # ---- the k rule on the cluster page: no per-company comparison under three companies ---------
 
+
 def test_cluster_page_with_two_companies_shows_totals_only_with_the_reason(monkeypatch, tmp_path):
-    from tests.ui.test_savings_pages import _all_text, _make_db, _metrics, _ok, _open
     from tests.ui.test_login import logged_in
+    from tests.ui.test_savings_pages import _all_text, _make_db, _metrics, _ok, _open
 
     url = _make_db(tmp_path / "two.sqlite3", 2)
     at = _open(logged_in(monkeypatch, url, "rev", "cluster_reviewer", None), "cluster", "Cluster")

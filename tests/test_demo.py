@@ -41,16 +41,33 @@ def test_demo_technician_closes_a_benign_events_alert_as_a_false_alarm_with_its_
     from pdm.demo.technician import BENIGN_REASONS, close_demo_alerts
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Alert
-    from tests.savings_fixtures import H, T0, _alert, plants
+    from tests.savings_fixtures import T0, H, _alert, plants
 
     with sessions.begin() as s:
         apply_plants(s, parse_plants(plants(2)))
-        ids = [_alert(s, "alpha", "pump-a", T0).id, _alert(s, "alpha", "pump-b", T0 + H).id,
-               _alert(s, "beta", "fan-x", T0 + 2 * H).id]
-    events = [{"company": "alpha", "asset": "pump-a", "kind": "bearing_wear", "start": T0 - H, "end": T0 + 5 * H,
-               "benign": False},
-              {"company": "alpha", "asset": "pump-b", "kind": "process_change", "start": T0, "end": T0 + 2 * H,
-               "benign": True}]
+        ids = [
+            _alert(s, "alpha", "pump-a", T0).id,
+            _alert(s, "alpha", "pump-b", T0 + H).id,
+            _alert(s, "beta", "fan-x", T0 + 2 * H).id,
+        ]
+    events = [
+        {
+            "company": "alpha",
+            "asset": "pump-a",
+            "kind": "bearing_wear",
+            "start": T0 - H,
+            "end": T0 + 5 * H,
+            "benign": False,
+        },
+        {
+            "company": "alpha",
+            "asset": "pump-b",
+            "kind": "process_change",
+            "start": T0,
+            "end": T0 + 2 * H,
+            "benign": True,
+        },
+    ]
     assert close_demo_alerts(sessions, faults=events, leave_open=1) == {"RESOLVED": 1, "FALSE_ALARM": 1, "open": 1}
     with sessions() as s:
         fault, benign, newest = (s.get(Alert, i) for i in ids)
@@ -74,9 +91,28 @@ def test_headless_demo_stops_quietly_with_jobs_running(tmp_path):
     plants = tmp_path / "plants.yaml"
     plants.write_text(example.read_text().replace("poll_interval_s: 0.5", "poll_interval_s: 0.02"))
     env = {**os.environ, "PDM_LEASE_RENEW_S": "0.01", "PDM_LEASE_TTL_S": "2"}
-    proc = subprocess.run([sys.executable, "-m", "pdm.cli", "demo", "--headless", "--duration", "4", "--speed", "60",
-                           "--json", "--config", str(plants), "--database", f"sqlite:///{tmp_path / 'demo.sqlite3'}"],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pdm.cli",
+            "demo",
+            "--headless",
+            "--duration",
+            "4",
+            "--speed",
+            "60",
+            "--json",
+            "--config",
+            str(plants),
+            "--database",
+            f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "CancelledError" not in proc.stderr, proc.stderr
     assert "Error running job" not in proc.stderr and "raised an exception" not in proc.stderr, proc.stderr
@@ -95,10 +131,13 @@ def test_demo_waits_for_the_plant_to_listen_and_names_what_never_did():
     opener.start()
     try:
         assert wait_until_listening([("127.0.0.1", late)], timeout_s=10) == []
-        assert wait_until_listening([("127.0.0.1", late), ("127.0.0.1", never)], timeout_s=0.5) == [("127.0.0.1", never)]
+        assert wait_until_listening([("127.0.0.1", late), ("127.0.0.1", never)], timeout_s=0.5) == [
+            ("127.0.0.1", never)
+        ]
         # The plant's process exited: no point waiting out the timeout.
         assert wait_until_listening([("127.0.0.1", never)], timeout_s=30, still_starting=lambda: False) == [
-            ("127.0.0.1", never)]
+            ("127.0.0.1", never)
+        ]
     finally:
         opener.join()
         server.close()

@@ -13,17 +13,31 @@ from pdm.config import Settings, parse_plants
 from pdm.demo.run import run_headless
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import ModelVersion, Reading, Score
-
 from tests.conftest import plant_dict
 
 
 def _plant():
-    return parse_plants(plant_dict(
-        {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
-        faults=[{"company": "acme", "asset": "P-1", "kind": "bearing_wear", "start_min": 62, "end_min": 400,
-                 "ramp_min": 8}],
-        speed=360, poll_interval_s=0.1, train_min_rows=60, train_min_span_min=60, score_interval_s=1,
-        train_interval_s=1))
+    return parse_plants(
+        plant_dict(
+            {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
+            faults=[
+                {
+                    "company": "acme",
+                    "asset": "P-1",
+                    "kind": "bearing_wear",
+                    "start_min": 62,
+                    "end_min": 400,
+                    "ramp_min": 8,
+                }
+            ],
+            speed=360,
+            poll_interval_s=0.1,
+            train_min_rows=60,
+            train_min_span_min=60,
+            score_interval_s=1,
+            train_interval_s=1,
+        )
+    )
 
 
 @pytest.mark.timeout(180)

@@ -6,21 +6,33 @@ import logging
 from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
-from pdm.ingest.spool import Spool
 from pdm.ingest.poller import EndpointPoller
+from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
-
 from tests.conftest import OpcUaTestServer, free_port
 
 
 def _load(sessions, server, extra_nodes=()):
     nodes = [{"node_id": n, "tag": f"t{i}", "asset": "A-1"} for i, n in enumerate(server.node_ids)]
     nodes += [{"node_id": n, "tag": f"x{i}", "asset": "A-1"} for i, n in enumerate(extra_nodes)]
-    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "assets": [
-        {"id": "A-1", "asset_class": "centrifugal_pump"}],
-        "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         ep = list_endpoints(s, company_id=1)[0]
@@ -30,8 +42,14 @@ def _load(sessions, server, extra_nodes=()):
 
 def _poller(sessions, server, tmp_path, extra_nodes=()):
     ep_id, config, tags = _load(sessions, server, extra_nodes)
-    return EndpointPoller(endpoint_id=ep_id, name="acme/plc", config=config, tags=tags, sessions=sessions,
-                          spool=Spool(tmp_path / "spool", max_bytes=10_000_000))
+    return EndpointPoller(
+        endpoint_id=ep_id,
+        name="acme/plc",
+        config=config,
+        tags=tags,
+        sessions=sessions,
+        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
+    )
 
 
 def _count(sessions):
@@ -131,8 +149,9 @@ async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sess
     assert sum("database unavailable" in r.getMessage() for r in caplog.records) == 1
 
 
-async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kept(sessions, opcua_server, tmp_path,
-                                                                                   caplog):
+async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kept(
+    sessions, opcua_server, tmp_path, caplog
+):
     poller = _poller(sessions, opcua_server, tmp_path)
     assert await poller.poll_once() == 20
     await opcua_server.server.delete_nodes([opcua_server.variables[4]])
@@ -146,10 +165,14 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
     assert messages == [f"endpoint acme/plc: node {opcua_server.node_ids[4]} is BadNodeIdUnknown"]
     assert poller.state == "UP"
     with sessions() as s:
-        quality = dict(s.execute(select(Tag.name, func.max(Reading.quality)).join(Tag, Tag.id == Reading.tag_id)
-                                 .group_by(Tag.name)).all())
-        latest = s.execute(select(func.max(Reading.value)).join(Tag, Tag.id == Reading.tag_id)
-                           .where(Tag.name == "t0")).scalar_one()
+        quality = dict(
+            s.execute(
+                select(Tag.name, func.max(Reading.quality)).join(Tag, Tag.id == Reading.tag_id).group_by(Tag.name)
+            ).all()
+        )
+        latest = s.execute(
+            select(func.max(Reading.value)).join(Tag, Tag.id == Reading.tag_id).where(Tag.name == "t0")
+        ).scalar_one()
     assert (quality["t4"] >> 30) == 2 and quality["t5"] == 0 and latest == 502.0
     health = poller.health.snapshot()
     assert health["errors_last_hour"] == 1 and "BadNodeIdUnknown" in health["last_error"]
@@ -158,10 +181,17 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
 async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tmp_path, caplog):
     server = await OpcUaTestServer(n=5).start()
     ep_id, config, tags = _load(sessions, server)
-    config = config.model_copy(update={"mode": "subscribe", "sampling_interval_s": 0.05,
-                                       "publishing_interval_s": 0.1, "request_timeout_s": 2})
-    poller = EndpointPoller(endpoint_id=ep_id, name="acme/plc", config=config, tags=tags, sessions=sessions,
-                            spool=Spool(tmp_path / "spool", max_bytes=10_000_000))
+    config = config.model_copy(
+        update={"mode": "subscribe", "sampling_interval_s": 0.05, "publishing_interval_s": 0.1, "request_timeout_s": 2}
+    )
+    poller = EndpointPoller(
+        endpoint_id=ep_id,
+        name="acme/plc",
+        config=config,
+        tags=tags,
+        sessions=sessions,
+        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
+    )
 
     async def until_stored(n):
         for _ in range(300):

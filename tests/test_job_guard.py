@@ -4,6 +4,7 @@ waits for jobs in threads, cancels the rest, and prints no traceback."""
 import asyncio
 import logging
 import threading
+from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -45,8 +46,10 @@ async def test_a_job_failing_while_the_database_is_away_is_one_line_and_its_reco
     dead.dispose()
     live.dispose()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.getMessage().split(" (")[0].split(":")[0] for r in warnings] == ["job retention failed",
-                                                                              "job retention works again"]
+    assert [r.getMessage().split(" (")[0].split(":")[0] for r in warnings] == [
+        "job retention failed",
+        "job retention works again",
+    ]
     assert "OperationalError" in warnings[0].getMessage() and "\n" not in warnings[0].getMessage()
     assert not any(r.exc_info for r in warnings) and not any(r.name.startswith("apscheduler") for r in warnings)
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
@@ -78,7 +81,8 @@ async def test_stop_waits_for_a_job_in_a_thread_and_cancels_a_coroutine_quietly(
     assert finished.is_set() and not scheduler.running
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in problems] == [
-        "stopping: 1 job(s) did not finish within 0.1 s; left behind (poll:1)"]
+        "stopping: 1 job(s) did not finish within 0.1 s; left behind (poll:1)"
+    ]
     assert not any(r.exc_info for r in caplog.records if r.levelno > logging.DEBUG)
 
 
@@ -95,12 +99,13 @@ def test_a_failure_is_logged_again_only_when_its_reason_changes(caplog):
         "scoring asset a/P-1 failed: ValueError: X contains NaN (logged again only if the reason changes)",
         "scoring asset a/P-1 failed: ModelError: not a pdm model envelope (logged again only if the reason changes)",
         "scoring asset a/P-2 failed: KeyError: 'motor_temp' (logged again only if the reason changes)",
-        "scoring asset a/P-1 works again (it had failed: ModelError: not a pdm model envelope)"]
+        "scoring asset a/P-1 works again (it had failed: ModelError: not a pdm model envelope)",
+    ]
     assert failures.failing() == {"scoring asset a/P-2": "KeyError: 'motor_temp'"}
     assert reason_of(TimeoutError()) == "TimeoutError"
 
 
 def _now():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from pdm.ingest import leases
 from pdm.config import parse_plants
+from pdm.ingest import leases
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, IngestWorker
@@ -16,8 +16,13 @@ NOW = 1_000_000.0
 
 @pytest.fixture
 def endpoint_ids(sessions):
-    companies = [{"id": f"c{i}", "sites": [{"id": "s", "endpoints": [
-        {"name": "plc", "endpoint_url": f"opc.tcp://127.0.0.1:4840/c{i}"}]}]} for i in range(4)]
+    companies = [
+        {
+            "id": f"c{i}",
+            "sites": [{"id": "s", "endpoints": [{"name": "plc", "endpoint_url": f"opc.tcp://127.0.0.1:4840/c{i}"}]}],
+        }
+        for i in range(4)
+    ]
     with sessions.begin() as s:
         apply_plants(s, parse_plants({"companies": companies}))
         return sorted(e.id for e in s.query(Endpoint))
@@ -87,7 +92,7 @@ def test_racing_workers_never_both_win_an_endpoint(db_url, engine, endpoint_ids)
         for ep in endpoint_ids:
             barrier, wins = threading.Barrier(racers), []
 
-            def race(i):
+            def race(i, barrier=barrier, ep=ep, wins=wins):
                 barrier.wait()
                 with session_factory(engines[i]).begin() as s:
                     if leases.acquire(s, endpoint_id=ep, worker_id=f"w{i}", ttl=TTL, now=NOW):

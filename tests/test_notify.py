@@ -14,9 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
-from pdm.alerts import feedback
-
-from pdm.alerts import notify
+from pdm.alerts import feedback, notify
 from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import NotificationsConfig
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, sync_channels
@@ -43,8 +41,7 @@ def smtp_server():
         return AuthResult(success=(auth_data.login, auth_data.password) == (b"pdm", b"s3cret"))
 
     # Plain SMTP on loopback; AUTH allowed without TLS for the test only.
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=check,
-                            auth_require_tls=False)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=check, auth_require_tls=False)
     controller.start()
     yield controller.port, inbox
     controller.stop()
@@ -54,14 +51,39 @@ def smtp_server():
 def tls_smtp_server(tmp_path):
     """SMTP that requires STARTTLS (and TLS before AUTH), with a self-signed certificate for 127.0.0.1."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
-                            authenticator=lambda *a: AuthResult(success=a[-1].password == b"s3cret"))
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        authenticator=lambda *a: AuthResult(success=a[-1].password == b"s3cret"),
+    )
     controller.start()
     yield controller.port, inbox, str(cert)
     controller.stop()
@@ -97,9 +119,20 @@ def plant(sessions, small_plant):
         apply_plants(s, small_plant)
         company = company_by_slug(s, "acme")
         asset = list_assets(s, company_id=company.id)[0]
-        mv = ModelVersion(company_id=company.id, asset_id=asset.id, version=1, detector="pca", created_at=0,
-                          trained_from=0, trained_to=0, threshold=1.0, feature_names=["a"], metrics={},
-                          active=True, envelope=b"-")
+        mv = ModelVersion(
+            company_id=company.id,
+            asset_id=asset.id,
+            version=1,
+            detector="pca",
+            created_at=0,
+            trained_from=0,
+            trained_to=0,
+            threshold=1.0,
+            feature_names=["a"],
+            metrics={},
+            active=True,
+            envelope=b"-",
+        )
         s.add(mv)
         s.flush()
         return sessions, company.id, asset.id, mv.id
@@ -107,27 +140,39 @@ def plant(sessions, small_plant):
 
 def _channels(plant, *, smtp_port=1, webhook="http://127.0.0.1:1/x", email_min="high", hook_min="low", **smtp):
     sessions, cid, _, _ = plant
-    config = NotificationsConfig.model_validate({
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "tls": "none", "from_addr": "pdm@example.org", **smtp},
-        "email": [{"to": ["ops@example.org", "lead@example.org"], "min_severity": email_min}],
-        "webhooks": [{"url": webhook, "min_severity": hook_min, "timeout_s": 5}]})
+    config = NotificationsConfig.model_validate(
+        {
+            "smtp": {"host": "127.0.0.1", "port": smtp_port, "tls": "none", "from_addr": "pdm@example.org", **smtp},
+            "email": [{"to": ["ops@example.org", "lead@example.org"], "min_severity": email_min}],
+            "webhooks": [{"url": webhook, "min_severity": hook_min, "timeout_s": 5}],
+        }
+    )
     with sessions.begin() as s:
         sync_channels(s, company_id=cid, config=config)
 
 
 def _alert(plant, scores, start=100.0):
     sessions, cid, aid, mv = plant
-    rows = [ScoredRow(ts=start + i, score=x, sensors=[{"tag": "vibration", "contribution": 0.8, "value": x,
-                                                       "low": 1.0, "high": 2.0}]) for i, x in enumerate(scores)]
+    rows = [
+        ScoredRow(
+            ts=start + i,
+            score=x,
+            sensors=[{"tag": "vibration", "contribution": 0.8, "value": x, "low": 1.0, "high": 2.0}],
+        )
+        for i, x in enumerate(scores)
+    ]
     with sessions.begin() as s:
-        alert = evaluate(s, company_id=cid, asset=s.get(Asset, aid), model_version_id=mv, threshold=1.0, rows=rows,
-                         debounce_rows=3)
+        alert = evaluate(
+            s, company_id=cid, asset=s.get(Asset, aid), model_version_id=mv, threshold=1.0, rows=rows, debounce_rows=3
+        )
         return alert and (alert.id, alert.severity)
 
 
 def _outbox(sessions):
     with sessions() as s:
-        return [(n.event, n.status, n.attempts) for n in s.execute(select(Notification).order_by(Notification.id)).scalars()]
+        return [
+            (n.event, n.status, n.attempts) for n in s.execute(select(Notification).order_by(Notification.id)).scalars()
+        ]
 
 
 def test_an_opened_alert_queues_one_message_per_channel_its_severity_reaches(plant):
@@ -145,8 +190,15 @@ def test_the_outbox_shares_the_alert_transaction(plant):
     _channels(plant)
     with pytest.raises(RuntimeError):
         with sessions.begin() as s:
-            evaluate(s, company_id=cid, asset=s.get(Asset, aid), model_version_id=mv, threshold=1.0,
-                     rows=[ScoredRow(ts=i, score=9, sensors=[]) for i in range(3)], debounce_rows=3)
+            evaluate(
+                s,
+                company_id=cid,
+                asset=s.get(Asset, aid),
+                model_version_id=mv,
+                threshold=1.0,
+                rows=[ScoredRow(ts=i, score=9, sensors=[]) for i in range(3)],
+                debounce_rows=3,
+            )
             raise RuntimeError("scoring failed after the alert")
     assert _outbox(sessions) == []
     with sessions() as s:
@@ -158,12 +210,13 @@ def test_email_and_webhook_are_delivered(plant, smtp_server, webhook_server, mon
     port, inbox = smtp_server
     url, hook = webhook_server
     monkeypatch.setenv("PDM_TEST_SMTP_PASSWORD", "s3cret")
-    _channels(plant, smtp_port=port, webhook=url, email_min="low", username="pdm",
-              password_env="PDM_TEST_SMTP_PASSWORD")
+    _channels(
+        plant, smtp_port=port, webhook=url, email_min="low", username="pdm", password_env="PDM_TEST_SMTP_PASSWORD"
+    )
     alert_id, _ = _alert(plant, [9, 9, 9])
     assert notify.send_due(sessions, now=NOW) == {"sent": 2, "retry": 0, "failed": 0}
     assert {status for _, status, _ in _outbox(sessions)} == {"SENT"}
-    (rcpt, content, authenticated), = inbox.messages
+    ((rcpt, content, authenticated),) = inbox.messages
     assert rcpt == ["ops@example.org", "lead@example.org"] and authenticated
     assert f"critical alert #{alert_id}" in content and "vibration: value 9" in content and "normal 1.0..2.0" in content
     (body,) = hook["bodies"]
@@ -228,8 +281,9 @@ def test_an_unreachable_server_ends_failed_and_kept_never_lost(plant, caplog, mo
 def test_a_missing_password_is_a_recorded_failure(plant, smtp_server):
     sessions = plant[0]
     port, inbox = smtp_server
-    _channels(plant, smtp_port=port, email_min="low", hook_min="critical", username="pdm",
-              password_env="PDM_TEST_NOT_SET")
+    _channels(
+        plant, smtp_port=port, email_min="low", hook_min="critical", username="pdm", password_env="PDM_TEST_NOT_SET"
+    )
     _alert(plant, [2, 2, 2])
     assert notify.send_due(sessions, now=NOW)["retry"] == 1
     with sessions() as s:

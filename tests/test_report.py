@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pdm.savings.report import to_csv, to_html, to_json
 from pdm.savings.figures import cluster_view, member_view
+from pdm.savings.report import to_csv, to_html, to_json
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.session import make_engine, session_factory, upgrade
 from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, GAMMA_Q4, fill
@@ -35,16 +35,21 @@ def test_member_csv_rows_are_the_alerts(views):
     rows = list(csv.DictReader(io.StringIO(to_csv(member))))
     assert {int(r["alert_id"]): Decimal(r["savings"]) for r in rows} == {ids[n]: v for n, v in ALPHA_AMOUNTS.items()}
     first = next(r for r in rows if int(r["alert_id"]) == ids[1])
-    assert (first["downtime_h"], first["downtime_h_source"], first["intervention_cost_source"]) == \
-        ("6.0", "reported", "reported")
+    assert (first["downtime_h"], first["downtime_h_source"], first["intervention_cost_source"]) == (
+        "6.0",
+        "reported",
+        "reported",
+    )
     assert sum(Decimal(r["savings"]) for r in rows) == ALPHA_TOTAL
 
 
 def test_cluster_csv_has_aggregates_only(views):
     _, cluster, _ = views
     rows = list(csv.DictReader(io.StringIO(to_csv(cluster))))
-    assert {r["name"]: Decimal(r["savings"]) for r in rows if r["group"] == "company"} == \
-        {"Alpha Foods": ALPHA_TOTAL, "Gamma Paper": GAMMA_Q4}
+    assert {r["name"]: Decimal(r["savings"]) for r in rows if r["group"] == "company"} == {
+        "Alpha Foods": ALPHA_TOTAL,
+        "Gamma Paper": GAMMA_Q4,
+    }
     assert "alert_id" not in rows[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -9,16 +10,25 @@ import pytest
 from pdm.config import CostModel, parse_plants
 from pdm.demo.technician import close_demo_alerts
 from pdm.errors import ConfigError, PdmError
-from pdm.savings.kanon import K_MIN, benchmark_allowed
 from pdm.savings.coverage import cluster_coverage, coverage
+from pdm.savings.figures import (
+    alert_savings,
+    asset_costs,
+    benchmark,
+    cents,
+    cluster_view,
+    company_savings,
+    member_view,
+    save_asset_costs,
+    summarize,
+)
+from pdm.savings.kanon import K_MIN, benchmark_allowed
 from pdm.savings.periods import parse_period
-from pdm.savings.figures import (alert_savings, asset_costs, benchmark, cents, cluster_view, company_savings, member_view,
-                         save_asset_costs, summarize)
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
-from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.readings import insert_readings
+from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, Asset, Endpoint, Tag
-from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, BETA_Q3, GAMMA_Q4, H, T0, _alert, fill, plants
+from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, BETA_Q3, GAMMA_Q4, T0, H, _alert, fill, plants
 
 
 @pytest.fixture
@@ -56,8 +66,22 @@ def test_hand_checked_alerts_with_reported_and_default_figures(filled):
 def test_total_is_rounded_once_at_the_end():
     costs = CostModel(downtime_cost_per_hour=5)
     asset = Asset(slug="p", asset_class="pump", downtime_cost_per_hour=0.0)
-    items = [alert_savings(Alert(id=i, company_id=1, status="RESOLVED", opened_at=0.0, closed_at=60.0,
-                                 downtime_avoided_h=0.001, repair_cost=0.0), asset, costs) for i in range(3)]
+    items = [
+        alert_savings(
+            Alert(
+                id=i,
+                company_id=1,
+                status="RESOLVED",
+                opened_at=0.0,
+                closed_at=60.0,
+                downtime_avoided_h=0.001,
+                repair_cost=0.0,
+            ),
+            asset,
+            costs,
+        )
+        for i in range(3)
+    ]
     assert [i.amount for i in items] == [Decimal("0.005")] * 3
     assert [i.row()["savings"] for i in items] == ["0.01"] * 3  # each shown HALF_UP
     assert summarize(items)["savings"] == Decimal("0.02")  # 0.015 → 0.02, not 3 × 0.01
@@ -90,8 +114,10 @@ def test_cluster_view_aggregates_per_company_class_and_month(filled):
     with sessions() as s:
         view = cluster_view(s, period="2026Q4")
         everything = cluster_view(s)
-    assert {k: v["savings"] for k, v in view["by_company"].items()} == {"Alpha Foods": ALPHA_TOTAL,
-                                                                         "Gamma Paper": GAMMA_Q4}
+    assert {k: v["savings"] for k, v in view["by_company"].items()} == {
+        "Alpha Foods": ALPHA_TOTAL,
+        "Gamma Paper": GAMMA_Q4,
+    }
     assert view["summary"]["savings"] == ALPHA_TOTAL + GAMMA_Q4
     assert set(view["by_month"]) == {"2026-10", "2026-11"} and set(view["by_class"]) == {"pump", "fan"}
     assert everything["summary"]["savings"] == ALPHA_TOTAL + GAMMA_Q4 + BETA_Q3
@@ -139,12 +165,21 @@ def test_coverage_is_received_over_expected(filled):
     with sessions.begin() as s:
         alpha = company_by_slug(s, "alpha")
         asset = list_assets(s, company_id=alpha.id)[0]
-        ep = Endpoint(company_id=alpha.id, site_id=asset.site_id, name="plc", endpoint_url="opc.tcp://x:1",
-                      settings={"poll_interval_s": 10.0}, last_read_at=T0 + 90, readings_total=15)
+        ep = Endpoint(
+            company_id=alpha.id,
+            site_id=asset.site_id,
+            name="plc",
+            endpoint_url="opc.tcp://x:1",
+            settings={"poll_interval_s": 10.0},
+            last_read_at=T0 + 90,
+            readings_total=15,
+        )
         s.add(ep)
         s.flush()
-        tags = [Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id=f"ns=2;s={n}", name=n)
-                for n in ("a", "b")]
+        tags = [
+            Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id=f"ns=2;s={n}", name=n)
+            for n in ("a", "b")
+        ]
         s.add_all(tags)
         s.flush()
         insert_readings(s, [{"tag_id": t.id, "ts": T0, "value": 1.0, "quality": 0, "received_at": T0} for t in tags])
@@ -157,8 +192,11 @@ def test_coverage_is_received_over_expected(filled):
 def test_demo_feedback_closes_faults_as_resolved_and_others_as_false_alarms(sessions):
     with sessions.begin() as s:
         apply_plants(s, parse_plants(plants(2)))
-        ids = [_alert(s, "alpha", "pump-a", T0).id, _alert(s, "alpha", "pump-b", T0 + H).id,
-               _alert(s, "beta", "fan-x", T0 + 2 * H).id]
+        ids = [
+            _alert(s, "alpha", "pump-a", T0).id,
+            _alert(s, "alpha", "pump-b", T0 + H).id,
+            _alert(s, "beta", "fan-x", T0 + 2 * H).id,
+        ]
     faults = [{"company": "alpha", "asset": "pump-a", "kind": "bearing_wear", "start": T0 - H, "end": T0 + 5 * H}]
     assert close_demo_alerts(sessions, faults=faults, leave_open=1) == {"RESOLVED": 1, "FALSE_ALARM": 1, "open": 1}
     with sessions() as s:
@@ -171,25 +209,38 @@ def test_demo_feedback_closes_faults_as_resolved_and_others_as_false_alarms(sess
 
 def test_coverage_is_computed_over_the_chosen_period(filled):
     """One daily tag: every day of September stored, 15 days of October; the figures differ per period."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     sessions, _ = filled
-    sept = datetime(2026, 9, 1, tzinfo=timezone.utc)
-    days = [sept + timedelta(days=d) for d in range(30)] + \
-        [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]  # Oct 1, 3, ..., 29
-    last = datetime(2026, 10, 31, tzinfo=timezone.utc).timestamp()
+    sept = datetime(2026, 9, 1, tzinfo=UTC)
+    days = [sept + timedelta(days=d) for d in range(30)] + [
+        sept + timedelta(days=30 + d) for d in range(0, 30, 2)
+    ]  # Oct 1, 3, ..., 29
+    last = datetime(2026, 10, 31, tzinfo=UTC).timestamp()
     with sessions.begin() as s:
         alpha = company_by_slug(s, "alpha")
         asset = list_assets(s, company_id=alpha.id)[0]
-        ep = Endpoint(company_id=alpha.id, site_id=asset.site_id, name="daily", endpoint_url="opc.tcp://x:2",
-                      settings={"poll_interval_s": 86400.0}, last_read_at=last, readings_total=len(days))
+        ep = Endpoint(
+            company_id=alpha.id,
+            site_id=asset.site_id,
+            name="daily",
+            endpoint_url="opc.tcp://x:2",
+            settings={"poll_interval_s": 86400.0},
+            last_read_at=last,
+            readings_total=len(days),
+        )
         s.add(ep)
         s.flush()
         tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
         s.add(tag)
         s.flush()
-        insert_readings(s, [{"tag_id": tag.id, "ts": d.timestamp(), "value": 1.0, "quality": 0,
-                             "received_at": d.timestamp()} for d in days])
+        insert_readings(
+            s,
+            [
+                {"tag_id": tag.id, "ts": d.timestamp(), "value": 1.0, "quality": 0, "received_at": d.timestamp()}
+                for d in days
+            ],
+        )
         alpha_id = alpha.id
 
     def row(period):
@@ -197,10 +248,10 @@ def test_coverage_is_computed_over_the_chosen_period(filled):
             (r,) = coverage(s, company_id=alpha_id, period=period)
             return r["readings"], r["expected"], r["coverage"]
 
-    assert row("2026-09") == (30, 30, 1.0)            # Sept 1 .. Sept 30; Oct 1 belongs to October
-    assert row("2026-10") == (15, 31, 15 / 31)        # Oct 1 .. Oct 31 (the last read), 15 stored
-    assert row("2026Q3") == (30, 30, 1.0)             # the data starts in September
-    assert row(None) == (45, 61, 45 / 61)             # all time: Sept 1 .. Oct 31
+    assert row("2026-09") == (30, 30, 1.0)  # Sept 1 .. Sept 30; Oct 1 belongs to October
+    assert row("2026-10") == (15, 31, 15 / 31)  # Oct 1 .. Oct 31 (the last read), 15 stored
+    assert row("2026Q3") == (30, 30, 1.0)  # the data starts in September
+    assert row(None) == (45, 61, 45 / 61)  # all time: Sept 1 .. Oct 31
     assert row("2026-08") == (0, 0, None) and row("2026-12") == (0, 0, None)  # no data then: no figure
     with sessions() as s:
         assert cluster_coverage(s, period="2026-10")[alpha_id] == pytest.approx(15 / 31)
@@ -210,32 +261,48 @@ def test_coverage_is_computed_over_the_chosen_period(filled):
 
 def _daily_endpoint(sessions):
     """One daily tag on alpha: every day of September stored, then Oct 1, 3, …, 29; last read Oct 31."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    sept = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    sept = datetime(2026, 9, 1, tzinfo=UTC)
     days = [sept + timedelta(days=d) for d in range(30)] + [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]
     with sessions.begin() as s:
         alpha = company_by_slug(s, "alpha")
         asset = list_assets(s, company_id=alpha.id)[0]
-        ep = Endpoint(company_id=alpha.id, site_id=asset.site_id, name="daily", endpoint_url="opc.tcp://x:2",
-                      settings={"poll_interval_s": 86400.0}, readings_total=len(days),
-                      last_read_at=datetime(2026, 10, 31, tzinfo=timezone.utc).timestamp())
+        ep = Endpoint(
+            company_id=alpha.id,
+            site_id=asset.site_id,
+            name="daily",
+            endpoint_url="opc.tcp://x:2",
+            settings={"poll_interval_s": 86400.0},
+            readings_total=len(days),
+            last_read_at=datetime(2026, 10, 31, tzinfo=UTC).timestamp(),
+        )
         s.add(ep)
         s.flush()
         tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
         s.add(tag)
         s.flush()
         # Two readings on Sept 2 in the same minute, one of them Bad: both count as received.
-        insert_readings(s, [{"tag_id": tag.id, "ts": d.timestamp() + extra, "value": 1.0, "quality": q,
-                             "received_at": d.timestamp()}
-                            for d in days for extra, q in ([(0, 0), (5, 0x80000000)] if d.day == 2 and
-                                                           d.month == 9 else [(0, 0)])])
+        insert_readings(
+            s,
+            [
+                {
+                    "tag_id": tag.id,
+                    "ts": d.timestamp() + extra,
+                    "value": 1.0,
+                    "quality": q,
+                    "received_at": d.timestamp(),
+                }
+                for d in days
+                for extra, q in ([(0, 0), (5, 0x80000000)] if d.day == 2 and d.month == 9 else [(0, 0)])
+            ],
+        )
         return alpha.id
 
 
 def test_coverage_and_readings_count_survive_retention(filled):
     """Retention folds raw rows into minutes: October half folded, then all of it; the figures stay."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pdm.config import RetentionConfig
     from pdm.storage.retention import maintain
@@ -248,19 +315,31 @@ def test_coverage_and_readings_count_survive_retention(filled):
     def figures():
         with sessions() as s:
             rows = {p: coverage(s, company_id=alpha_id, period=p)[0] for p in ("2026-09", "2026-10")}
-            counts = {p: {r["slug"]: r["readings"] for r in company_counts(s, period=p)}
-                      for p in (None, "2026-09", "2026-10", "2026-11")}
+            counts = {
+                p: {r["slug"]: r["readings"] for r in company_counts(s, period=p)}
+                for p in (None, "2026-09", "2026-10", "2026-11")
+            }
             shown = counts_frame(s, period="2026-10").set_index("slug")
-            return ({p: (r["readings"], r["expected"], r["coverage"]) for p, r in rows.items()}, counts,
-                    (shown.loc["alpha", "readings"], shown.loc["alpha", "data coverage"]),
-                    cluster_coverage(s, period="2026-10")[alpha_id])
+            return (
+                {p: (r["readings"], r["expected"], r["coverage"]) for p, r in rows.items()},
+                counts,
+                (shown.loc["alpha", "readings"], shown.loc["alpha", "data coverage"]),
+                cluster_coverage(s, period="2026-10")[alpha_id],
+            )
 
-    expected = ({"2026-09": (31, 30, 1.0), "2026-10": (15, 31, 15 / 31)},
-                {None: {"alpha": 46, "beta": 0, "gamma": 0}, "2026-09": {"alpha": 31, "beta": 0, "gamma": 0},
-                 "2026-10": {"alpha": 15, "beta": 0, "gamma": 0}, "2026-11": {"alpha": 0, "beta": 0, "gamma": 0}},
-                (15, "48%"), pytest.approx(15 / 31))
+    expected = (
+        {"2026-09": (31, 30, 1.0), "2026-10": (15, 31, 15 / 31)},
+        {
+            None: {"alpha": 46, "beta": 0, "gamma": 0},
+            "2026-09": {"alpha": 31, "beta": 0, "gamma": 0},
+            "2026-10": {"alpha": 15, "beta": 0, "gamma": 0},
+            "2026-11": {"alpha": 0, "beta": 0, "gamma": 0},
+        },
+        (15, "48%"),
+        pytest.approx(15 / 31),
+    )
     assert figures() == expected
-    oct16 = datetime(2026, 10, 16, tzinfo=timezone.utc).timestamp()
+    oct16 = datetime(2026, 10, 16, tzinfo=UTC).timestamp()
     with engine.connect() as conn:
         raw_before = conn.exec_driver_sql("SELECT count(*) FROM readings").scalar_one()
     for now in (oct16 + 86400, oct16 + 60 * 86400):  # cutoff mid-October (raw and 1m meet), then everything

@@ -14,8 +14,8 @@ import pytest
 from pdm.config import DetectionConfig, Settings
 from pdm.errors import SchedulerBusy
 from pdm.runtime.scheduler import LeaderLock
-from pdm.storage.session import make_engine
 from pdm.runtime.worker import Worker
+from pdm.storage.session import make_engine
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
 # pytest-xdist they run on one worker, one after the other.
@@ -35,9 +35,11 @@ def test_second_lock_is_refused_until_the_first_is_released(db_url):
 
 def test_lock_held_by_a_dead_process_is_free(db_url, tmp_path):
     """A killed scheduler must not block the database forever."""
-    code = (f"import os, signal; from pdm.runtime.scheduler import LeaderLock; from pdm.storage.session import make_engine;"
-            f"assert LeaderLock(make_engine({db_url!r})).acquire(); print('held', flush=True);"
-            f"os.kill(os.getpid(), signal.SIGKILL)")
+    code = (
+        f"import os, signal; from pdm.runtime.scheduler import LeaderLock; from pdm.storage.session import make_engine;"
+        f"assert LeaderLock(make_engine({db_url!r})).acquire(); print('held', flush=True);"
+        f"os.kill(os.getpid(), signal.SIGKILL)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "held" in proc.stdout
     lock = LeaderLock(make_engine(db_url))
@@ -66,8 +68,12 @@ def test_cli_worker_refuses_to_start_beside_a_running_one(sqlite_url, tmp_path):
     lock = LeaderLock(engine)
     assert lock.acquire()
     try:
-        proc = subprocess.run([sys.executable, "-m", "pdm.cli", "worker", "--database", sqlite_url],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pdm.cli", "worker", "--database", sqlite_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         lock.release()
     assert proc.returncode == 1
@@ -90,15 +96,39 @@ def test_standby_scheduler_takes_over_when_the_leader_is_killed(engine, db_url, 
     procs = []
     for log_path in logs:
         with open(log_path, "w") as fh:
-            procs.append(subprocess.Popen([sys.executable, "-m", "pdm.cli", "worker", "--role", "scheduler", "--wait",
-                                           "--config", str(PLANTS), "--database", db_url],
-                                          env=env, stdout=fh, stderr=fh))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pdm.cli",
+                        "worker",
+                        "--role",
+                        "scheduler",
+                        "--wait",
+                        "--config",
+                        str(PLANTS),
+                        "--database",
+                        db_url,
+                    ],
+                    env=env,
+                    stdout=fh,
+                    stderr=fh,
+                )
+            )
     try:
+
         def said(i, text):
             return text in logs[i].read_text()
 
-        _wait_for(lambda: any(said(i, "scheduler leader") for i in range(2))
-                  and any(said(i, "scheduler standby") for i in range(2)), 60, "a leader and a standby")
+        _wait_for(
+            lambda: (
+                any(said(i, "scheduler leader") for i in range(2))
+                and any(said(i, "scheduler standby") for i in range(2))
+            ),
+            60,
+            "a leader and a standby",
+        )
         leader = 0 if said(0, "scheduler leader") else 1
         standby = 1 - leader
         assert not said(standby, "scheduler leader")
@@ -144,10 +174,18 @@ async def test_ingest_role_runs_beside_a_leader_and_scheduler_role_reads_nothing
 
 def test_worker_refuses_an_unknown_role(engine, db_url, tmp_path):
     with pytest.raises(ValueError, match="role must be one of ingest, scheduler, all, not 'ingestion'"):
-        Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path), detection=DetectionConfig(),
-               role="ingestion")
-    proc = subprocess.run([sys.executable, "-m", "pdm.cli", "worker", "--role", "ingestion", "--database", db_url],
-                          capture_output=True, text=True, timeout=60)
+        Worker(
+            engine=engine,
+            settings=Settings(database_url=db_url, var_dir=tmp_path),
+            detection=DetectionConfig(),
+            role="ingestion",
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdm.cli", "worker", "--role", "ingestion", "--database", db_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--role" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -196,16 +234,25 @@ def _end_the_lock_connection(engine) -> None:
 
     with engine.begin() as conn:
         key = conn.execute(text(f"SELECT {LOCK_KEY}")).scalar_one()
-        pids = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                                 "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"),
-                            {"low": key & 0xFFFFFFFF}).scalars().all()
+        pids = (
+            conn.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                    "objsubid = 1 AND objid = CAST(CAST(:low AS bigint) AS oid)"
+                ),
+                {"low": key & 0xFFFFFFFF},
+            )
+            .scalars()
+            .all()
+        )
         assert len(pids) == 1
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
 
 
 @pytest.mark.parametrize("job, step", [("score_all", "score_asset"), ("train_due", "train_job")])
-async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(postgres_url, tmp_path, monkeypatch,
-                                                                               caplog, job, step):
+async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(
+    postgres_url, tmp_path, monkeypatch, caplog, job, step
+):
     """Else the standby that now leads could score or train the same assets at the same time."""
     import pdm.models.fanout as fanout_module
     import pdm.runtime.worker as worker_module

@@ -21,7 +21,9 @@ def plant(sessions) -> Plant:
 
 def _scores(plant) -> np.ndarray:
     with plant.sessions() as s:
-        return np.array(s.execute(select(Score.score).where(Score.asset_id == plant.aid).order_by(Score.ts)).scalars().all())
+        return np.array(
+            s.execute(select(Score.score).where(Score.asset_id == plant.aid).order_by(Score.ts)).scalars().all()
+        )
 
 
 def _score(plant) -> None:
@@ -35,10 +37,17 @@ def _one_call(plant) -> np.ndarray:
     """The whole run since training scored in one call."""
     with plant.sessions() as s:
         version = active_model(s, company_id=plant.cid, asset_id=plant.aid)
-        frame = asset_features(s, company_id=plant.cid, asset_id=plant.aid, freq_s=float(version.metrics["freq_s"]),
-                               smooth_rows=1, start=version.trained_to)
-        return load_version(s, version).score_samples(frame.loc[frame.index > version.trained_to,
-                                                                list(version.feature_names)])
+        frame = asset_features(
+            s,
+            company_id=plant.cid,
+            asset_id=plant.aid,
+            freq_s=float(version.metrics["freq_s"]),
+            smooth_rows=1,
+            start=version.trained_to,
+        )
+        return load_version(s, version).score_samples(
+            frame.loc[frame.index > version.trained_to, list(version.feature_names)]
+        )
 
 
 def test_rebase_scored_run_by_run_gets_the_scores_of_one_call_and_settles(plant):

@@ -49,13 +49,17 @@ def test_wrong_or_missing_key_names_the_field_never_the_secret(var, monkeypatch)
     monkeypatch.setenv(crypto.KEY_ENV, Fernet.generate_key().decode())
     with pytest.raises(crypto.SecretError) as err:
         crypto.decrypt(token, var_dir=var, where="endpoint plc: password_encrypted")
-    assert str(err.value).startswith("endpoint plc: password_encrypted cannot be decrypted with the key in "
-                                     "$PDM_FERNET_KEY")
+    assert str(err.value).startswith(
+        "endpoint plc: password_encrypted cannot be decrypted with the key in $PDM_FERNET_KEY"
+    )
     assert SECRET not in str(err.value) and token not in str(err.value)
     monkeypatch.delenv(crypto.KEY_ENV)
     crypto.key_file(var).unlink()
-    with pytest.raises(crypto.SecretError, match=r"endpoint plc: password_encrypted cannot be decrypted: no encryption "
-                                                 r"key: set PDM_FERNET_KEY or restore .*fernet.key"):
+    with pytest.raises(
+        crypto.SecretError,
+        match=r"endpoint plc: password_encrypted cannot be decrypted: no encryption "
+        r"key: set PDM_FERNET_KEY or restore .*fernet.key",
+    ):
         crypto.decrypt(token, var_dir=var, where="endpoint plc: password_encrypted")
 
 
@@ -68,9 +72,16 @@ def test_malformed_key_is_reported_without_echoing_it(var, monkeypatch):
 
 # ---- CLI: encrypt, config apply, rotate ------------------------------------------------------
 
+
 def _plant(tmp_path, **endpoint) -> str:
-    ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/plc", "auth_method": "username",
-          "username": "op", **endpoint, "nodes": []}
+    ep = {
+        "name": "plc",
+        "endpoint_url": "opc.tcp://127.0.0.1:4840/plc",
+        "auth_method": "username",
+        "username": "op",
+        **endpoint,
+        "nodes": [],
+    }
     path = tmp_path / "plants.yaml"
     path.write_text(yaml.safe_dump({"companies": [{"id": "acme", "sites": [{"id": "s1", "endpoints": [ep]}]}]}))
     return str(path)
@@ -90,8 +101,9 @@ def test_encrypt_from_stdin_then_apply_and_rotate(var, tmp_path, db_url, capsys,
     assert code == 0 and err == "" and SECRET not in token
     token = token.strip()
     assert crypto.decrypt(token, var_dir=var, where="t") == SECRET
-    code, out, err = run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token),
-                                "--database", db_url)
+    code, out, err = run_pdmctl(
+        capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token), "--database", db_url
+    )
     assert code == 0, err
     settings, events = _stored(db_url)
     assert settings["password_encrypted"] == token and settings["password_env"] is None
@@ -110,14 +122,20 @@ def test_encrypt_from_stdin_then_apply_and_rotate(var, tmp_path, db_url, capsys,
     assert events[-1] == ("secrets_rotated", {"endpoints": 1})
 
 
-def test_apply_refuses_a_token_this_service_cannot_decrypt_and_keeps_what_is_stored(var, tmp_path, db_url, capsys,
-                                                                                    monkeypatch):
+def test_apply_refuses_a_token_this_service_cannot_decrypt_and_keeps_what_is_stored(
+    var, tmp_path, db_url, capsys, monkeypatch
+):
     good = crypto.encrypt(SECRET, var_dir=var)
-    assert run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=good),
-                      "--database", db_url)[0] == 0
+    assert (
+        run_pdmctl(
+            capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=good), "--database", db_url
+        )[0]
+        == 0
+    )
     foreign = Fernet(Fernet.generate_key()).encrypt(b"other").decode()
-    code, out, err = run_pdmctl(capsys, monkeypatch, "config", "apply",
-                                _plant(tmp_path, password_encrypted=foreign), "--database", db_url)
+    code, out, err = run_pdmctl(
+        capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=foreign), "--database", db_url
+    )
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "companies[0].sites[0].endpoints[0].password_encrypted = '(hidden)'" in err
@@ -137,8 +155,12 @@ def test_encrypt_refuses_an_empty_password(var, capsys, monkeypatch):
 
 def test_rotate_with_an_unknown_token_changes_nothing(var, tmp_path, sqlite_url, capsys, monkeypatch):
     token = crypto.encrypt(SECRET, var_dir=var)
-    assert run_pdmctl(capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token),
-                      "--database", sqlite_url)[0] == 0
+    assert (
+        run_pdmctl(
+            capsys, monkeypatch, "config", "apply", _plant(tmp_path, password_encrypted=token), "--database", sqlite_url
+        )[0]
+        == 0
+    )
     crypto.key_file(var).write_text(Fernet.generate_key().decode() + "\n")  # the key that made it is lost
     code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "rotate", "--database", sqlite_url)
     assert code == 1 and "endpoint acme/plc: password_encrypted cannot be decrypted" in err
@@ -153,6 +175,7 @@ def test_new_key_prints_a_usable_fernet_key(capsys, monkeypatch):
 
 # ---- the engineer page: a typed password is write-only ---------------------------------------
 
+
 def _page_text(at) -> str:
     from tests.ui.test_app import _text
 
@@ -162,8 +185,8 @@ def _page_text(at) -> str:
 def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path, caplog):
     import logging
 
-    from tests.test_audit import _dump
     from tests.connectors.conftest import SecureServer, Users
+    from tests.test_audit import _dump
     from tests.ui.test_app import _db, _open
     from tests.ui.test_engineer import InThread, _endpoints, _error_after, _submit
     from tests.ui.test_login import logged_in
@@ -176,8 +199,16 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
     at = _open(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
     with InThread(SecureServer(tmp_path / "server", users=Users("op", SECRET))) as srv:
         at.text_input(key="ep_password").input(SECRET)
-        _submit(at, name="line-9", url=srv.url, policy="Basic256Sha256", mode="SignAndEncrypt", auth="username",
-                username="op", trust=True)
+        _submit(
+            at,
+            name="line-9",
+            url=srv.url,
+            policy="Basic256Sha256",
+            mode="SignAndEncrypt",
+            auth="username",
+            username="op",
+            trust=True,
+        )
         assert "Saved line-9" in at.success[0].value, [e.value for e in at.error]
         token = _endpoints(db)["line-9"].settings["password_encrypted"]
         assert crypto.decrypt(token, var_dir=tmp_path / "var", where="t") == SECRET
@@ -188,8 +219,9 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
 
         at.text_input(key=f"pw_{ep_id}").input("not-the-password")
         at.button(key=f"FormSubmitter:pw_form_{ep_id}-Replace password").click().run()
-        assert "not saved:" in _error_after(at, "New password") and "credentials refused" in \
-            _error_after(at, "New password")
+        assert "not saved:" in _error_after(at, "New password") and "credentials refused" in _error_after(
+            at, "New password"
+        )
         assert _endpoints(db)["line-9"].settings["password_encrypted"] == token  # the stored one is kept
 
         at.text_input(key=f"pw_{ep_id}").input(SECRET)
@@ -224,8 +256,9 @@ def test_typed_password_and_variable_together_are_refused_next_to_the_field(monk
     from tests.ui.test_login import logged_in
 
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    at = _open(logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60),
-               "endpoints")
+    at = _open(
+        logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
+    )
     at.text_input(key="ep_password").input(SECRET)
     _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op", password_env="PLC_PW")
     assert "give either password_env or password_encrypted" in _error_after(at, "Password environment variable")
@@ -239,12 +272,15 @@ def test_an_unusable_key_is_shown_next_to_the_password_field(monkeypatch, tmp_pa
 
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv(crypto.KEY_ENV, "broken-key")
-    at = _open(logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60),
-               "endpoints")
+    at = _open(
+        logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
+    )
     at.text_input(key="ep_password").input(SECRET)
     _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op")
-    assert _error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded " \
-                                          "bytes; make one with `pdmctl secrets new-key`)"
+    assert (
+        _error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded "
+        "bytes; make one with `pdmctl secrets new-key`)"
+    )
     assert SECRET not in _page_text(at)
 
 
@@ -255,8 +291,19 @@ def test_endpoint_test_command_takes_an_encrypted_password(var, tmp_path, capsys
     token = crypto.encrypt(SECRET, var_dir=var)
     wrong = crypto.encrypt("nope", var_dir=var)
     with InThread(SecureServer(tmp_path / "server", users=Users("op", SECRET))) as srv:
-        args = ("endpoint", "test", srv.url, "--policy", "Basic256Sha256", "--auth", "username", "--username", "op",
-                "--trust-server-certificate", "--password-encrypted")
+        args = (
+            "endpoint",
+            "test",
+            srv.url,
+            "--policy",
+            "Basic256Sha256",
+            "--auth",
+            "username",
+            "--username",
+            "op",
+            "--trust-server-certificate",
+            "--password-encrypted",
+        )
         code, out, err = run_pdmctl(capsys, monkeypatch, *args, token)
         assert code == 0 and "connected to" in out, err
         code, out, err = run_pdmctl(capsys, monkeypatch, *args, wrong)
@@ -276,9 +323,16 @@ def test_rotate_moves_private_keys_to_the_new_key(var, tmp_path, sqlite_url, cap
     path = _plant(tmp_path, password_encrypted=crypto.encrypt(SECRET, var_dir=var))
     plant = yaml.safe_load(open(path))
     plant["companies"][0]["sites"][0]["endpoints"].append(
-        {"name": "plc-cert", "endpoint_url": "opc.tcp://127.0.0.1:4840/cert", "security_policy": "Basic256Sha256",
-         "security_mode": "SignAndEncrypt", "auth_method": "certificate", "user_certificate": str(cert),
-         "user_private_key": str(key)})
+        {
+            "name": "plc-cert",
+            "endpoint_url": "opc.tcp://127.0.0.1:4840/cert",
+            "security_policy": "Basic256Sha256",
+            "security_mode": "SignAndEncrypt",
+            "auth_method": "certificate",
+            "user_certificate": str(cert),
+            "user_private_key": str(key),
+        }
+    )
     open(path, "w").write(yaml.safe_dump(plant))
     assert run_pdmctl(capsys, monkeypatch, "config", "apply", path, "--database", sqlite_url)[0] == 0
     code, out, err = run_pdmctl(capsys, monkeypatch, "secrets", "rotate", "--retire-old", "--database", sqlite_url)
@@ -298,10 +352,21 @@ def test_endpoint_browse_takes_a_user_certificate(var, tmp_path, capsys, monkeyp
 
     cert, key = _user_certificate(tmp_path / "user")
     with InThread(SecureServer(tmp_path / "server", users=CertUsers(cert.read_bytes()))) as srv:
-        args = ("endpoint", "browse", srv.url, "--policy", "Basic256Sha256", "--auth", "certificate",
-                "--trust-server-certificate", "--depth", "1")
-        code, out, err = run_pdmctl(capsys, monkeypatch, *args, "--user-certificate", str(cert),
-                                    "--user-private-key", str(key))
+        args = (
+            "endpoint",
+            "browse",
+            srv.url,
+            "--policy",
+            "Basic256Sha256",
+            "--auth",
+            "certificate",
+            "--trust-server-certificate",
+            "--depth",
+            "1",
+        )
+        code, out, err = run_pdmctl(
+            capsys, monkeypatch, *args, "--user-certificate", str(cert), "--user-private-key", str(key)
+        )
         assert code == 0 and "o0 [Object]" in out, err
         code, out, err = run_pdmctl(capsys, monkeypatch, *args)  # the application certificate is not a user here
     assert code == 1 and "BadUserAccessDenied" in err and err.count("\n") == 1

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from pdm.access.tenancy import (
+    ADMIN,
+    CLUSTER_REVIEWER,
+    ENGINEER,
+    TECHNICIAN,
+    Forbidden,
+    Principal,
+    check_role,
+    pages_for,
+    require_company,
+    require_role,
+)
 from pdm.errors import NotFound, PdmError
-from pdm.access.tenancy import (ADMIN, CLUSTER_REVIEWER, ENGINEER, TECHNICIAN, Forbidden, Principal, check_role, pages_for,
-                         require_company, require_role)
 
 
 @pytest.mark.parametrize("role", [TECHNICIAN, ENGINEER])

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from pdm.access import users
+from pdm.access.tenancy import Principal
 from pdm.errors import NotFound, PdmError
 from pdm.storage.tables import AuditEvent, Company
-from pdm.access.tenancy import Principal
 
 KEY = b"k" * 32
 PW = "correct horse battery"

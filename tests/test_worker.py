@@ -6,17 +6,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from pdm.ingest import leases
 from pdm.config import DetectionConfig, Settings, parse_plants
+from pdm.ingest import leases
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Endpoint, EndpointHealth, EndpointLease, IngestWorker, Reading, Tag
-
 from tests.conftest import free_port
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
@@ -28,20 +27,46 @@ async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_u
     from pdm.runtime.worker import Worker
 
     def endpoint(name, url, n):
-        return {"name": name, "endpoint_url": url, "poll_interval_s": 0.2,
-                "nodes": [{"node_id": opcua_server.node_ids[i], "tag": f"t{i}", "asset": "A-1"} for i in n]}
+        return {
+            "name": name,
+            "endpoint_url": url,
+            "poll_interval_s": 0.2,
+            "nodes": [{"node_id": opcua_server.node_ids[i], "tag": f"t{i}", "asset": "A-1"} for i in n],
+        }
 
     dead = f"opc.tcp://127.0.0.1:{free_port()}/nothing-here"
-    cfg = parse_plants({"companies": [
-        {"id": "acme", "sites": [{"id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-                                  "endpoints": [endpoint("live", opcua_server.url, range(0, 10))]}]},
-        {"id": "beta", "sites": [{"id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-                                  "endpoints": [endpoint("dead", dead, range(10, 20))]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [endpoint("live", opcua_server.url, range(0, 10))],
+                        }
+                    ],
+                },
+                {
+                    "id": "beta",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [endpoint("dead", dead, range(10, 20))],
+                        }
+                    ],
+                },
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
 
-    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path),
-                    detection=DetectionConfig())
+    worker = Worker(
+        engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path), detection=DetectionConfig()
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.sleep(2.5)
@@ -51,8 +76,9 @@ async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_u
     with sessions() as s:
         states = dict(s.execute(select(Endpoint.name, Endpoint.state)).all())
         stored = s.execute(select(func.count()).select_from(Reading)).scalar_one()
-        live_tags = s.execute(select(func.count(func.distinct(Reading.tag_id))).join(Tag, Tag.id == Reading.tag_id)
-                              ).scalar_one()
+        live_tags = s.execute(
+            select(func.count(func.distinct(Reading.tag_id))).join(Tag, Tag.id == Reading.tag_id)
+        ).scalar_one()
     assert states == {"live": "UP", "dead": "DOWN"}
     assert stored >= 10 and live_tags == 10
 
@@ -63,13 +89,34 @@ async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, se
 
     from pdm.runtime.worker import Worker
 
-    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{
-        "id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-        "endpoints": [{"name": "plc", "endpoint_url": opcua_server.url, "poll_interval_s": 0.2,
-                       "nodes": [{"node_id": opcua_server.node_ids[0], "tag": "t0", "asset": "A-1"}]}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [
+                                {
+                                    "name": "plc",
+                                    "endpoint_url": opcua_server.url,
+                                    "poll_interval_s": 0.2,
+                                    "nodes": [{"node_id": opcua_server.node_ids[0], "tag": "t0", "asset": "A-1"}],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
-        endpoint_id, asset_id = s.execute(select(Endpoint.id, Tag.asset_id).join(Tag, Tag.endpoint_id == Endpoint.id)).one()
+        endpoint_id, asset_id = s.execute(
+            select(Endpoint.id, Tag.asset_id).join(Tag, Tag.endpoint_id == Endpoint.id)
+        ).one()
     settings = Settings(database_url=db_url, var_dir=tmp_path, lease_renew_s=600, lease_ttl_s=1200)
     worker = Worker(engine=engine, settings=settings, detection=DetectionConfig())
     stop = asyncio.Event()
@@ -78,8 +125,16 @@ async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, se
     assert set(worker.pollers[endpoint_id].tags) == {opcua_server.node_ids[0]}
 
     with sessions.begin() as s:  # a node mapped on the engineer page
-        s.add(Tag(company_id=1, asset_id=asset_id, endpoint_id=endpoint_id, node_id=opcua_server.node_ids[1],
-                  name="t1", unit=""))
+        s.add(
+            Tag(
+                company_id=1,
+                asset_id=asset_id,
+                endpoint_id=endpoint_id,
+                node_id=opcua_server.node_ids[1],
+                name="t1",
+                unit="",
+            )
+        )
     await worker.refresh_endpoints()
     assert set(worker.pollers[endpoint_id].tags) == set(opcua_server.node_ids[:2])
 
@@ -97,13 +152,34 @@ PLANTS = Path(__file__).resolve().parents[1] / "config" / "plants.example.yaml"
 
 def _share_plant(sessions, server, companies: int, timestamps: str = "source") -> dict[int, list[int]]:
     """``companies`` companies with one endpoint each (two nodes of ``server``); endpoint id → tag ids."""
-    cfg = parse_plants({"companies": [
-        {"id": f"c{i}", "sites": [{"id": "s", "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-                                   "endpoints": [{"name": "plc", "endpoint_url": server.url, "poll_interval_s": 0.2,
-                                                  "timestamp_source": timestamps,
-                                                  "nodes": [{"node_id": server.node_ids[2 * i + k], "tag": f"t{k}",
-                                                             "asset": "A-1"} for k in range(2)]}]}]}
-        for i in range(companies)]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": f"c{i}",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [
+                                {
+                                    "name": "plc",
+                                    "endpoint_url": server.url,
+                                    "poll_interval_s": 0.2,
+                                    "timestamp_source": timestamps,
+                                    "nodes": [
+                                        {"node_id": server.node_ids[2 * i + k], "tag": f"t{k}", "asset": "A-1"}
+                                        for k in range(2)
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+                for i in range(companies)
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         tags = s.execute(select(Tag.endpoint_id, Tag.id)).all()
@@ -126,8 +202,9 @@ async def _until(predicate, timeout: float, what: str, check=lambda: None):
         await asyncio.sleep(0.05)
 
 
-async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(engine, sessions, db_url, opcua_server,
-                                                                           tmp_path):
+async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(
+    engine, sessions, db_url, opcua_server, tmp_path
+):
     from pdm.runtime.worker import Worker
 
     endpoints = _share_plant(sessions, opcua_server, 4, timestamps="received")  # every poll stores a row
@@ -168,8 +245,9 @@ async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(engi
     assert all(latest[t] > handed_over for tags in endpoints.values() for t in tags)
 
 
-async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplicated(engine, sessions, db_url,
-                                                                                      opcua_server, tmp_path):
+async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplicated(
+    engine, sessions, db_url, opcua_server, tmp_path
+):
     """Values held longer than the lease TTL are all stored exactly once across a SIGKILL hand-over."""
     from asyncua import ua
 
@@ -184,17 +262,36 @@ async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplic
         n = 0
         while True:
             n += 1
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for var in variables:
                 await var.write_value(ua.DataValue(ua.Variant(float(n), ua.VariantType.Double), SourceTimestamp=now))
             written.append(now.timestamp())
             await asyncio.sleep(hold_s)
 
-    env = {**os.environ, "PDM_VAR_DIR": str(tmp_path / "a"), "PDM_LEASE_TTL_S": str(FAST["lease_ttl_s"]),
-           "PDM_LEASE_RENEW_S": str(FAST["lease_renew_s"])}
+    env = {
+        **os.environ,
+        "PDM_VAR_DIR": str(tmp_path / "a"),
+        "PDM_LEASE_TTL_S": str(FAST["lease_ttl_s"]),
+        "PDM_LEASE_RENEW_S": str(FAST["lease_renew_s"]),
+    }
     with open(tmp_path / "a.log", "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "pdm.cli", "worker", "--role", "ingest", "--config",
-                                 str(PLANTS), "--database", db_url], env=env, stdout=log_file, stderr=log_file)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pdm.cli",
+                "worker",
+                "--role",
+                "ingest",
+                "--config",
+                str(PLANTS),
+                "--database",
+                db_url,
+            ],
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+        )
     writer = b_run = None
     stop_b = asyncio.Event()
     try:
@@ -202,8 +299,13 @@ async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplic
         assert proc.poll() is None, (tmp_path / "a.log").read_text()
         dead = next(iter(_holders(sessions).values()))
         writer = asyncio.create_task(write_values())
-        b = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path / "b", **FAST),
-                   detection=DetectionConfig(), role="ingest", worker_id="b")
+        b = Worker(
+            engine=engine,
+            settings=Settings(database_url=db_url, var_dir=tmp_path / "b", **FAST),
+            detection=DetectionConfig(),
+            role="ingest",
+            worker_id="b",
+        )
         b_run = asyncio.create_task(b.run(stop_b))
         await _until(lambda: sorted(_holders(sessions).values()) == sorted([dead, "b"]), 10, "an even split")
         await asyncio.sleep(1.0)
@@ -229,15 +331,14 @@ async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplic
             assert got == sorted(round(ts, 3) for ts in written), f"tag {tag}"
 
 
-def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sessions, db_url, opcua_server,
-                                                                    tmp_path):
+def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sessions, db_url, opcua_server, tmp_path):
     """A dead worker's spool is stored by a live one on the same host; a live worker's spool is left alone."""
     import fcntl
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from pdm.ingest.spool import Spool
     from pdm.ingest.share import LOCK_FILE, EndpointShare
+    from pdm.ingest.spool import Spool
     from pdm.runtime.job_guard import GuardedJobs
 
     endpoints = _share_plant(sessions, opcua_server, 2)
@@ -245,19 +346,27 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
     root = tmp_path / "spool"
 
     def spool(folder, tag, n):
-        Spool(folder, max_bytes=10**6).append([{"tag_id": tag, "ts": float(i), "value": float(i), "quality": 0,
-                                                "received_at": float(i)} for i in range(n)])
+        Spool(folder, max_bytes=10**6).append(
+            [
+                {"tag_id": tag, "ts": float(i), "value": float(i), "quality": 0, "received_at": float(i)}
+                for i in range(n)
+            ]
+        )
 
-    spool(root / "hosta-1-dead" / str(first), tags_1[0], 5)   # a worker that was killed
-    spool(root / str(first), tags_1[1], 3)                      # the layout before per-worker folders
-    spool(root / "hosta-2-live" / str(first), tags_2[0], 4)     # a worker still running here
-    spool(root / "hosta-3-me" / str(first), tags_2[1], 2)       # ours, for an endpoint we no longer poll
+    spool(root / "hosta-1-dead" / str(first), tags_1[0], 5)  # a worker that was killed
+    spool(root / str(first), tags_1[1], 3)  # the layout before per-worker folders
+    spool(root / "hosta-2-live" / str(first), tags_2[0], 4)  # a worker still running here
+    spool(root / "hosta-3-me" / str(first), tags_2[1], 2)  # ours, for an endpoint we no longer poll
     (root / "hosta-2-live").mkdir(exist_ok=True)
     live = os.open(root / "hosta-2-live" / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     fcntl.flock(live, fcntl.LOCK_EX)
     try:
-        share = EndpointShare(sessions=sessions, settings=Settings(database_url=db_url, var_dir=tmp_path),
-                              jobs=GuardedJobs(AsyncIOScheduler()), worker_id="hosta-3-me")
+        share = EndpointShare(
+            sessions=sessions,
+            settings=Settings(database_url=db_url, var_dir=tmp_path),
+            jobs=GuardedJobs(AsyncIOScheduler()),
+            worker_id="hosta-3-me",
+        )
         assert share.drain_orphan_spools(polling={first}) == 8  # ours is kept while its poller runs
         assert share.drain_orphan_spools() == 2
         assert share.drain_orphan_spools() == 0
@@ -272,28 +381,69 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
 def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
     from pdm.ingest.health import endpoint_health, save_health
 
-    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [
-        {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {"id": "s", "endpoints": [{"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"}]}
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
-        save_health(s, [{"endpoint_id": 1, "company_id": 1, "worker_id": "w", "updated_at": 1000.0,
-                         "readings_per_s": 50.0, "errors_last_hour": 3, "last_error": "boom", "spool_rows": 9}])
-        save_health(s, [{"endpoint_id": 1, "company_id": 1, "worker_id": "w2", "updated_at": 2000.0,
-                         "readings_per_s": 40.0, "errors_last_hour": 4, "last_error": "bang", "spool_rows": 8}])
+        save_health(
+            s,
+            [
+                {
+                    "endpoint_id": 1,
+                    "company_id": 1,
+                    "worker_id": "w",
+                    "updated_at": 1000.0,
+                    "readings_per_s": 50.0,
+                    "errors_last_hour": 3,
+                    "last_error": "boom",
+                    "spool_rows": 9,
+                }
+            ],
+        )
+        save_health(
+            s,
+            [
+                {
+                    "endpoint_id": 1,
+                    "company_id": 1,
+                    "worker_id": "w2",
+                    "updated_at": 2000.0,
+                    "readings_per_s": 40.0,
+                    "errors_last_hour": 4,
+                    "last_error": "bang",
+                    "spool_rows": 8,
+                }
+            ],
+        )
     with sessions() as s:
         fresh = endpoint_health(s, company_id=1, now=2010.0)[0]
         stale = endpoint_health(s, company_id=1, now=2000.0 + 600)[0]
         old = endpoint_health(s, company_id=1, now=2000.0 + 4000)[0]
         assert endpoint_health(s, company_id=2, now=2010.0) == []  # another company sees none of it
-    assert (fresh["readings_per_s"], fresh["errors_last_hour"], fresh["spool_rows"], fresh["last_error"]) == \
-        (40.0, 4, 8, "bang")
+    assert (fresh["readings_per_s"], fresh["errors_last_hour"], fresh["spool_rows"], fresh["last_error"]) == (
+        40.0,
+        4,
+        8,
+        "bang",
+    )
     assert fresh["worker"] == ""  # no live lease: nobody reads it now
     assert (stale["readings_per_s"], stale["errors_last_hour"]) == (0.0, 4)
     assert old["errors_last_hour"] == 0 and old["spool_rows"] == 8  # the spool stays until it is drained
 
 
-async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_polled(engine, sessions, db_url,
-                                                                                      opcua_server, tmp_path):
+async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_polled(
+    engine, sessions, db_url, opcua_server, tmp_path
+):
     from sqlalchemy import update
 
     from pdm.runtime.worker import Worker
@@ -303,8 +453,12 @@ async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_po
     with sessions.begin() as s:  # e.g. written by an older release, before a setting was checked
         settings = s.get(Endpoint, bad).settings
         s.execute(update(Endpoint).where(Endpoint.id == bad).values(settings={**settings, "poll_interval_s": "fast"}))
-    worker = Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, **FAST),
-                    detection=DetectionConfig(), role="ingest")
+    worker = Worker(
+        engine=engine,
+        settings=Settings(database_url=db_url, var_dir=tmp_path, **FAST),
+        detection=DetectionConfig(),
+        role="ingest",
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.sleep(1.5)  # several renewals
@@ -321,8 +475,8 @@ async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, c
     """Ingest ticks and the scheduler standby both wait out a database that does not answer."""
     import logging
 
-    from pdm.storage.session import make_engine
     from pdm.runtime.worker import Worker
+    from pdm.storage.session import make_engine
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=2"
     engine = make_engine(url)
@@ -346,8 +500,9 @@ async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, c
 # Failures of one asset, one class or one job: logged once per reason, the rest goes on.
 STEP = 30.0
 T0 = 30 * 33_333_333.0
-DETECTION = DetectionConfig(detector="pca", train_min_rows=60, train_min_span_min=10, smooth_rows=1,
-                            debounce_rows=3, silent_period_min=5)
+DETECTION = DetectionConfig(
+    detector="pca", train_min_rows=60, train_min_span_min=10, smooth_rows=1, debounce_rows=3, silent_period_min=5
+)
 
 
 class Pumps:
@@ -364,8 +519,9 @@ class Pumps:
             self.companies = {c.slug: c.id for c in list_companies(s)}
             self.cid = self.companies["acme"]
             self.ids = {a.slug: a.id for c in self.companies.values() for a in list_assets(s, company_id=c)}
-            self.company_of = {a.id: a.company_id for c in self.companies.values()
-                               for a in list_assets(s, company_id=c)}
+            self.company_of = {
+                a.id: a.company_id for c in self.companies.values() for a in list_assets(s, company_id=c)
+            }
 
     def write(self, slug: str, first: int, n: int, *, value=None) -> None:
         import numpy as np
@@ -380,8 +536,16 @@ class Pumps:
             asset_id = self.ids[slug]
             for j, tag in enumerate(list_tags(s, company_id=self.company_of[asset_id], asset_id=asset_id)):
                 values = 10.0 + j + (1 + 0.2 * j) * np.sin(2 * np.pi * idx * STEP / 2400.0) + rng.normal(0, 0.05, n)
-                rows += [{"tag_id": tag.id, "ts": T0 + i * STEP, "value": float(v if value is None else value),
-                          "quality": 0, "received_at": 0.0} for i, v in zip(idx, values)]
+                rows += [
+                    {
+                        "tag_id": tag.id,
+                        "ts": T0 + i * STEP,
+                        "value": float(v if value is None else value),
+                        "quality": 0,
+                        "received_at": 0.0,
+                    }
+                    for i, v in zip(idx, values)
+                ]
             insert_readings(s, rows)
 
     def scores(self) -> dict[str, int]:
@@ -395,16 +559,21 @@ class Pumps:
 def _worker(engine, db_url, tmp_path, **settings):
     from pdm.runtime.worker import Worker
 
-    return Worker(engine=engine, settings=Settings(database_url=db_url, var_dir=tmp_path, **settings),
-                  detection=DETECTION, role="scheduler")
+    return Worker(
+        engine=engine,
+        settings=Settings(database_url=db_url, var_dir=tmp_path, **settings),
+        detection=DETECTION,
+        role="scheduler",
+    )
 
 
 def _warnings(caplog, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage() and r.levelname == "WARNING"]
 
 
-def test_an_asset_that_cannot_be_scored_is_logged_once_and_the_others_are_scored(engine, sessions, db_url, tmp_path,
-                                                                                  caplog):
+def test_an_asset_that_cannot_be_scored_is_logged_once_and_the_others_are_scored(
+    engine, sessions, db_url, tmp_path, caplog
+):
     import logging
 
     from sqlalchemy import update
@@ -437,8 +606,9 @@ def test_an_asset_that_cannot_be_scored_is_logged_once_and_the_others_are_scored
     assert "works again" in _warnings(caplog, "scoring asset acme/P-2")[1]
 
 
-def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_trained(engine, sessions, db_url,
-                                                                                    tmp_path, caplog):
+def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_trained(
+    engine, sessions, db_url, tmp_path, caplog
+):
     import logging
 
     from sqlalchemy import delete
@@ -464,17 +634,22 @@ def test_an_asset_that_cannot_be_trained_is_logged_once_and_the_others_are_train
     assert "works again" in _warnings(caplog, "training asset acme/P-2")[-1]
 
 
-def test_a_class_whose_fleet_model_cannot_be_trained_does_not_stop_the_next_class(engine, sessions, db_url,
-                                                                                  tmp_path, caplog):
+def test_a_class_whose_fleet_model_cannot_be_trained_does_not_stop_the_next_class(
+    engine, sessions, db_url, tmp_path, caplog
+):
     import logging
 
     from sqlalchemy import update
 
     from pdm.storage.tables import FleetModel, ModelVersion
 
-    pumps = Pumps(sessions, {"acme": [("P-1", "centrifugal_pump"), ("P-2", "centrifugal_pump"),
-                                      ("C-1", "air_compressor")],
-                             "beta": [("P-3", "centrifugal_pump"), ("C-2", "air_compressor")]})
+    pumps = Pumps(
+        sessions,
+        {
+            "acme": [("P-1", "centrifugal_pump"), ("P-2", "centrifugal_pump"), ("C-1", "air_compressor")],
+            "beta": [("P-3", "centrifugal_pump"), ("C-2", "air_compressor")],
+        },
+    )
     worker = _worker(engine, db_url, tmp_path)
     for slug in pumps.ids:
         pumps.write(slug, 0, 200)

@@ -65,8 +65,10 @@ def _parse(text: str, source: str, sep: str) -> tuple[bytes, ...]:
         try:
             Fernet(key)
         except ValueError:
-            raise SecretError(f"{source}: key {n} is not a Fernet key (32 url-safe base64-encoded bytes; "
-                              "make one with `pdmctl secrets new-key`)") from None
+            raise SecretError(
+                f"{source}: key {n} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with `pdmctl secrets new-key`)"
+            ) from None
     return keys
 
 
@@ -120,8 +122,9 @@ def decrypt(token: str, *, var_dir: Path | str, where: str, env: Mapping[str, st
     try:
         return ring.fernet.decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError):
-        raise SecretError(f"{where} cannot be decrypted with the key in {ring.source} "
-                          "(made with another key, or not a token of ours)") from None
+        raise SecretError(
+            f"{where} cannot be decrypted with the key in {ring.source} (made with another key, or not a token of ours)"
+        ) from None
 
 
 def rotate_token(token: str, ring: Keyring, *, where: str) -> str:
@@ -188,6 +191,9 @@ def endpoint_key_files(session) -> set[Path]:
 
     from pdm.storage.tables import Endpoint
 
-    return {Path(path) for (settings,) in session.execute(select(Endpoint.settings))
-            for path in ((settings or {}).get("client_private_key"), (settings or {}).get("user_private_key"))
-            if path}
+    return {
+        Path(path)
+        for (settings,) in session.execute(select(Endpoint.settings))
+        for path in ((settings or {}).get("client_private_key"), (settings or {}).get("user_private_key"))
+        if path
+    }

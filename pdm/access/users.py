@@ -27,9 +27,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from pdm.access import audit
+from pdm.access.tenancy import Principal, check_role
 from pdm.errors import NotFound, PdmError
 from pdm.storage.tables import LoginAttempt, User
-from pdm.access.tenancy import Principal, check_role
 
 MAX_FAILURES = 5
 WINDOW_S = 15 * 60
@@ -72,18 +72,27 @@ def get_user(session: Session, *, username: str) -> User:
     return user
 
 
-def add_user(session: Session, *, username: str, password: str, role: str, company_id: int | None,
-             actor: str = "system") -> User:
+def add_user(
+    session: Session, *, username: str, password: str, role: str, company_id: int | None, actor: str = "system"
+) -> User:
     check_role(role, company_id)
     _check_name(username)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise PdmError(f"username = {username!r}: already exists")
-    user = User(username=username, role=role, company_id=company_id, password_hash=_hasher.hash(_check_password(password)),
-                enabled=True, created_at=time.time(), token_epoch=0)
+    user = User(
+        username=username,
+        role=role,
+        company_id=company_id,
+        password_hash=_hasher.hash(_check_password(password)),
+        enabled=True,
+        created_at=time.time(),
+        token_epoch=0,
+    )
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="user_added", company_id=company_id, target=username,
-                 details={"role": role})
+    audit.record(
+        session, actor=actor, action="user_added", company_id=company_id, target=username, details={"role": role}
+    )
     return user
 
 
@@ -98,8 +107,13 @@ def set_enabled(session: Session, *, username: str, enabled: bool, actor: str = 
     user = get_user(session, username=username)
     user.enabled = enabled
     user.token_epoch += 1  # a disabled user's open sessions end now, not at token expiry
-    audit.record(session, actor=actor, action="user_enabled" if enabled else "user_disabled",
-                 company_id=user.company_id, target=username)
+    audit.record(
+        session,
+        actor=actor,
+        action="user_enabled" if enabled else "user_disabled",
+        company_id=user.company_id,
+        target=username,
+    )
     return user
 
 
@@ -114,9 +128,14 @@ def set_password(session: Session, *, username: str, password: str, actor: str =
 
 def locked_until(session: Session, *, username: str, now: float | None = None) -> float | None:
     now = time.time() if now is None else now
-    recent = list(session.execute(
-        select(LoginAttempt.at).where(LoginAttempt.username == username, LoginAttempt.at > now - WINDOW_S)
-        .order_by(LoginAttempt.at.desc()).limit(MAX_FAILURES)).scalars())
+    recent = list(
+        session.execute(
+            select(LoginAttempt.at)
+            .where(LoginAttempt.username == username, LoginAttempt.at > now - WINDOW_S)
+            .order_by(LoginAttempt.at.desc())
+            .limit(MAX_FAILURES)
+        ).scalars()
+    )
     if len(recent) < MAX_FAILURES:
         return None
     until = recent[0] + LOCK_S
@@ -134,8 +153,14 @@ def authenticate(session: Session, *, username: str, password: str, now: float |
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if not _verify(user.password_hash if user else _DUMMY_HASH, password) or user is None or not user.enabled:
         session.add(LoginAttempt(username=username, at=now))
-        audit.record(session, actor=username, action="login_failed", target=username, now=now,
-                     company_id=user.company_id if user else None)
+        audit.record(
+            session,
+            actor=username,
+            action="login_failed",
+            target=username,
+            now=now,
+            company_id=user.company_id if user else None,
+        )
         raise LoginRefused("wrong user name or password")
     session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
     audit.record(session, actor=username, action="login", company_id=user.company_id, target=username, now=now)
@@ -150,11 +175,13 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def failures(session: Session, *, username: str) -> int:
-    return session.execute(select(func.count()).select_from(LoginAttempt)
-                           .where(LoginAttempt.username == username)).scalar_one()
+    return session.execute(
+        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == username)
+    ).scalar_one()
 
 
 # --- session tokens -------------------------------------------------------------------------
+
 
 def secret_key(var_dir: Path) -> bytes:
     """From the environment, else a key file under var/ made on first use (never in the database)."""
@@ -182,8 +209,9 @@ def _sign(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def issue_token(session: Session, *, username: str, key: bytes, now: float | None = None,
-                ttl_s: float = TOKEN_TTL_S) -> str:
+def issue_token(
+    session: Session, *, username: str, key: bytes, now: float | None = None, ttl_s: float = TOKEN_TTL_S
+) -> str:
     user = get_user(session, username=username)
     now = time.time() if now is None else now
     payload = _b64(json.dumps({"u": user.username, "e": user.token_epoch, "x": int(now + ttl_s)}).encode())

@@ -58,35 +58,59 @@ def _amount(field: str, value: float | None) -> float | None:
     return float(value)
 
 
-def _step(session: Session, *, company_id: int, alert_id: int, user: str, action: str, now: float | None,
-          comment: str | None = None, details: dict | None = None) -> tuple[Alert, str, float]:
+def _step(
+    session: Session,
+    *,
+    company_id: int,
+    alert_id: int,
+    user: str,
+    action: str,
+    now: float | None,
+    comment: str | None = None,
+    details: dict | None = None,
+) -> tuple[Alert, str, float]:
     user = _text("user", user, limit=100)
     alert = get_alert(session, company_id=company_id, alert_id=alert_id, for_update=True)
     sources, target = TRANSITIONS[action]
     if alert.status not in sources:
-        raise TransitionRefused(f"alert {alert_id} is {alert.status}: cannot {action.replace('_', ' ')} "
-                                f"(only from {', '.join(sources)})")
+        raise TransitionRefused(
+            f"alert {alert_id} is {alert.status}: cannot {action.replace('_', ' ')} (only from {', '.join(sources)})"
+        )
     now = time.time() if now is None else now
-    session.add(AlertEvent(company_id=company_id, alert_id=alert.id, at=now, actor=user, kind=action,
-                           from_status=alert.status, to_status=target, details=details or {},
-                           comment=_text("comment", comment, limit=4000, required=False)))
+    session.add(
+        AlertEvent(
+            company_id=company_id,
+            alert_id=alert.id,
+            at=now,
+            actor=user,
+            kind=action,
+            from_status=alert.status,
+            to_status=target,
+            details=details or {},
+            comment=_text("comment", comment, limit=4000, required=False),
+        )
+    )
     alert.status = target
     return alert, user, now
 
 
-def acknowledge(session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None,
-                comment: str | None = None) -> Alert:
-    alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="acknowledge",
-                             now=now, comment=comment)
+def acknowledge(
+    session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None, comment: str | None = None
+) -> Alert:
+    alert, user, now = _step(
+        session, company_id=company_id, alert_id=alert_id, user=user, action="acknowledge", now=now, comment=comment
+    )
     alert.acknowledged_at, alert.acknowledged_by = now, user
     return alert
 
 
-def start(session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None,
-          comment: str | None = None) -> Alert:
+def start(
+    session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None, comment: str | None = None
+) -> Alert:
     """Take the alert in hand; taking it straight from OPEN acknowledges it too."""
-    alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="start",
-                             now=now, comment=comment)
+    alert, user, now = _step(
+        session, company_id=company_id, alert_id=alert_id, user=user, action="start", now=now, comment=comment
+    )
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by = now, user
     alert.started_at, alert.started_by = now, user
@@ -94,29 +118,58 @@ def start(session: Session, *, company_id: int, alert_id: int, user: str, now: f
     return alert
 
 
-def resolve(session: Session, *, company_id: int, alert_id: int, user: str, failure_mode: str, action_taken: str,
-            downtime_avoided_h: float | None = None, repair_cost: float | None = None, now: float | None = None,
-            comment: str | None = None) -> Alert:
+def resolve(
+    session: Session,
+    *,
+    company_id: int,
+    alert_id: int,
+    user: str,
+    failure_mode: str,
+    action_taken: str,
+    downtime_avoided_h: float | None = None,
+    repair_cost: float | None = None,
+    now: float | None = None,
+    comment: str | None = None,
+) -> Alert:
     """Close as a real problem, with what it was, what was done and what it saved."""
-    feedback = {"failure_mode": failure_mode, "action_taken": _text("action_taken", action_taken, limit=4000),
-                "downtime_avoided_h": _amount("downtime_avoided_h", downtime_avoided_h),
-                "repair_cost": _amount("repair_cost", repair_cost)}
+    feedback = {
+        "failure_mode": failure_mode,
+        "action_taken": _text("action_taken", action_taken, limit=4000),
+        "downtime_avoided_h": _amount("downtime_avoided_h", downtime_avoided_h),
+        "repair_cost": _amount("repair_cost", repair_cost),
+    }
     asset = session.get(Asset, get_alert(session, company_id=company_id, alert_id=alert_id).asset_id)
     if failure_mode not in failure_mode_codes(session, asset_class=asset.asset_class):
         raise InvalidInput("failure_mode", failure_mode, "unknown failure mode (see the failure_modes list)")
-    alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="resolve",
-                             now=now, comment=comment, details=feedback)
+    alert, user, now = _step(
+        session,
+        company_id=company_id,
+        alert_id=alert_id,
+        user=user,
+        action="resolve",
+        now=now,
+        comment=comment,
+        details=feedback,
+    )
     _close(alert, user, now, feedback)
     record_closing_data_time(session, alert)
     _audit_closure(session, alert, user, now, "alert_resolved")
     return alert
 
 
-def mark_false_alarm(session: Session, *, company_id: int, alert_id: int, user: str, reason: str,
-                     now: float | None = None) -> Alert:
+def mark_false_alarm(
+    session: Session, *, company_id: int, alert_id: int, user: str, reason: str, now: float | None = None
+) -> Alert:
     reason = _text("reason", reason, limit=4000)
-    alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="false_alarm",
-                             now=now, details={"false_alarm_reason": reason})
+    alert, user, now = _step(
+        session,
+        company_id=company_id,
+        alert_id=alert_id,
+        user=user,
+        action="false_alarm",
+        now=now,
+        details={"false_alarm_reason": reason},
+    )
     _close(alert, user, now, {"false_alarm_reason": reason})
     record_closing_data_time(session, alert)
     _audit_closure(session, alert, user, now, "alert_false_alarm")
@@ -135,46 +188,81 @@ def _close(alert: Alert, user: str | None, now: float | None, feedback: dict) ->
         setattr(alert, field, feedback.get(field))
 
 
-def reopen(session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None,
-           comment: str | None = None) -> Alert:
+def reopen(
+    session: Session, *, company_id: int, alert_id: int, user: str, now: float | None = None, comment: str | None = None
+) -> Alert:
     """Back to OPEN; the earlier closing and its feedback stay in the audit trail."""
     alert = get_alert(session, company_id=company_id, alert_id=alert_id, for_update=True)
     other = open_alert(session, company_id=company_id, asset_id=alert.asset_id)
     # The partial unique index would refuse it too, but only at commit and with a database error.
     if other is not None and other.id != alert.id:
         raise TransitionRefused(f"alert {alert_id} cannot reopen: its asset already has open alert {other.id}")
-    alert, user, now = _step(session, company_id=company_id, alert_id=alert_id, user=user, action="reopen",
-                             now=now, comment=comment)
+    alert, user, now = _step(
+        session, company_id=company_id, alert_id=alert_id, user=user, action="reopen", now=now, comment=comment
+    )
     _close(alert, None, None, {})
     alert.closed_data_at = None
     alert.acknowledged_at = alert.acknowledged_by = alert.started_at = alert.started_by = None
     return alert
 
 
-def comment(session: Session, *, company_id: int, alert_id: int, user: str, text: str,
-            now: float | None = None) -> AlertEvent:
-    return _note(session, company_id=company_id, alert_id=alert_id, user=user, kind="comment", now=now,
-                 comment=_text("text", text, limit=4000))
+def comment(
+    session: Session, *, company_id: int, alert_id: int, user: str, text: str, now: float | None = None
+) -> AlertEvent:
+    return _note(
+        session,
+        company_id=company_id,
+        alert_id=alert_id,
+        user=user,
+        kind="comment",
+        now=now,
+        comment=_text("text", text, limit=4000),
+    )
 
 
-def assign(session: Session, *, company_id: int, alert_id: int, user: str, assignee: str | None,
-           now: float | None = None) -> Alert:
+def assign(
+    session: Session, *, company_id: int, alert_id: int, user: str, assignee: str | None, now: float | None = None
+) -> Alert:
     """Give the alert to someone (None or blank: to nobody)."""
     assignee = _text("assignee", assignee, limit=100, required=False)
-    event = _note(session, company_id=company_id, alert_id=alert_id, user=user, kind="assign", now=now,
-                  details={"assignee": assignee})
+    event = _note(
+        session,
+        company_id=company_id,
+        alert_id=alert_id,
+        user=user,
+        kind="assign",
+        now=now,
+        details={"assignee": assignee},
+    )
     alert = session.get(Alert, event.alert_id)
     alert.assignee = assignee
     return alert
 
 
-def _note(session: Session, *, company_id: int, alert_id: int, user: str, kind: str, now: float | None,
-          comment: str | None = None, details: dict | None = None) -> AlertEvent:
+def _note(
+    session: Session,
+    *,
+    company_id: int,
+    alert_id: int,
+    user: str,
+    kind: str,
+    now: float | None,
+    comment: str | None = None,
+    details: dict | None = None,
+) -> AlertEvent:
     user = _text("user", user, limit=100)
     alert = get_alert(session, company_id=company_id, alert_id=alert_id)
-    event = AlertEvent(company_id=company_id, alert_id=alert.id, at=time.time() if now is None else now,
-                       actor=user, kind=kind, from_status=alert.status, to_status=alert.status, comment=comment,
-                       details=details or {})
+    event = AlertEvent(
+        company_id=company_id,
+        alert_id=alert.id,
+        at=time.time() if now is None else now,
+        actor=user,
+        kind=kind,
+        from_status=alert.status,
+        to_status=alert.status,
+        comment=comment,
+        details=details or {},
+    )
     session.add(event)
     return event
 
@@ -182,8 +270,11 @@ def _note(session: Session, *, company_id: int, alert_id: int, user: str, kind: 
 def alert_events(session: Session, *, company_id: int, alert_id: int) -> list[AlertEvent]:
     """The alert's audit trail, oldest first."""
     get_alert(session, company_id=company_id, alert_id=alert_id)
-    stmt = (select(AlertEvent).where(AlertEvent.company_id == company_id, AlertEvent.alert_id == alert_id)
-            .order_by(AlertEvent.id))  # append-only: insertion order is the true order
+    stmt = (
+        select(AlertEvent)
+        .where(AlertEvent.company_id == company_id, AlertEvent.alert_id == alert_id)
+        .order_by(AlertEvent.id)
+    )  # append-only: insertion order is the true order
     return list(session.execute(stmt).scalars())
 
 

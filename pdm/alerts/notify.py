@@ -44,24 +44,58 @@ class NotifyError(PdmError):
 
 
 def payload(alert: Alert, asset: Asset, event: str) -> dict:
-    return {"event": event, "alert_id": alert.id, "asset": asset.slug, "asset_name": asset.name or asset.slug,
-            "status": alert.status, "severity": alert.severity, "opened_at": alert.opened_at,
-            "last_seen_at": alert.last_seen_at, "peak_score": alert.peak_score, "threshold": alert.threshold,
-            "sensors": alert.sensors or []}
+    return {
+        "event": event,
+        "alert_id": alert.id,
+        "asset": asset.slug,
+        "asset_name": asset.name or asset.slug,
+        "status": alert.status,
+        "severity": alert.severity,
+        "opened_at": alert.opened_at,
+        "last_seen_at": alert.last_seen_at,
+        "peak_score": alert.peak_score,
+        "threshold": alert.threshold,
+        "sensors": alert.sensors or [],
+    }
 
 
-def enqueue(session: Session, *, alert: Alert, asset: Asset, event: str, previous_severity: str | None = None,
-            now: float | None = None) -> int:
+def enqueue(
+    session: Session,
+    *,
+    alert: Alert,
+    asset: Asset,
+    event: str,
+    previous_severity: str | None = None,
+    now: float | None = None,
+) -> int:
     """Queue one message per channel newly reached by the alert's severity; returns how many."""
     now = time.time() if now is None else now
-    channels = session.execute(select(NotificationChannel).where(
-        NotificationChannel.company_id == alert.company_id, NotificationChannel.enabled.is_(True))).scalars()
-    reached = [c for c in channels if severity_rank(c.min_severity) <= severity_rank(alert.severity)
-               and (previous_severity is None or severity_rank(c.min_severity) > severity_rank(previous_severity))]
+    channels = session.execute(
+        select(NotificationChannel).where(
+            NotificationChannel.company_id == alert.company_id, NotificationChannel.enabled.is_(True)
+        )
+    ).scalars()
+    reached = [
+        c
+        for c in channels
+        if severity_rank(c.min_severity) <= severity_rank(alert.severity)
+        and (previous_severity is None or severity_rank(c.min_severity) > severity_rank(previous_severity))
+    ]
     body = payload(alert, asset, event)
     for channel in reached:
-        session.add(Notification(company_id=alert.company_id, alert_id=alert.id, channel_id=channel.id, event=event,
-                                 payload=body, status="PENDING", attempts=0, created_at=now, next_attempt_at=now))
+        session.add(
+            Notification(
+                company_id=alert.company_id,
+                alert_id=alert.id,
+                channel_id=channel.id,
+                event=event,
+                payload=body,
+                status="PENDING",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
     return len(reached)
 
 
@@ -69,15 +103,25 @@ def backoff_s(attempts: int) -> float:
     return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
 
 
-def send_due(session_factory: sessionmaker[Session], *, now: float | None = None, limit: int = 100,
-             transports: Mapping[str, Transport] | None = None) -> dict[str, int]:
+def send_due(
+    session_factory: sessionmaker[Session],
+    *,
+    now: float | None = None,
+    limit: int = 100,
+    transports: Mapping[str, Transport] | None = None,
+) -> dict[str, int]:
     """Send every queued message that is due; returns counts of sent, retry and failed."""
     now = time.time() if now is None else now
     transports = TRANSPORTS if transports is None else transports
     with session_factory() as session:
-        due = list(session.execute(select(Notification.id).where(
-            Notification.status == "PENDING", Notification.next_attempt_at <= now)
-            .order_by(Notification.next_attempt_at).limit(limit)).scalars())
+        due = list(
+            session.execute(
+                select(Notification.id)
+                .where(Notification.status == "PENDING", Notification.next_attempt_at <= now)
+                .order_by(Notification.next_attempt_at)
+                .limit(limit)
+            ).scalars()
+        )
     counts = {"sent": 0, "retry": 0, "failed": 0}
     for notification_id in due:
         outcome = _send_one(session_factory, notification_id, now=now, transports=transports)
@@ -86,13 +130,16 @@ def send_due(session_factory: sessionmaker[Session], *, now: float | None = None
     return counts
 
 
-def _send_one(session_factory: sessionmaker[Session], notification_id: int, *, now: float,
-              transports: Mapping[str, Transport]) -> str | None:
+def _send_one(
+    session_factory: sessionmaker[Session], notification_id: int, *, now: float, transports: Mapping[str, Transport]
+) -> str | None:
     with session_factory.begin() as session:
         # SKIP LOCKED (PostgreSQL): a second sender passes over a message being sent.
-        n = session.execute(select(Notification).where(Notification.id == notification_id,
-                                                       Notification.status == "PENDING")
-                            .with_for_update(skip_locked=True)).scalar_one_or_none()
+        n = session.execute(
+            select(Notification)
+            .where(Notification.id == notification_id, Notification.status == "PENDING")
+            .with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
         if n is None:
             return None
         try:
@@ -102,7 +149,7 @@ def _send_one(session_factory: sessionmaker[Session], notification_id: int, *, n
             if channel.kind not in transports:
                 raise NotifyError(f"no transport for channel kind {channel.kind!r}")
             transports[channel.kind](channel, n.payload)
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
+        except Exception as exc:
             return _failed(n, exc, now)
         n.status, n.sent_at, n.attempts, n.last_error = "SENT", now, n.attempts + 1, None
         return "sent"
@@ -113,12 +160,23 @@ def _failed(n: Notification, exc: Exception, now: float) -> str:
     n.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
     if n.attempts >= MAX_ATTEMPTS:
         n.status = "FAILED"
-        log.error("notification %s for alert %s failed for good after %d attempts: %s",
-                  n.id, n.alert_id, n.attempts, n.last_error)
+        log.error(
+            "notification %s for alert %s failed for good after %d attempts: %s",
+            n.id,
+            n.alert_id,
+            n.attempts,
+            n.last_error,
+        )
         return "failed"
     n.next_attempt_at = now + backoff_s(n.attempts)
-    log.warning("notification %s for alert %s failed (attempt %d), retrying in %.0f s: %s",
-                n.id, n.alert_id, n.attempts, n.next_attempt_at - now, n.last_error)
+    log.warning(
+        "notification %s for alert %s failed (attempt %d), retrying in %.0f s: %s",
+        n.id,
+        n.alert_id,
+        n.attempts,
+        n.next_attempt_at - now,
+        n.last_error,
+    )
     return "retry"
 
 
@@ -128,10 +186,19 @@ def _subject(p: dict) -> str:
 
 
 def _text(p: dict) -> str:
-    lines = [_subject(p), "", f"status: {p['status']}",
-             f"peak score {p['peak_score']:.3g} over threshold {p['threshold']:.3g}", "", "contributing sensors:"]
-    lines += [f"  {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}"
-              + (f", normal {s['low']}..{s['high']}" if "low" in s else "") for s in p.get("sensors", [])]
+    lines = [
+        _subject(p),
+        "",
+        f"status: {p['status']}",
+        f"peak score {p['peak_score']:.3g} over threshold {p['threshold']:.3g}",
+        "",
+        "contributing sensors:",
+    ]
+    lines += [
+        f"  {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}"
+        + (f", normal {s['low']}..{s['high']}" if "low" in s else "")
+        for s in p.get("sensors", [])
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -162,8 +229,12 @@ def _secret(env_name: str | None) -> str:
 
 
 def send_webhook(channel: NotificationChannel, p: dict) -> None:
-    request = urllib.request.Request(channel.target, data=json.dumps(p).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "pdm-notify"})
+    request = urllib.request.Request(
+        channel.target,
+        data=json.dumps(p).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "pdm-notify"},
+    )
     # urlopen raises HTTPError for 4xx/5xx: that is a failed attempt like any other.
     with urllib.request.urlopen(request, timeout=float(channel.settings.get("timeout_s", 10.0))) as response:
         response.read()

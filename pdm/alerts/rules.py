@@ -24,8 +24,7 @@ from pdm.alerts import notify
 from pdm.config import SEVERITIES, severity_rank
 from pdm.errors import NotFound
 from pdm.storage.session import dialect_insert
-from pdm.storage.tables import (CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score,
-                                Tag)
+from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score, Tag
 
 CLEAR_RATIO = 0.9
 DEFAULT_SILENT_PERIOD_MIN = 30.0
@@ -53,14 +52,19 @@ class ScoredRow:
     sensors: list[dict]  # top contributors at this row: [{"tag", "contribution", "value"}]
 
 
-def _recent_run(session: Session, *, asset_id: int, before: float, threshold: float, clear: float,
-                limit: int) -> tuple[int, float | None]:
+def _recent_run(
+    session: Session, *, asset_id: int, before: float, threshold: float, clear: float, limit: int
+) -> tuple[int, float | None]:
     """How many rows just before ``before`` belong to a run, and when that run began.
 
     A run begins above ``threshold`` and lasts while the score stays above ``clear``.
     """
-    stmt = (select(Score.ts, Score.score).where(Score.asset_id == asset_id, Score.ts < before)
-            .order_by(Score.ts.desc()).limit(limit))
+    stmt = (
+        select(Score.ts, Score.score)
+        .where(Score.asset_id == asset_id, Score.ts < before)
+        .order_by(Score.ts.desc())
+        .limit(limit)
+    )
     tail = []
     for ts, score in session.execute(stmt):
         if score <= clear:
@@ -100,21 +104,34 @@ def silent_until(session: Session, *, company_id: int, asset: Asset, default_min
     if minutes is None:
         minutes = DEFAULT_SILENT_PERIOD_MIN if default_min is None else default_min
     stmt = select(func.max(func.coalesce(Alert.closed_data_at, Alert.last_seen_at))).where(
-        Alert.company_id == company_id, Alert.asset_id == asset.id, Alert.status.in_(CLOSED_STATUSES),
-        Alert.closed_at.is_not(None))
+        Alert.company_id == company_id,
+        Alert.asset_id == asset.id,
+        Alert.status.in_(CLOSED_STATUSES),
+        Alert.closed_at.is_not(None),
+    )
     closed = session.execute(stmt).scalar()
     return float("-inf") if closed is None else closed + minutes * 60.0
 
 
 def open_alert(session: Session, *, company_id: int, asset_id: int) -> Alert | None:
-    stmt = select(Alert).where(Alert.company_id == company_id, Alert.asset_id == asset_id,
-                               Alert.status.in_(OPEN_STATUSES))
+    stmt = select(Alert).where(
+        Alert.company_id == company_id, Alert.asset_id == asset_id, Alert.status.in_(OPEN_STATUSES)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
-def evaluate(session: Session, *, company_id: int, asset: Asset, model_version_id: int, threshold: float,
-             rows: Sequence[ScoredRow], debounce_rows: int, silent_period_min: float | None = None,
-             clear_ratio: float = CLEAR_RATIO) -> Alert | None:
+def evaluate(
+    session: Session,
+    *,
+    company_id: int,
+    asset: Asset,
+    model_version_id: int,
+    threshold: float,
+    rows: Sequence[ScoredRow],
+    debounce_rows: int,
+    silent_period_min: float | None = None,
+    clear_ratio: float = CLEAR_RATIO,
+) -> Alert | None:
     """Open or update the asset's alert from newly scored rows (oldest first).
 
     Times are the data's own (row timestamps): the silent period compares them with the
@@ -123,8 +140,9 @@ def evaluate(session: Session, *, company_id: int, asset: Asset, model_version_i
     if not rows:
         return None
     clear = threshold * clear_ratio
-    run, run_start = _recent_run(session, asset_id=asset.id, before=rows[0].ts, threshold=threshold, clear=clear,
-                                 limit=debounce_rows)
+    run, run_start = _recent_run(
+        session, asset_id=asset.id, before=rows[0].ts, threshold=threshold, clear=clear, limit=debounce_rows
+    )
     alert = open_alert(session, company_id=company_id, asset_id=asset.id)
     quiet_until = silent_until(session, company_id=company_id, asset=asset, default_min=silent_period_min)
     for row in rows:
@@ -135,14 +153,22 @@ def evaluate(session: Session, *, company_id: int, asset: Asset, model_version_i
         if alert is not None:
             _update(session, alert, row, asset)
         elif run >= debounce_rows and row.ts >= quiet_until:
-            alert = _open(session, company_id=company_id, asset=asset, model_version_id=model_version_id,
-                          threshold=threshold, row=row, opened_at=max(run_start, quiet_until))
+            alert = _open(
+                session,
+                company_id=company_id,
+                asset=asset,
+                model_version_id=model_version_id,
+                threshold=threshold,
+                row=row,
+                opened_at=max(run_start, quiet_until),
+            )
     return alert
 
 
 def _severity(alert: Alert, asset: Asset) -> str:
-    return severity(alert.peak_score / alert.threshold, asset.criticality,
-                    duration_s=alert.last_seen_at - alert.opened_at)
+    return severity(
+        alert.peak_score / alert.threshold, asset.criticality, duration_s=alert.last_seen_at - alert.opened_at
+    )
 
 
 def _update(session: Session, alert: Alert, row: ScoredRow, asset: Asset) -> None:
@@ -159,20 +185,47 @@ def _update(session: Session, alert: Alert, row: ScoredRow, asset: Asset) -> Non
 
 
 def _event(session: Session, alert: Alert, *, kind: str, actor: str = "system", details: dict | None = None) -> None:
-    session.add(AlertEvent(company_id=alert.company_id, alert_id=alert.id, at=time.time(), actor=actor, kind=kind,
-                           to_status=alert.status, details=details or {}))
+    session.add(
+        AlertEvent(
+            company_id=alert.company_id,
+            alert_id=alert.id,
+            at=time.time(),
+            actor=actor,
+            kind=kind,
+            to_status=alert.status,
+            details=details or {},
+        )
+    )
 
 
-def _open(session: Session, *, company_id: int, asset: Asset, model_version_id: int, threshold: float,
-          row: ScoredRow, opened_at: float) -> Alert:
+def _open(
+    session: Session,
+    *,
+    company_id: int,
+    asset: Asset,
+    model_version_id: int,
+    threshold: float,
+    row: ScoredRow,
+    opened_at: float,
+) -> Alert:
     draft = Alert(opened_at=opened_at, last_seen_at=row.ts, peak_score=row.score, threshold=threshold)
-    values = dict(company_id=company_id, asset_id=asset.id, model_version_id=model_version_id, status="OPEN",
-                  severity=_severity(draft, asset), opened_at=opened_at, last_seen_at=row.ts, peak_score=row.score,
-                  threshold=threshold, sensors=row.sensors)
+    values = dict(
+        company_id=company_id,
+        asset_id=asset.id,
+        model_version_id=model_version_id,
+        status="OPEN",
+        severity=_severity(draft, asset),
+        opened_at=opened_at,
+        last_seen_at=row.ts,
+        peak_score=row.score,
+        threshold=threshold,
+        sensors=row.sensors,
+    )
     # ON CONFLICT DO NOTHING, not a savepoint: on pysqlite a SAVEPOINT before any write starts its own
     # transaction, and its RELEASE would commit the alert even if the scorer's transaction rolls back.
-    alert_id = session.execute(dialect_insert(session, Alert).values(**values).on_conflict_do_nothing()
-                               .returning(Alert.id)).scalar()
+    alert_id = session.execute(
+        dialect_insert(session, Alert).values(**values).on_conflict_do_nothing().returning(Alert.id)
+    ).scalar()
     if alert_id is None:
         # Another scorer opened this asset's alert first (the partial unique index): update theirs instead.
         alert = open_alert(session, company_id=company_id, asset_id=asset.id)
@@ -184,15 +237,21 @@ def _open(session: Session, *, company_id: int, asset: Asset, model_version_id: 
     return alert
 
 
-def list_alerts(session: Session, *, company_id: int, statuses: Sequence[str] | None = None,
-                site_ids: Sequence[int] | None = None, asset_ids: Sequence[int] | None = None,
-                since: float | None = None, until: float | None = None) -> list[tuple[Alert, Asset]]:
+def list_alerts(
+    session: Session,
+    *,
+    company_id: int,
+    statuses: Sequence[str] | None = None,
+    site_ids: Sequence[int] | None = None,
+    asset_ids: Sequence[int] | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[tuple[Alert, Asset]]:
     """A company's alerts with their asset, open ones first, most severe first, newest first.
 
     ``since``/``until`` keep the alerts active at some point in that period.
     """
-    stmt = (select(Alert, Asset).join(Asset, Asset.id == Alert.asset_id)
-            .where(Alert.company_id == company_id))
+    stmt = select(Alert, Asset).join(Asset, Asset.id == Alert.asset_id).where(Alert.company_id == company_id)
     if statuses:
         stmt = stmt.where(Alert.status.in_(list(statuses)))
     if site_ids:
@@ -216,16 +275,23 @@ def get_alert(session: Session, *, company_id: int, alert_id: int, for_update: b
     return alert
 
 
-def score_series(session: Session, *, company_id: int, asset_id: int, start: float, end: float) -> list[tuple[float, float, float]]:
-    stmt = (select(Score.ts, Score.score, Score.threshold)
-            .where(Score.company_id == company_id, Score.asset_id == asset_id, Score.ts >= start, Score.ts <= end)
-            .order_by(Score.ts))
+def score_series(
+    session: Session, *, company_id: int, asset_id: int, start: float, end: float
+) -> list[tuple[float, float, float]]:
+    stmt = (
+        select(Score.ts, Score.score, Score.threshold)
+        .where(Score.company_id == company_id, Score.asset_id == asset_id, Score.ts >= start, Score.ts <= end)
+        .order_by(Score.ts)
+    )
     return [tuple(r) for r in session.execute(stmt)]
 
 
 def open_counts_by_company(session: Session) -> list[tuple[str, str, int]]:
     """Cluster view: (company slug, company name, open alerts) — counts only, no member data."""
-    stmt = (select(Company.slug, Company.name, func.count(Alert.id))
-            .join(Alert, (Alert.company_id == Company.id) & Alert.status.in_(OPEN_STATUSES), isouter=True)
-            .group_by(Company.id).order_by(Company.slug))
+    stmt = (
+        select(Company.slug, Company.name, func.count(Alert.id))
+        .join(Alert, (Alert.company_id == Company.id) & Alert.status.in_(OPEN_STATUSES), isouter=True)
+        .group_by(Company.id)
+        .order_by(Company.slug)
+    )
     return [tuple(r) for r in session.execute(stmt)]

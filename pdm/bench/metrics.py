@@ -45,7 +45,7 @@ class Counts:
     tn: int = 0
     fn: int = 0
 
-    def add(self, y_true, y_pred) -> "Counts":
+    def add(self, y_true, y_pred) -> Counts:
         t, p = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
         self.tp += int((t & p).sum())
         self.fp += int((~t & p).sum())

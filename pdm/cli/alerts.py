@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 
 alerts_app = typer.Typer(help="Alerts of one company.", no_args_is_help=True)
 
 CompanyOpt = Annotated[str, typer.Option("--company", help="Company id.")]
 UserOpt = Annotated[str, typer.Option("--user", help="Who does this step (kept in the audit trail).")]
 AlertArg = Annotated[int, typer.Argument(help="Alert id.")]
-CommentOpt = Annotated[Optional[str], typer.Option("--comment", help="A note kept with this step.")]
+CommentOpt = Annotated[str | None, typer.Option("--comment", help="A note kept with this step.")]
 JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
@@ -29,7 +32,7 @@ def _tenant(company: str, database: str | None, settings, *, write: bool):
     from pdm.storage.session import session_factory
 
     factory = session_factory(_engine(_settings(settings, database)))
-    with (factory.begin() if write else factory()) as session:
+    with factory.begin() if write else factory() as session:
         yield session, _company(session, company).id
 
 
@@ -40,15 +43,26 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _row(alert, asset) -> dict:
-    return {"id": alert.id, "asset": asset.slug, "status": alert.status, "severity": alert.severity,
-            "opened_at": _iso(alert.opened_at), "last_seen_at": _iso(alert.last_seen_at),
-            "assignee": alert.assignee, "sensors": [s["tag"] for s in alert.sensors]}
+    return {
+        "id": alert.id,
+        "asset": asset.slug,
+        "status": alert.status,
+        "severity": alert.severity,
+        "opened_at": _iso(alert.opened_at),
+        "last_seen_at": _iso(alert.last_seen_at),
+        "assignee": alert.assignee,
+        "sensors": [s["tag"] for s in alert.sensors],
+    }
 
 
 @alerts_app.command("list")
-def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: SettingsOpt = None,
-                status: Annotated[Optional[list[str]], typer.Option(help="Only this status (repeatable).")] = None,
-                as_json: JsonOpt = False) -> None:
+def alerts_list(
+    company: CompanyOpt,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only this status (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """A company's alerts, open first, most severe first."""
     from pdm.alerts.rules import list_alerts
 
@@ -61,8 +75,16 @@ def alerts_list(company: CompanyOpt, database: DatabaseOpt = None, settings: Set
         return
     table = Table("id", "asset", "status", "severity", "opened at", "last seen", "assignee", "sensors")
     for r in rows:
-        table.add_row(str(r["id"]), r["asset"], r["status"], r["severity"], r["opened_at"], r["last_seen_at"],
-                      r["assignee"] or "", ", ".join(r["sensors"]))
+        table.add_row(
+            str(r["id"]),
+            r["asset"],
+            r["status"],
+            r["severity"],
+            r["opened_at"],
+            r["last_seen_at"],
+            r["assignee"] or "",
+            ", ".join(r["sensors"]),
+        )
     out.print(table)
 
 
@@ -76,24 +98,35 @@ def _check_statuses(statuses: list[str]) -> None:
 
 
 @alerts_app.command("show")
-def alerts_show(alert_id: AlertArg, company: CompanyOpt, database: DatabaseOpt = None, settings: SettingsOpt = None,
-                as_json: JsonOpt = False) -> None:
+def alerts_show(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """One alert: diagnostics, feedback and its audit trail."""
-    from pdm.alerts.rules import get_alert
     from pdm.alerts.feedback import FEEDBACK_FIELDS, alert_events
+    from pdm.alerts.rules import get_alert
     from pdm.models.fleet_scoring import version_label
     from pdm.storage.catalog import get_asset
 
     with _tenant(company, database, settings, write=False) as (session, cid):
         alert = get_alert(session, company_id=cid, alert_id=alert_id)
-        detail = {**_row(alert, get_asset(session, company_id=cid, asset_id=alert.asset_id)),
-                  "peak_score": alert.peak_score, "threshold": alert.threshold, "sensors": alert.sensors,
-                  "model_version_id": alert.model_version_id,
-                  "model": version_label(session, company_id=cid, version_id=alert.model_version_id),
-                  "closed_at": _iso(alert.closed_at),
-                  **{f: getattr(alert, f) for f in FEEDBACK_FIELDS},
-                  "events": [{"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "to_status": e.to_status,
-                              "comment": e.comment} for e in alert_events(session, company_id=cid, alert_id=alert_id)]}
+        detail = {
+            **_row(alert, get_asset(session, company_id=cid, asset_id=alert.asset_id)),
+            "peak_score": alert.peak_score,
+            "threshold": alert.threshold,
+            "sensors": alert.sensors,
+            "model_version_id": alert.model_version_id,
+            "model": version_label(session, company_id=cid, version_id=alert.model_version_id),
+            "closed_at": _iso(alert.closed_at),
+            **{f: getattr(alert, f) for f in FEEDBACK_FIELDS},
+            "events": [
+                {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "to_status": e.to_status, "comment": e.comment}
+                for e in alert_events(session, company_id=cid, alert_id=alert_id)
+            ],
+        }
     if as_json:
         print(json.dumps(detail, indent=2))
         return
@@ -104,7 +137,9 @@ def alerts_show(alert_id: AlertArg, company: CompanyOpt, database: DatabaseOpt =
         normal = f" (normal {s['low']}..{s['high']})" if "low" in s else ""
         out.print(f"sensor {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}{normal}")
     for e in detail["events"]:
-        out.print(f"{e['at']}  {e['actor']}  {e['kind']} → {e['to_status']}" + (f": {e['comment']}" if e["comment"] else ""))
+        out.print(
+            f"{e['at']}  {e['actor']}  {e['kind']} → {e['to_status']}" + (f": {e['comment']}" if e["comment"] else "")
+        )
 
 
 def _step(company: str, database, settings, fn, **kwargs) -> None:
@@ -115,8 +150,14 @@ def _step(company: str, database, settings, fn, **kwargs) -> None:
 
 
 @alerts_app.command("ack")
-def alerts_ack(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
-               database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_ack(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    comment: CommentOpt = None,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Acknowledge an OPEN alert."""
     from pdm.alerts.feedback import acknowledge
 
@@ -124,8 +165,14 @@ def alerts_ack(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: 
 
 
 @alerts_app.command("start")
-def alerts_start(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
-                 database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_start(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    comment: CommentOpt = None,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Take an alert in hand (IN_PROGRESS)."""
     from pdm.alerts.feedback import start
 
@@ -133,23 +180,45 @@ def alerts_start(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment
 
 
 @alerts_app.command("resolve")
-def alerts_resolve(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
-                   failure_mode: Annotated[str, typer.Option(help="A failure mode code (see `failure-modes`).")],
-                   action: Annotated[str, typer.Option(help="Action taken.")],
-                   downtime_avoided_h: Annotated[Optional[float], typer.Option(help="Hours of downtime avoided.")] = None,
-                   repair_cost: Annotated[Optional[float], typer.Option(help="Repair cost.")] = None,
-                   comment: CommentOpt = None, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_resolve(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    failure_mode: Annotated[str, typer.Option(help="A failure mode code (see `failure-modes`).")],
+    action: Annotated[str, typer.Option(help="Action taken.")],
+    downtime_avoided_h: Annotated[float | None, typer.Option(help="Hours of downtime avoided.")] = None,
+    repair_cost: Annotated[float | None, typer.Option(help="Repair cost.")] = None,
+    comment: CommentOpt = None,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Close as a real problem, with its feedback."""
     from pdm.alerts.feedback import resolve
 
-    _step(company, database, settings, resolve, alert_id=alert_id, user=user, failure_mode=failure_mode,
-          action_taken=action, downtime_avoided_h=downtime_avoided_h, repair_cost=repair_cost, comment=comment)
+    _step(
+        company,
+        database,
+        settings,
+        resolve,
+        alert_id=alert_id,
+        user=user,
+        failure_mode=failure_mode,
+        action_taken=action,
+        downtime_avoided_h=downtime_avoided_h,
+        repair_cost=repair_cost,
+        comment=comment,
+    )
 
 
 @alerts_app.command("false-alarm")
-def alerts_false_alarm(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
-                       reason: Annotated[str, typer.Option(help="Why it was not a real problem.")],
-                       database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_false_alarm(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    reason: Annotated[str, typer.Option(help="Why it was not a real problem.")],
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Close as a false alarm, saying why."""
     from pdm.alerts.feedback import mark_false_alarm
 
@@ -157,8 +226,14 @@ def alerts_false_alarm(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
 
 
 @alerts_app.command("reopen")
-def alerts_reopen(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, comment: CommentOpt = None,
-                  database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_reopen(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    comment: CommentOpt = None,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Reopen a closed alert."""
     from pdm.alerts.feedback import reopen
 
@@ -166,9 +241,14 @@ def alerts_reopen(alert_id: AlertArg, company: CompanyOpt, user: UserOpt, commen
 
 
 @alerts_app.command("comment")
-def alerts_comment(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
-                   text: Annotated[str, typer.Option("--text", help="The comment.")],
-                   database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_comment(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    text: Annotated[str, typer.Option("--text", help="The comment.")],
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Add a comment to the alert's trail."""
     from pdm.alerts.feedback import comment as add_comment
 
@@ -176,9 +256,14 @@ def alerts_comment(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
 
 
 @alerts_app.command("assign")
-def alerts_assign(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
-                  to: Annotated[str, typer.Option("--to", help="Assignee ('' for nobody).")],
-                  database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def alerts_assign(
+    alert_id: AlertArg,
+    company: CompanyOpt,
+    user: UserOpt,
+    to: Annotated[str, typer.Option("--to", help="Assignee ('' for nobody).")],
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Give the alert to someone."""
     from pdm.alerts.feedback import assign
 
@@ -186,11 +271,13 @@ def alerts_assign(alert_id: AlertArg, company: CompanyOpt, user: UserOpt,
 
 
 @alerts_app.command("failure-modes")
-def alerts_failure_modes(database: DatabaseOpt = None, settings: SettingsOpt = None,
-                         add: Annotated[Optional[str], typer.Option(help="Add this code (cluster-wide).")] = None,
-                         label: Annotated[Optional[str], typer.Option(help="Label of the added code.")] = None,
-                         asset_class: Annotated[Optional[str], typer.Option(help="Only for this asset class.")] = None
-                         ) -> None:
+def alerts_failure_modes(
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+    add: Annotated[str | None, typer.Option(help="Add this code (cluster-wide).")] = None,
+    label: Annotated[str | None, typer.Option(help="Label of the added code.")] = None,
+    asset_class: Annotated[str | None, typer.Option(help="Only for this asset class.")] = None,
+) -> None:
     """The failure modes a resolution can name; --add extends the cluster's list."""
     from pdm.alerts.feedback import add_failure_mode, list_failure_modes
     from pdm.storage.session import session_factory

@@ -6,43 +6,65 @@ Whoever can run pdmctl against the database is the operator, so the command read
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 
 audit_app = typer.Typer(help="Security audit log.", no_args_is_help=True)
 
 
 @audit_app.command("list")
-def list_(action: Annotated[Optional[str], typer.Option("--action", help="Only this action (e.g. login_failed).")] = None,
-          user: Annotated[Optional[str], typer.Option("--user", help="Only this actor.")] = None,
-          company: Annotated[Optional[str], typer.Option("--company", help="Only this company id.")] = None,
-          limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
-          as_json: Annotated[bool, typer.Option("--json")] = False,
-          database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def list_(
+    action: Annotated[str | None, typer.Option("--action", help="Only this action (e.g. login_failed).")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Only this company id.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Logins, failed logins, user, endpoint and alert-closure events."""
     from pdm.access import audit
+    from pdm.access.tenancy import ADMIN, Principal
     from pdm.demo.run import _iso
     from pdm.errors import PdmError
     from pdm.storage.session import session_factory
-    from pdm.access.tenancy import ADMIN, Principal
 
     if action is not None and action not in audit.ACTIONS:
         raise PdmError(f"--action = {action!r}: expected one of {', '.join(audit.ACTIONS)}")
     with session_factory(_engine(_settings(settings, database)))() as session:
         company_id = _company(session, company).id if company else None
-        events = audit.list_events(session, principal=Principal("pdmctl", ADMIN), action=action, actor=user,
-                                   company_id=company_id, limit=limit)
-        rows = [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "company_id": e.company_id,
-                 "target": e.target, "details": e.details} for e in events]
+        events = audit.list_events(
+            session, principal=Principal("pdmctl", ADMIN), action=action, actor=user, company_id=company_id, limit=limit
+        )
+        rows = [
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "company_id": e.company_id,
+                "target": e.target,
+                "details": e.details,
+            }
+            for e in events
+        ]
     if as_json:
         print(json.dumps(rows))
         return
     table = Table("at", "actor", "action", "company", "target", "details")
     for r in rows:
-        table.add_row(r["at"], r["actor"], r["action"], str(r["company_id"] or ""), r["target"],
-                      json.dumps(r["details"]) if r["details"] else "")
+        table.add_row(
+            r["at"],
+            r["actor"],
+            r["action"],
+            str(r["company_id"] or ""),
+            r["target"],
+            json.dumps(r["details"]) if r["details"] else "",
+        )
     out.print(table)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from pdm.cli.common import SettingsOpt, out, settings as _settings
+from pdm.cli.common import SettingsOpt, out
+from pdm.cli.common import settings as _settings
 from pdm.errors import ConfigError
 
 certs_app = typer.Typer(help="OPC UA certificates: our own, and the servers we trust.", no_args_is_help=True)
@@ -21,28 +22,43 @@ def _pki(settings_path):
 
 
 @certs_app.command("init")
-def certs_init(application_uri: Annotated[Optional[str], typer.Option(
-                   help="Must equal the endpoints' application_uri (default: urn:<host>:pdm:client).")] = None,
-               encrypt_existing: Annotated[bool, typer.Option(
-                   help="Encrypt an existing private key that is still in clear.")] = False,
-               settings: SettingsOpt = None) -> None:
+def certs_init(
+    application_uri: Annotated[
+        str | None, typer.Option(help="Must equal the endpoints' application_uri (default: urn:<host>:pdm:client).")
+    ] = None,
+    encrypt_existing: Annotated[
+        bool, typer.Option(help="Encrypt an existing private key that is still in clear.")
+    ] = False,
+    settings: SettingsOpt = None,
+) -> None:
     """Create the client certificate and key (kept if they exist and are still valid); the key is encrypted."""
-    from pdm.connectors.security import default_application_uri, init_client_certificate, private_key_password, \
-        thumbprint
+    from pdm.connectors.security import (
+        default_application_uri,
+        init_client_certificate,
+        private_key_password,
+        thumbprint,
+    )
 
     pki = _pki(settings)
     uri = application_uri or default_application_uri()
     cert, key, created = asyncio.run(init_client_certificate(pki, uri, encrypt_existing=encrypt_existing))
-    state = "encrypted" if private_key_password(key, var_dir=pki.var_dir) else \
-        "in clear: run `pdmctl certs init --encrypt-existing`"
-    out.print(f"{'created' if created else 'kept'} {cert} (key {key}, {state}), application URI {uri}, "
-              f"SHA-1 {thumbprint(cert.read_bytes())}")
+    state = (
+        "encrypted"
+        if private_key_password(key, var_dir=pki.var_dir)
+        else "in clear: run `pdmctl certs init --encrypt-existing`"
+    )
+    out.print(
+        f"{'created' if created else 'kept'} {cert} (key {key}, {state}), application URI {uri}, "
+        f"SHA-1 {thumbprint(cert.read_bytes())}"
+    )
     out.print(f"servers that check clients must trust {cert}; trusted servers go in {pki.trusted}/")
 
 
 @certs_app.command("trust")
-def certs_trust(path: Annotated[Path, typer.Argument(help="Server certificate (DER or PEM), e.g. from rejected/.")],
-                settings: SettingsOpt = None) -> None:
+def certs_trust(
+    path: Annotated[Path, typer.Argument(help="Server certificate (DER or PEM), e.g. from rejected/.")],
+    settings: SettingsOpt = None,
+) -> None:
     """Trust a server certificate (copies it into the trust folder)."""
     from pdm.connectors.security import describe, trust
 
@@ -72,8 +88,10 @@ def certs_list(settings: SettingsOpt = None) -> None:
 
 
 @certs_app.command("encrypt-key")
-def certs_encrypt_key(path: Annotated[Path, typer.Argument(help="A PEM private key, e.g. a user_private_key.")],
-                      settings: SettingsOpt = None) -> None:
+def certs_encrypt_key(
+    path: Annotated[Path, typer.Argument(help="A PEM private key, e.g. a user_private_key.")],
+    settings: SettingsOpt = None,
+) -> None:
     """Encrypt a PEM private key in place with the service's key (for user_private_key / client_private_key)."""
     from pdm.connectors.security import encrypt_key_file
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,8 +13,8 @@ from pdm.config import Settings, load_settings
 
 DEFAULT_PLANTS = Path("config/plants.example.yaml")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
-DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="Database URL (default: settings).")]
-SettingsOpt = Annotated[Optional[Path], typer.Option("--settings", help="Settings file (TOML).")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database", help="Database URL (default: settings).")]
+SettingsOpt = Annotated[Path | None, typer.Option("--settings", help="Settings file (TOML).")]
 out = Console(soft_wrap=True)  # a long path must not be broken across lines in scripts
 
 
@@ -36,7 +36,8 @@ def company(session, slug: str):
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # asyncua logs every reconnect attempt at WARNING; our ingest logs down/up once instead.
     logging.getLogger("asyncua").setLevel(logging.ERROR)

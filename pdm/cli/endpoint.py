@@ -10,29 +10,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 from pdm.errors import PdmError
 
 endpoint_app = typer.Typer(help="OPC UA endpoints: test a server, browse it, show health.", no_args_is_help=True)
 
 Url = Annotated[str, typer.Argument(help="opc.tcp://host:port/path")]
-Policy = Annotated[str, typer.Option("--policy", help="None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss")]
-Mode = Annotated[Optional[str], typer.Option("--mode", help="None, Sign, SignAndEncrypt (default: SignAndEncrypt "
-                                                           "with a policy, else None)")]
+Policy = Annotated[
+    str, typer.Option("--policy", help="None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss")
+]
+Mode = Annotated[
+    str | None,
+    typer.Option("--mode", help="None, Sign, SignAndEncrypt (default: SignAndEncrypt with a policy, else None)"),
+]
 Auth = Annotated[str, typer.Option("--auth", help="anonymous, username, certificate")]
-User = Annotated[Optional[str], typer.Option("--username")]
-PasswordEnv = Annotated[Optional[str], typer.Option("--password-env", help="Name of the variable holding the password.")]
-PasswordEncrypted = Annotated[Optional[str], typer.Option(
-    "--password-encrypted", help="The password as a token from `pdmctl secrets encrypt` (instead of --password-env).")]
-UserCert = Annotated[Optional[str], typer.Option("--user-certificate", help="X.509 user certificate (--auth certificate).")]
-UserKey = Annotated[Optional[str], typer.Option("--user-private-key", help="Its private key (PEM).")]
-Cert = Annotated[Optional[str], typer.Option("--client-certificate", help="Default: <var_dir>/pki/own/cert.der")]
-Key = Annotated[Optional[str], typer.Option("--client-private-key", help="Default: <var_dir>/pki/own/key.pem")]
+User = Annotated[str | None, typer.Option("--username")]
+PasswordEnv = Annotated[str | None, typer.Option("--password-env", help="Name of the variable holding the password.")]
+PasswordEncrypted = Annotated[
+    str | None,
+    typer.Option(
+        "--password-encrypted",
+        help="The password as a token from `pdmctl secrets encrypt` (instead of --password-env).",
+    ),
+]
+UserCert = Annotated[
+    str | None, typer.Option("--user-certificate", help="X.509 user certificate (--auth certificate).")
+]
+UserKey = Annotated[str | None, typer.Option("--user-private-key", help="Its private key (PEM).")]
+Cert = Annotated[str | None, typer.Option("--client-certificate", help="Default: <var_dir>/pki/own/cert.der")]
+Key = Annotated[str | None, typer.Option("--client-private-key", help="Default: <var_dir>/pki/own/key.pem")]
 TrustServer = Annotated[bool, typer.Option("--trust-server-certificate", help="Accept an unknown server certificate.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Connect and request timeout, seconds.")]
 
@@ -40,11 +54,21 @@ Timeout = Annotated[float, typer.Option("--timeout", help="Connect and request t
 def _config(url, policy, mode, auth, username, password_env, cert, key, trust_server, timeout, **identity):
     from pdm.config import EndpointConfig, validate_model
 
-    data = {"name": "cli", "endpoint_url": url, "security_policy": policy,
-            "security_mode": mode or ("None" if policy == "None" else "SignAndEncrypt"), "auth_method": auth,
-            "username": username, "password_env": password_env, "client_certificate": cert,
-            "client_private_key": key, "trust_server_certificate": trust_server, "connect_timeout_s": timeout,
-            "request_timeout_s": timeout, **identity}
+    data = {
+        "name": "cli",
+        "endpoint_url": url,
+        "security_policy": policy,
+        "security_mode": mode or ("None" if policy == "None" else "SignAndEncrypt"),
+        "auth_method": auth,
+        "username": username,
+        "password_env": password_env,
+        "client_certificate": cert,
+        "client_private_key": key,
+        "trust_server_certificate": trust_server,
+        "connect_timeout_s": timeout,
+        "request_timeout_s": timeout,
+        **identity,
+    }
     return validate_model(EndpointConfig, data, "command line")
 
 
@@ -56,20 +80,43 @@ def _connector(config, settings_path, database):
 
 
 @endpoint_app.command("test")
-def endpoint_test(url: Url, policy: Policy = "None", mode: Mode = None, auth: Auth = "anonymous",
-                  username: User = None, password_env: PasswordEnv = None, client_certificate: Cert = None,
-                  client_private_key: Key = None, trust_server_certificate: TrustServer = False,
-                  timeout: Timeout = 5.0, password_encrypted: PasswordEncrypted = None,
-                  user_certificate: UserCert = None, user_private_key: UserKey = None,
-                  node: Annotated[Optional[list[str]], typer.Option("--node", help="Node id to test-read.")] = None,
-                  settings: SettingsOpt = None, database: DatabaseOpt = None) -> None:
+def endpoint_test(
+    url: Url,
+    policy: Policy = "None",
+    mode: Mode = None,
+    auth: Auth = "anonymous",
+    username: User = None,
+    password_env: PasswordEnv = None,
+    client_certificate: Cert = None,
+    client_private_key: Key = None,
+    trust_server_certificate: TrustServer = False,
+    timeout: Timeout = 5.0,
+    password_encrypted: PasswordEncrypted = None,
+    user_certificate: UserCert = None,
+    user_private_key: UserKey = None,
+    node: Annotated[list[str] | None, typer.Option("--node", help="Node id to test-read.")] = None,
+    settings: SettingsOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
     """Connect, show the server's identity and limits, and test-read nodes."""
     from pdm.connectors import is_good, status_name
     from pdm.connectors.browse import server_info
 
-    config = _config(url, policy, mode, auth, username, password_env, client_certificate, client_private_key,
-                     trust_server_certificate, timeout, password_encrypted=password_encrypted,
-                     user_certificate=user_certificate, user_private_key=user_private_key)
+    config = _config(
+        url,
+        policy,
+        mode,
+        auth,
+        username,
+        password_env,
+        client_certificate,
+        client_private_key,
+        trust_server_certificate,
+        timeout,
+        password_encrypted=password_encrypted,
+        user_certificate=user_certificate,
+        user_private_key=user_private_key,
+    )
     conn = _connector(config, settings, database)
 
     async def run():
@@ -93,21 +140,44 @@ def endpoint_test(url: Url, policy: Policy = "None", mode: Mode = None, auth: Au
 
 
 @endpoint_app.command("browse")
-def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)] = 2,
-                    max_nodes: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
-                    root: Annotated[Optional[str], typer.Option(help="Start node (default: Objects).")] = None,
-                    policy: Policy = "None", mode: Mode = None, auth: Auth = "anonymous", username: User = None,
-                    password_env: PasswordEnv = None, client_certificate: Cert = None, client_private_key: Key = None,
-                    trust_server_certificate: TrustServer = False, timeout: Timeout = 5.0,
-                    password_encrypted: PasswordEncrypted = None, user_certificate: UserCert = None,
-                    user_private_key: UserKey = None,
-                    settings: SettingsOpt = None, database: DatabaseOpt = None) -> None:
+def endpoint_browse(
+    url: Url,
+    depth: Annotated[int, typer.Option(min=1, max=10)] = 2,
+    max_nodes: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+    root: Annotated[str | None, typer.Option(help="Start node (default: Objects).")] = None,
+    policy: Policy = "None",
+    mode: Mode = None,
+    auth: Auth = "anonymous",
+    username: User = None,
+    password_env: PasswordEnv = None,
+    client_certificate: Cert = None,
+    client_private_key: Key = None,
+    trust_server_certificate: TrustServer = False,
+    timeout: Timeout = 5.0,
+    password_encrypted: PasswordEncrypted = None,
+    user_certificate: UserCert = None,
+    user_private_key: UserKey = None,
+    settings: SettingsOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
     """Print the address space as a tree, with node ids ready for the plant file."""
     from pdm.connectors.browse import browse
 
-    config = _config(url, policy, mode, auth, username, password_env, client_certificate, client_private_key,
-                     trust_server_certificate, timeout, password_encrypted=password_encrypted,
-                     user_certificate=user_certificate, user_private_key=user_private_key)
+    config = _config(
+        url,
+        policy,
+        mode,
+        auth,
+        username,
+        password_env,
+        client_certificate,
+        client_private_key,
+        trust_server_certificate,
+        timeout,
+        password_encrypted=password_encrypted,
+        user_certificate=user_certificate,
+        user_private_key=user_private_key,
+    )
     conn = _connector(config, settings, database)
 
     async def run():
@@ -124,8 +194,11 @@ def endpoint_browse(url: Url, depth: Annotated[int, typer.Option(min=1, max=10)]
 
 
 @endpoint_app.command("status")
-def endpoint_status(company: Annotated[str, typer.Option(help="Company id.")], database: DatabaseOpt = None,
-                    settings: SettingsOpt = None) -> None:
+def endpoint_status(
+    company: Annotated[str, typer.Option(help="Company id.")],
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Health of a company's endpoints: state, last read, readings/s, errors (1 h), spool, reading worker."""
     from pdm.ingest.health import endpoint_health
     from pdm.storage.session import session_factory
@@ -133,10 +206,19 @@ def endpoint_status(company: Annotated[str, typer.Option(help="Company id.")], d
     cfg = _settings(settings, database)
     with session_factory(_engine(cfg))() as session:
         rows = endpoint_health(session, company_id=_company(session, company).id)
-    table = Table("endpoint", "enabled", "state", "last read", "readings/s", "errors 1h", "spool rows", "worker",
-                  "last error")
+    table = Table(
+        "endpoint", "enabled", "state", "last read", "readings/s", "errors 1h", "spool rows", "worker", "last error"
+    )
     for r in rows:
-        table.add_row(r["name"], "yes" if r["enabled"] else "no", r["state"], r["last_read"],
-                      f"{r['readings_per_s']:.3g}", str(r["errors_last_hour"]), str(r["spool_rows"]),
-                      r["worker"] or "none", r["last_error"] or "")
+        table.add_row(
+            r["name"],
+            "yes" if r["enabled"] else "no",
+            r["state"],
+            r["last_read"],
+            f"{r['readings_per_s']:.3g}",
+            str(r["errors_last_hour"]),
+            str(r["spool_rows"]),
+            r["worker"] or "none",
+            r["last_error"] or "",
+        )
     out.print(table)

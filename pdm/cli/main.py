@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from enum import Enum
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -24,20 +24,25 @@ except ImportError:  # a typer that uses the standalone click
 
 from pdm.cli.alerts import alerts_app
 from pdm.cli.audit import audit_app
-from pdm.cli.common import (DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, company as _company, engine as _engine,
-                            out, settings as _settings, setup_logging)
 from pdm.cli.bench import bench_app
 from pdm.cli.certs import certs_app
+from pdm.cli.common import DEFAULT_PLANTS, ConfigOpt, DatabaseOpt, SettingsOpt, out, setup_logging
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 from pdm.cli.endpoint import endpoint_app
 from pdm.cli.models import models_app
-from pdm.cli.secrets import secrets_app
 from pdm.cli.savings import savings_app
+from pdm.cli.secrets import secrets_app
 from pdm.cli.users import user_app
 from pdm.config import FaultConfig, PlantConfig, load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError, PdmError
 
-app = typer.Typer(help="Shared predictive maintenance service: ingest, detect, alert.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Shared predictive maintenance service: ingest, detect, alert.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Plant configuration files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -51,6 +56,7 @@ app.add_typer(savings_app, name="savings")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
+
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
@@ -80,12 +86,15 @@ def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> N
     cfg = _settings(settings, database)
     engine = _engine(cfg)
     if not inspect(engine).has_table("readings_1m"):  # never initialised, or from before retention
-        raise PdmError(f"database {engine.url.render_as_string()} has no readings_1m table: "
-                       "run `pdmctl db upgrade` first")
+        raise PdmError(
+            f"database {engine.url.render_as_string()} has no readings_1m table: run `pdmctl db upgrade` first"
+        )
     r = maintain(engine, cfg.retention)
-    out.print(f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
-              f"raw readings aggregated and removed {r.rows_aggregated}; aggregates expired {r.aggregates_deleted}; "
-              f"{r.transactions} transactions" + (f"; left for next run: {', '.join(r.skipped)}" if r.skipped else ""))
+    out.print(
+        f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
+        f"raw readings aggregated and removed {r.rows_aggregated}; aggregates expired {r.aggregates_deleted}; "
+        f"{r.transactions} transactions" + (f"; left for next run: {', '.join(r.skipped)}" if r.skipped else "")
+    )
 
 
 @config_app.command("check")
@@ -101,11 +110,10 @@ def config_check(path: Path) -> None:
 @config_app.command("apply")
 def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Load a plant file into the database (idempotent)."""
-    from pdm.storage.catalog import apply_plants
-    from pdm.storage.session import session_factory, upgrade
-
     from pdm.access import audit
     from pdm.access.crypto import check_plant_secrets
+    from pdm.storage.catalog import apply_plants
+    from pdm.storage.session import session_factory, upgrade
 
     cfg = load_plants(path)
     service = _settings(settings, database)
@@ -116,8 +124,10 @@ def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt
         before = audit.endpoint_snapshot(session)
         s = apply_plants(session, cfg)
         audit.record_endpoint_changes(session, actor="pdmctl", before=before, after=audit.endpoint_snapshot(session))
-    out.print(f"applied {path}: {s.companies} companies, {s.sites} sites, {s.assets} assets, "
-              f"{s.endpoints} endpoints, {s.tags} tags")
+    out.print(
+        f"applied {path}: {s.companies} companies, {s.sites} sites, {s.assets} assets, "
+        f"{s.endpoints} endpoints, {s.tags} tags"
+    )
 
 
 def parse_fault(text: str) -> FaultConfig:
@@ -144,14 +154,19 @@ def _plants_with(path: Path, faults: list[str] | None) -> PlantConfig:
 
 
 @app.command()
-def simulate(config: ConfigOpt = DEFAULT_PLANTS,
-             speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
-             seed: Annotated[Optional[int], typer.Option(help="Random seed (default: from config).")] = None,
-             fault: Annotated[Optional[list[str]], typer.Option(
-                 help="Replace the fault schedule: company/asset:kind:start_min:end_min[:ramp_min]")] = None,
-             demo_technician_after: Annotated[Optional[float], typer.Option(
-                 hidden=True, help="Demo only: close alerts as a technician after this many simulated minutes.")] = None,
-             ) -> None:
+def simulate(
+    config: ConfigOpt = DEFAULT_PLANTS,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per wall second.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: from config).")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Replace the fault schedule: company/asset:kind:start_min:end_min[:ramp_min]"),
+    ] = None,
+    demo_technician_after: Annotated[
+        float | None,
+        typer.Option(hidden=True, help="Demo only: close alerts as a technician after this many simulated minutes."),
+    ] = None,
+) -> None:
     """Serve the simulated plant's OPC UA endpoints until Ctrl-C."""
     from pdm.simulator import SimulatedPlant
 
@@ -188,12 +203,22 @@ class WorkerRole(str, Enum):
 
 
 @app.command()
-def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None,
-           role: Annotated[WorkerRole, typer.Option(help=(
-               "ingest: read a fair share of the endpoints (run as many as you like); scheduler: train, score "
-               "and notify (one leader per database); all: both."))] = WorkerRole.all,
-           wait: Annotated[bool, typer.Option(help="Stand by for the scheduler lock instead of exiting.")] = False,
-           verbose: bool = False) -> None:
+def worker(
+    config: ConfigOpt = DEFAULT_PLANTS,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+    role: Annotated[
+        WorkerRole,
+        typer.Option(
+            help=(
+                "ingest: read a fair share of the endpoints (run as many as you like); scheduler: train, score "
+                "and notify (one leader per database); all: both."
+            )
+        ),
+    ] = WorkerRole.all,
+    wait: Annotated[bool, typer.Option(help="Stand by for the scheduler lock instead of exiting.")] = False,
+    verbose: bool = False,
+) -> None:
     """Poll endpoints, train and score models, raise alerts (one scheduler per database)."""
     from pdm.runtime.worker import Worker
 
@@ -212,8 +237,13 @@ def worker(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, set
 
 
 @app.command()
-def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Annotated[str, typer.Option(help="Asset id.")],
-          config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def train(
+    company: Annotated[str, typer.Option(help="Company id.")],
+    asset: Annotated[str, typer.Option(help="Asset id.")],
+    config: ConfigOpt = DEFAULT_PLANTS,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Train a new model version for one asset now: the first model, or a challenger to the active one."""
     from sqlalchemy import select
 
@@ -231,23 +261,31 @@ def train(company: Annotated[str, typer.Option(help="Company id.")], asset: Anno
             raise NotFound(f"asset {asset!r} not found for company {company!r}")
         version = train_asset(session, company_id=c.id, asset_id=a.id, detection=plants.detection)
         if version is None:
-            raise PdmError(f"not enough data to train {company}/{asset}: "
-                           f"{shortage(session, company_id=c.id, asset_id=a.id, detection=plants.detection)}")
+            raise PdmError(
+                f"not enough data to train {company}/{asset}: "
+                f"{shortage(session, company_id=c.id, asset_id=a.id, detection=plants.detection)}"
+            )
         champion = active_model(session, company_id=c.id, asset_id=a.id)
         decision = "active" if version.active else f"rejected, version {champion.version} stays active"
-        out.print(f"{company}/{asset}: version {version.version} ({version.detector}) {decision}: {version.reason}; "
-                  f"threshold {version.threshold:.3g}", highlight=False)
+        out.print(
+            f"{company}/{asset}: version {version.version} ({version.detector}) {decision}: {version.reason}; "
+            f"threshold {version.threshold:.3g}",
+            highlight=False,
+        )
 
 
 @app.command()
-def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, settings: SettingsOpt = None,
-         headless: Annotated[bool, typer.Option(help="No Streamlit: run for --duration and print a summary.")] = False,
-         duration: Annotated[float, typer.Option(help="Wall seconds to run (headless).", min=1)] = 120.0,
-         speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per wall second.")] = None,
-         seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (headless).")] = False,
-         fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database (deletes its file).")] = False,
-         ) -> None:
+def demo(
+    config: ConfigOpt = DEFAULT_PLANTS,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+    headless: Annotated[bool, typer.Option(help="No Streamlit: run for --duration and print a summary.")] = False,
+    duration: Annotated[float, typer.Option(help="Wall seconds to run (headless).", min=1)] = 120.0,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per wall second.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (headless).")] = False,
+    fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database (deletes its file).")] = False,
+) -> None:
     """Run the simulated plant, the worker and (unless --headless) the Streamlit app."""
     from pdm.demo import run as demo_mod
     from pdm.storage.session import make_engine
@@ -261,8 +299,9 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
 
             tmp = Path(tempfile.mkdtemp(prefix="pdm-demo-"))
             cfg = cfg.model_copy(update={"database_url": f"sqlite:///{tmp / 'demo.sqlite3'}", "var_dir": tmp})
-        result = demo_mod.run_headless(make_engine(cfg.database_url), cfg, plants, duration=duration,
-                                       speed=speed, seed=seed)
+        result = demo_mod.run_headless(
+            make_engine(cfg.database_url), cfg, plants, duration=duration, speed=speed, seed=seed
+        )
         if as_json:
             print(json.dumps(result))
         else:
@@ -275,8 +314,11 @@ def demo(config: ConfigOpt = DEFAULT_PLANTS, database: DatabaseOpt = None, setti
     engine = make_engine(cfg.database_url)
     demo_mod.prepare_database(engine, plants)
     password = demo_mod.seed_demo_user(engine)
-    raise typer.Exit(demo_mod.run_interactive(plants_path=config, plants=plants, database_url=cfg.database_url,
-                                              port=cfg.streamlit_port, password=password))
+    raise typer.Exit(
+        demo_mod.run_interactive(
+            plants_path=config, plants=plants, database_url=cfg.database_url, port=cfg.streamlit_port, password=password
+        )
+    )
 
 
 def main() -> None:
@@ -285,8 +327,11 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except OperationalError as exc:
-        print(f"error: database: {str(exc.orig).strip().splitlines()[0]} "
-              "(is it reachable, and initialised with `pdmctl db upgrade`?)", file=sys.stderr)
+        print(
+            f"error: database: {str(exc.orig).strip().splitlines()[0]} "
+            "(is it reachable, and initialised with `pdmctl db upgrade`?)",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -302,5 +347,3 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Exit, click.exceptions.Exit) as exc:
         sys.exit(exc.exit_code)
-
-

@@ -8,11 +8,14 @@ A bad period or format is one line naming the value (exit 1).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 
 # One command with options (``pdmctl savings --company C``): a callback that runs without a subcommand.
 savings_app = typer.Typer(help="Savings traced to confirmed alerts, as CSV, HTML or JSON.")
@@ -20,17 +23,20 @@ FORMATS = ("csv", "html", "json")
 
 
 @savings_app.callback(invoke_without_command=True)
-def savings(company: Annotated[Optional[str], typer.Option("--company", help="Company id.")] = None,
-            cluster: Annotated[bool, typer.Option("--cluster", help="Aggregates over every member.")] = False,
-            period: Annotated[Optional[str], typer.Option(help="YYYY, YYYYQ1..4 or YYYY-MM (UTC).")] = None,
-            fmt: Annotated[str, typer.Option("--format", help="csv, html or json.")] = "csv",
-            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File (default: stdout).")] = None,
-            database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def savings(
+    company: Annotated[str | None, typer.Option("--company", help="Company id.")] = None,
+    cluster: Annotated[bool, typer.Option("--cluster", help="Aggregates over every member.")] = False,
+    period: Annotated[str | None, typer.Option(help="YYYY, YYYYQ1..4 or YYYY-MM (UTC).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, html or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Export the savings of one company (--company) or of the cluster (--cluster)."""
-    from pdm.savings import report
     from pdm.errors import InvalidInput
-    from pdm.savings.periods import parse_period
+    from pdm.savings import report
     from pdm.savings.figures import cluster_view, member_view
+    from pdm.savings.periods import parse_period
     from pdm.storage.session import session_factory
 
     if (company is None) == (not cluster):
@@ -45,8 +51,11 @@ def savings(company: Annotated[Optional[str], typer.Option("--company", help="Co
             found = _company(session, company)
             view = member_view(session, company_id=found.id, period=period)
             title = f"Savings — {found.name or found.slug}"
-    text = {"csv": report.to_csv, "json": report.to_json,
-            "html": lambda v: report.to_html(v, title=f"{title} — {v['period']}")}[fmt](view)
+    text = {
+        "csv": report.to_csv,
+        "json": report.to_json,
+        "html": lambda v: report.to_html(v, title=f"{title} — {v['period']}"),
+    }[fmt](view)
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:

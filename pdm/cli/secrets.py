@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 from pdm.errors import ConfigError
 
 secrets_app = typer.Typer(help="Secrets at rest: endpoint passwords and the encryption key.", no_args_is_help=True)
@@ -44,18 +46,20 @@ def secrets_new_key() -> None:
 
 
 @secrets_app.command("rotate")
-def secrets_rotate(retire_old: Annotated[bool, typer.Option(
-                       help="Drop the older keys from the key file once everything is re-encrypted.")] = False,
-                   database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def secrets_rotate(
+    retire_old: Annotated[
+        bool, typer.Option(help="Drop the older keys from the key file once everything is re-encrypted.")
+    ] = False,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Re-encrypt stored endpoint passwords and our private key with the newest key.
 
     With a key file, a new key is added first; with PDM_FERNET_KEY, put the new key first in it.
     """
     import os
 
-    from pdm.access import audit
-
-    from pdm.access import crypto
+    from pdm.access import audit, crypto
     from pdm.connectors.security import Pki, encrypt_key_file, private_key_password
     from pdm.storage.session import session_factory
 
@@ -68,14 +72,16 @@ def secrets_rotate(retire_old: Annotated[bool, typer.Option(
     with session_factory(_engine(cfg)).begin() as session:
         names = crypto.rotate_endpoint_tokens(session, ring)
         key_files = {Pki(var_dir / "pki").own_key} | crypto.endpoint_key_files(session)
-        audit.record(session, actor="pdmctl", action="secrets_rotated", target=ring.source,
-                     details={"endpoints": len(names)})
+        audit.record(
+            session, actor="pdmctl", action="secrets_rotated", target=ring.source, details={"endpoints": len(names)}
+        )
     for key_file in sorted(key_files):  # every encrypted private key moves to the newest passphrase too
         if key_file.exists() and private_key_password(key_file, var_dir=var_dir, field="private key") is not None:
             encrypt_key_file(key_file, var_dir=var_dir, field="private key")
             out.print(f"re-encrypted {key_file}")
     if retire_old:
         crypto.retire_old_keys(var_dir)
-    out.print(f"re-encrypted {len(names)} endpoint passwords with the newest key of {ring.source}"
-              + (" (older keys retired)" if retire_old else ""))
-
+    out.print(
+        f"re-encrypted {len(names)} endpoint passwords with the newest key of {ring.source}"
+        + (" (older keys retired)" if retire_old else "")
+    )

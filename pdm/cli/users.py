@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pdm.cli.common import DatabaseOpt, SettingsOpt, company as _company, engine as _engine, out, settings as _settings
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import company as _company
+from pdm.cli.common import engine as _engine
+from pdm.cli.common import settings as _settings
 
 user_app = typer.Typer(help="Users who log in to the web app.", no_args_is_help=True)
 
@@ -38,12 +41,17 @@ def _password(stdin: bool) -> str:
 
 
 @user_app.command("add")
-def add(username: NameArg,
-        role: Annotated[str, typer.Option("--role", help="technician, engineer, cluster_reviewer or admin.")],
-        company: Annotated[Optional[str], typer.Option("--company", help="Company id (technician, engineer).")] = None,
-        password_stdin: StdinOpt = False, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def add(
+    username: NameArg,
+    role: Annotated[str, typer.Option("--role", help="technician, engineer, cluster_reviewer or admin.")],
+    company: Annotated[str | None, typer.Option("--company", help="Company id (technician, engineer).")] = None,
+    password_stdin: StdinOpt = False,
+    database: DatabaseOpt = None,
+    settings: SettingsOpt = None,
+) -> None:
     """Add a user; technicians and engineers need --company."""
     from pdm.access import users
+
     password = _password(password_stdin)
     with _session(database, settings) as session:
         company_id = _company(session, company).id if company else None
@@ -52,16 +60,19 @@ def add(username: NameArg,
 
 
 @user_app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json")] = False, database: DatabaseOpt = None,
-          settings: SettingsOpt = None) -> None:
+def list_(
+    as_json: Annotated[bool, typer.Option("--json")] = False, database: DatabaseOpt = None, settings: SettingsOpt = None
+) -> None:
     """All users with role, company and state."""
     from pdm.access import users
     from pdm.storage.tables import Company
 
     with _session(database, settings) as session:
         slugs = {c.id: c.slug for c in session.query(Company)}
-        rows = [{"user": u.username, "role": u.role, "company": slugs.get(u.company_id), "enabled": u.enabled}
-                for u in users.list_users(session)]
+        rows = [
+            {"user": u.username, "role": u.role, "company": slugs.get(u.company_id), "enabled": u.enabled}
+            for u in users.list_users(session)
+        ]
     if as_json:
         print(json.dumps(rows))
         return
@@ -75,6 +86,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, database: Da
 def disable(username: NameArg, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Disable a user: refused at login, and open sessions end at once."""
     from pdm.access import users
+
     with _session(database, settings) as session:
         users.set_enabled(session, username=username, enabled=False, actor=ACTOR)
     out.print(f"user {username} disabled")
@@ -84,16 +96,19 @@ def disable(username: NameArg, database: DatabaseOpt = None, settings: SettingsO
 def enable(username: NameArg, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Enable a disabled user again."""
     from pdm.access import users
+
     with _session(database, settings) as session:
         users.set_enabled(session, username=username, enabled=True, actor=ACTOR)
     out.print(f"user {username} enabled")
 
 
 @user_app.command("set-password")
-def set_password(username: NameArg, password_stdin: StdinOpt = False, database: DatabaseOpt = None,
-                 settings: SettingsOpt = None) -> None:
+def set_password(
+    username: NameArg, password_stdin: StdinOpt = False, database: DatabaseOpt = None, settings: SettingsOpt = None
+) -> None:
     """Set a new password (ends the user's sessions and clears a login lock)."""
     from pdm.access import users
+
     password = _password(password_stdin)
     with _session(database, settings) as session:
         users.set_password(session, username=username, password=password, actor=ACTOR)

@@ -20,7 +20,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
@@ -51,5 +50,3 @@ def validate_model(model: type[BaseModel], data: Any, source: str) -> Any:
         if loc and loc[-1] in SECRET_FIELDS and value is not None:
             value = "(hidden)"  # a password pasted into the wrong field must not be echoed back
         raise ConfigError(source, _field_path(loc), value, reason) from None
-
-

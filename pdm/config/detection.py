@@ -54,5 +54,3 @@ class DetectionConfig(_Strict):
     max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
     fleet: FleetConfig = FleetConfig()
-
-

@@ -88,8 +88,11 @@ class EndpointConfig(_Strict):
                 raise ValueError("give either password_env or password_encrypted, not both")
             return value
         if info.data.get("auth_method") == "username" and not value:
-            what = "the name of the environment variable holding the password, or password_encrypted" \
-                if info.field_name == "password_env" else "the user name"
+            what = (
+                "the name of the environment variable holding the password, or password_encrypted"
+                if info.field_name == "password_env"
+                else "the user name"
+            )
             raise ValueError(f"required when auth_method is username ({what})")
         return value
 
@@ -102,5 +105,3 @@ class EndpointConfig(_Strict):
         if cert is not None and info.data.get("auth_method") != "certificate":
             raise ValueError("a user certificate is only used when auth_method is certificate")
         return key
-
-

@@ -15,7 +15,6 @@ from pdm.config.detection import DetectionConfig
 from pdm.config.endpoints import EndpointConfig
 from pdm.errors import ConfigError
 
-
 Money = Annotated[float, Field(ge=0, le=1e9)]
 Hours = Annotated[float, Field(ge=0, le=8_760)]
 
@@ -110,8 +109,7 @@ class CompanyConfig(_Strict):
 
 
 # process_change is a benign event (a planned lower operating point), not a fault.
-FaultKind = Literal["bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance",
-                    "process_change"]
+FaultKind = Literal["bearing_wear", "cavitation", "clogging_filter", "cooling_failure", "imbalance", "process_change"]
 
 
 class FaultConfig(_Strict):
@@ -167,8 +165,9 @@ def _check_references(cfg: PlantConfig, source: str) -> None:
         for si, site in enumerate(company.sites):
             for ai, asset in enumerate(site.assets):
                 if asset.id in asset_ids:
-                    raise ConfigError(source, f"{where}.sites[{si}].assets[{ai}].id", asset.id,
-                                      "duplicate asset id in this company")
+                    raise ConfigError(
+                        source, f"{where}.sites[{si}].assets[{ai}].id", asset.id, "duplicate asset id in this company"
+                    )
                 asset_ids.add(asset.id)
         for si, site in enumerate(company.sites):
             site_assets = {a.id for a in site.assets}
@@ -177,20 +176,28 @@ def _check_references(cfg: PlantConfig, source: str) -> None:
                 if ep.name in endpoint_names:
                     raise ConfigError(source, f"{ewhere}.name", ep.name, "duplicate endpoint name in this company")
                 if ep.endpoint_url in endpoint_urls:
-                    raise ConfigError(source, f"{ewhere}.endpoint_url", ep.endpoint_url,
-                                      "this company already has an endpoint with this URL")
+                    raise ConfigError(
+                        source,
+                        f"{ewhere}.endpoint_url",
+                        ep.endpoint_url,
+                        "this company already has an endpoint with this URL",
+                    )
                 endpoint_names.add(ep.name)
                 endpoint_urls.add(ep.endpoint_url)
                 if ep.auth_method == "username" and not ep.username:
-                    raise ConfigError(source, f"{ewhere}.username", ep.username, "required when auth_method is username")
+                    raise ConfigError(
+                        source, f"{ewhere}.username", ep.username, "required when auth_method is username"
+                    )
                 seen: set[tuple[str, str]] = set()
                 for ni, node in enumerate(ep.nodes):
                     if node.asset not in site_assets:
-                        raise ConfigError(source, f"{ewhere}.nodes[{ni}].asset", node.asset,
-                                          "no such asset on this site")
+                        raise ConfigError(
+                            source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"
+                        )
                     if (node.asset, node.tag) in seen:
-                        raise ConfigError(source, f"{ewhere}.nodes[{ni}].tag", node.tag,
-                                          "tag mapped twice for this asset")
+                        raise ConfigError(
+                            source, f"{ewhere}.nodes[{ni}].tag", node.tag, "tag mapped twice for this asset"
+                        )
                     seen.add((node.asset, node.tag))
     if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
         raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
@@ -228,4 +235,3 @@ def load_plants(path: str | Path) -> PlantConfig:
     if not isinstance(data, dict):
         raise ConfigError(str(path), "(root)", type(data).__name__, "expected a mapping with 'companies'")
     return parse_plants(data, str(path))
-

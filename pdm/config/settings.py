@@ -60,7 +60,6 @@ class Settings(_Strict):
         return value
 
 
-
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Settings from an optional TOML file, then ``PDM_*`` environment variables."""
     env = os.environ if env is None else env

@@ -55,8 +55,9 @@ async def server_info(client: Client) -> dict:
     return info
 
 
-async def browse(client: Client, *, root: ua.NodeId | None = None, depth: int = 2,
-                 max_nodes: int = DEFAULT_MAX_NODES) -> tuple[list[BrowsedNode], bool]:
+async def browse(
+    client: Client, *, root: ua.NodeId | None = None, depth: int = 2, max_nodes: int = DEFAULT_MAX_NODES
+) -> tuple[list[BrowsedNode], bool]:
     """Nodes under ``root`` (Objects) in tree order, down to ``depth``; and whether it was cut short."""
     namespaces = await client.get_namespace_array()
     out: list[BrowsedNode] = []
@@ -103,11 +104,17 @@ TEST_NODE = "i=2259"  # Server_ServerStatus_State: every server has it, so a fir
 def error_field(message: str) -> str:
     """Which form field a refusal is about, so the page can show it next to that field."""
     text = message.lower()
-    for needle, field in (("password_encrypted", "password_encrypted"), ("anonymous refused", "auth_method"),
-                          ("password_env", "password_env"), ("credentials", "password_env"),
-                          ("identity", "auth_method"), ("not offered", "security_policy"),
-                          ("server certificate", "trust_server_certificate"),
-                          ("client certificate", "security_policy"), ("certificate", "trust_server_certificate")):
+    for needle, field in (
+        ("password_encrypted", "password_encrypted"),
+        ("anonymous refused", "auth_method"),
+        ("password_env", "password_env"),
+        ("credentials", "password_env"),
+        ("identity", "auth_method"),
+        ("not offered", "security_policy"),
+        ("server certificate", "trust_server_certificate"),
+        ("client certificate", "security_policy"),
+        ("certificate", "trust_server_certificate"),
+    ):
         if needle in text:
             return field
     return "endpoint_url"

@@ -41,7 +41,7 @@ _REFUSAL_HINTS = {
     "BadIdentityTokenRejected": "this identity (auth_method) is not accepted by the server",
     "BadCertificateUntrusted": "the server does not trust our client certificate: trust {cert} on the server",
     "BadSecurityChecksFailed": "the server refused our client certificate or security settings: "
-                               "trust {cert} on the server",
+    "trust {cert} on the server",
     "BadCertificateUriInvalid": "our certificate's application URI does not match application_uri",
 }
 
@@ -116,14 +116,16 @@ class OpcUaConnector(ConnectorBase):
         ep = self.endpoint
         if ep.password_encrypted:
             try:
-                return crypto.decrypt(ep.password_encrypted, var_dir=self.pki.var_dir,
-                                      where=f"endpoint {ep.name}: password_encrypted")
+                return crypto.decrypt(
+                    ep.password_encrypted, var_dir=self.pki.var_dir, where=f"endpoint {ep.name}: password_encrypted"
+                )
             except crypto.SecretError as exc:
                 raise EndpointRefused(f"{ep.endpoint_url}: {exc}") from None
         password = os.environ.get(ep.password_env or "")
         if password is None:
-            raise EndpointRefused(f"{ep.endpoint_url}: password_env {ep.password_env!r} is not set "
-                                  "in the environment of this process")
+            raise EndpointRefused(
+                f"{ep.endpoint_url}: password_env {ep.password_env!r} is not set in the environment of this process"
+            )
         return password
 
     async def _secure(self, client: Client) -> None:
@@ -134,19 +136,27 @@ class OpcUaConnector(ConnectorBase):
         match = [e for e in offered if e.SecurityPolicyUri == policy.URI and e.SecurityMode == mode]
         if not match:
             names = sorted({f"{security.policy_name(e.SecurityPolicyUri)}/{e.SecurityMode.name}" for e in offered})
-            raise EndpointRefused(f"{ep.endpoint_url}: security_policy {ep.security_policy} with security_mode "
-                                  f"{ep.security_mode} is not offered; the server offers {', '.join(names)}")
+            raise EndpointRefused(
+                f"{ep.endpoint_url}: security_policy {ep.security_policy} with security_mode "
+                f"{ep.security_mode} is not offered; the server offers {', '.join(names)}"
+            )
         der = _first_certificate(match[0].ServerCertificate)
-        security.check_server_certificate(der, pki=self.pki, url=ep.endpoint_url,
-                                          accept_unknown=ep.trust_server_certificate, pinned=ep.server_certificate)
+        security.check_server_certificate(
+            der,
+            pki=self.pki,
+            url=ep.endpoint_url,
+            accept_unknown=ep.trust_server_certificate,
+            pinned=ep.server_certificate,
+        )
         cert, key = self._cert_paths()
         if not ep.client_certificate:
             await security.init_client_certificate(self.pki, client.application_uri)
         elif not cert.exists() or not key.exists():
             raise EndpointRefused(f"client_certificate {str(cert)!r} or client_private_key {str(key)!r} not found")
         password = security.private_key_password(key, var_dir=self.pki.var_dir)
-        await client.set_security(policy, str(cert), str(key), private_key_password=password,
-                                  server_certificate=der, mode=mode)
+        await client.set_security(
+            policy, str(cert), str(key), private_key_password=password, server_certificate=der, mode=mode
+        )
         if ep.auth_method == "certificate":
             await self._identity(client, cert, key, password)
 
@@ -174,7 +184,7 @@ class OpcUaConnector(ConnectorBase):
         except _REFUSED as exc:
             await self._drop(client)
             raise EndpointRefused(f"{url}: {self._refusal(exc)}") from None
-        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, OSError, ConnectionError) as exc:
             await self._drop(client)
             raise EndpointUnavailable(f"{url}: unreachable ({type(exc).__name__}: {exc})") from None
         except ua.UaError as exc:  # e.g. the server closed the channel during the handshake
@@ -186,8 +196,10 @@ class OpcUaConnector(ConnectorBase):
     def _refusal(self, exc: ua.UaStatusCodeError) -> str:
         name = type(exc).__name__
         if self.endpoint.auth_method == "anonymous" and name in _IDENTITY_REFUSED:
-            return (f"{name}: anonymous refused: this server does not accept anonymous sessions; "
-                    "set auth_method to username or certificate")
+            return (
+                f"{name}: anonymous refused: this server does not accept anonymous sessions; "
+                "set auth_method to username or certificate"
+            )
         hint = _REFUSAL_HINTS.get(name)
         if hint is None:
             return f"{name}: {exc}"
@@ -233,11 +245,12 @@ class OpcUaConnector(ConnectorBase):
         out: list[Reading] = []
         step = self.max_nodes_per_read
         for start in range(0, len(node_ids), step):
-            chunk = node_ids[start:start + step]
+            chunk = node_ids[start : start + step]
             try:
-                values = await self._client.uaclient.read_attributes([self._node_or_fake(n) for n in chunk],
-                                                                    ua.AttributeIds.Value)
-            except (OSError, ConnectionError, asyncio.TimeoutError, ua.UaError) as exc:
+                values = await self._client.uaclient.read_attributes(
+                    [self._node_or_fake(n) for n in chunk], ua.AttributeIds.Value
+                )
+            except (TimeoutError, OSError, ConnectionError, ua.UaError) as exc:
                 await self.close()
                 raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None
             received = time.time()
@@ -265,12 +278,17 @@ class OpcUaConnector(ConnectorBase):
             ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp)
         elif source == "server":
             ts = _epoch(dv.ServerTimestamp)
-        return Reading(node_id=node_id, value=None if value is None else float(value),
-                       quality=int(quality), ts=ts or received, received_at=received)
+        return Reading(
+            node_id=node_id,
+            value=None if value is None else float(value),
+            quality=int(quality),
+            ts=ts or received,
+            received_at=received,
+        )
 
 
 def _first_certificate(chain: bytes) -> bytes:
     """A server may send its chain; the first DER element is its own certificate."""
     if len(chain) > 4 and chain[0] == 0x30 and chain[1] == 0x82:
-        return chain[:4 + int.from_bytes(chain[2:4], "big")]
+        return chain[: 4 + int.from_bytes(chain[2:4], "big")]
     return chain

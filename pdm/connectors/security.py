@@ -36,8 +36,11 @@ class _HideIdentityTokens(logging.Filter):
     that one record is rewritten without its parameters."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if any(type(a).__name__ == "ActivateSessionRequest" for a in (record.args or ())
-               if not isinstance(record.args, dict)):
+        if any(
+            type(a).__name__ == "ActivateSessionRequest"
+            for a in (record.args or ())
+            if not isinstance(record.args, dict)
+        ):
             record.msg, record.args = "Sending: ActivateSessionRequest (identity token not logged)", ()
         return True
 
@@ -56,9 +59,12 @@ def hide_identity_tokens_in_logs() -> None:
 def policy_class(name: str):
     from asyncua.crypto import security_policies as sp
 
-    return {"None": sp.SecurityPolicyNone, "Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
-            "Aes128_Sha256_RsaOaep": sp.SecurityPolicyAes128Sha256RsaOaep,
-            "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}[name]
+    return {
+        "None": sp.SecurityPolicyNone,
+        "Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
+        "Aes128_Sha256_RsaOaep": sp.SecurityPolicyAes128Sha256RsaOaep,
+        "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss,
+    }[name]
 
 
 def policy_name(uri: str) -> str:
@@ -112,7 +118,7 @@ def to_der(data: bytes) -> bytes:
 
 def thumbprint(der: bytes) -> str:
     """SHA-1 of the DER certificate: the thumbprint OPC UA tools display."""
-    return hashlib.sha1(der).hexdigest()  # noqa: S324 - an identifier, not a security hash
+    return hashlib.sha1(der).hexdigest()
 
 
 def describe(der: bytes) -> str:
@@ -161,8 +167,9 @@ def write_encrypted_key(path: Path, key, *, var_dir: Path) -> None:
     from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
 
     passphrase = crypto.load_keyring(var_dir, create=True).passphrases()[0]
-    crypto.write_private_file(Path(path), key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
-                                                            BestAvailableEncryption(passphrase)))
+    crypto.write_private_file(
+        Path(path), key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase))
+    )
 
 
 def encrypt_key_file(path: Path, *, var_dir: Path, field: str = "private key") -> None:
@@ -171,8 +178,9 @@ def encrypt_key_file(path: Path, *, var_dir: Path, field: str = "private key") -
     write_encrypted_key(path, key, var_dir=var_dir)
 
 
-async def init_client_certificate(pki: Pki, application_uri: str, *,
-                                  encrypt_existing: bool = False) -> tuple[Path, Path, bool]:
+async def init_client_certificate(
+    pki: Pki, application_uri: str, *, encrypt_existing: bool = False
+) -> tuple[Path, Path, bool]:
     """Make our certificate and key if missing or no longer valid; returns (cert, key, created).
 
     A new key is written encrypted from the start; an existing key in clear is kept as it is
@@ -195,9 +203,13 @@ async def init_client_certificate(pki: Pki, application_uri: str, *,
         write_encrypted_key(pki.own_key, key, var_dir=pki.var_dir)
     if before is None or uacrypto.check_certificate(x509.load_der_x509_certificate(before), application_uri, host):
         cert = cert_gen.generate_self_signed_app_certificate(
-            key, application_uri, {"organizationName": "pdm"},
+            key,
+            application_uri,
+            {"organizationName": "pdm"},
             [x509.UniformResourceIdentifier(application_uri), x509.DNSName(host)],
-            extended=[ExtendedKeyUsageOID.CLIENT_AUTH], days=365)
+            extended=[ExtendedKeyUsageOID.CLIENT_AUTH],
+            days=365,
+        )
         pki.own_cert.write_bytes(cert.public_bytes(Encoding.DER))
     os.chmod(pki.own_key, 0o600)  # the key is the client's identity
     return pki.own_cert, pki.own_key, pki.own_cert.read_bytes() != before
@@ -216,8 +228,9 @@ def _known(folder: Path) -> set[str]:
     return out
 
 
-def check_server_certificate(der: bytes, *, pki: Pki, url: str, accept_unknown: bool = False,
-                             pinned: str | None = None) -> None:
+def check_server_certificate(
+    der: bytes, *, pki: Pki, url: str, accept_unknown: bool = False, pinned: str | None = None
+) -> None:
     """Raise ``EndpointRefused`` unless this server certificate is one we trust."""
     thumb = thumbprint(der)
     if pinned is not None:
@@ -226,8 +239,10 @@ def check_server_certificate(der: bytes, *, pki: Pki, url: str, accept_unknown: 
         except OSError as exc:
             raise EndpointRefused(f"server_certificate {pinned!r} cannot be read: {exc.strerror}") from None
         if expected != thumb:
-            raise EndpointRefused(f"{url}: the server's certificate ({describe(der)}, SHA-1 {thumb}) is not the "
-                                  f"one pinned in server_certificate {pinned!r}")
+            raise EndpointRefused(
+                f"{url}: the server's certificate ({describe(der)}, SHA-1 {thumb}) is not the "
+                f"one pinned in server_certificate {pinned!r}"
+            )
         return
     if thumb in _known(pki.trusted) or accept_unknown:
         return
@@ -237,7 +252,8 @@ def check_server_certificate(der: bytes, *, pki: Pki, url: str, accept_unknown: 
     raise EndpointRefused(
         f"{url}: server certificate {describe(der)} (SHA-1 {thumb}) is not trusted. If it is the right server, "
         f"trust it with `pdmctl certs trust {saved}` (copies it to {pki.trusted}/), "
-        "or set trust_server_certificate: true on this endpoint")
+        "or set trust_server_certificate: true on this endpoint"
+    )
 
 
 def trust(path: Path, pki: Pki) -> Path:
@@ -248,5 +264,3 @@ def trust(path: Path, pki: Pki) -> Path:
     if Path(path).resolve().parent == pki.rejected.resolve():
         Path(path).unlink()
     return target
-
-

@@ -39,7 +39,7 @@ _LOST = (OSError, ConnectionError, asyncio.TimeoutError, ua.UaError)
 class _Handler:
     """asyncua calls this for each notification; it only appends, never awaits."""
 
-    def __init__(self, owner: "OpcUaSubscriber"):
+    def __init__(self, owner: OpcUaSubscriber):
         self.owner = owner
 
     def datachange_notification(self, node, val, data) -> None:
@@ -53,8 +53,14 @@ class _Handler:
 
 
 class OpcUaSubscriber(OpcUaConnector):
-    def __init__(self, endpoint: EndpointConfig, *, pki_dir: Path | None = None, watchdog_s: float | None = None,
-                 keepalive_s: float = KEEPALIVE_S):
+    def __init__(
+        self,
+        endpoint: EndpointConfig,
+        *,
+        pki_dir: Path | None = None,
+        watchdog_s: float | None = None,
+        keepalive_s: float = KEEPALIVE_S,
+    ):
         super().__init__(endpoint, pki_dir=pki_dir)
         publishing = endpoint.publishing_interval_s
         self.keepalive_count = max(1, math.ceil(keepalive_s / publishing))
@@ -124,15 +130,23 @@ class OpcUaSubscriber(OpcUaConnector):
         self._names, now = {}, time.time()
         mfilter = None
         if ep.deadband is not None:
-            mfilter = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValue,
-                                          DeadbandType=ua.DeadbandType.Absolute, DeadbandValue=ep.deadband)
+            mfilter = ua.DataChangeFilter(
+                Trigger=ua.DataChangeTrigger.StatusValue,
+                DeadbandType=ua.DeadbandType.Absolute,
+                DeadbandValue=ep.deadband,
+            )
         for start in range(0, len(node_ids), self.max_nodes_per_read):
-            chunk = list(node_ids[start:start + self.max_nodes_per_read])
+            chunk = list(node_ids[start : start + self.max_nodes_per_read])
             nodes = [self.client.get_node(self._node_or_fake(n)) for n in chunk]
             self._names.update({node.nodeid: name for node, name in zip(nodes, chunk)})
             # _subscribe (not subscribe_data_change) because only it takes the deadband filter.
-            results = await sub._subscribe(nodes, ua.AttributeIds.Value, mfilter=mfilter, queuesize=ep.queue_size,
-                                           sampling_interval=ep.sampling_interval_s * 1000)
+            results = await sub._subscribe(
+                nodes,
+                ua.AttributeIds.Value,
+                mfilter=mfilter,
+                queuesize=ep.queue_size,
+                sampling_interval=ep.sampling_interval_s * 1000,
+            )
             for name, result in zip(chunk, results):
                 if isinstance(result, ua.StatusCode):  # refused node: report it by name, keep the others
                     self._buffer.append(Reading(name, None, int(result.value), now, now))

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,14 +25,13 @@ from sqlalchemy import Engine, func, select
 from pdm.access import users
 from pdm.alerts.rules import list_alerts
 from pdm.config import PlantConfig, Settings
-from pdm.errors import PdmError
 from pdm.demo.technician import close_demo_alerts
+from pdm.errors import PdmError
+from pdm.runtime.worker import Worker
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants, list_companies
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
-from pdm.runtime.worker import Worker
-
 
 STOP_S = 180.0  # the worker's own stop stages are bounded below this
 PLANT_START_S = 60.0
@@ -64,8 +63,9 @@ def endpoint_addresses(plants: PlantConfig) -> list[tuple[str, int]]:
     return sorted({(u.hostname or "127.0.0.1", u.port or 4840) for u in urls})
 
 
-def wait_until_listening(addresses: list[tuple[str, int]], *, timeout_s: float,
-                         still_starting=lambda: True) -> list[tuple[str, int]]:
+def wait_until_listening(
+    addresses: list[tuple[str, int]], *, timeout_s: float, still_starting=lambda: True
+) -> list[tuple[str, int]]:
     """Wait until every address accepts a TCP connection; returns those that never did.
 
     Starting the worker only then spares a new user's first screen a DOWN and "back up" per
@@ -101,7 +101,7 @@ def prepare_database(engine: Engine, plants: PlantConfig) -> None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def summary(engine: Engine, plant: SimulatedPlant, closed: dict[str, int] | None = None) -> dict:
@@ -110,21 +110,37 @@ def summary(engine: Engine, plant: SimulatedPlant, closed: dict[str, int] | None
         alerts = []
         for company in list_companies(session):
             for alert, asset in list_alerts(session, company_id=company.id):
-                alerts.append({"company": company.slug, "asset": asset.slug, "opened_at": _iso(alert.opened_at),
-                               "last_seen_at": _iso(alert.last_seen_at), "severity": alert.severity,
-                               "status": alert.status, "sensors": [s["tag"] for s in alert.sensors],
-                               **({"false_alarm_reason": alert.false_alarm_reason} if alert.false_alarm_reason
-                                  else {})})
-    scheduled = [{**f, "start": f["start"].isoformat(timespec="seconds"),
-                  "end": f["end"].isoformat(timespec="seconds")} for f in plant.faults]
+                alerts.append(
+                    {
+                        "company": company.slug,
+                        "asset": asset.slug,
+                        "opened_at": _iso(alert.opened_at),
+                        "last_seen_at": _iso(alert.last_seen_at),
+                        "severity": alert.severity,
+                        "status": alert.status,
+                        "sensors": [s["tag"] for s in alert.sensors],
+                        **({"false_alarm_reason": alert.false_alarm_reason} if alert.false_alarm_reason else {}),
+                    }
+                )
+    scheduled = [
+        {**f, "start": f["start"].isoformat(timespec="seconds"), "end": f["end"].isoformat(timespec="seconds")}
+        for f in plant.faults
+    ]
     alerts.sort(key=lambda a: a["opened_at"])
     # Faults and benign events (planned process changes) apart: only the faults should be confirmed.
-    return {"readings": int(readings), "assets": plant.assets, "faults": [f for f in scheduled if not f["benign"]],
-            "benign_events": [f for f in scheduled if f["benign"]], "alerts": alerts, "closed": closed or {}}
+    return {
+        "readings": int(readings),
+        "assets": plant.assets,
+        "faults": [f for f in scheduled if not f["benign"]],
+        "benign_events": [f for f in scheduled if f["benign"]],
+        "alerts": alerts,
+        "closed": closed or {},
+    }
 
 
-async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, duration: float, speed: float | None,
-                    seed: int | None) -> dict:
+async def _headless(
+    engine: Engine, settings: Settings, plants: PlantConfig, duration: float, speed: float | None, seed: int | None
+) -> dict:
     stop = asyncio.Event()
     plant = SimulatedPlant(plants, speed=speed, seed=seed)
     await plant.start()
@@ -143,12 +159,19 @@ async def _headless(engine: Engine, settings: Settings, plants: PlantConfig, dur
     finally:
         try:
             await asyncio.wait_for(plant.stop(), STOP_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("the simulated plant did not stop within %.0f s", STOP_S)
 
 
-def run_headless(engine: Engine, settings: Settings, plants: PlantConfig, *, duration: float,
-                 speed: float | None = None, seed: int | None = None) -> dict:
+def run_headless(
+    engine: Engine,
+    settings: Settings,
+    plants: PlantConfig,
+    *,
+    duration: float,
+    speed: float | None = None,
+    seed: int | None = None,
+) -> dict:
     plants = with_free_ports(plants)
     prepare_database(engine, plants)
     return asyncio.run(_headless(engine, settings, plants, duration, speed, seed))
@@ -177,8 +200,11 @@ async def demo_technician(plant: SimulatedPlant, database_url: str, after_min: f
         await asyncio.sleep(1)
     engine = make_engine(database_url)
     counts = await asyncio.to_thread(close_demo_alerts, session_factory(engine), faults=plant.faults, leave_open=1)
-    print(f"demo technician: {counts['RESOLVED']} resolved, {counts['FALSE_ALARM']} false alarms, "
-          f"{counts['open']} left open", flush=True)
+    print(
+        f"demo technician: {counts['RESOLVED']} resolved, {counts['FALSE_ALARM']} false alarms, "
+        f"{counts['open']} left open",
+        flush=True,
+    )
     engine.dispose()
 
 
@@ -186,20 +212,52 @@ def run_interactive(*, plants_path: Path, plants: PlantConfig, database_url: str
     """Start simulate, worker and Streamlit as children; Ctrl-C (or any child exiting) stops all."""
     env = {**os.environ, "PDM_DATABASE_URL": database_url}
     pdmctl = [sys.executable, "-m", "pdm.cli"]
-    children = [subprocess.Popen([*pdmctl, "simulate", "--config", str(plants_path),
-                                  "--demo-technician-after", str(DEMO_TECHNICIAN_AFTER_MIN)], env=env)]
-    late = wait_until_listening(endpoint_addresses(plants), timeout_s=PLANT_START_S,
-                                still_starting=lambda: children[0].poll() is None)
+    children = [
+        subprocess.Popen(
+            [
+                *pdmctl,
+                "simulate",
+                "--config",
+                str(plants_path),
+                "--demo-technician-after",
+                str(DEMO_TECHNICIAN_AFTER_MIN),
+            ],
+            env=env,
+        )
+    ]
+    late = wait_until_listening(
+        endpoint_addresses(plants), timeout_s=PLANT_START_S, still_starting=lambda: children[0].poll() is None
+    )
     if late and children[0].poll() is None:
-        log.warning("simulated plant not listening on %s after %.0f s; starting the worker anyway",
-                    ", ".join(f"{h}:{p}" for h, p in late), PLANT_START_S)
+        log.warning(
+            "simulated plant not listening on %s after %.0f s; starting the worker anyway",
+            ", ".join(f"{h}:{p}" for h, p in late),
+            PLANT_START_S,
+        )
     children += [
         subprocess.Popen([*pdmctl, "worker", "--config", str(plants_path)], env=env),
-        subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app_streamlit.py", "--server.headless", "true",
-                          "--server.port", str(port), "--browser.gatherUsageStats", "false"], env=env),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app_streamlit.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env=env,
+        ),
     ]
-    print(f"\nPdM demo running: open http://localhost:{port} and log in as {DEMO_USER!r} with password {password!r}\n"
-          f"(Ctrl-C stops the plant, the worker and the app)\n", flush=True)
+    print(
+        f"\nPdM demo running: open http://localhost:{port} and log in as {DEMO_USER!r} with password {password!r}\n"
+        f"(Ctrl-C stops the plant, the worker and the app)\n",
+        flush=True,
+    )
     try:
         while all(c.poll() is None for c in children):
             time.sleep(0.5)

@@ -51,8 +51,12 @@ class Health:
         span = now - window[0][0] if len(window) > 1 else 0.0
         # The first entry opens the window; its readings came before it.
         rate = sum(c for _, c in window[1:]) / span if span > 0 else 0.0
-        return {"updated_at": now, "readings_per_s": round(rate, 3),
-                "errors_last_hour": sum(1 for t in self.errors if t >= now - HOUR), "last_error": self.last_error}
+        return {
+            "updated_at": now,
+            "readings_per_s": round(rate, 3),
+            "errors_last_hour": sum(1 for t in self.errors if t >= now - HOUR),
+            "last_error": self.last_error,
+        }
 
 
 def save_health(session: Session, rows: list[dict]) -> None:
@@ -60,10 +64,21 @@ def save_health(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     stmt = dialect_insert(session, EndpointHealth)
-    columns = ("company_id", "worker_id", "updated_at", "readings_per_s", "errors_last_hour", "last_error",
-               "spool_rows")
-    session.execute(stmt.on_conflict_do_update(index_elements=["endpoint_id"],
-                                               set_={c: getattr(stmt.excluded, c) for c in columns}), rows)
+    columns = (
+        "company_id",
+        "worker_id",
+        "updated_at",
+        "readings_per_s",
+        "errors_last_hour",
+        "last_error",
+        "spool_rows",
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["endpoint_id"], set_={c: getattr(stmt.excluded, c) for c in columns}
+        ),
+        rows,
+    )
 
 
 def endpoint_health(session: Session, *, company_id: int, now: float | None = None) -> list[dict]:
@@ -73,21 +88,31 @@ def endpoint_health(session: Session, *, company_id: int, now: float | None = No
 
     now = now or time.time()
     endpoints = list_endpoints(session, company_id=company_id)
-    reported = {h.endpoint_id: h for h in session.execute(
-        select(EndpointHealth).where(EndpointHealth.company_id == company_id)).scalars()}
+    reported = {
+        h.endpoint_id: h
+        for h in session.execute(select(EndpointHealth).where(EndpointHealth.company_id == company_id)).scalars()
+    }
     held_by = holders(session, now=now)
     rows = []
     for ep in endpoints:
         h = reported.get(ep.id)
         age = now - h.updated_at if h else HOUR
-        rows.append({"id": ep.id, "name": ep.name, "enabled": ep.enabled, "state": ep.state,
-                     "last_read_at": ep.last_read_at, "last_read": _age(ep.last_read_at, now),
-                     # Nobody renewing the figures (no worker holds the endpoint): nothing is read per second.
-                     "readings_per_s": h.readings_per_s if h and age < 120 else 0.0,
-                     "errors_last_hour": h.errors_last_hour if h and age < HOUR else 0,
-                     "spool_rows": h.spool_rows if h else 0,
-                     "worker": held_by.get(ep.id, ""),
-                     "last_error": ep.last_error or (h.last_error if h else None)})
+        rows.append(
+            {
+                "id": ep.id,
+                "name": ep.name,
+                "enabled": ep.enabled,
+                "state": ep.state,
+                "last_read_at": ep.last_read_at,
+                "last_read": _age(ep.last_read_at, now),
+                # Nobody renewing the figures (no worker holds the endpoint): nothing is read per second.
+                "readings_per_s": h.readings_per_s if h and age < 120 else 0.0,
+                "errors_last_hour": h.errors_last_hour if h and age < HOUR else 0,
+                "spool_rows": h.spool_rows if h else 0,
+                "worker": held_by.get(ep.id, ""),
+                "last_error": ep.last_error or (h.last_error if h else None),
+            }
+        )
     return rows
 
 

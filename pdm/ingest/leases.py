@@ -36,11 +36,18 @@ def new_worker_id() -> str:
 def heartbeat(session: Session, *, worker_id: str, ttl: float, now: float | None = None) -> None:
     """Say this ingest worker is alive for ``ttl`` more seconds (registering it the first time)."""
     now = time.time() if now is None else now
-    values = {"worker_id": worker_id, "host": socket.gethostname(), "pid": os.getpid(), "started_at": now,
-              "heartbeat_at": now, "expires_at": now + ttl}
+    values = {
+        "worker_id": worker_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": now,
+        "heartbeat_at": now,
+        "expires_at": now + ttl,
+    }
     stmt = dialect_insert(session, IngestWorker).values(values)
-    session.execute(stmt.on_conflict_do_update(index_elements=["worker_id"],
-                                               set_={"heartbeat_at": now, "expires_at": now + ttl}))
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"heartbeat_at": now, "expires_at": now + ttl})
+    )
     session.execute(delete(IngestWorker).where(IngestWorker.expires_at < now - FORGET_AFTER_S))
 
 
@@ -60,13 +67,20 @@ def acquire(session: Session, *, endpoint_id: int, worker_id: str, ttl: float, n
     """Take the endpoint if it is free, expired or already ours; False when a live worker holds it."""
     now = time.time() if now is None else now
     values = {"worker_id": worker_id, "acquired_at": now, "heartbeat_at": now, "expires_at": now + ttl}
-    got = session.execute(dialect_insert(session, EndpointLease).values(endpoint_id=endpoint_id, **values)
-                          .on_conflict_do_nothing(index_elements=["endpoint_id"])).rowcount
+    got = session.execute(
+        dialect_insert(session, EndpointLease)
+        .values(endpoint_id=endpoint_id, **values)
+        .on_conflict_do_nothing(index_elements=["endpoint_id"])
+    ).rowcount
     if got == 1:
         return True
     # Re-checked by the database under the row lock: of two workers racing here, one matches.
-    stmt = (update(EndpointLease).where(EndpointLease.endpoint_id == endpoint_id)
-            .where((EndpointLease.expires_at < now) | (EndpointLease.worker_id == worker_id)).values(values))
+    stmt = (
+        update(EndpointLease)
+        .where(EndpointLease.endpoint_id == endpoint_id)
+        .where((EndpointLease.expires_at < now) | (EndpointLease.worker_id == worker_id))
+        .values(values)
+    )
     return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1
 
 
@@ -76,8 +90,12 @@ def renew(session: Session, *, worker_id: str, ttl: float, now: float | None = N
     A lease that expired but was not taken over is renewed too: nobody else read it meanwhile.
     """
     now = time.time() if now is None else now
-    session.execute(update(EndpointLease).where(EndpointLease.worker_id == worker_id)
-                    .values(heartbeat_at=now, expires_at=now + ttl), execution_options={"synchronize_session": False})
+    session.execute(
+        update(EndpointLease)
+        .where(EndpointLease.worker_id == worker_id)
+        .values(heartbeat_at=now, expires_at=now + ttl),
+        execution_options={"synchronize_session": False},
+    )
     return held(session, worker_id=worker_id)
 
 
@@ -89,15 +107,19 @@ def held(session: Session, *, worker_id: str) -> set[int]:
 def release(session: Session, *, worker_id: str, endpoint_ids: list[int]) -> None:
     """Give endpoints back (only those this worker still holds)."""
     if endpoint_ids:
-        session.execute(delete(EndpointLease).where(EndpointLease.worker_id == worker_id,
-                                                    EndpointLease.endpoint_id.in_(endpoint_ids)))
+        session.execute(
+            delete(EndpointLease).where(
+                EndpointLease.worker_id == worker_id, EndpointLease.endpoint_id.in_(endpoint_ids)
+            )
+        )
 
 
 def taken_by_others(session: Session, *, worker_id: str, now: float | None = None) -> set[int]:
     """Endpoints a live lease of another worker holds."""
     now = time.time() if now is None else now
-    stmt = select(EndpointLease.endpoint_id).where(EndpointLease.worker_id != worker_id,
-                                                   EndpointLease.expires_at >= now)
+    stmt = select(EndpointLease.endpoint_id).where(
+        EndpointLease.worker_id != worker_id, EndpointLease.expires_at >= now
+    )
     return set(session.execute(stmt).scalars())
 
 
@@ -117,4 +139,3 @@ def fair_share(endpoints: int, workers: list[str], worker_id: str) -> int:
     everyone = sorted(set(workers) | {worker_id})
     base, extra = divmod(endpoints, len(everyone))
     return base + (1 if everyone.index(worker_id) < extra else 0)
-

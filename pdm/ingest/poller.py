@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
-from pdm.ingest.spool import Spool
 from pdm.errors import EndpointRefused, EndpointUnavailable
 from pdm.ingest.health import Health
+from pdm.ingest.spool import Spool
+from pdm.storage.readings import READING_COLUMNS as COLUMNS
+from pdm.storage.readings import insert_reading_tuples
 from pdm.storage.session import DB_ERRORS
-from pdm.storage.readings import READING_COLUMNS as COLUMNS, insert_reading_tuples
 from pdm.storage.tables import Endpoint
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,17 @@ class Backoff:
 
 
 class EndpointPoller:
-    def __init__(self, *, endpoint_id: int, name: str, config: EndpointConfig, tags: dict[str, int],
-                 sessions: sessionmaker[Session], spool: Spool,
-                 connector_factory: Callable[[EndpointConfig], Connector] = make_connector):
+    def __init__(
+        self,
+        *,
+        endpoint_id: int,
+        name: str,
+        config: EndpointConfig,
+        tags: dict[str, int],
+        sessions: sessionmaker[Session],
+        spool: Spool,
+        connector_factory: Callable[[EndpointConfig], Connector] = make_connector,
+    ):
         self.endpoint_id = endpoint_id
         self.name = name
         self.config = config
@@ -130,7 +139,7 @@ class EndpointPoller:
             if wait > 0 and not self._hurry.is_set():
                 try:
                     await asyncio.wait_for(self._hurry.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             batches, self._queue, self._queued_rows = self._queue, [], 0
             await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
@@ -186,8 +195,9 @@ class EndpointPoller:
             self.spool.append([dict(zip(COLUMNS, r)) for r in rows])
             self.health.error(f"database: {str(exc).splitlines()[0]}")
             if self.db_up:
-                log.warning("database unavailable for endpoint %s, spooling readings: %s",
-                            self.name, str(exc).splitlines()[0])
+                log.warning(
+                    "database unavailable for endpoint %s, spooling readings: %s", self.name, str(exc).splitlines()[0]
+                )
             self.db_up = False
             return
         if not self.db_up:
@@ -219,8 +229,9 @@ class EndpointPoller:
     def _mark(self, state: str, error: str | None) -> None:
         try:
             with self.sessions.begin() as session:
-                session.execute(update(Endpoint).where(Endpoint.id == self.endpoint_id)
-                                .values(state=state, last_error=error))
+                session.execute(
+                    update(Endpoint).where(Endpoint.id == self.endpoint_id).values(state=state, last_error=error)
+                )
         except DB_ERRORS:  # status is best effort; the readings path has its own spool
             pass
 

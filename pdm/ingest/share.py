@@ -20,24 +20,25 @@ import logging
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.ingest import leases
 from pdm.config import EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
-from pdm.ingest.spool import Spool
 from pdm.errors import PdmError
+from pdm.ingest import leases
 from pdm.ingest.health import save_health
 from pdm.ingest.poller import EndpointPoller
-from pdm.storage.session import DB_ERRORS
+from pdm.ingest.spool import Spool
 from pdm.storage.catalog import endpoints_to_poll
 from pdm.storage.readings import READING_COLUMNS, insert_reading_tuples
+from pdm.storage.session import DB_ERRORS
 from pdm.storage.tables import Company, Endpoint, Tag
 
 log = logging.getLogger(__name__)
@@ -105,18 +106,30 @@ class EndpointShare:
                     log.info("worker %s gave back endpoints %s", self.worker_id, sorted(release))
             except DB_ERRORS as exc:  # unrenewed leases expire by themselves; the next tick says what is ours
                 if self._db_up:
-                    log.warning("worker %s cannot renew its leases (pollers keep spooling): %s", self.worker_id,
-                                str(exc).splitlines()[0])
+                    log.warning(
+                        "worker %s cannot renew its leases (pollers keep spooling): %s",
+                        self.worker_id,
+                        str(exc).splitlines()[0],
+                    )
                 self._db_up = False
                 return
             self._db_up = True
             for endpoint_id, (signature, poller) in start.items():
                 self._signatures[endpoint_id] = signature
                 self.pollers[endpoint_id] = poller
-                self.jobs.add(poller.poll_once, "interval", seconds=poller.config.poll_interval_s,
-                              id=f"poll:{endpoint_id}", next_run_time=datetime.now(timezone.utc))
-                log.info("worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name,
-                         poller.config.poll_interval_s)
+                self.jobs.add(
+                    poller.poll_once,
+                    "interval",
+                    seconds=poller.config.poll_interval_s,
+                    id=f"poll:{endpoint_id}",
+                    next_run_time=datetime.now(UTC),
+                )
+                log.info(
+                    "worker %s polling endpoint %s every %.3g s",
+                    self.worker_id,
+                    poller.name,
+                    poller.config.poll_interval_s,
+                )
             await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
 
     def _in_tx(self, fn, **kwargs):
@@ -137,7 +150,7 @@ class EndpointShare:
             release |= set(mine[share:])  # above the fair share: the newest ids go back
             mine = mine[:share]
             free = sorted(wanted.keys() - held - leases.taken_by_others(session, worker_id=self.worker_id))
-            for endpoint_id in free[:max(0, share - len(mine))]:
+            for endpoint_id in free[: max(0, share - len(mine))]:
                 if leases.acquire(session, endpoint_id=endpoint_id, worker_id=self.worker_id, ttl=ttl):
                     mine.append(endpoint_id)
             stop = self.pollers.keys() - set(mine)
@@ -154,8 +167,9 @@ class EndpointShare:
                 except PdmError as exc:  # one bad endpoint must not stop the renewals of the others
                     log.error("worker %s cannot poll endpoint %s: %s", self.worker_id, endpoint_id, exc)
                     self._signatures[endpoint_id] = signature  # said once; retried when its settings change
-                    session.execute(update(Endpoint).where(Endpoint.id == endpoint_id)
-                                    .values(state="ERROR", last_error=str(exc)))
+                    session.execute(
+                        update(Endpoint).where(Endpoint.id == endpoint_id).values(state="ERROR", last_error=str(exc))
+                    )
         return stop, release, start
 
     @staticmethod
@@ -173,13 +187,24 @@ class EndpointShare:
         spool = Spool(self.spool_root / self.worker_id / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
         company = session.get(Company, endpoint.company_id)
         self._companies[endpoint.id] = endpoint.company_id
-        return EndpointPoller(endpoint_id=endpoint.id, name=f"{company.slug}/{endpoint.name}", config=config,
-                              tags=tags, sessions=self.sessions, spool=spool,
-                              connector_factory=partial(make_connector, pki_dir=Path(self.settings.var_dir) / "pki"))
+        return EndpointPoller(
+            endpoint_id=endpoint.id,
+            name=f"{company.slug}/{endpoint.name}",
+            config=config,
+            tags=tags,
+            sessions=self.sessions,
+            spool=spool,
+            connector_factory=partial(make_connector, pki_dir=Path(self.settings.var_dir) / "pki"),
+        )
 
     def _health_row(self, endpoint_id: int, poller: EndpointPoller) -> dict:
-        return {**poller.health.snapshot(), "endpoint_id": endpoint_id, "company_id": self._companies[endpoint_id],
-                "worker_id": self.worker_id, "spool_rows": poller.spool_rows()}
+        return {
+            **poller.health.snapshot(),
+            "endpoint_id": endpoint_id,
+            "company_id": self._companies[endpoint_id],
+            "worker_id": self.worker_id,
+            "spool_rows": poller.spool_rows(),
+        }
 
     async def _stop_poller(self, endpoint_id: int) -> None:
         poller = self.pollers.pop(endpoint_id)
@@ -197,8 +222,7 @@ class EndpointShare:
             try:
                 await asyncio.to_thread(self._in_tx, leases.leave)
             except DB_ERRORS as exc:  # the leases expire by themselves
-                log.warning("worker %s could not give its endpoints back: %s", self.worker_id,
-                            str(exc).splitlines()[0])
+                log.warning("worker %s could not give its endpoints back: %s", self.worker_id, str(exc).splitlines()[0])
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # frees the folder: a spool left in it is replayed by the next worker here
                 self._lock_fd = None
@@ -248,6 +272,5 @@ class EndpointShare:
 async def bounded(awaitable, seconds: float, what: str) -> None:
     try:
         await asyncio.wait_for(awaitable, seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("stopping: %s did not finish within %.0f s; left behind", what, seconds)
-

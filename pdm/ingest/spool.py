@@ -62,8 +62,13 @@ class Spool:
             oldest.unlink()
             total -= size
             self.dropped_rows += lost
-            log.warning("spool %s over its bound of %d bytes: dropped %d oldest readings (%d dropped in all)",
-                        self.folder, self.max_bytes, lost, self.dropped_rows)
+            log.warning(
+                "spool %s over its bound of %d bytes: dropped %d oldest readings (%d dropped in all)",
+                self.folder,
+                self.max_bytes,
+                lost,
+                self.dropped_rows,
+            )
 
     def drain(self, write: Callable[[list[dict]], None]) -> int:
         """Write every spooled batch in order; stop (keeping the rest) at the first failure."""

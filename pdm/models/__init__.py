@@ -41,6 +41,14 @@ def make_detector(name: str, **params) -> BaseDetector:
 
 
 __all__ = [
-    "DETECTORS", "BaseDetector", "EnsembleDetector", "IsolationForestDetector", "MADDetector", "MSETDetector",
-    "PCADetector", "RebaselineMADDetector", "RegressionDetector", "make_detector",
+    "DETECTORS",
+    "BaseDetector",
+    "EnsembleDetector",
+    "IsolationForestDetector",
+    "MADDetector",
+    "MSETDetector",
+    "PCADetector",
+    "RebaselineMADDetector",
+    "RegressionDetector",
+    "make_detector",
 ]

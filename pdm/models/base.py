@@ -177,8 +177,9 @@ class BaseDetector(BaseEstimator):
             low, high, median = low + shift, high + shift, median + shift
         return ranges_by_tag(self.tag_names(), low, high, median)
 
-    def top_sensors(self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None,
-                    k: int = TOP_SENSORS) -> list[dict]:
+    def top_sensors(
+        self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None, k: int = TOP_SENSORS
+    ) -> list[dict]:
         """The ``k`` sensors with the largest share of one row's abnormality, each with its value
         and normal range: what an alert shows a technician."""
         return top_sensors(self.tag_names(), row_shares, values, self.normal_ranges(shift), k)
@@ -193,9 +194,7 @@ class BaseDetector(BaseEstimator):
     # -- internals ---------------------------------------------------------------------------
     def _calibrate(self, train_scores: np.ndarray) -> None:
         self.threshold_ = float(np.quantile(train_scores, self.threshold_quantile) * self.threshold_margin)
-        self.train_score_quantiles_ = {
-            q: float(np.quantile(train_scores, q)) for q in REPORTED_QUANTILES
-        }
+        self.train_score_quantiles_ = {q: float(np.quantile(train_scores, q)) for q in REPORTED_QUANTILES}
 
     def _check_input(self, X) -> np.ndarray:
         """Validate scoring input; a DataFrame is matched to the training columns by name."""
@@ -207,23 +206,35 @@ class BaseDetector(BaseEstimator):
             X = X[list(self.feature_names_in_)]
         data = _as_finite_2d(X)
         if data.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {data.shape[1]} features, but the detector was fitted with {self.n_features_in_}"
-            )
+            raise ValueError(f"X has {data.shape[1]} features, but the detector was fitted with {self.n_features_in_}")
         return data
 
 
 def ranges_by_tag(tags: list[str], low, high, median) -> dict[str, dict[str, float]]:
-    return {tag: {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4),
-                  "median": round(float(median[i]), 4)} for i, tag in enumerate(tags)}
+    return {
+        tag: {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4), "median": round(float(median[i]), 4)}
+        for i, tag in enumerate(tags)
+    }
 
 
-def top_sensors(tags: list[str], row_shares: np.ndarray, values: np.ndarray, ranges: dict[str, dict[str, float]],
-                k: int = TOP_SENSORS) -> list[dict]:
+def top_sensors(
+    tags: list[str],
+    row_shares: np.ndarray,
+    values: np.ndarray,
+    ranges: dict[str, dict[str, float]],
+    k: int = TOP_SENSORS,
+) -> list[dict]:
     """The ``k`` tags with the largest shares, each with its value and normal range (where known)."""
     order = np.argsort(-np.asarray(row_shares), kind="stable")[:k]
-    return [{"tag": tags[i], "contribution": round(float(row_shares[i]), 4), "value": round(float(values[i]), 4),
-             **ranges.get(tags[i], {})} for i in order]
+    return [
+        {
+            "tag": tags[i],
+            "contribution": round(float(row_shares[i]), 4),
+            "value": round(float(values[i]), 4),
+            **ranges.get(tags[i], {}),
+        }
+        for i in order
+    ]
 
 
 def shares(contributions: np.ndarray) -> np.ndarray:

@@ -22,8 +22,13 @@ class EnsembleDetector(BaseDetector):
 
     version = "1"
 
-    def __init__(self, *, members: tuple = ("mad", "regression", "mset", "pca"),
-                 threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
+    def __init__(
+        self,
+        *,
+        members: tuple = ("mad", "regression", "mset", "pca"),
+        threshold_quantile: float = 0.995,
+        threshold_margin: float = 1.2,
+    ):
         super().__init__(threshold_quantile=threshold_quantile, threshold_margin=threshold_margin)
         self.members = members
 
@@ -33,8 +38,9 @@ class EnsembleDetector(BaseDetector):
 
         names = list(self.members) if isinstance(self.members, (list, tuple)) else None
         if not names or any(n not in DETECTORS or n == "ensemble" for n in names):
-            raise ValueError(f"members must be a non-empty list of detector names (not 'ensemble'), "
-                             f"got {self.members!r}")
+            raise ValueError(
+                f"members must be a non-empty list of detector names (not 'ensemble'), got {self.members!r}"
+            )
 
     def _fit(self, X: np.ndarray) -> None:
         from pdm.models import make_detector

@@ -28,8 +28,9 @@ def train_job(database_url: str, company_id: int, asset_id: int, detection: dict
     engine = make_engine(database_url, poolclass=NullPool)
     try:
         with session_factory(engine).begin() as session:
-            version = train_asset(session, company_id=company_id, asset_id=asset_id,
-                                  detection=DetectionConfig.model_validate(detection))
+            version = train_asset(
+                session, company_id=company_id, asset_id=asset_id, detection=DetectionConfig.model_validate(detection)
+            )
             return (company_id, asset_id), (version.version if version else None), None
     except Exception as exc:  # one asset's failure must not lose the others' results
         return (company_id, asset_id), None, f"{type(exc).__name__}: {exc}"
@@ -37,10 +38,16 @@ def train_job(database_url: str, company_id: int, asset_id: int, detection: dict
         engine.dispose()
 
 
-def train_many(database_url: str, jobs: Sequence[Job], detection: DetectionConfig, *,
-               executor: Executor = "process", max_workers: int | None = None,
-               scheduler_address: str | None = None,
-               keep_going: Callable[[], bool] = lambda: True) -> list[tuple[Job, int | None, str | None]]:
+def train_many(
+    database_url: str,
+    jobs: Sequence[Job],
+    detection: DetectionConfig,
+    *,
+    executor: Executor = "process",
+    max_workers: int | None = None,
+    scheduler_address: str | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> list[tuple[Job, int | None, str | None]]:
     """Train ``jobs``; returns one result per job finished. ``keep_going`` is asked after each one:
     once it says no (a stop, or a lost leadership), jobs not yet started are cancelled."""
     settings = detection.model_dump(mode="json")
@@ -76,7 +83,8 @@ def _gather(futures: list, completed: Callable, keep_going: Callable[[], bool]) 
 
 def _on_dask(args: list[tuple], scheduler_address: str | None, keep_going: Callable[[], bool]):
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise ValueError("executor 'dask' needs the dask extra: pip install 'pdm-cluster[dask]'") from None
     if not scheduler_address:

@@ -52,7 +52,8 @@ def alert_windows(session: Session, *, company_id: int, asset_id: int) -> list[t
     """[opened, closed] of the asset's open and resolved alerts (an open one lasts until now)."""
     # Closing on the data's clock where recorded (the wall clock differs on an accelerated plant).
     stmt = select(Alert.opened_at, func.coalesce(Alert.closed_data_at, Alert.closed_at)).where(
-        Alert.company_id == company_id, Alert.asset_id == asset_id, Alert.status.in_(NOT_NORMAL_STATUSES))
+        Alert.company_id == company_id, Alert.asset_id == asset_id, Alert.status.in_(NOT_NORMAL_STATUSES)
+    )
     return [(float(a), float("inf") if b is None else float(b)) for a, b in session.execute(stmt)]
 
 
@@ -75,11 +76,18 @@ def members(session: Session, *, asset_class: str) -> list[tuple[Asset, ModelVer
     return out
 
 
-def normal_frame(session: Session, asset: Asset, version: ModelVersion, *, freq_s: float,
-                 smooth_rows: int) -> pd.DataFrame:
+def normal_frame(
+    session: Session, asset: Asset, version: ModelVersion, *, freq_s: float, smooth_rows: int
+) -> pd.DataFrame:
     """The member's rows inside its own model's training window, minus its alert windows."""
-    frame = asset_features(session, company_id=asset.company_id, asset_id=asset.id, freq_s=freq_s,
-                           smooth_rows=smooth_rows, start=version.trained_from)
+    frame = asset_features(
+        session,
+        company_id=asset.company_id,
+        asset_id=asset.id,
+        freq_s=freq_s,
+        smooth_rows=smooth_rows,
+        start=version.trained_from,
+    )
     if frame.empty:
         return frame
     frame = frame.loc[frame.index <= version.trained_to]
@@ -88,8 +96,12 @@ def normal_frame(session: Session, asset: Asset, version: ModelVersion, *, freq_
 
 # -- training --------------------------------------------------------------------------------
 def active_fleet(session: Session, *, asset_class: str) -> FleetModel | None:
-    stmt = (select(FleetModel).where(FleetModel.asset_class == asset_class, FleetModel.active.is_(True))
-            .order_by(FleetModel.version.desc()).limit(1))
+    stmt = (
+        select(FleetModel)
+        .where(FleetModel.asset_class == asset_class, FleetModel.active.is_(True))
+        .order_by(FleetModel.version.desc())
+        .limit(1)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -124,19 +136,29 @@ def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfi
         log.info("no fleet model for class %s: %s", asset_class, reason)
         return None
     # What the model would be trained on: members, their models, the rows left after their alerts.
-    sources = _digest([(a.id, v.id, len(frames[a.id]), float(frames[a.id].index[-1]))
-                       for a, v in pairs if a.id in frames], features, freq_s, detection)
+    sources = _digest(
+        [(a.id, v.id, len(frames[a.id]), float(frames[a.id].index[-1])) for a, v in pairs if a.id in frames],
+        features,
+        freq_s,
+        detection,
+    )
     current = active_fleet(session, asset_class=asset_class)
     if current is not None and current.metrics.get("sources") == sources:
         return current
-    return _fit_and_store(session, asset_class, {a: f[features] for a, f in frames.items()}, company_of,
-                          freq_s=freq_s, sources=sources, detection=detection)
+    return _fit_and_store(
+        session,
+        asset_class,
+        {a: f[features] for a, f in frames.items()},
+        company_of,
+        freq_s=freq_s,
+        sources=sources,
+        detection=detection,
+    )
 
 
 def _digest(sources, features, freq_s, detection) -> str:
     # Library versions too: after an upgrade the stored model may no longer load, so retrain it.
-    key = json.dumps([sources, features, freq_s, detection.fleet.detector, detection.smooth_rows,
-                      library_versions()])
+    key = json.dumps([sources, features, freq_s, detection.fleet.detector, detection.smooth_rows, library_versions()])
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -152,7 +174,7 @@ def held_out_scores(frames: list[pd.DataFrame], *, detection: DetectionConfig) -
     scores = []
     baseline_s = detection.fleet.baseline_min * 60.0
     for i, held in enumerate(frames):
-        nominal, pooled = _pool(frames[:i] + frames[i + 1:])
+        nominal, pooled = _pool(frames[:i] + frames[i + 1 :])
         detector = make_detector(detection.fleet.detector).fit(pooled)
         baseline = held.loc[held.index <= held.index[0] + baseline_s]
         normaliser = baseline_normaliser(baseline, nominal, coverage=detection.fleet.baseline_guard_coverage)
@@ -160,31 +182,69 @@ def held_out_scores(frames: list[pd.DataFrame], *, detection: DetectionConfig) -
     return np.concatenate(scores)
 
 
-def _fit_and_store(session: Session, asset_class: str, frames: dict[int, pd.DataFrame], company_of: dict,
-                   *, freq_s: float, sources: str, detection: DetectionConfig) -> FleetModel:
+def _fit_and_store(
+    session: Session,
+    asset_class: str,
+    frames: dict[int, pd.DataFrame],
+    company_of: dict,
+    *,
+    freq_s: float,
+    sources: str,
+    detection: DetectionConfig,
+) -> FleetModel:
     nominal, pooled = _pool(list(frames.values()))
     detector = make_detector(detection.fleet.detector).fit(pooled)
     held_out = held_out_scores(list(frames.values()), detection=detection)
     # The threshold must hold for machines the model has never seen, not only for its members.
-    detector.threshold_ = max(detector.threshold_, float(np.quantile(held_out, detector.threshold_quantile))
-                              * detector.threshold_margin)
+    detector.threshold_ = max(
+        detector.threshold_, float(np.quantile(held_out, detector.threshold_quantile)) * detector.threshold_margin
+    )
     trained_from = min(float(f.index[0]) for f in frames.values())
     trained_to = max(float(f.index[-1]) for f in frames.values())
-    metrics = {"companies": len(set(company_of.values())), "assets": len(frames), "rows": len(pooled),
-               "freq_s": freq_s, "smooth_rows": detection.smooth_rows, "sources": sources,
-               "train_alarm_rate": float(np.mean(detector.score_samples(pooled) > detector.threshold_))}
-    blob = dump(detector, company=FLEET_COMPANY, asset=fleet_label(asset_class), detector_name=detection.fleet.detector,
-                trained_from=trained_from, trained_to=trained_to, metrics=metrics)
+    metrics = {
+        "companies": len(set(company_of.values())),
+        "assets": len(frames),
+        "rows": len(pooled),
+        "freq_s": freq_s,
+        "smooth_rows": detection.smooth_rows,
+        "sources": sources,
+        "train_alarm_rate": float(np.mean(detector.score_samples(pooled) > detector.threshold_)),
+    }
+    blob = dump(
+        detector,
+        company=FLEET_COMPANY,
+        asset=fleet_label(asset_class),
+        detector_name=detection.fleet.detector,
+        trained_from=trained_from,
+        trained_to=trained_to,
+        metrics=metrics,
+    )
     last = session.execute(select(func.max(FleetModel.version)).where(FleetModel.asset_class == asset_class)).scalar()
     session.execute(update(FleetModel).where(FleetModel.asset_class == asset_class).values(active=False))
-    model = FleetModel(asset_class=asset_class, version=(last or 0) + 1, detector=detection.fleet.detector,
-                       created_at=time.time(), trained_from=trained_from, trained_to=trained_to,
-                       threshold=float(detector.threshold_), feature_names=list(pooled.columns),
-                       nominal=nominal.to_json(), metrics=metrics, active=True, envelope=blob)
+    model = FleetModel(
+        asset_class=asset_class,
+        version=(last or 0) + 1,
+        detector=detection.fleet.detector,
+        created_at=time.time(),
+        trained_from=trained_from,
+        trained_to=trained_to,
+        threshold=float(detector.threshold_),
+        feature_names=list(pooled.columns),
+        nominal=nominal.to_json(),
+        metrics=metrics,
+        active=True,
+        envelope=blob,
+    )
     session.add(model)
     session.flush()
-    log.info("fleet model %s v%d: %d assets of %d companies, %d rows", asset_class, model.version,
-             metrics["assets"], metrics["companies"], metrics["rows"])
+    log.info(
+        "fleet model %s v%d: %d assets of %d companies, %d rows",
+        asset_class,
+        model.version,
+        metrics["assets"],
+        metrics["companies"],
+        metrics["rows"],
+    )
     return model
 
 

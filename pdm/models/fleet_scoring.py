@@ -63,17 +63,20 @@ class FleetScorer:
         d = self.detector
         if not all(hasattr(d, a) for a in ("feature_low_", "feature_high_", "feature_median_")):
             return {}
-        low, high, median = (self.normaliser.invert(v, self.names)
-                             for v in (d.feature_low_, d.feature_high_, d.feature_median_))
+        low, high, median = (
+            self.normaliser.invert(v, self.names) for v in (d.feature_low_, d.feature_high_, d.feature_median_)
+        )
         return ranges_by_tag(self.names, low, high, median)
 
-    def top_sensors(self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None,
-                    k: int = TOP_SENSORS) -> list[dict]:
+    def top_sensors(
+        self, row_shares: np.ndarray, values: np.ndarray, shift: np.ndarray | None = None, k: int = TOP_SENSORS
+    ) -> list[dict]:
         return top_sensors(self.names, row_shares, values, self.normal_ranges(shift), k)
 
 
-def fleet_model_for(session: Session, *, company_id: int, asset_id: int,
-                    detection: DetectionConfig) -> tuple[ModelVersion, Callable[[], FleetScorer | None]] | None:
+def fleet_model_for(
+    session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig
+) -> tuple[ModelVersion, Callable[[], FleetScorer | None]] | None:
     """The asset's binding to its class's fleet model and a function loading its scorer (None, logged,
     when the stored model cannot be loaded), or None when there is no fleet
     model for the class, the asset's baseline window is not complete, or it lacks a fleet tag."""
@@ -83,28 +86,40 @@ def fleet_model_for(session: Session, *, company_id: int, asset_id: int,
     fleet = active_fleet(session, asset_class=asset.asset_class)
     if fleet is None:
         return None
-    binding = _binding(session, asset=asset, fleet=fleet) or _bind(session, asset=asset, fleet=fleet,
-                                                                    detection=detection)
+    binding = _binding(session, asset=asset, fleet=fleet) or _bind(
+        session, asset=asset, fleet=fleet, detection=detection
+    )
     if binding is None:
         return None
 
     def scorer() -> FleetScorer | None:
         try:
-            detector, _meta = load(fleet.envelope, company=FLEET_COMPANY, asset=fleet_label(asset.asset_class),
-                                   feature_names=list(fleet.feature_names))
+            detector, _meta = load(
+                fleet.envelope,
+                company=FLEET_COMPANY,
+                asset=fleet_label(asset.asset_class),
+                feature_names=list(fleet.feature_names),
+            )
         except ModelError as exc:  # e.g. saved by another scikit-learn: the next fleet retraining replaces it
-            log.warning("fleet model %s v%d cannot be used for asset %s: %s", asset.asset_class, fleet.version,
-                        asset.slug, exc)
+            log.warning(
+                "fleet model %s v%d cannot be used for asset %s: %s", asset.asset_class, fleet.version, asset.slug, exc
+            )
             return None
         return FleetScorer(detector, Normaliser.from_json(binding.metrics["normaliser"]))
+
     return binding, scorer
 
 
 def _binding(session: Session, *, asset: Asset, fleet: FleetModel) -> ModelVersion | None:
-    stmt = (select(ModelVersion).where(ModelVersion.company_id == asset.company_id,
-                                       ModelVersion.asset_id == asset.id,
-                                       ModelVersion.detector == fleet_label(asset.asset_class))
-            .order_by(ModelVersion.version.desc()))
+    stmt = (
+        select(ModelVersion)
+        .where(
+            ModelVersion.company_id == asset.company_id,
+            ModelVersion.asset_id == asset.id,
+            ModelVersion.detector == fleet_label(asset.asset_class),
+        )
+        .order_by(ModelVersion.version.desc())
+    )
     for version in session.execute(stmt).scalars():
         if version.metrics.get("fleet_model_id") == fleet.id:
             return version
@@ -112,8 +127,11 @@ def _binding(session: Session, *, asset: Asset, fleet: FleetModel) -> ModelVersi
 
 
 def _reading_span(session: Session, *, asset: Asset) -> tuple[float | None, float | None]:
-    stmt = (select(func.min(Reading.ts), func.max(Reading.ts)).join(Tag, Tag.id == Reading.tag_id)
-            .where(Tag.company_id == asset.company_id, Tag.asset_id == asset.id))
+    stmt = (
+        select(func.min(Reading.ts), func.max(Reading.ts))
+        .join(Tag, Tag.id == Reading.tag_id)
+        .where(Tag.company_id == asset.company_id, Tag.asset_id == asset.id)
+    )
     return tuple(session.execute(stmt).one())
 
 
@@ -124,26 +142,41 @@ def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: Detec
         return None
     freq_s, smooth = float(fleet.metrics["freq_s"]), int(fleet.metrics["smooth_rows"])
     names = list(fleet.feature_names)
-    long = asset_readings(session, company_id=asset.company_id, asset_id=asset.id, start=first,
-                          end=first + baseline_s, tags=names)
+    long = asset_readings(
+        session, company_id=asset.company_id, asset_id=asset.id, start=first, end=first + baseline_s, tags=names
+    )
     baseline = causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth) if not long.empty else pd.DataFrame()
     if baseline.empty or not set(names) <= set(baseline.columns):
         return None  # the asset lacks a tag the class model needs (or has no good reading of it yet)
-    normaliser = baseline_normaliser(baseline, ClassNominal.from_json(fleet.nominal),
-                                     coverage=detection.fleet.baseline_guard_coverage)
-    previous = session.execute(select(func.max(ModelVersion.version))
-                               .where(ModelVersion.asset_id == asset.id)).scalar()
+    normaliser = baseline_normaliser(
+        baseline, ClassNominal.from_json(fleet.nominal), coverage=detection.fleet.baseline_guard_coverage
+    )
+    previous = session.execute(select(func.max(ModelVersion.version)).where(ModelVersion.asset_id == asset.id)).scalar()
     # Inactive on purpose: the asset's own model is trained as soon as its history allows, and
     # the active model always wins.
-    binding = ModelVersion(company_id=asset.company_id, asset_id=asset.id, version=(previous or 0) + 1,
-                           detector=fleet_label(asset.asset_class), created_at=time.time(), trained_from=first,
-                           trained_to=first + baseline_s, threshold=float(fleet.threshold), feature_names=names,
-                           metrics={"fleet_model_id": fleet.id, "fleet_version": fleet.version, "freq_s": freq_s,
-                                    "smooth_rows": smooth, "normaliser": normaliser.to_json(),
-                                    "score_after": first - freq_s},
-                           active=False, status="fleet",
-                           reason=f"cold start: scored by {fleet_label(asset.asset_class)} until its own model is trained",
-                           envelope=b"")
+    binding = ModelVersion(
+        company_id=asset.company_id,
+        asset_id=asset.id,
+        version=(previous or 0) + 1,
+        detector=fleet_label(asset.asset_class),
+        created_at=time.time(),
+        trained_from=first,
+        trained_to=first + baseline_s,
+        threshold=float(fleet.threshold),
+        feature_names=names,
+        metrics={
+            "fleet_model_id": fleet.id,
+            "fleet_version": fleet.version,
+            "freq_s": freq_s,
+            "smooth_rows": smooth,
+            "normaliser": normaliser.to_json(),
+            "score_after": first - freq_s,
+        },
+        active=False,
+        status="fleet",
+        reason=f"cold start: scored by {fleet_label(asset.asset_class)} until its own model is trained",
+        envelope=b"",
+    )
     session.add(binding)
     session.flush()
     return binding
@@ -153,8 +186,9 @@ def version_label(session: Session, *, company_id: int, version_id: int | None) 
     """How a score's or an alert's model is named to people: ``pca v2`` or ``fleet:<class> v3``."""
     if version_id is None:
         return "—"
-    version = session.execute(select(ModelVersion).where(ModelVersion.company_id == company_id,
-                                                         ModelVersion.id == version_id)).scalar_one_or_none()
+    version = session.execute(
+        select(ModelVersion).where(ModelVersion.company_id == company_id, ModelVersion.id == version_id)
+    ).scalar_one_or_none()
     if version is None:
         return "—"
     if "fleet_version" in (version.metrics or {}):

@@ -59,9 +59,7 @@ class IsolationForestDetector(BaseDetector):
     def _fit(self, X: np.ndarray) -> None:
         self.center_, self.scale_ = robust_center_scale(X)
         self.train_min_, self.train_max_ = X.min(axis=0), X.max(axis=0)
-        self.forest_ = IsolationForest(
-            n_estimators=self.n_estimators, random_state=self.random_state
-        ).fit(X)
+        self.forest_ = IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state).fit(X)
         self.forest_limit_ = float(np.quantile(self._forest_score(X), LIMIT_QUANTILE))
 
     def _forest_score(self, X: np.ndarray) -> np.ndarray:

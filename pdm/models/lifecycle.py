@@ -46,11 +46,16 @@ def run_start(session: Session, *, company_id: int, alert: Alert) -> float:
     """When the anomalous run behind ``alert`` began: the rows just before its opening whose
     score stayed above the hysteresis level (0.9 × threshold) belong to the same drift."""
     last_calm = session.execute(
-        select(func.max(Score.ts)).where(Score.company_id == company_id, Score.asset_id == alert.asset_id,
-                                         Score.ts < alert.opened_at, Score.score <= Score.threshold * CLEAR_RATIO)
+        select(func.max(Score.ts)).where(
+            Score.company_id == company_id,
+            Score.asset_id == alert.asset_id,
+            Score.ts < alert.opened_at,
+            Score.score <= Score.threshold * CLEAR_RATIO,
+        )
     ).scalar()
-    stmt = select(func.min(Score.ts)).where(Score.company_id == company_id, Score.asset_id == alert.asset_id,
-                                            Score.ts < alert.opened_at)
+    stmt = select(func.min(Score.ts)).where(
+        Score.company_id == company_id, Score.asset_id == alert.asset_id, Score.ts < alert.opened_at
+    )
     if last_calm is not None:
         stmt = stmt.where(Score.ts > last_calm)
     first = session.execute(stmt).scalar()
@@ -62,26 +67,56 @@ def baseline(session: Session, *, company_id: int, asset_id: int) -> Baseline:
     # it was recorded the wall clock: on an accelerated or replayed plant the two differ.
     closed = func.coalesce(Alert.closed_data_at, Alert.closed_at)
     resolved = session.execute(
-        select(Alert.id, closed.label("closed_at")).where(Alert.company_id == company_id, Alert.asset_id == asset_id,
-                                                          Alert.status == "RESOLVED", Alert.closed_at.is_not(None))
-        .order_by(closed.desc()).limit(1)).first()
+        select(Alert.id, closed.label("closed_at"))
+        .where(
+            Alert.company_id == company_id,
+            Alert.asset_id == asset_id,
+            Alert.status == "RESOLVED",
+            Alert.closed_at.is_not(None),
+        )
+        .order_by(closed.desc())
+        .limit(1)
+    ).first()
     # Every RESOLVED alert's window, from its run's start to its closing, ends at or before the
     # latest closing, so starting there leaves them all out; only open alerts need a window.
-    open_alerts = session.execute(select(Alert).where(Alert.company_id == company_id, Alert.asset_id == asset_id,
-                                                      Alert.status.in_(OPEN_STATUSES))).scalars().all()
+    open_alerts = (
+        session.execute(
+            select(Alert).where(
+                Alert.company_id == company_id, Alert.asset_id == asset_id, Alert.status.in_(OPEN_STATUSES)
+            )
+        )
+        .scalars()
+        .all()
+    )
     excluded = tuple((run_start(session, company_id=company_id, alert=a), math.inf) for a in open_alerts)
-    return Baseline(start=None if resolved is None else float(resolved.closed_at),
-                    resolved_alert=None if resolved is None else resolved.id, excluded=excluded)
+    return Baseline(
+        start=None if resolved is None else float(resolved.closed_at),
+        resolved_alert=None if resolved is None else resolved.id,
+        excluded=excluded,
+    )
 
 
-def normal_frame(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig,
-                 base: Baseline | None = None, after: float | None = None) -> pd.DataFrame:
+def normal_frame(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    detection: DetectionConfig,
+    base: Baseline | None = None,
+    after: float | None = None,
+) -> pd.DataFrame:
     """The asset's feature rows that count as normal (oldest first), optionally only after ``after``."""
     base = base or baseline(session, company_id=company_id, asset_id=asset_id)
     starts = [t for t in (base.start, after) if t is not None]
     start = max(starts) if starts else None
-    frame = asset_features(session, company_id=company_id, asset_id=asset_id, freq_s=detection.resample_s,
-                           smooth_rows=detection.smooth_rows, start=start)
+    frame = asset_features(
+        session,
+        company_id=company_id,
+        asset_id=asset_id,
+        freq_s=detection.resample_s,
+        smooth_rows=detection.smooth_rows,
+        start=start,
+    )
     if frame.empty:
         return frame
     ts = frame.index.to_numpy(dtype=float)
@@ -114,8 +149,9 @@ def alarm_rate(scores: np.ndarray, threshold: float, debounce_rows: int) -> floa
     return float(lengths[lengths >= debounce_rows].sum() / len(high))
 
 
-def _champion_rate(session: Session, champion: ModelVersion, held: pd.DataFrame,
-                   debounce_rows: int) -> tuple[float | None, str]:
+def _champion_rate(
+    session: Session, champion: ModelVersion, held: pd.DataFrame, debounce_rows: int
+) -> tuple[float | None, str]:
     """The champion's alarm rate on the held-out rows, or None and why it cannot score them."""
     names = list(champion.feature_names)
     gone = sorted(set(names) - set(held.columns))
@@ -128,8 +164,7 @@ def _champion_rate(session: Session, champion: ModelVersion, held: pd.DataFrame,
     return alarm_rate(detector.score_samples(held[names]), float(champion.threshold), debounce_rows), ""
 
 
-def train_asset(session: Session, *, company_id: int, asset_id: int,
-                detection: DetectionConfig) -> ModelVersion | None:
+def train_asset(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> ModelVersion | None:
     """Train the asset's next version on its normal data; None when there is not enough yet.
 
     Without an active model the new one becomes active. Otherwise it is a challenger: trained
@@ -142,16 +177,25 @@ def train_asset(session: Session, *, company_id: int, asset_id: int,
     base = baseline(session, company_id=company_id, asset_id=asset_id)
     frame = normal_frame(session, company_id=company_id, asset_id=asset_id, detection=detection, base=base)
     frame = frame.tail(detection.train_max_rows)
-    after = (f"; trained on data after alert {base.resolved_alert} was resolved"
-             if base.resolved_alert is not None else "")
+    after = (
+        f"; trained on data after alert {base.resolved_alert} was resolved" if base.resolved_alert is not None else ""
+    )
     champion = active_model(session, company_id=company_id, asset_id=asset_id)
     if champion is None:
         if not enough(frame, detection):
             return None
         detector, metrics = fit(frame, detection)
-        return store_version(session, company_id=company_id, asset_id=asset_id, detection=detection,
-                             detector=detector, frame=frame, metrics=metrics, status=ACTIVE,
-                             reason="first model" + after)
+        return store_version(
+            session,
+            company_id=company_id,
+            asset_id=asset_id,
+            detection=detection,
+            detector=detector,
+            frame=frame,
+            metrics=metrics,
+            status=ACTIVE,
+            reason="first model" + after,
+        )
     train, held = split_holdout(frame, detection)
     if not enough(train, detection):
         return None
@@ -159,8 +203,14 @@ def train_asset(session: Session, *, company_id: int, asset_id: int,
     mine = alarm_rate(detector.score_samples(held), float(detector.threshold_), detection.debounce_rows)
     # Both score the same held-out rows, built with today's settings (resampling, smoothing).
     theirs, why_not = _champion_rate(session, champion, held, detection.debounce_rows)
-    metrics["holdout"] = {"rows": len(held), "from": float(held.index[0]), "to": float(held.index[-1]),
-                          "alarm_rate": mine, "champion_version": champion.version, "champion_alarm_rate": theirs}
+    metrics["holdout"] = {
+        "rows": len(held),
+        "from": float(held.index[0]),
+        "to": float(held.index[-1]),
+        "alarm_rate": mine,
+        "champion_version": champion.version,
+        "champion_alarm_rate": theirs,
+    }
     figures = f"false-alarm rate on {len(held)} held-out rows {mine:.3f}"
     if theirs is None:
         status, reason = ACTIVE, why_not
@@ -168,18 +218,32 @@ def train_asset(session: Session, *, company_id: int, asset_id: int,
         status, reason = ACTIVE, f"{figures} <= champion v{champion.version}'s {theirs:.3f}"
     else:
         status, reason = REJECTED, f"{figures} > champion v{champion.version}'s {theirs:.3f}"
-    return store_version(session, company_id=company_id, asset_id=asset_id, detection=detection,
-                         detector=detector, frame=train, metrics=metrics, status=status, reason=reason + after)
+    return store_version(
+        session,
+        company_id=company_id,
+        asset_id=asset_id,
+        detection=detection,
+        detector=detector,
+        frame=train,
+        metrics=metrics,
+        status=status,
+        reason=reason + after,
+    )
 
 
 def _latest_version(session: Session, *, company_id: int, asset_id: int) -> ModelVersion | None:
-    stmt = (select(ModelVersion).where(ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id)
-            .order_by(ModelVersion.version.desc()).limit(1))
+    stmt = (
+        select(ModelVersion)
+        .where(ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
-def asset_due(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig,
-              now: float | None = None) -> str | None:
+def asset_due(
+    session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig, now: float | None = None
+) -> str | None:
     """Why the asset needs a new version now, or None. ``now``: wall-clock time (model ages)."""
     champion = active_model(session, company_id=company_id, asset_id=asset_id)
     if champion is None:
@@ -197,8 +261,9 @@ def asset_due(session: Session, *, company_id: int, asset_id: int, detection: De
     # The latest version's age too: a challenger just rejected waits a full period before the next.
     if now - champion.created_at < period or now - latest.created_at < period:
         return None
-    new = normal_frame(session, company_id=company_id, asset_id=asset_id, detection=detection, base=base,
-                       after=champion.trained_to)
+    new = normal_frame(
+        session, company_id=company_id, asset_id=asset_id, detection=detection, base=base, after=champion.trained_to
+    )
     if len(new) >= detection.train_min_rows:
         return f"model v{champion.version} is older than {detection.retrain_after_h:g} h"
     return None
@@ -206,8 +271,11 @@ def asset_due(session: Session, *, company_id: int, asset_id: int, detection: De
 
 def assets_due(session: Session, *, detection: DetectionConfig, now: float | None = None) -> list[tuple[int, int]]:
     """(company_id, asset_id) of every asset that needs a new version now."""
-    return [(a.company_id, a.id) for a in all_assets(session)
-            if asset_due(session, company_id=a.company_id, asset_id=a.id, detection=detection, now=now)]
+    return [
+        (a.company_id, a.id)
+        for a in all_assets(session)
+        if asset_due(session, company_id=a.company_id, asset_id=a.id, detection=detection, now=now)
+    ]
 
 
 def shortage(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> str:
@@ -220,5 +288,7 @@ def shortage(session: Session, *, company_id: int, asset_id: int, detection: Det
     else:
         what = "rows"
     since = f" since alert {base.resolved_alert} was resolved" if base.resolved_alert is not None else ""
-    return (f"needs {detection.train_min_rows} normal {what} over {detection.train_min_span_min:g} min{since}; "
-            f"has {len(frame)} over {span_min(frame):.3g} min")
+    return (
+        f"needs {detection.train_min_rows} normal {what} over {detection.train_min_span_min:g} min{since}; "
+        f"has {len(frame)} over {span_min(frame):.3g} min"
+    )

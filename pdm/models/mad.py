@@ -11,7 +11,9 @@ from pdm.models.base import BaseDetector
 MAD_TO_SIGMA = 1.4826  # MAD x this = standard deviation on Gaussian data
 
 
-def mad_center_scale(X: np.ndarray, drift_floor: float = 0.0, level_floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def mad_center_scale(
+    X: np.ndarray, drift_floor: float = 0.0, level_floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD-based spread per column, never zero.
 
     ``drift_floor`` widens a column's scale to at least that fraction of its training range
@@ -36,16 +38,22 @@ class MADDetector(BaseDetector):
     """Each sensor's robust z-score ``(x - median) / (1.4826 MAD)``; score = the largest squared z.
 
     The largest (not the mean) because a single faulty sensor must not be diluted by the healthy
-    ones: with a mean over 5 sensors a 6-sigma shift was flagged on only 81 % of rows. It watches each sensor on its own, so a
-    broken correlation inside the sensors' normal ranges is not seen (use ``regression``).
+    ones: with a mean over 5 sensors a 6-sigma shift was flagged on only 81 % of rows. It watches each sensor on its
+    own, so a broken correlation inside the sensors' normal ranges is not seen (use ``regression``).
     Contributions are the squared z-scores.
     """
 
     version = "1"
     detects_correlation_breaks = False
 
-    def __init__(self, *, drift_floor: float = 0.0, level_floor: float = 0.0, threshold_quantile: float = 0.995,
-                 threshold_margin: float = 1.2):
+    def __init__(
+        self,
+        *,
+        drift_floor: float = 0.0,
+        level_floor: float = 0.0,
+        threshold_quantile: float = 0.995,
+        threshold_margin: float = 1.2,
+    ):
         super().__init__(threshold_quantile=threshold_quantile, threshold_margin=threshold_margin)
         self.drift_floor = drift_floor
         self.level_floor = level_floor

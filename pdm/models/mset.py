@@ -13,8 +13,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from pdm.models.residual import ResidualDetector
 from pdm.models.mad import mad_center_scale
+from pdm.models.residual import ResidualDetector
 
 
 class MSETDetector(ResidualDetector):
@@ -34,8 +34,15 @@ class MSETDetector(ResidualDetector):
     #: so it partly follows the faulty sensor; use ``regression`` or ``pca`` for such breaks.
     detects_correlation_breaks = False
 
-    def __init__(self, *, n_memory: int = 150, bandwidth: float = 0.5, ridge: float = 1e-3,
-                 threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
+    def __init__(
+        self,
+        *,
+        n_memory: int = 150,
+        bandwidth: float = 0.5,
+        ridge: float = 1e-3,
+        threshold_quantile: float = 0.995,
+        threshold_margin: float = 1.2,
+    ):
         super().__init__(threshold_quantile=threshold_quantile, threshold_margin=threshold_margin)
         self.n_memory = n_memory
         self.bandwidth = bandwidth
@@ -70,7 +77,6 @@ class MSETDetector(ResidualDetector):
         Z = self._standardise(X)
         weights = self.gram_inv_ @ self._kernel(self.memory_, Z)
         return Z - weights.T @ self.memory_
-
 
 
 def _memory_rows(Z: np.ndarray, n_memory: int) -> np.ndarray:

@@ -53,7 +53,7 @@ class ClassNominal:
         return t * self.spread[tag] * math.sqrt(1.0 + 1.0 / self.members)
 
     @classmethod
-    def from_members(cls, locations: list[pd.Series], scales: list[pd.Series]) -> "ClassNominal":
+    def from_members(cls, locations: list[pd.Series], scales: list[pd.Series]) -> ClassNominal:
         locs, scs = pd.DataFrame(locations), pd.DataFrame(scales)
         if locs.empty or locs.isna().any().any():
             raise ValueError("class nominal values need at least one member with every tag")
@@ -71,9 +71,13 @@ class ClassNominal:
         return {"location": self.location, "spread": self.spread, "scale": self.scale, "members": self.members}
 
     @classmethod
-    def from_json(cls, data: dict) -> "ClassNominal":
-        return cls(location=dict(data["location"]), spread=dict(data["spread"]), scale=dict(data["scale"]),
-                   members=int(data.get("members", 1)))
+    def from_json(cls, data: dict) -> ClassNominal:
+        return cls(
+            location=dict(data["location"]),
+            spread=dict(data["spread"]),
+            scale=dict(data["scale"]),
+            members=int(data.get("members", 1)),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,10 @@ class Normaliser:
         return {"location": self.location, "scale": self.scale, "untrusted": list(self.untrusted)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Normaliser":
-        return cls(location=dict(data["location"]), scale=dict(data["scale"]),
-                   untrusted=list(data.get("untrusted", [])))
+    def from_json(cls, data: dict) -> Normaliser:
+        return cls(
+            location=dict(data["location"]), scale=dict(data["scale"]), untrusted=list(data.get("untrusted", []))
+        )
 
 
 def member_normaliser(frame: pd.DataFrame, nominal: ClassNominal) -> Normaliser:

@@ -31,9 +31,7 @@ class PCADetector(BaseDetector):
 
     version = "1"
 
-    def __init__(
-        self, *, n_components=0.95, threshold_quantile: float = 0.995, threshold_margin: float = 1.2
-    ):
+    def __init__(self, *, n_components=0.95, threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
         super().__init__(threshold_quantile=threshold_quantile, threshold_margin=threshold_margin)
         self.n_components = n_components
 
@@ -71,8 +69,7 @@ class PCADetector(BaseDetector):
             k = int(self.n_components)
             if k >= n_features:
                 raise ValueError(
-                    f"n_components={k} must be < the number of sensors ({n_features}) "
-                    "to leave a residual space for SPE"
+                    f"n_components={k} must be < the number of sensors ({n_features}) to leave a residual space for SPE"
                 )
             return k
         k = int(np.searchsorted(np.cumsum(ratios), self.n_components - 1e-12) + 1)

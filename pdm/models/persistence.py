@@ -88,9 +88,7 @@ def dump(
     return pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load(
-    blob: bytes, *, company: str, asset: str, feature_names: list[str] | None = None
-) -> tuple[BaseDetector, dict]:
+def load(blob: bytes, *, company: str, asset: str, feature_names: list[str] | None = None) -> tuple[BaseDetector, dict]:
     """The detector and the envelope's metadata, or ``ModelError`` saying what does not match."""
     envelope = _read_envelope(blob)
     _expect("company", str(company), envelope.get("company"))

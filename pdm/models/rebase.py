@@ -37,10 +37,22 @@ class RebaselineMADDetector(MADDetector):
     #: ``score_samples`` reads X as one time-ordered run: rows must not be shuffled or split.
     sequential = True
 
-    def __init__(self, *, drift_floor: float = 0.1, level_floor: float = 0.002, return_ratio: float = 0.25,
-                 settle_rows: int = 30, threshold_quantile: float = 0.995, threshold_margin: float = 1.2):
-        super().__init__(drift_floor=drift_floor, level_floor=level_floor, threshold_quantile=threshold_quantile,
-                         threshold_margin=threshold_margin)
+    def __init__(
+        self,
+        *,
+        drift_floor: float = 0.1,
+        level_floor: float = 0.002,
+        return_ratio: float = 0.25,
+        settle_rows: int = 30,
+        threshold_quantile: float = 0.995,
+        threshold_margin: float = 1.2,
+    ):
+        super().__init__(
+            drift_floor=drift_floor,
+            level_floor=level_floor,
+            threshold_quantile=threshold_quantile,
+            threshold_margin=threshold_margin,
+        )
         self.return_ratio = return_ratio
         self.settle_rows = settle_rows
 
@@ -112,8 +124,14 @@ class RebaselineMADDetector(MADDetector):
         calm = ~new_peak & (z2[rows, sensor] < self.return_ratio * peak)
         return peak, sensor, calm
 
-    def _walk(self, X: np.ndarray, z2: np.ndarray, center: np.ndarray | None = None,
-              scale: np.ndarray | None = None, centers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    def _walk(
+        self,
+        X: np.ndarray,
+        z2: np.ndarray,
+        center: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+        centers: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
         """Rewrite ``z2`` (and ``centers``, each row's baseline) in place, re-baselining wherever
         an episode has gone back; returns the baseline in effect at the end and the row from which
         it applies."""
@@ -122,11 +140,11 @@ class RebaselineMADDetector(MADDetector):
         scale = self.scale_ if scale is None else scale
         while (i := self._first_return(z2[start:])) is not None:
             i += start
-            recent = X[i - int(self.settle_rows) + 1:i + 1]
+            recent = X[i - int(self.settle_rows) + 1 : i + 1]
             center, scale = recent.mean(axis=0), np.maximum(self.scale_, np.ptp(recent, axis=0))
-            z2[i + 1:] = ((X[i + 1:] - center) / scale) ** 2
+            z2[i + 1 :] = ((X[i + 1 :] - center) / scale) ** 2
             if centers is not None:
-                centers[i + 1:] = center
+                centers[i + 1 :] = center
             start = i + 1  # the next episode starts afresh after the re-baselined row
         return center, scale, start
 

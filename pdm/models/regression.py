@@ -7,8 +7,8 @@ from numbers import Real
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from pdm.models.residual import ResidualDetector
 from pdm.models.mad import mad_center_scale
+from pdm.models.residual import ResidualDetector
 
 
 class RegressionDetector(ResidualDetector):
@@ -25,8 +25,15 @@ class RegressionDetector(ResidualDetector):
 
     version = "1"
 
-    def __init__(self, *, alpha: float = 1.0, drift_floor: float = 0.0, level_floor: float = 0.0, threshold_quantile: float = 0.995,
-                 threshold_margin: float = 1.2):
+    def __init__(
+        self,
+        *,
+        alpha: float = 1.0,
+        drift_floor: float = 0.0,
+        level_floor: float = 0.0,
+        threshold_quantile: float = 0.995,
+        threshold_margin: float = 1.2,
+    ):
         super().__init__(threshold_quantile=threshold_quantile, threshold_margin=threshold_margin)
         self.alpha = alpha
         self.drift_floor = drift_floor

@@ -26,6 +26,7 @@ from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, DetectorState, ModelVersion, Score
 
+
 def _last_scored(session: Session, *, company_id: int, asset_id: int) -> float | None:
     stmt = select(func.max(Score.ts)).where(Score.company_id == company_id, Score.asset_id == asset_id)
     return session.execute(stmt).scalar()
@@ -49,14 +50,21 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     freq_s = float(version.metrics["freq_s"])
     smooth = int(version.metrics["smooth_rows"])
     # A fleet model also scores the asset's first rows (its baseline window).
-    last = (_last_scored(session, company_id=company_id, asset_id=asset_id)
-            or version.metrics.get("score_after", version.trained_to))
+    last = _last_scored(session, company_id=company_id, asset_id=asset_id) or version.metrics.get(
+        "score_after", version.trained_to
+    )
     run = _run_state(session, version)
     resume = None if run is None else run.resume_ts
     begin = last if resume is None else min(last, resume)
     # Enough history before ``begin`` for the causal smoothing window to be full again.
-    frame = asset_features(session, company_id=company_id, asset_id=asset_id, freq_s=freq_s,
-                           smooth_rows=smooth, start=begin - freq_s * (smooth + 3))
+    frame = asset_features(
+        session,
+        company_id=company_id,
+        asset_id=asset_id,
+        freq_s=freq_s,
+        smooth_rows=smooth,
+        start=begin - freq_s * (smooth + 3),
+    )
     names = list(version.feature_names)
     if frame.empty or not set(names) <= set(frame.columns):
         return None
@@ -75,18 +83,44 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     high = new & (scored.scores > threshold)
     explained = iter(detector.explain_run(frame, scored, high))
     values = frame.to_numpy()
-    insert_ignore(session, Score.__table__, [
-        {"asset_id": asset_id, "ts": float(ts), "company_id": company_id, "model_version_id": version.id,
-         "score": float(s), "threshold": threshold} for ts, s in zip(frame.index[new], scored.scores[new])])
-    rows = [alerts.ScoredRow(ts=float(frame.index[i]), score=float(scored.scores[i]),
-                             sensors=detector.top_sensors(next(explained), values[i],
-                                                          None if scored.shifts is None else scored.shifts[i])
-                             if high[i] else [])
-            for i in np.flatnonzero(new)]
+    insert_ignore(
+        session,
+        Score.__table__,
+        [
+            {
+                "asset_id": asset_id,
+                "ts": float(ts),
+                "company_id": company_id,
+                "model_version_id": version.id,
+                "score": float(s),
+                "threshold": threshold,
+            }
+            for ts, s in zip(frame.index[new], scored.scores[new])
+        ],
+    )
+    rows = [
+        alerts.ScoredRow(
+            ts=float(frame.index[i]),
+            score=float(scored.scores[i]),
+            sensors=detector.top_sensors(
+                next(explained), values[i], None if scored.shifts is None else scored.shifts[i]
+            )
+            if high[i]
+            else [],
+        )
+        for i in np.flatnonzero(new)
+    ]
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
-    return alerts.evaluate(session, company_id=company_id, asset=asset, model_version_id=version.id,
-                           threshold=threshold, rows=rows, debounce_rows=detection.debounce_rows,
-                           silent_period_min=detection.silent_period_min)
+    return alerts.evaluate(
+        session,
+        company_id=company_id,
+        asset=asset,
+        model_version_id=version.id,
+        threshold=threshold,
+        rows=rows,
+        debounce_rows=detection.debounce_rows,
+        silent_period_min=detection.silent_period_min,
+    )
 
 
 def _run_state(session: Session, version: ModelVersion) -> DetectorState | None:
@@ -97,8 +131,14 @@ def _run_state(session: Session, version: ModelVersion) -> DetectorState | None:
         return None
     run = session.get(DetectorState, version.id)
     if run is None:
-        run = DetectorState(model_version_id=version.id, company_id=version.company_id, asset_id=version.asset_id,
-                            resume_ts=None, state={}, updated_at=time.time())
+        run = DetectorState(
+            model_version_id=version.id,
+            company_id=version.company_id,
+            asset_id=version.asset_id,
+            resume_ts=None,
+            state={},
+            updated_at=time.time(),
+        )
         session.add(run)
     return run
 

@@ -23,8 +23,15 @@ from pdm.storage.readings import asset_readings
 from pdm.storage.tables import Company, ModelVersion
 
 
-def asset_features(session: Session, *, company_id: int, asset_id: int, freq_s: float | None,
-                   smooth_rows: int, start: float | None = None) -> pd.DataFrame:
+def asset_features(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    freq_s: float | None,
+    smooth_rows: int,
+    start: float | None = None,
+) -> pd.DataFrame:
     # Raw readings only (never readings_1m): the window is bounded by retention.raw_days.
     long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start)
     # One timestamp has no spacing to infer a grid from: no rows yet, rather than an error.
@@ -42,9 +49,12 @@ def span_min(frame: pd.DataFrame) -> float:
 
 
 def active_model(session: Session, *, company_id: int, asset_id: int) -> ModelVersion | None:
-    stmt = (select(ModelVersion).where(ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id,
-                                       ModelVersion.active.is_(True))
-            .order_by(ModelVersion.version.desc()).limit(1))
+    stmt = (
+        select(ModelVersion)
+        .where(ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id, ModelVersion.active.is_(True))
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -54,31 +64,70 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig):
     detector = make_detector(detection.detector)
     detector.fit(frame)
     train_scores = detector.score_samples(frame)
-    metrics = {"rows": len(frame), "freq_s": freq_s, "smooth_rows": detection.smooth_rows,
-               "train_alarm_rate": float(np.mean(train_scores > detector.threshold_))}
+    metrics = {
+        "rows": len(frame),
+        "freq_s": freq_s,
+        "smooth_rows": detection.smooth_rows,
+        "train_alarm_rate": float(np.mean(train_scores > detector.threshold_)),
+    }
     return detector, metrics
 
 
-def store_version(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig, detector,
-                  frame: pd.DataFrame, metrics: dict, status: str, reason: str) -> ModelVersion:
+def store_version(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    detection: DetectionConfig,
+    detector,
+    frame: pd.DataFrame,
+    metrics: dict,
+    status: str,
+    reason: str,
+) -> ModelVersion:
     """Save ``detector`` as the asset's next version; ``status`` "active" retires the current one."""
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     company_slug = session.get(Company, company_id).slug
     trained_from, trained_to = float(frame.index[0]), float(frame.index[-1])
-    blob = dump(detector, company=company_slug, asset=asset.slug, detector_name=detection.detector,
-                trained_from=trained_from, trained_to=trained_to, metrics=metrics)
-    last = session.execute(select(func.max(ModelVersion.version)).where(ModelVersion.company_id == company_id,
-                                                                        ModelVersion.asset_id == asset_id)).scalar()
+    blob = dump(
+        detector,
+        company=company_slug,
+        asset=asset.slug,
+        detector_name=detection.detector,
+        trained_from=trained_from,
+        trained_to=trained_to,
+        metrics=metrics,
+    )
+    last = session.execute(
+        select(func.max(ModelVersion.version)).where(
+            ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id
+        )
+    ).scalar()
     number = (last or 0) + 1
     if status == "active":
-        session.execute(update(ModelVersion).where(ModelVersion.company_id == company_id,
-                                                   ModelVersion.asset_id == asset_id, ModelVersion.active.is_(True))
-                        .values(active=False, status="retired"))
-    version = ModelVersion(company_id=company_id, asset_id=asset_id, version=number,
-                           detector=detection.detector, created_at=time.time(), trained_from=trained_from,
-                           trained_to=trained_to, threshold=float(detector.threshold_),
-                           feature_names=list(frame.columns), metrics=metrics, active=status == "active",
-                           status=status, reason=reason, envelope=blob)
+        session.execute(
+            update(ModelVersion)
+            .where(
+                ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id, ModelVersion.active.is_(True)
+            )
+            .values(active=False, status="retired")
+        )
+    version = ModelVersion(
+        company_id=company_id,
+        asset_id=asset_id,
+        version=number,
+        detector=detection.detector,
+        created_at=time.time(),
+        trained_from=trained_from,
+        trained_to=trained_to,
+        threshold=float(detector.threshold_),
+        feature_names=list(frame.columns),
+        metrics=metrics,
+        active=status == "active",
+        status=status,
+        reason=reason,
+        envelope=blob,
+    )
     session.add(version)
     session.flush()
     return version
@@ -87,6 +136,7 @@ def store_version(session: Session, *, company_id: int, asset_id: int, detection
 def load_version(session: Session, version: ModelVersion):
     company_slug = session.get(Company, version.company_id).slug
     asset = get_asset(session, company_id=version.company_id, asset_id=version.asset_id)
-    detector, _envelope = load(version.envelope, company=company_slug, asset=asset.slug,
-                               feature_names=list(version.feature_names))
+    detector, _envelope = load(
+        version.envelope, company=company_slug, asset=asset.slug, feature_names=list(version.feature_names)
+    )
     return detector

@@ -61,8 +61,14 @@ class FailureLog:
             return dict(self._reasons)
 
 
-def each_alone(items: Iterable, work: Callable, *, failures: FailureLog, subject: Callable[..., str],
-               keep_going: Callable[[], bool]) -> int:
+def each_alone(
+    items: Iterable,
+    work: Callable,
+    *,
+    failures: FailureLog,
+    subject: Callable[..., str],
+    keep_going: Callable[[], bool],
+) -> int:
     """``work(item)`` for every item until ``keep_going()`` turns false; returns how many succeeded.
 
     ``work`` opens its own transaction, so a failed item leaves nothing half-written and the next
@@ -133,8 +139,10 @@ class GuardedJobs:
         self.scheduler.pause()
         await asyncio.sleep(0)  # jobs submitted just before the pause start, and are counted
         running = dict(self._running)
-        waits = [self._wait({t: job for t, (job, th) in running.items() if th == threaded}, seconds)
-                 for threaded, seconds in ((True, threads_s), (False, coroutines_s))]
+        waits = [
+            self._wait({t: job for t, (job, th) in running.items() if th == threaded}, seconds)
+            for threaded, seconds in ((True, threads_s), (False, coroutines_s))
+        ]
         await asyncio.gather(*waits)
         self.scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # cancelled jobs end here, quietly, before the loop moves on
@@ -146,5 +154,9 @@ class GuardedJobs:
         _done, pending = await asyncio.wait(tasks, timeout=seconds)
         if pending:
             names = sorted(tasks[t] for t in pending)
-            log.warning("stopping: %d job(s) did not finish within %g s; left behind (%s)",
-                        len(pending), seconds, ", ".join(names))
+            log.warning(
+                "stopping: %d job(s) did not finish within %g s; left behind (%s)",
+                len(pending),
+                seconds,
+                ", ".join(names),
+            )

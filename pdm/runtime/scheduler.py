@@ -21,7 +21,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from pdm.errors import SchedulerBusy
 from pdm.logs import demote_to_debug
 
-
 # Keyed by schema too, so separate deployments in one database do not block each other.
 LOCK_KEY = "hashtext('pdm-scheduler:' || current_schema())"
 
@@ -78,8 +77,10 @@ class LeaderLock:
 
     def require(self) -> None:
         if not self.acquire():
-            raise SchedulerBusy(f"another scheduler is already running on {self.engine.url.render_as_string()}; "
-                                "stop it first or start this one with --wait")
+            raise SchedulerBusy(
+                f"another scheduler is already running on {self.engine.url.render_as_string()}; "
+                "stop it first or start this one with --wait"
+            )
 
     def release(self) -> None:
         if self._fd is not None:
@@ -96,7 +97,7 @@ class LeaderLock:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> "LeaderLock":
+    def __enter__(self) -> LeaderLock:
         self.require()
         return self
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
 
@@ -21,19 +21,18 @@ from sqlalchemy import Engine, select
 
 from pdm.alerts import notify
 from pdm.config import DetectionConfig, Settings
+from pdm.ingest.leases import new_worker_id
 from pdm.ingest.poller import EndpointPoller
 from pdm.ingest.share import EndpointShare
-from pdm.storage.session import DB_ERRORS
-from pdm.ingest.leases import new_worker_id
-from pdm.runtime.job_guard import FailureLog, GuardedJobs, each_alone
 from pdm.models.fanout import train_many
 from pdm.models.fleet import train_fleet
 from pdm.models.lifecycle import assets_due
-from pdm.runtime.scheduler import LeaderLock, make_scheduler
 from pdm.models.scoring import score_asset
+from pdm.runtime.job_guard import FailureLog, GuardedJobs, each_alone
+from pdm.runtime.scheduler import LeaderLock, make_scheduler
 from pdm.storage.catalog import all_assets, list_companies
 from pdm.storage.retention import maintain
-from pdm.storage.session import session_factory
+from pdm.storage.session import DB_ERRORS, session_factory
 from pdm.storage.tables import Asset
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,16 @@ LEADER_JOBS = ("train", "score", "fleet", "notify", "retention", "leader-check")
 
 
 class Worker:
-    def __init__(self, *, engine: Engine, settings: Settings, detection: DetectionConfig, role: Role = "all",
-                 wait: bool = False, worker_id: str | None = None):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        detection: DetectionConfig,
+        role: Role = "all",
+        wait: bool = False,
+        worker_id: str | None = None,
+    ):
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.engine = engine
@@ -60,8 +67,11 @@ class Worker:
         self.scheduler = make_scheduler()
         self.failures = FailureLog(log)
         self.jobs = GuardedJobs(self.scheduler, self.failures)
-        self.share = (EndpointShare(sessions=self.sessions, settings=settings, jobs=self.jobs,
-                                    worker_id=self.worker_id) if role in ("ingest", "all") else None)
+        self.share = (
+            EndpointShare(sessions=self.sessions, settings=settings, jobs=self.jobs, worker_id=self.worker_id)
+            if role in ("ingest", "all")
+            else None
+        )
         self.leader = LeaderLock(engine) if role in ("scheduler", "all") else None
         self.leading = False
         self._standby: asyncio.Future | None = None
@@ -93,8 +103,15 @@ class Worker:
         d = self.detection
         trained = 0
         with self._jobs:
-            results = train_many(self.settings.database_url, due, d, executor=d.executor, max_workers=d.max_workers,
-                                 scheduler_address=d.dask_scheduler, keep_going=partial(self._keep_going, term))
+            results = train_many(
+                self.settings.database_url,
+                due,
+                d,
+                executor=d.executor,
+                max_workers=d.max_workers,
+                scheduler_address=d.dask_scheduler,
+                keep_going=partial(self._keep_going, term),
+            )
         for job, version, error in results:
             subject = f"training asset {names.get(job, job)}"
             if error:
@@ -109,8 +126,13 @@ class Worker:
         term = self._term
         with self._jobs, self.sessions() as session:
             names = _asset_names(session)
-        return each_alone(names, self._score_one, failures=self.failures, keep_going=partial(self._keep_going, term),
-                          subject=lambda asset: f"scoring asset {names[asset]}")
+        return each_alone(
+            names,
+            self._score_one,
+            failures=self.failures,
+            keep_going=partial(self._keep_going, term),
+            subject=lambda asset: f"scoring asset {names[asset]}",
+        )
 
     def _score_one(self, asset: tuple[int, int]) -> None:
         with self._jobs, self.sessions.begin() as session:
@@ -123,8 +145,13 @@ class Worker:
         term = self._term
         with self.sessions() as session:
             classes = session.execute(select(Asset.asset_class).distinct().order_by(Asset.asset_class)).scalars().all()
-        return each_alone(classes, self._train_fleet, failures=self.failures,
-                          keep_going=partial(self._keep_going, term), subject=lambda c: f"fleet model for class {c}")
+        return each_alone(
+            classes,
+            self._train_fleet,
+            failures=self.failures,
+            keep_going=partial(self._keep_going, term),
+            subject=lambda c: f"fleet model for class {c}",
+        )
 
     def _train_fleet(self, asset_class: str) -> None:
         with self._jobs, self.sessions.begin() as session:
@@ -143,8 +170,13 @@ class Worker:
         try:
             if self.share:
                 self.share.start()
-                self.jobs.add(self.refresh_endpoints, "interval", seconds=self.settings.lease_renew_s,
-                              id="refresh", next_run_time=datetime.now(timezone.utc))
+                self.jobs.add(
+                    self.refresh_endpoints,
+                    "interval",
+                    seconds=self.settings.lease_renew_s,
+                    id="refresh",
+                    next_run_time=datetime.now(UTC),
+                )
             if self.leader:
                 await self._lead(stop)
             await stop.wait()
@@ -164,12 +196,15 @@ class Worker:
                 db_down = True
             if not self.leading:
                 if not announced and not db_down:
-                    log.warning("scheduler standby (worker %s): another scheduler leads; retrying every %g s",
-                                self.worker_id, self.settings.leader_retry_s)
+                    log.warning(
+                        "scheduler standby (worker %s): another scheduler leads; retrying every %g s",
+                        self.worker_id,
+                        self.settings.leader_retry_s,
+                    )
                     announced = True
                 try:
                     await asyncio.wait_for(stop.wait(), self.settings.leader_retry_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         if stop.is_set():
             return
@@ -177,10 +212,21 @@ class Worker:
         d, add = self.detection, self.jobs.add
         add(self.train_due, "interval", seconds=d.train_interval_s, id="train")
         add(self.score_all, "interval", seconds=d.score_interval_s, id="score")
-        add(self.train_fleets, "interval", seconds=d.fleet.retrain_interval_s, id="fleet", next_run_time=datetime.now(timezone.utc))
+        add(
+            self.train_fleets,
+            "interval",
+            seconds=d.fleet.retrain_interval_s,
+            id="fleet",
+            next_run_time=datetime.now(UTC),
+        )
         add(self.send_notifications, "interval", seconds=10, id="notify")
-        add(partial(maintain, self.engine, self.settings.retention), "interval",
-            seconds=self.settings.retention.interval_s, id="retention", next_run_time=datetime.now(timezone.utc))
+        add(
+            partial(maintain, self.engine, self.settings.retention),
+            "interval",
+            seconds=self.settings.retention.interval_s,
+            id="retention",
+            next_run_time=datetime.now(UTC),
+        )
         add(self._check_leadership, "interval", seconds=self.settings.leader_retry_s, id="leader-check", args=[stop])
 
     async def _check_leadership(self, stop: asyncio.Event) -> None:
@@ -209,5 +255,7 @@ def _asset_names(session) -> dict[tuple[int, int], str]:
     """(company id, asset id) → "company/asset (ids c/a)" for every asset, in scoring order: log lines
     name what an operator sees, and the ids that tell apart a renamed asset."""
     slugs = {c.id: c.slug for c in list_companies(session)}
-    return {(a.company_id, a.id): f"{slugs.get(a.company_id)}/{a.slug} (ids {a.company_id}/{a.id})"
-            for a in all_assets(session)}
+    return {
+        (a.company_id, a.id): f"{slugs.get(a.company_id)}/{a.slug} (ids {a.company_id}/{a.id})"
+        for a in all_assets(session)
+    }

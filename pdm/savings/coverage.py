@@ -19,12 +19,17 @@ from pdm.storage.tables import Endpoint, Tag
 
 def _coverage(session: Session, company_id: int | None, period: str | None = None) -> list[dict]:
     start, end, _ = parse_period(period)
-    stmt = (select(Endpoint, func.count(Tag.id)).outerjoin(Tag, Tag.endpoint_id == Endpoint.id)
-            .group_by(Endpoint.id).order_by(Endpoint.company_id, Endpoint.name))
+    stmt = (
+        select(Endpoint, func.count(Tag.id))
+        .outerjoin(Tag, Tag.endpoint_id == Endpoint.id)
+        .group_by(Endpoint.id)
+        .order_by(Endpoint.company_id, Endpoint.name)
+    )
     if company_id is not None:
         stmt = stmt.where(Endpoint.company_id == company_id)
-    in_period = (stored_counts(session, by="endpoint", company_id=company_id, start=start, end=end)
-                 if start is not None else {})
+    in_period = (
+        stored_counts(session, by="endpoint", company_id=company_id, start=start, end=end) if start is not None else {}
+    )
     oldest = first_stored(session, company_id=company_id)
     rows = []
     for ep, tags in session.execute(stmt):
@@ -35,14 +40,24 @@ def _coverage(session: Session, company_id: int | None, period: str | None = Non
         expected = tags * _polls(span, poll, end_excluded=cut) if span is not None else 0
         # All time: the endpoint's own counter (it survives retention); a period: the readings stored in it.
         received = ep.readings_total if start is None else in_period.get(ep.id, 0)
-        rows.append({"company_id": ep.company_id, "endpoint": ep.name, "tags": tags, "poll_interval_s": poll,
-                     "span_s": span, "readings": received, "expected": expected,
-                     "coverage": min(1.0, received / expected) if expected else None})
+        rows.append(
+            {
+                "company_id": ep.company_id,
+                "endpoint": ep.name,
+                "tags": tags,
+                "poll_interval_s": poll,
+                "span_s": span,
+                "readings": received,
+                "expected": expected,
+                "coverage": min(1.0, received / expected) if expected else None,
+            }
+        )
     return rows
 
 
-def _window(first: float | None, last: float | None, start: float | None, end: float | None
-            ) -> tuple[float, float] | None:
+def _window(
+    first: float | None, last: float | None, start: float | None, end: float | None
+) -> tuple[float, float] | None:
     """The stretch the endpoint was expected to deliver: its first reading → last read, cut to the period."""
     if first is None or not last:
         return None

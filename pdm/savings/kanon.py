@@ -14,5 +14,7 @@ def benchmark_allowed(n_companies: int) -> bool:
 
 
 def hidden_reason(n_companies: int) -> str:
-    return (f"Benchmark hidden: only {n_companies} compan{'y' if n_companies == 1 else 'ies'} in the group; "
-            f"at least {K_MIN} are needed so that no member can be recognised.")
+    return (
+        f"Benchmark hidden: only {n_companies} compan{'y' if n_companies == 1 else 'ies'} in the group; "
+        f"at least {K_MIN} are needed so that no member can be recognised."
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pdm.errors import InvalidInput
 
@@ -17,7 +17,7 @@ def parse_period(text: str | None, field_name: str = "period") -> tuple[float | 
         raise InvalidInput(field_name, text, "expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM")
     year = int(m[1])
     first, months = (1, 12) if not (m[2] or m[3]) else ((int(m[2]) - 1) * 3 + 1, 3) if m[2] else (int(m[3]), 1)
-    start = datetime(year, first, 1, tzinfo=timezone.utc)
+    start = datetime(year, first, 1, tzinfo=UTC)
     end_month = first + months
-    end = datetime(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=timezone.utc)
+    end = datetime(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=UTC)
     return start.timestamp(), end.timestamp(), text.strip()

@@ -15,11 +15,29 @@ from html import escape
 
 from pdm.savings.figures import AlertSavings
 
-ALERT_COLUMNS = ("alert_id", "asset", "asset_class", "status", "failure_mode", "opened_at", "closed_at", "lead_time_h",
-                 "downtime_h", "downtime_h_source", "downtime_cost_per_hour", "downtime_cost_per_hour_source",
-                 "emergency_repair_cost", "emergency_repair_cost_source", "planned_repair_cost",
-                 "planned_repair_cost_source", "intervention_cost", "intervention_cost_source",
-                 "false_alarm_inspection_cost", "false_alarm_inspection_cost_source", "savings")
+ALERT_COLUMNS = (
+    "alert_id",
+    "asset",
+    "asset_class",
+    "status",
+    "failure_mode",
+    "opened_at",
+    "closed_at",
+    "lead_time_h",
+    "downtime_h",
+    "downtime_h_source",
+    "downtime_cost_per_hour",
+    "downtime_cost_per_hour_source",
+    "emergency_repair_cost",
+    "emergency_repair_cost_source",
+    "planned_repair_cost",
+    "planned_repair_cost_source",
+    "intervention_cost",
+    "intervention_cost_source",
+    "false_alarm_inspection_cost",
+    "false_alarm_inspection_cost_source",
+    "savings",
+)
 GROUP_COLUMNS = ("group", "name", "savings", "resolved", "false_alarms", "precision", "mean_lead_time_h")
 
 
@@ -44,10 +62,17 @@ def group_rows(view: dict) -> list[dict]:
     rows = []
     for group in ("by_company", "by_class", "by_month"):
         for name, s in view.get(group, {}).items():
-            rows.append({"group": group[3:], "name": name, "savings": str(s["savings"]), "resolved": s["resolved"],
-                         "false_alarms": s["false_alarms"],
-                         "precision": "" if s["precision"] is None else round(s["precision"], 4),
-                         "mean_lead_time_h": "" if s["mean_lead_time_h"] is None else round(s["mean_lead_time_h"], 2)})
+            rows.append(
+                {
+                    "group": group[3:],
+                    "name": name,
+                    "savings": str(s["savings"]),
+                    "resolved": s["resolved"],
+                    "false_alarms": s["false_alarms"],
+                    "precision": "" if s["precision"] is None else round(s["precision"], 4),
+                    "mean_lead_time_h": "" if s["mean_lead_time_h"] is None else round(s["mean_lead_time_h"], 2),
+                }
+            )
     return rows
 
 
@@ -66,10 +91,15 @@ def to_csv(view: dict) -> str:
 
 
 def vega_spec(view: dict) -> dict:
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "data": {"values": view["cumulative"]},
-            "mark": {"type": "line", "point": True, "interpolate": "step-after"},
-            "encoding": {"x": {"field": "closed_at", "type": "temporal", "title": "closed"},
-                         "y": {"field": "cumulative_savings", "type": "quantitative", "title": "cumulative savings"}}}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": view["cumulative"]},
+        "mark": {"type": "line", "point": True, "interpolate": "step-after"},
+        "encoding": {
+            "x": {"field": "closed_at", "type": "temporal", "title": "closed"},
+            "y": {"field": "cumulative_savings", "type": "quantitative", "title": "cumulative savings"},
+        },
+    }
 
 
 def svg_chart(points: list[dict], width: int = 640, height: int = 220) -> str:
@@ -82,11 +112,13 @@ def svg_chart(points: list[dict], width: int = 640, height: int = 220) -> str:
     x = lambda i: 40 + i * (width - 60) / max(1, len(values) - 1)  # noqa: E731
     y = lambda v: 10 + (high - v) * (height - 40) / span  # noqa: E731
     path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="cumulative savings"><line x1="40" x2="{width - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
-            f'stroke="#999"/><polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}"/>'
-            f'<text x="0" y="{y(high) + 4:.1f}" font-size="10">{high:,.2f}</text>'
-            f'<text x="0" y="{y(low) + 4:.1f}" font-size="10">{low:,.2f}</text></svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="cumulative savings"><line x1="40" x2="{width - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
+        f'stroke="#999"/><polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}"/>'
+        f'<text x="0" y="{y(high) + 4:.1f}" font-size="10">{high:,.2f}</text>'
+        f'<text x="0" y="{y(low) + 4:.1f}" font-size="10">{low:,.2f}</text></svg>'
+    )
 
 
 def _table(rows: list[dict], columns) -> str:
@@ -114,10 +146,12 @@ def to_html(view: dict, *, title: str) -> str:
         f"precision: {precision} · mean lead time: {lead}</p>",
         f"<p><b>Method</b>: {escape(view['formula'])}. Inputs flagged <i>reported</i> come from the technician, "
         "<i>default</i> from the asset's cost model; totals are rounded once to cents (half up).</p>",
-        "<h2>Cumulative savings</h2>", svg_chart(view["cumulative"]),
+        "<h2>Cumulative savings</h2>",
+        svg_chart(view["cumulative"]),
         f"<script type='application/json' id='vega-lite'>{_script_json(vega_spec(view))}</script>",
         _table(view["cumulative"], ("closed_at", "cumulative_savings")),
-        "<h2>Breakdown</h2>", _table(group_rows(view), GROUP_COLUMNS),
+        "<h2>Breakdown</h2>",
+        _table(group_rows(view), GROUP_COLUMNS),
     ]
     if "alerts" in view:
         parts += ["<h2>Alerts behind the figure</h2>", _table([a.row() for a in view["alerts"]], ALERT_COLUMNS)]

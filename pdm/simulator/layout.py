@@ -44,8 +44,11 @@ def parse_node_id(source: str, where: str, node_id: str) -> tuple[str | int, str
 def simulated_classes(plants: PlantConfig) -> dict[tuple[str, str], str]:
     """Asset class by (company, asset), for every asset the simulator has a model of."""
     # Classes without a model are real equipment served elsewhere: not simulated.
-    return {(company.id, asset.id): asset.asset_class
-            for company, _, asset in plants.iter_assets() if asset.asset_class in SENSORS}
+    return {
+        (company.id, asset.id): asset.asset_class
+        for company, _, asset in plants.iter_assets()
+        if asset.asset_class in SENSORS
+    }
 
 
 def check_endpoints(plants: PlantConfig, source: str) -> dict[str, Endpoint]:
@@ -73,18 +76,24 @@ def _check_node(source, where, company, classes, node, target: Endpoint) -> None
         raise ConfigError(source, f"{where}.tag", node.tag, f"not a sensor of {cls}: {sensors}{hint}")
     ns, ident = parse_node_id(source, f"{where}.node_id", node.node_id)
     if any((other[3], other[4]) == (ns, ident) for other in target.nodes):
-        raise ConfigError(source, f"{where}.node_id", node.node_id,
-                          f"already served by another endpoint at {target.url}")
+        raise ConfigError(
+            source, f"{where}.node_id", node.node_id, f"already served by another endpoint at {target.url}"
+        )
     target.nodes.append((company, node.asset, node.tag, ns, ident))
 
 
-def check_faults(classes: dict[tuple[str, str], str], faults: list[FaultConfig], source: str,
-                 where: str) -> list[FaultConfig]:
+def check_faults(
+    classes: dict[tuple[str, str], str], faults: list[FaultConfig], source: str, where: str
+) -> list[FaultConfig]:
     for fi, fault in enumerate(faults):
         cls = classes.get((fault.company, fault.asset))
         if cls is None:
-            raise ConfigError(source, f"{where}[{fi}].asset", f"{fault.company}/{fault.asset}",
-                              "no simulated asset with this id in this company")
+            raise ConfigError(
+                source,
+                f"{where}[{fi}].asset",
+                f"{fault.company}/{fault.asset}",
+                "no simulated asset with this id in this company",
+            )
         if fault.end_min <= fault.start_min:
             raise ConfigError(source, f"{where}[{fi}].end_min", fault.end_min, "must be after start_min")
         try:

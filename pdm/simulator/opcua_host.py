@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from asyncua import Server, ua
@@ -65,7 +65,8 @@ async def _build_address_space(ep: Endpoint, latest: Latest) -> None:
         nodeid = ua.NodeId(ident, idx)
         value = float(latest[(company, asset)][tag])
         await assets[(company, asset)].add_variable(
-            nodeid, ua.QualifiedName(tag, idx), ua.Variant(value, ua.VariantType.Double))
+            nodeid, ua.QualifiedName(tag, idx), ua.Variant(value, ua.VariantType.Double)
+        )
         ep.writes.append((nodeid, (company, asset), tag))
 
 
@@ -76,12 +77,13 @@ async def publish(endpoints: Iterable[Endpoint], latest: Latest, stamp: datetime
         for nodeid, key, tag in ep.writes:
             value = ua.Variant(float(latest[key][tag]), ua.VariantType.Double)
             await ep.server.write_attribute_value(
-                nodeid, ua.DataValue(value, StatusCode=good, SourceTimestamp=stamp, ServerTimestamp=stamp))
+                nodeid, ua.DataValue(value, StatusCode=good, SourceTimestamp=stamp, ServerTimestamp=stamp)
+            )
 
 
 async def write_server_time(endpoints: Iterable[Endpoint]) -> None:
     # The built-in clock task is disabled (it makes stop() wait up to 1 s): keep CurrentTime fresh.
-    now = ua.DataValue(ua.Variant(datetime.now(timezone.utc), ua.VariantType.DateTime))
+    now = ua.DataValue(ua.Variant(datetime.now(UTC), ua.VariantType.DateTime))
     for ep in endpoints:
         await ep.server.write_attribute_value(ua.NodeId(ua.ObjectIds.Server_ServerStatus_CurrentTime), now)
 

@@ -21,16 +21,31 @@ import numpy as np
 
 SENSORS: dict[str, dict[str, str]] = {
     "centrifugal_pump": {
-        "flow": "m3/h", "discharge_pressure": "bar", "suction_pressure": "bar", "motor_current": "A",
-        "vibration": "mm/s", "bearing_temp": "degC", "motor_temp": "degC",
+        "flow": "m3/h",
+        "discharge_pressure": "bar",
+        "suction_pressure": "bar",
+        "motor_current": "A",
+        "vibration": "mm/s",
+        "bearing_temp": "degC",
+        "motor_temp": "degC",
     },
     "air_compressor": {
-        "load": "%", "discharge_pressure": "bar", "airflow": "m3/min", "motor_current": "A",
-        "oil_temp": "degC", "discharge_temp": "degC", "vibration": "mm/s",
+        "load": "%",
+        "discharge_pressure": "bar",
+        "airflow": "m3/min",
+        "motor_current": "A",
+        "oil_temp": "degC",
+        "discharge_temp": "degC",
+        "vibration": "mm/s",
     },
     "cnc_spindle": {
-        "spindle_speed": "rpm", "spindle_load": "%", "motor_current": "A", "vibration": "mm/s",
-        "spindle_temp": "degC", "coolant_temp": "degC", "coolant_flow": "l/min",
+        "spindle_speed": "rpm",
+        "spindle_load": "%",
+        "motor_current": "A",
+        "vibration": "mm/s",
+        "spindle_temp": "degC",
+        "coolant_temp": "degC",
+        "coolant_flow": "l/min",
     },
 }
 
@@ -57,8 +72,10 @@ def check_fault(asset_class: str, kind: str) -> None:
     if asset_class not in APPLICABLE_FAULTS:
         raise ValueError(f"unknown asset class {asset_class!r}; known: {sorted(SENSORS)}")
     if kind not in APPLICABLE_FAULTS[asset_class] and kind not in BENIGN_KINDS:  # benign events fit every class
-        raise ValueError(f"fault kind {kind!r} does not apply to asset class {asset_class!r}; "
-                         f"applicable: {sorted(APPLICABLE_FAULTS[asset_class])}")
+        raise ValueError(
+            f"fault kind {kind!r} does not apply to asset class {asset_class!r}; "
+            f"applicable: {sorted(APPLICABLE_FAULTS[asset_class])}"
+        )
 
 
 def fault_severity(t_min: float, start_min: float, end_min: float, ramp_min: float) -> float:
@@ -109,18 +126,22 @@ class _Pump:
     """Variable-speed centrifugal pump on a pure friction system (so flow ∝ speed, head ∝ speed²)."""
 
     def __init__(self, rng: np.random.Generator):
-        self.q_bep = 120.0 * rng.uniform(0.9, 1.1)      # m3/h at best efficiency, full speed
-        self.h_shut, h_bep = 55.0, 40.0                  # m, shut-off and duty head
-        self.a_pump = (self.h_shut - h_bep) / self.q_bep ** 2
-        self.k_sys = h_bep / self.q_bep ** 2
-        self.p_tank = rng.uniform(1.5, 1.7)              # bar, suction vessel
+        self.q_bep = 120.0 * rng.uniform(0.9, 1.1)  # m3/h at best efficiency, full speed
+        self.h_shut, h_bep = 55.0, 40.0  # m, shut-off and duty head
+        self.a_pump = (self.h_shut - h_bep) / self.q_bep**2
+        self.k_sys = h_bep / self.q_bep**2
+        self.p_tank = rng.uniform(1.5, 1.7)  # bar, suction vessel
         self.i_noload, self.i_rated = 12.0, 43.0
         self.t_amb = rng.uniform(18.0, 26.0)
         self.temps: tuple[float, float] | None = None
 
     def sample(self, n: float, dt: float, f: Mapping[str, float], z: np.ndarray) -> dict[str, float]:
-        cav, clog, bw, imb = f.get("cavitation", 0.0), f.get("clogging_filter", 0.0), \
-            f.get("bearing_wear", 0.0), f.get("imbalance", 0.0)
+        cav, clog, bw, imb = (
+            f.get("cavitation", 0.0),
+            f.get("clogging_filter", 0.0),
+            f.get("bearing_wear", 0.0),
+            f.get("imbalance", 0.0),
+        )
         # A clogged discharge filter adds system resistance: the duty point slides up the pump curve.
         k = self.k_sys * (1.0 + 2.5 * clog)
         q = n * math.sqrt(self.h_shut / (self.a_pump + k))
@@ -129,7 +150,7 @@ class _Pump:
         q *= 1.0 - cav * (0.22 + 0.08 * z[6])
         h *= 1.0 - cav * (0.08 + 0.05 * z[7])
         eta = 0.76 * (1.0 - 0.5 * (q / (n * self.q_bep) - 1.0) ** 2)
-        p_shaft = 2.725e-3 * q * h / eta + 0.8 * bw     # kW; worn bearings add friction
+        p_shaft = 2.725e-3 * q * h / eta + 0.8 * bw  # kW; worn bearings add friction
         current = self.i_noload + p_shaft / 0.93 * 1e3 / _SQRT3_400_PF
         # Cavitation is what a starved suction looks like: a throttled inlet or a low tank.
         suction = self.p_tank - 0.25 * (q / self.q_bep) ** 2 - 0.9 * cav
@@ -137,7 +158,7 @@ class _Pump:
         vib = (0.8 + 1.4 * n) * (1.0 + 2.0 * bw) + 3.5 * imb * n * n + cav * (1.5 + 0.8 * abs(z[8]))
         vib *= 1.0 + (0.04 + 0.15 * bw + 0.2 * cav) * z[2]
         load = current / self.i_rated
-        tgt_motor = self.t_amb + 48.0 * load ** 2 + 25.0 * f.get("cooling_failure", 0.0)
+        tgt_motor = self.t_amb + 48.0 * load**2 + 25.0 * f.get("cooling_failure", 0.0)
         tgt_bearing = self.t_amb + 8.0 + 14.0 * n + 10.0 * load + 12.0 * bw + 3.0 * imb
         if self.temps is None:
             self.temps = (tgt_bearing, tgt_motor)
@@ -159,26 +180,30 @@ class _Compressor:
     """Oil-injected screw compressor on a variable-speed drive feeding a plant air network."""
 
     def __init__(self, rng: np.random.Generator):
-        self.fad_rated = 10.0 * rng.uniform(0.9, 1.1)   # m3/min free air delivery at full speed
-        self.p_set = rng.uniform(7.2, 7.8)               # bar(g)
+        self.fad_rated = 10.0 * rng.uniform(0.9, 1.1)  # m3/min free air delivery at full speed
+        self.p_set = rng.uniform(7.2, 7.8)  # bar(g)
         self.i_noload, self.i_rated = 25.0, 100.0
         self.t_amb = rng.uniform(18.0, 28.0)
         self.temps: tuple[float, float] | None = None
 
     def sample(self, u: float, dt: float, f: Mapping[str, float], z: np.ndarray) -> dict[str, float]:
-        clog, cool, bw, imb = f.get("clogging_filter", 0.0), f.get("cooling_failure", 0.0), \
-            f.get("bearing_wear", 0.0), f.get("imbalance", 0.0)
+        clog, cool, bw, imb = (
+            f.get("clogging_filter", 0.0),
+            f.get("cooling_failure", 0.0),
+            f.get("bearing_wear", 0.0),
+            f.get("imbalance", 0.0),
+        )
         # A clogged intake filter lowers the inlet pressure: each turn moves less air, so the
         # drive speeds up to chase the demand and still delivers less.
         speed = min(1.1, u * (1.0 + 0.25 * clog))
         airflow = self.fad_rated * u * (1.0 - 0.3 * clog)
-        pressure = self.p_set - 0.5 * (u - 0.7)          # network sags a little under high demand
-        p_in = 1.0 - 0.2 * clog                           # bar(a)
+        pressure = self.p_set - 0.5 * (u - 0.7)  # network sags a little under high demand
+        p_in = 1.0 - 0.2 * clog  # bar(a)
         ratio = (pressure + 1.0) / p_in
-        work = (ratio ** 0.2857 - 1.0) / ((self.p_set + 1.0) ** 0.2857 - 1.0)
-        power = speed * work * (1.0 + 0.05 * bw)          # per unit of rated shaft power
+        work = (ratio**0.2857 - 1.0) / ((self.p_set + 1.0) ** 0.2857 - 1.0)
+        power = speed * work * (1.0 + 0.05 * bw)  # per unit of rated shaft power
         current = self.i_noload + (self.i_rated - self.i_noload) * power
-        vib = (0.9 + 1.6 * speed) * (1.0 + 2.0 * bw) + 3.0 * imb * speed ** 2
+        vib = (0.9 + 1.6 * speed) * (1.0 + 2.0 * bw) + 3.0 * imb * speed**2
         vib *= 1.0 + (0.04 + 0.15 * bw) * z[2]
         # The oil cooler carries the compression heat; a failed fan or fouled cooler lets it rise.
         tgt_oil = self.t_amb + 45.0 + 18.0 * power + 22.0 * cool + 6.0 * bw
@@ -210,15 +235,19 @@ class _Spindle:
         self.temps: tuple[float, float] | None = None
 
     def sample(self, u: float, dt: float, f: Mapping[str, float], z: np.ndarray) -> dict[str, float]:
-        clog, cool, bw, imb = f.get("clogging_filter", 0.0), f.get("cooling_failure", 0.0), \
-            f.get("bearing_wear", 0.0), f.get("imbalance", 0.0)
+        clog, cool, bw, imb = (
+            f.get("clogging_filter", 0.0),
+            f.get("cooling_failure", 0.0),
+            f.get("bearing_wear", 0.0),
+            f.get("imbalance", 0.0),
+        )
         speed = self.n_max * u
         # Heavier cuts are scheduled at higher speed (constant chip load), hence load rises with u.
-        load = 10.0 + 60.0 * u ** 1.5 + 6.0 * bw
+        load = 10.0 + 60.0 * u**1.5 + 6.0 * bw
         current = self.i_noload + 0.3 * load
         flow = self.flow_rated * (0.9 + 0.1 * u) * (1.0 - 0.6 * clog)
         rel = speed / self.n_max
-        heat = 0.5 * (current / self.i_rated) ** 2 + 0.5 * rel ** 2 + 0.4 * bw   # copper + bearing losses
+        heat = 0.5 * (current / self.i_rated) ** 2 + 0.5 * rel**2 + 0.4 * bw  # copper + bearing losses
         # Temperature rise across the jacket is heat over coolant flow: a clogged filter shows here.
         rise = heat * self.flow_rated / flow
         tgt_coolant = self.t_chiller + 3.0 * heat + 14.0 * cool
@@ -228,7 +257,7 @@ class _Spindle:
         tgt_spindle = coolant + 14.0 * rise + 6.0 * bw + 2.0 * imb
         spindle = _lag(self.temps[1], tgt_spindle, dt, 240.0)
         self.temps = (coolant, spindle)
-        vib = (0.5 + 1.5 * rel) * (1.0 + 2.0 * bw) + 3.0 * imb * rel ** 2
+        vib = (0.5 + 1.5 * rel) * (1.0 + 2.0 * bw) + 3.0 * imb * rel**2
         vib *= 1.0 + (0.04 + 0.15 * bw) * z[2]
         return {
             "spindle_speed": speed + 4.0 * z[0],
@@ -262,8 +291,7 @@ class AssetModel:
         self._duty = DutyProfile(self._rng, mean, span)
         self._physics = physics(self._rng)
 
-    def step(self, sim_t: float, dt: float, faults_active: Mapping[str, float] | None = None
-             ) -> dict[str, float]:
+    def step(self, sim_t: float, dt: float, faults_active: Mapping[str, float] | None = None) -> dict[str, float]:
         """State at ``sim_t`` (seconds), ``dt`` seconds after the previous step.
 
         ``faults_active`` maps fault (or benign event) kind to severity in [0, 1]; an inapplicable

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pdm.config import FaultConfig, PlantConfig
 from pdm.simulator.clock import SimClock
@@ -31,22 +31,29 @@ _MAX_CATCH_UP = 50  # ticks replayed one by one after a stall; beyond that, one 
 
 def _as_utc(value: datetime) -> datetime:
     # A naive datetime in a plant file means UTC: the plant has no local time zone.
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class SimulatedPlant:
     """Simulated assets served over OPC UA. No I/O until ``start()``; use ``async with``."""
 
-    def __init__(self, plants: PlantConfig, *, speed: float | None = None, seed: int | None = None,
-                 start: datetime | None = None, faults: list[FaultConfig] | None = None,
-                 source: str = "<plants>"):
+    def __init__(
+        self,
+        plants: PlantConfig,
+        *,
+        speed: float | None = None,
+        seed: int | None = None,
+        start: datetime | None = None,
+        faults: list[FaultConfig] | None = None,
+        source: str = "<plants>",
+    ):
         sim = plants.simulation
         self._speed = float(sim.speed if speed is None else speed)
         if not 0 < self._speed <= 10_000:
             raise ValueError(f"speed must be in (0, 10000], got {self._speed}")
         self._seed = sim.seed if seed is None else int(seed)
         self._tick_s = sim.tick_s
-        self._start = _as_utc(start or sim.start or datetime.now(timezone.utc).replace(microsecond=0))
+        self._start = _as_utc(start or sim.start or datetime.now(UTC).replace(microsecond=0))
         self._classes = simulated_classes(plants)
         self._reset_models()
         self._endpoints = check_endpoints(plants, source)
@@ -78,8 +85,17 @@ class SimulatedPlant:
     @property
     def faults(self) -> list[dict]:
         at = lambda minutes: self._start + timedelta(minutes=minutes)  # noqa: E731
-        return [{"company": f.company, "asset": f.asset, "kind": f.kind, "start": at(f.start_min),
-                 "end": at(f.end_min), "benign": f.kind in BENIGN_KINDS} for f in self._faults]
+        return [
+            {
+                "company": f.company,
+                "asset": f.asset,
+                "kind": f.kind,
+                "start": at(f.start_min),
+                "end": at(f.end_min),
+                "benign": f.kind in BENIGN_KINDS,
+            }
+            for f in self._faults
+        ]
 
     def latest(self) -> dict[tuple[str, str], dict[str, float]]:
         """Last values written, by (company, asset): what a client reading now would see."""
@@ -97,7 +113,7 @@ class SimulatedPlant:
             self._latest[key] = model.step(sim_t, dt, self._severities(key, sim_t / 60.0))
 
     async def _publish(self, sim_t: float) -> None:
-        stamp = datetime.fromtimestamp(self._clock.start + sim_t, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(self._clock.start + sim_t, tz=UTC)
         await publish(self._endpoints.values(), self._latest, stamp)
 
     def _catch_up(self, done: int, due: int, step_s: float) -> None:

@@ -51,26 +51,50 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
             summary.sites += 1
             assets = {}
             for a in s.assets:
-                assets[a.id] = _upsert(session, Asset, {"company_id": company.id, "slug": a.id}, {
-                    "site_id": site.id, "name": a.name or a.id, "asset_class": a.asset_class,
-                    "criticality": a.criticality, "downtime_cost_per_hour": a.downtime_cost_per_hour,
-                    "silent_period_min": a.silent_period_min,
-                    "cost_overrides": a.costs.model_dump(mode="json", exclude_unset=True) if a.costs else None})
+                assets[a.id] = _upsert(
+                    session,
+                    Asset,
+                    {"company_id": company.id, "slug": a.id},
+                    {
+                        "site_id": site.id,
+                        "name": a.name or a.id,
+                        "asset_class": a.asset_class,
+                        "criticality": a.criticality,
+                        "downtime_cost_per_hour": a.downtime_cost_per_hour,
+                        "silent_period_min": a.silent_period_min,
+                        "cost_overrides": a.costs.model_dump(mode="json", exclude_unset=True) if a.costs else None,
+                    },
+                )
                 summary.assets += 1
             for e in s.endpoints:
-                endpoint = _upsert(session, Endpoint, {"company_id": company.id, "name": e.name}, {
-                    "site_id": site.id, "endpoint_url": e.endpoint_url,
-                    "settings": endpoint_settings(e), "enabled": e.enabled})
+                endpoint = _upsert(
+                    session,
+                    Endpoint,
+                    {"company_id": company.id, "name": e.name},
+                    {
+                        "site_id": site.id,
+                        "endpoint_url": e.endpoint_url,
+                        "settings": endpoint_settings(e),
+                        "enabled": e.enabled,
+                    },
+                )
                 summary.endpoints += 1
                 for n in e.nodes:
-                    _upsert(session, Tag, {"asset_id": assets[n.asset].id, "name": n.tag}, {
-                        "company_id": company.id, "endpoint_id": endpoint.id,
-                        "node_id": n.node_id, "unit": n.unit})
+                    _upsert(
+                        session,
+                        Tag,
+                        {"asset_id": assets[n.asset].id, "name": n.tag},
+                        {"company_id": company.id, "endpoint_id": endpoint.id, "node_id": n.node_id, "unit": n.unit},
+                    )
                     summary.tags += 1
         sync_channels(session, company_id=company.id, config=c.notifications)
     for asset_class, costs in cfg.cost_defaults.items():
-        _upsert(session, CostDefault, {"asset_class": asset_class},
-                {"costs": costs.model_dump(mode="json", exclude_unset=True)})
+        _upsert(
+            session,
+            CostDefault,
+            {"asset_class": asset_class},
+            {"costs": costs.model_dump(mode="json", exclude_unset=True)},
+        )
     return summary
 
 
@@ -131,15 +155,24 @@ def sync_channels(session: Session, *, company_id: int, config: NotificationsCon
         wanted[("email", ",".join(route.to))] = (route.min_severity, smtp)
     for hook in config.webhooks:
         wanted[("webhook", hook.url)] = (hook.min_severity, {"timeout_s": hook.timeout_s})
-    existing = session.execute(select(NotificationChannel)
-                               .where(NotificationChannel.company_id == company_id)).scalars()
+    existing = session.execute(
+        select(NotificationChannel).where(NotificationChannel.company_id == company_id)
+    ).scalars()
     for channel in existing:
         key = (channel.kind, channel.target)
         channel.enabled = key in wanted
         if channel.enabled:
             channel.min_severity, channel.settings = wanted.pop(key)
     for (kind, target), (min_severity, settings) in wanted.items():
-        session.add(NotificationChannel(company_id=company_id, kind=kind, target=target, min_severity=min_severity,
-                                        settings=settings, enabled=True))
+        session.add(
+            NotificationChannel(
+                company_id=company_id,
+                kind=kind,
+                target=target,
+                min_severity=min_severity,
+                settings=settings,
+                enabled=True,
+            )
+        )
     session.flush()
     return len(config.email) + len(config.webhooks)

@@ -39,8 +39,9 @@ def level_name(bucket_s: int) -> str:
     return f"{bucket_s // 3600}h" if bucket_s % 3600 == 0 else f"{bucket_s // 60}m"
 
 
-def chart_series(session: Session, *, company_id: int, asset_id: int, start: float, end: float,
-                 tags: Iterable[str] | None = None) -> pd.DataFrame:
+def chart_series(
+    session: Session, *, company_id: int, asset_id: int, start: float, end: float, tags: Iterable[str] | None = None
+) -> pd.DataFrame:
     """What a chart of one asset shows over [start, end], columns ``SERIES_COLUMNS``.
 
     Short ranges: ``asset_series`` (level "raw", and "1m" where raw rows have expired). Long ranges:
@@ -54,16 +55,21 @@ def chart_series(session: Session, *, company_id: int, asset_id: int, start: flo
         return asset_series(session, company_id=company_id, asset_id=asset_id, start=start, end=end, tags=tags)
     lo = (start // size) * size  # whole buckets: the first one is not a partial mean
     dialect = session.get_bind().dialect.name
-    parts = [pd.DataFrame(session.execute(stmt).all(), columns=["tag", "ts", "min", "total", "max", "count", "bad"])
-             for stmt in (_raw_buckets(dialect, size, company_id, asset_id, lo, end, tags),
-                          _minute_buckets(dialect, size, company_id, asset_id, lo, end, tags))]
+    parts = [
+        pd.DataFrame(session.execute(stmt).all(), columns=["tag", "ts", "min", "total", "max", "count", "bad"])
+        for stmt in (
+            _raw_buckets(dialect, size, company_id, asset_id, lo, end, tags),
+            _minute_buckets(dialect, size, company_id, asset_id, lo, end, tags),
+        )
+    ]
     both = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
     if both.empty:
         return pd.DataFrame(columns=SERIES_COLUMNS)
     # PostgreSQL returns sums of integers as Decimal: one numeric type before merging.
     both = both.astype({"min": float, "total": float, "max": float, "count": int, "bad": int, "ts": float})
     merged = both.groupby(["tag", "ts"], as_index=False).agg(
-        min=("min", "min"), total=("total", "sum"), max=("max", "max"), count=("count", "sum"), bad=("bad", "sum"))
+        min=("min", "min"), total=("total", "sum"), max=("max", "max"), count=("count", "sum"), bad=("bad", "sum")
+    )
     good = merged["count"] > 0
     merged["value"] = (merged["total"] / merged["count"]).where(good)
     merged["quality"] = (~good) * BAD_QUALITY
@@ -84,23 +90,37 @@ def _scoped(stmt, table, company_id: int, asset_id: int, tags: list[str] | None)
     return stmt if tags is None else stmt.where(Tag.name.in_(tags))
 
 
-def _raw_buckets(dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float,
-                 tags: list[str] | None):
+def _raw_buckets(dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float, tags: list[str] | None):
     good = and_(Reading.quality >= _GOOD[0], Reading.quality < _GOOD[1])
     value = case((good, Reading.value))
     bucket = _bucket(Reading.ts, size, dialect)
-    stmt = select(Tag.name, bucket, func.min(value), func.sum(value), func.max(value), func.count(value),
-                  func.sum(case((good, 0), else_=1))).select_from(Reading)
+    stmt = select(
+        Tag.name,
+        bucket,
+        func.min(value),
+        func.sum(value),
+        func.max(value),
+        func.count(value),
+        func.sum(case((good, 0), else_=1)),
+    ).select_from(Reading)
     stmt = _scoped(stmt, Reading, company_id, asset_id, tags)
     return stmt.where(Reading.ts >= lo, Reading.ts <= hi).group_by(Tag.name, bucket)
 
 
-def _minute_buckets(dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float,
-                    tags: list[str] | None):
+def _minute_buckets(
+    dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float, tags: list[str] | None
+):
     m = ReadingMinute
     bucket = _bucket(m.minute, size, dialect)
-    stmt = select(Tag.name, bucket, func.min(m.min), func.sum(m.mean * m.count), func.max(m.max), func.sum(m.count),
-                  func.sum(m.bad_count)).select_from(m)
+    stmt = select(
+        Tag.name,
+        bucket,
+        func.min(m.min),
+        func.sum(m.mean * m.count),
+        func.max(m.max),
+        func.sum(m.count),
+        func.sum(m.bad_count),
+    ).select_from(m)
     stmt = _scoped(stmt, m, company_id, asset_id, tags)
     return stmt.where(m.minute >= lo, m.minute <= hi).group_by(Tag.name, bucket)
 

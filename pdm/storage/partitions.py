@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
@@ -41,7 +41,7 @@ def day_start(ts: float) -> float:
 
 def partition_for(ts: float) -> Partition:
     start = day_start(ts)
-    name = "readings_p" + datetime.fromtimestamp(start, timezone.utc).strftime("%Y%m%d")
+    name = "readings_p" + datetime.fromtimestamp(start, UTC).strftime("%Y%m%d")
     return Partition(name, start, start + DAY_S)
 
 
@@ -59,21 +59,26 @@ def is_partitioned(conn: Connection) -> bool:
 
 def day_partitions(conn: Connection) -> list[Partition]:
     """The existing day partitions, oldest first (the DEFAULT partition is not among them)."""
-    names = conn.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                              "WHERE i.inhparent = to_regclass('readings')")).scalars()
+    names = conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass('readings')"
+        )
+    ).scalars()
     out = []
     for name in names:
         match = _NAME.match(name)
         if match:
-            day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=timezone.utc).timestamp()
+            day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC).timestamp()
             out.append(Partition(name, day, day + DAY_S))
     return sorted(out, key=lambda p: p.start)
 
 
 def partition_of(conn: Connection, tag_id: int, ts: float) -> str | None:
     """Which partition holds the reading (tag_id, ts); None when there is none."""
-    return conn.execute(text("SELECT tableoid::regclass::text FROM readings WHERE tag_id = :t AND ts = :ts"),
-                        {"t": tag_id, "ts": ts}).scalar()
+    return conn.execute(
+        text("SELECT tableoid::regclass::text FROM readings WHERE tag_id = :t AND ts = :ts"), {"t": tag_id, "ts": ts}
+    ).scalar()
 
 
 def create_partition(conn: Connection, part: Partition) -> bool:
@@ -87,25 +92,40 @@ def create_partition(conn: Connection, part: Partition) -> bool:
         return False
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     bounds = {"lo": part.start, "hi": part.end}
-    waiting = conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE ts >= :lo AND ts < :hi)"),
-                           bounds).scalar()
+    waiting = conn.execute(
+        text(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE ts >= :lo AND ts < :hi)"), bounds
+    ).scalar()
     if not waiting:
-        conn.execute(text(f"CREATE TABLE IF NOT EXISTS {part.name} PARTITION OF readings "
-                          f"FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"))
+        conn.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {part.name} PARTITION OF readings "
+                f"FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"
+            )
+        )
         return True
     conn.execute(text(f"CREATE TABLE {part.name} (LIKE readings INCLUDING DEFAULTS)"))
-    conn.execute(text(f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE ts >= :lo AND ts < :hi RETURNING *) "
-                      f"INSERT INTO {part.name} SELECT * FROM moved"), bounds)
-    conn.execute(text(f"ALTER TABLE readings ATTACH PARTITION {part.name} "
-                      f"FOR VALUES FROM ({part.start!r}) TO ({part.end!r})"))
+    conn.execute(
+        text(
+            f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE ts >= :lo AND ts < :hi RETURNING *) "
+            f"INSERT INTO {part.name} SELECT * FROM moved"
+        ),
+        bounds,
+    )
+    conn.execute(
+        text(f"ALTER TABLE readings ATTACH PARTITION {part.name} FOR VALUES FROM ({part.start!r}) TO ({part.end!r})")
+    )
     return True
 
 
 def days_waiting_in_default(conn: Connection, *, after: float) -> list[float]:
     """Start of each day with rows in the DEFAULT partition that ends after ``after``."""
-    rows = conn.execute(text(f"SELECT DISTINCT floor(ts / {DAY_S}) * {DAY_S} AS day FROM {DEFAULT_PARTITION} "
-                             f"WHERE ts >= :after ORDER BY day LIMIT {MAX_SPLITS_PER_RUN}"),
-                        {"after": day_start(after)}).scalars()
+    rows = conn.execute(
+        text(
+            f"SELECT DISTINCT floor(ts / {DAY_S}) * {DAY_S} AS day FROM {DEFAULT_PARTITION} "
+            f"WHERE ts >= :after ORDER BY day LIMIT {MAX_SPLITS_PER_RUN}"
+        ),
+        {"after": day_start(after)},
+    ).scalars()
     return [float(d) for d in rows]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pdm.storage.session import dialect_insert
 from pdm.storage.tables import Reading, ReadingMinute, Tag
 
+
 def insert_ignore(conn: Connection | Session, table, rows: Sequence[dict]) -> None:
     """Insert ``rows``; rows whose primary key already exists are skipped."""
     if not rows:
@@ -61,33 +62,50 @@ def copy_readings(conn: Connection | Session, rows: Sequence[tuple]) -> None:
     """
     connection = conn.connection() if isinstance(conn, Session) else conn
     cursor = connection.connection.driver_connection.cursor()
-    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS readings_in "
-                   "(tag_id integer, ts double precision, value double precision, quality bigint, "
-                   "received_at double precision) ON COMMIT DELETE ROWS")
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS readings_in "
+        "(tag_id integer, ts double precision, value double precision, quality bigint, "
+        "received_at double precision) ON COMMIT DELETE ROWS"
+    )
     with cursor.copy(f"COPY readings_in ({', '.join(READING_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    cursor.execute(f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
-                   f"SELECT {', '.join(READING_COLUMNS)} FROM readings_in ON CONFLICT DO NOTHING")
+    cursor.execute(
+        f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
+        f"SELECT {', '.join(READING_COLUMNS)} FROM readings_in ON CONFLICT DO NOTHING"
+    )
     cursor.execute("TRUNCATE readings_in")
 
 
 def count_readings(session: Session, *, company_id: int) -> int:
-    stmt = select(func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id).where(
-        Tag.company_id == company_id)
+    stmt = (
+        select(func.count())
+        .select_from(Reading)
+        .join(Tag, Tag.id == Reading.tag_id)
+        .where(Tag.company_id == company_id)
+    )
     return int(session.execute(stmt).scalar_one())
 
 
-def asset_readings(session: Session, *, company_id: int, asset_id: int, start: float | None = None,
-                   end: float | None = None, tags: Iterable[str] | None = None) -> pd.DataFrame:
+def asset_readings(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    start: float | None = None,
+    end: float | None = None,
+    tags: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """Long frame (ts, tag, value, quality) of one asset's raw readings in [start, end].
 
     Raw only, never the 1-minute aggregates: training and scoring need the real sampling, so a
     training window reaches back at most ``retention.raw_days``. Charts use ``asset_series``.
     """
-    stmt = (select(Reading.ts, Tag.name.label("tag"), Reading.value, Reading.quality)
-            .join(Tag, Tag.id == Reading.tag_id)
-            .where(Tag.company_id == company_id, Tag.asset_id == asset_id))
+    stmt = (
+        select(Reading.ts, Tag.name.label("tag"), Reading.value, Reading.quality)
+        .join(Tag, Tag.id == Reading.tag_id)
+        .where(Tag.company_id == company_id, Tag.asset_id == asset_id)
+    )
     if start is not None:
         stmt = stmt.where(Reading.ts >= start)
     if end is not None:
@@ -102,8 +120,15 @@ SERIES_COLUMNS = ["ts", "tag", "value", "quality", "min", "max", "level"]
 BAD_QUALITY = 0x80000000  # a minute with no Good reading: its mean is unknown
 
 
-def asset_series(session: Session, *, company_id: int, asset_id: int, start: float | None = None,
-                 end: float | None = None, tags: Iterable[str] | None = None) -> pd.DataFrame:
+def asset_series(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    start: float | None = None,
+    end: float | None = None,
+    tags: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """What a chart shows over [start, end]: raw readings where they are still kept, and each
     tag's 1-minute aggregates (value = mean, with min and max) before its oldest raw reading.
 
@@ -113,10 +138,18 @@ def asset_series(session: Session, *, company_id: int, asset_id: int, start: flo
     tags = None if tags is None else list(tags)
     raw = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start, end=end, tags=tags)
     raw = raw.assign(min=raw["value"], max=raw["value"], level="raw")
-    stmt = (select(ReadingMinute.minute, Tag.name, ReadingMinute.mean, ReadingMinute.count, ReadingMinute.min,
-                   ReadingMinute.max)
-            .join(Tag, Tag.id == ReadingMinute.tag_id)
-            .where(Tag.company_id == company_id, Tag.asset_id == asset_id))
+    stmt = (
+        select(
+            ReadingMinute.minute,
+            Tag.name,
+            ReadingMinute.mean,
+            ReadingMinute.count,
+            ReadingMinute.min,
+            ReadingMinute.max,
+        )
+        .join(Tag, Tag.id == ReadingMinute.tag_id)
+        .where(Tag.company_id == company_id, Tag.asset_id == asset_id)
+    )
     if start is not None:
         stmt = stmt.where(ReadingMinute.minute >= (start // 60) * 60)  # the minute that holds ``start``
     if end is not None:
@@ -133,8 +166,9 @@ def asset_series(session: Session, *, company_id: int, asset_id: int, start: flo
     return pd.concat(frames, ignore_index=True).sort_values(["ts", "tag"], kind="stable", ignore_index=True)
 
 
-def stored_counts(session: Session, *, by: str, company_id: int | None, start: float | None = None,
-                  end: float | None = None) -> dict[int, int]:
+def stored_counts(
+    session: Session, *, by: str, company_id: int | None, start: float | None = None, end: float | None = None
+) -> dict[int, int]:
     """Readings stored per ``by`` ("endpoint" or "company") with a timestamp in [start, end).
 
     Raw rows plus those already folded into 1-minute aggregates (``count`` + ``bad_count``: every
@@ -145,8 +179,11 @@ def stored_counts(session: Session, *, by: str, company_id: int | None, start: f
     """
     key = {"endpoint": Tag.endpoint_id, "company": Tag.company_id}[by]
     raw = select(key, func.count()).select_from(Reading).join(Tag, Tag.id == Reading.tag_id)
-    folded = (select(key, func.sum(ReadingMinute.count + ReadingMinute.bad_count)).select_from(ReadingMinute)
-              .join(Tag, Tag.id == ReadingMinute.tag_id))
+    folded = (
+        select(key, func.sum(ReadingMinute.count + ReadingMinute.bad_count))
+        .select_from(ReadingMinute)
+        .join(Tag, Tag.id == ReadingMinute.tag_id)
+    )
     counts: dict[int, int] = {}
     for stmt, ts in ((raw, Reading.ts), (folded, ReadingMinute.minute)):
         stmt = stmt.where(key.is_not(None)).group_by(key)

@@ -75,10 +75,12 @@ def aggregate_cutoff(retention: RetentionConfig, now: float) -> float:
 def aggregate_sql(dialect: str, source: str, where: str) -> str:
     """INSERT … SELECT folding ``source`` rows matching ``where`` into readings_1m (merging)."""
     good_value = f"CASE WHEN {GOOD} THEN value END"
-    return (f'INSERT INTO readings_1m (tag_id, minute, "min", mean, "max", "count", bad_count) '
-            f"SELECT tag_id, {_MINUTE[dialect]} AS m, MIN({good_value}), AVG({good_value}), MAX({good_value}), "
-            f"COUNT({good_value}), SUM(CASE WHEN {GOOD} THEN 0 ELSE 1 END) "
-            f"FROM {source} WHERE {where} GROUP BY tag_id, m {_MERGE}")
+    return (
+        f'INSERT INTO readings_1m (tag_id, minute, "min", mean, "max", "count", bad_count) '
+        f"SELECT tag_id, {_MINUTE[dialect]} AS m, MIN({good_value}), AVG({good_value}), MAX({good_value}), "
+        f"COUNT({good_value}), SUM(CASE WHEN {GOOD} THEN 0 ELSE 1 END) "
+        f"FROM {source} WHERE {where} GROUP BY tag_id, m {_MERGE}"
+    )
 
 
 def maintain(engine: Engine, retention: RetentionConfig, *, now: float | None = None) -> RetentionReport:
@@ -112,8 +114,9 @@ def _unlock(conn: Connection) -> None:
         conn.commit()
 
 
-def _maintain(engine: Engine, retention: RetentionConfig, now: float, partitioned: bool,
-              report: RetentionReport) -> None:
+def _maintain(
+    engine: Engine, retention: RetentionConfig, now: float, partitioned: bool, report: RetentionReport
+) -> None:
     cutoff = raw_cutoff(retention, now, partitioned=partitioned)
     if partitioned:
         _ensure_partitions(engine, retention, now, cutoff, report)
@@ -129,12 +132,14 @@ def _tag_ids(engine: Engine) -> list[int]:
         return list(conn.execute(text("SELECT id FROM tags ORDER BY id")).scalars())
 
 
-def _ensure_partitions(engine: Engine, retention: RetentionConfig, now: float, cutoff: float,
-                       report: RetentionReport) -> None:
+def _ensure_partitions(
+    engine: Engine, retention: RetentionConfig, now: float, cutoff: float, report: RetentionReport
+) -> None:
     with engine.connect() as conn:
         waiting = partitions.days_waiting_in_default(conn, after=cutoff)
-    for part in partitions.wanted_partitions(now=now, ahead_days=retention.partition_ahead_days,
-                                             raw_cutoff=cutoff, waiting=waiting):
+    for part in partitions.wanted_partitions(
+        now=now, ahead_days=retention.partition_ahead_days, raw_cutoff=cutoff, waiting=waiting
+    ):
         if _locked(engine, part.name, report, lambda conn, p=part: partitions.create_partition(conn, p)):
             report.partitions_created.append(part.name)
 
@@ -185,12 +190,15 @@ def _in_batches(engine: Engine, bound_sql: str, params: dict, batch_rows: int, s
             return
 
 
-def _expire_raw(engine: Engine, tag_id: int, source: str, cutoff: float, batch_rows: int,
-                report: RetentionReport) -> None:
+def _expire_raw(
+    engine: Engine, tag_id: int, source: str, cutoff: float, batch_rows: int, report: RetentionReport
+) -> None:
     params = {"tag": tag_id, "cutoff": cutoff}
     with engine.connect() as conn:
-        if conn.execute(text(f"SELECT 1 FROM {source} WHERE tag_id = :tag AND ts < :cutoff LIMIT 1"),
-                        params).first() is None:
+        if (
+            conn.execute(text(f"SELECT 1 FROM {source} WHERE tag_id = :tag AND ts < :cutoff LIMIT 1"), params).first()
+            is None
+        ):
             return
         dialect = conn.dialect.name
     where = "tag_id = :tag AND ts < :cutoff AND ts <= :bound"
@@ -202,21 +210,36 @@ def _expire_raw(engine: Engine, tag_id: int, source: str, cutoff: float, batch_r
         report.largest_batch = max(report.largest_batch, deleted)
         report.transactions += 1
 
-    _in_batches(engine, f"SELECT ts FROM {source} WHERE tag_id = :tag AND ts < :cutoff "
-                "ORDER BY ts LIMIT 1 OFFSET :skip", params, batch_rows, fold_and_delete)
+    _in_batches(
+        engine,
+        f"SELECT ts FROM {source} WHERE tag_id = :tag AND ts < :cutoff ORDER BY ts LIMIT 1 OFFSET :skip",
+        params,
+        batch_rows,
+        fold_and_delete,
+    )
 
 
 def _expire_aggregates(engine: Engine, tag_id: int, cutoff: float, batch_rows: int, report: RetentionReport) -> None:
     params = {"tag": tag_id, "cutoff": cutoff}
     with engine.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff LIMIT 1"),
-                        params).first() is None:
+        if (
+            conn.execute(
+                text("SELECT 1 FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff LIMIT 1"), params
+            ).first()
+            is None
+        ):
             return
 
     def delete(conn: Connection, batch: dict) -> None:
-        report.aggregates_deleted += conn.execute(text(
-            "DELETE FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff AND minute <= :bound"), batch).rowcount
+        report.aggregates_deleted += conn.execute(
+            text("DELETE FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff AND minute <= :bound"), batch
+        ).rowcount
         report.transactions += 1
 
-    _in_batches(engine, "SELECT minute FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff "
-                "ORDER BY minute LIMIT 1 OFFSET :skip", params, batch_rows, delete)
+    _in_batches(
+        engine,
+        "SELECT minute FROM readings_1m WHERE tag_id = :tag AND minute < :cutoff ORDER BY minute LIMIT 1 OFFSET :skip",
+        params,
+        batch_rows,
+        delete,
+    )

@@ -7,8 +7,21 @@ each query can filter by the tenant without a join.
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Text, UniqueConstraint, text)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -157,8 +170,7 @@ class DetectorState(Base):
     ``settle_rows`` rows). A row's score then does not depend on how the rows were cut into runs."""
 
     __tablename__ = "detector_states"
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),
-                                                  primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     resume_ts: Mapped[float | None] = mapped_column(Float)
@@ -209,9 +221,13 @@ class Alert(Base):
     __table_args__ = (
         # At most one open alert per asset, enforced by the database itself so that two
         # scorers racing on one asset cannot both open one.
-        Index("uq_alerts_open_asset", "asset_id", unique=True,
-              sqlite_where=text("status IN ('OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS')"),
-              postgresql_where=text("status IN ('OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS')")),
+        Index(
+            "uq_alerts_open_asset",
+            "asset_id",
+            unique=True,
+            sqlite_where=text("status IN ('OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS')"),
+            postgresql_where=text("status IN ('OPEN', 'ACKNOWLEDGED', 'IN_PROGRESS')"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)

@@ -6,11 +6,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.access import audit
-
-from pdm.access import users
-from pdm.errors import PdmError
+from pdm.access import audit, users
 from pdm.access.tenancy import COMPANY_ROLES, ROLES, Principal
+from pdm.errors import PdmError
 from pdm.ui.common import CompanyRef, iso_local
 
 FLASH = "pdm_admin_flash"
@@ -28,9 +26,16 @@ def _run(make_session: sessionmaker[Session], done: str, step, **kwargs) -> None
 def _add(make_session, principal: Principal) -> None:
     s = st.session_state
     company = s.get("new_user_company") if s.get("new_user_role") in COMPANY_ROLES else None
-    _run(make_session, f"User {s.get('new_user_name')!r} added", users.add_user, username=s.get("new_user_name", ""),
-         password=s.get("new_user_password", ""), role=s.get("new_user_role"), company_id=company,
-         actor=principal.username)
+    _run(
+        make_session,
+        f"User {s.get('new_user_name')!r} added",
+        users.add_user,
+        username=s.get("new_user_name", ""),
+        password=s.get("new_user_password", ""),
+        role=s.get("new_user_role"),
+        company_id=company,
+        actor=principal.username,
+    )
     s["new_user_password"] = ""
 
 
@@ -42,9 +47,22 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
     names = {c.id: c.name for c in companies}
     with make_session() as session:
         rows = users.list_users(session)
-    st.dataframe(pd.DataFrame([{"user": u.username, "role": u.role, "company": names.get(u.company_id, ""),
-                                "enabled": u.enabled, "created": iso_local(u.created_at)} for u in rows],
-                              columns=["user", "role", "company", "enabled", "created"]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "user": u.username,
+                    "role": u.role,
+                    "company": names.get(u.company_id, ""),
+                    "enabled": u.enabled,
+                    "created": iso_local(u.created_at),
+                }
+                for u in rows
+            ],
+            columns=["user", "role", "company", "enabled", "created"],
+        ),
+        hide_index=True,
+    )
     with st.form("add_user", clear_on_submit=True):
         st.text_input("User name", key="new_user_name")
         st.selectbox("Role", ROLES, key="new_user_role")
@@ -55,9 +73,13 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
     if others:
         name = st.selectbox("User", others, key="admin_pick_user")
         enabled = next(u.enabled for u in rows if u.username == name)
-        st.button("Disable" if enabled else "Enable", key="toggle_user", on_click=_run, args=(
-            make_session, f"User {name!r} {'disabled' if enabled else 'enabled'}", users.set_enabled),
-            kwargs={"username": name, "enabled": not enabled, "actor": principal.username})
+        st.button(
+            "Disable" if enabled else "Enable",
+            key="toggle_user",
+            on_click=_run,
+            args=(make_session, f"User {name!r} {'disabled' if enabled else 'enabled'}", users.set_enabled),
+            kwargs={"username": name, "enabled": not enabled, "actor": principal.username},
+        )
         with st.form("reset_password", clear_on_submit=True):
             st.text_input("New password", type="password", key="reset_password_value")
             st.form_submit_button("Set password", on_click=_reset, args=(make_session, principal, name))
@@ -66,8 +88,14 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
 def _reset(make_session, principal: Principal, username: str) -> None:
     password = st.session_state.get("reset_password_value", "")
     st.session_state["reset_password_value"] = ""
-    _run(make_session, f"Password of {username!r} changed", users.set_password, username=username,
-         password=password, actor=principal.username)
+    _run(
+        make_session,
+        f"Password of {username!r} changed",
+        users.set_password,
+        username=username,
+        password=password,
+        actor=principal.username,
+    )
 
 
 def audit_page(*, make_session: sessionmaker[Session], principal: Principal) -> None:
@@ -75,6 +103,20 @@ def audit_page(*, make_session: sessionmaker[Session], principal: Principal) -> 
     action = st.selectbox("Action", [None, *audit.ACTIONS], format_func=lambda a: a or "all", key="audit_action")
     with make_session() as session:
         events = audit.list_events(session, principal=principal, action=action, limit=500)
-    st.dataframe(pd.DataFrame([{"when": iso_local(e.at), "who": e.actor, "action": e.action, "target": e.target,
-                                "company": e.company_id, "details": str(e.details or "")} for e in events],
-                              columns=["when", "who", "action", "target", "company", "details"]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": iso_local(e.at),
+                    "who": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "company": e.company_id,
+                    "details": str(e.details or ""),
+                }
+                for e in events
+            ],
+            columns=["when", "who", "action", "target", "company", "details"],
+        ),
+        hide_index=True,
+    )

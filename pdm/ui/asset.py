@@ -20,8 +20,10 @@ from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
 
 BACK_STATE = "pdm_asset_back"
 RANGES = {"1 hour": 3600, "6 hours": 6 * 3600, "24 hours": 86400, "7 days": 7 * 86400, "30 days": 30 * 86400}
-LEVELS = {"raw": "every stored reading",
-          "1m": "1-minute aggregates where raw readings have expired (older than retention.raw_days)"}
+LEVELS = {
+    "raw": "every stored reading",
+    "1m": "1-minute aggregates where raw readings have expired (older than retention.raw_days)",
+}
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
@@ -35,8 +37,9 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
         sites = site_names(session, company_id=company.id)
         by_id = {a.id: a for a in assets}
         _follow_link(company, by_id)
-        chosen = st.selectbox("Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites),
-                              key=f"asset_pick_{company.id}")
+        chosen = st.selectbox(
+            "Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites), key=f"asset_pick_{company.id}"
+        )
         _history(session, company, by_id[chosen])
         _telemetry(session, company, by_id[chosen])
     back = st.session_state.get(BACK_STATE)
@@ -63,18 +66,31 @@ def _asset_label(asset: Asset, sites: dict[int, str]) -> str:
 
 
 def history_frame(alerts: list[Alert]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "alert": f"#{a.id}", "status": a.status, "severity": a.severity, "opened at": iso_local(a.opened_at),
-        "closed at": iso_local(a.closed_at), "closed by": a.closed_by or "",
-        "failure mode": a.failure_mode or "", "action taken": a.action_taken or "",
-        "downtime avoided (h)": a.downtime_avoided_h, "repair cost": a.repair_cost,
-        "false alarm because": a.false_alarm_reason or "",
-    } for a in alerts])
+    return pd.DataFrame(
+        [
+            {
+                "alert": f"#{a.id}",
+                "status": a.status,
+                "severity": a.severity,
+                "opened at": iso_local(a.opened_at),
+                "closed at": iso_local(a.closed_at),
+                "closed by": a.closed_by or "",
+                "failure mode": a.failure_mode or "",
+                "action taken": a.action_taken or "",
+                "downtime avoided (h)": a.downtime_avoided_h,
+                "repair cost": a.repair_cost,
+                "false alarm because": a.false_alarm_reason or "",
+            }
+            for a in alerts
+        ]
+    )
 
 
 def _history(session: Session, company: CompanyRef, asset: Asset) -> None:
-    st.write(f"Class {asset.asset_class} · criticality {asset.criticality}"
-             + (f" · silent {asset.silent_period_min:g} min after closing" if asset.silent_period_min is not None else ""))
+    st.write(
+        f"Class {asset.asset_class} · criticality {asset.criticality}"
+        + (f" · silent {asset.silent_period_min:g} min after closing" if asset.silent_period_min is not None else "")
+    )
     alerts = [a for a, _ in list_alerts(session, company_id=company.id, asset_ids=[asset.id])]
     if not alerts:
         st.info(f"No alerts for {asset.name or asset.slug} yet")
@@ -98,14 +114,15 @@ def _telemetry(session: Session, company: CompanyRef, asset: Asset) -> None:
     if end is None:
         st.info(f"No readings stored for {asset.name or asset.slug}")
         return
-    telemetry_chart(chart_series(session, company_id=company.id, asset_id=asset.id, start=end - RANGES[label],
-                                 end=end))
+    telemetry_chart(chart_series(session, company_id=company.id, asset_id=asset.id, start=end - RANGES[label], end=end))
 
 
 def level_caption(readings: pd.DataFrame) -> str:
     """Which level a chart shows, oldest first: raw, 1-minute aggregates, or coarser buckets."""
-    shown = [LEVELS.get(level, f"{level} buckets computed from the stored readings")
-             for level in dict.fromkeys(readings["level"])]
+    shown = [
+        LEVELS.get(level, f"{level} buckets computed from the stored readings")
+        for level in dict.fromkeys(readings["level"])
+    ]
     band = "" if shown == [LEVELS["raw"]] else "; line: mean of the Good readings, band: min to max"
     return f"Shown: {', then '.join(shown)}{band}. Ranges over {RAW_SPAN_S // 3600} h are bucketed."
 
@@ -137,8 +154,11 @@ def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -
             spread = alt.Chart(part).mark_area(opacity=0.3).encode(x=x, y="min:Q", y2="max:Q")
             chart = alt.layer(spread, line)
         if tag in ranges:
-            band = (alt.Chart(part.assign(low=ranges[tag][0], high=ranges[tag][1]))
-                    .mark_area(opacity=0.2, color="green").encode(x=x, y="low:Q", y2="high:Q"))
+            band = (
+                alt.Chart(part.assign(low=ranges[tag][0], high=ranges[tag][1]))
+                .mark_area(opacity=0.2, color="green")
+                .encode(x=x, y="low:Q", y2="high:Q")
+            )
             chart = alt.layer(band, chart)
         st.altair_chart(chart.properties(title=str(tag), height=160), width="stretch")
 
@@ -150,11 +170,18 @@ def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
         return
     df = pd.DataFrame(scores, columns=["ts", "score", "threshold"])
     df["time"] = _times(df["ts"])
-    window = pd.DataFrame({"start": _times(pd.Series([alert.opened_at])),
-                           "end": _times(pd.Series([alert.last_seen_at]))})
+    window = pd.DataFrame(
+        {"start": _times(pd.Series([alert.opened_at])), "end": _times(pd.Series([alert.last_seen_at]))}
+    )
     shade = alt.Chart(window).mark_rect(opacity=0.15, color="orange").encode(x="start:T", x2="end:T")
-    line = alt.Chart(df).mark_line().encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title="score"),
-                                            tooltip=["time:T", "score:Q"])
-    rule = (alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))
-            .mark_rule(color="red", strokeDash=[4, 4]).encode(y="threshold:Q"))
+    line = (
+        alt.Chart(df)
+        .mark_line()
+        .encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title="score"), tooltip=["time:T", "score:Q"])
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))
+        .mark_rule(color="red", strokeDash=[4, 4])
+        .encode(y="threshold:Q")
+    )
     st.altair_chart(alt.layer(shade, line, rule).properties(height=300), width="stretch")

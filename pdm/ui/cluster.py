@@ -13,22 +13,22 @@ import streamlit as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.savings import kanon
-
-from pdm.savings import report
 from pdm.alerts.rules import open_counts_by_company
+from pdm.savings import kanon, report
 from pdm.savings.coverage import cluster_coverage
 from pdm.savings.figures import cluster_view
-from pdm.ui import savings as savings_ui
 from pdm.savings.periods import parse_period
 from pdm.storage.readings import stored_counts
 from pdm.storage.tables import Asset, Company, Endpoint, Tag
+from pdm.ui import savings as savings_ui
 from pdm.ui.common import percent
 
 COUNT_COLUMNS = ("assets", "tags", "endpoints", "readings", "open alerts")
-READINGS_METHOD = ("readings stored with a timestamp in the period (all time: every one stored), raw or folded "
-                   "into 1-minute aggregates once older than retention.raw_days; aggregates older than "
-                   "retention.aggregate_days are gone.")
+READINGS_METHOD = (
+    "readings stored with a timestamp in the period (all time: every one stored), raw or folded "
+    "into 1-minute aggregates once older than retention.raw_days; aggregates older than "
+    "retention.aggregate_days are gone."
+)
 
 
 def render(*, make_session: sessionmaker[Session]) -> None:
@@ -63,8 +63,9 @@ def _savings(make_session: sessionmaker[Session], period: str | None) -> None:
     savings_ui.breakdown(view, "by_month", "month")
     name = f"savings-cluster-{period or 'all'}"
     st.download_button("CSV (aggregates)", report.to_csv(view), f"{name}.csv", "text/csv")
-    st.download_button("Printable report (HTML)", report.to_html(view, title="Cluster savings"), f"{name}.html",
-                       "text/html")
+    st.download_button(
+        "Printable report (HTML)", report.to_html(view, title="Cluster savings"), f"{name}.html", "text/html"
+    )
 
 
 def company_counts(session: Session, *, period: str | None = None) -> list[dict]:
@@ -73,6 +74,7 @@ def company_counts(session: Session, *, period: str | None = None) -> list[dict]
 
     Cross-tenant by design (cluster view); returns numbers only.
     """
+
     def grouped(column, *joins):
         stmt = select(column.label("company_id"), func.count().label("n"))
         for target, on in joins:
@@ -82,24 +84,35 @@ def company_counts(session: Session, *, period: str | None = None) -> list[dict]
     assets = grouped(Asset.company_id)
     tags = grouped(Tag.company_id)
     endpoints = grouped(Endpoint.company_id)
-    stmt = select(Company.id, Company.slug, Company.name,
-                  *(func.coalesce(sq.c.n, 0).label(name) for name, sq in
-                    (("assets", assets), ("tags", tags), ("endpoints", endpoints))))
+    stmt = select(
+        Company.id,
+        Company.slug,
+        Company.name,
+        *(
+            func.coalesce(sq.c.n, 0).label(name)
+            for name, sq in (("assets", assets), ("tags", tags), ("endpoints", endpoints))
+        ),
+    )
     for sq in (assets, tags, endpoints):
         stmt = stmt.outerjoin(sq, sq.c.company_id == Company.id)
     start, end, _ = parse_period(period)
     readings = stored_counts(session, by="company", company_id=None, start=start, end=end)
-    return [{**r._mapping, "readings": readings.get(r.id, 0)}
-            for r in session.execute(stmt.order_by(Company.slug))]
+    return [{**r._mapping, "readings": readings.get(r.id, 0)} for r in session.execute(stmt.order_by(Company.slug))]
 
 
 def counts_frame(session: Session, *, period: str | None = None) -> pd.DataFrame:
     open_alerts = {slug: n for slug, _name, n in open_counts_by_company(session)}
     by_id = cluster_coverage(session, period=period)
-    rows = [{"company": r["name"] or r["slug"], "slug": r["slug"],
-             **{k: int(r[k]) for k in ("assets", "tags", "endpoints", "readings")},
-             "open alerts": int(open_alerts.get(r["slug"], 0)),
-             "data coverage": percent(by_id.get(r["id"]))} for r in company_counts(session, period=period)]
+    rows = [
+        {
+            "company": r["name"] or r["slug"],
+            "slug": r["slug"],
+            **{k: int(r[k]) for k in ("assets", "tags", "endpoints", "readings")},
+            "open alerts": int(open_alerts.get(r["slug"], 0)),
+            "data coverage": percent(by_id.get(r["id"])),
+        }
+        for r in company_counts(session, period=period)
+    ]
     return pd.DataFrame(rows, columns=["company", "slug", *COUNT_COLUMNS, "data coverage"])
 
 

@@ -39,7 +39,7 @@ def safe_url(url: str) -> str:
     """The URL for messages: a PostgreSQL password must never reach the page."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as-is minus nothing secret
+    except Exception:
         return url.split("@")[-1]
 
 
@@ -49,8 +49,12 @@ def company_picker(companies: list[CompanyRef]) -> CompanyRef:
     slugs = list(by_slug)
     current = st.session_state.get(COMPANY_STATE)
     slug = st.sidebar.selectbox(
-        "Company", slugs, index=slugs.index(current) if current in by_slug else 0,
-        format_func=lambda s: by_slug[s].name, key="company_picker")
+        "Company",
+        slugs,
+        index=slugs.index(current) if current in by_slug else 0,
+        format_func=lambda s: by_slug[s].name,
+        key="company_picker",
+    )
     st.session_state[COMPANY_STATE] = slug
     return by_slug[slug]
 
@@ -89,14 +93,16 @@ def role_navigation(principal, sections: dict[str, list]):
     A page's role list lives in ``pdm.access.tenancy.ROLE_PAGES`` under its ``url_path``; a page no
     role names (a new page nobody assigned yet) is shown to the admin only, never to everyone.
     """
-    from pdm.access.tenancy import ADMIN, pages_for
-
     from streamlit.util import calc_hash
+
+    from pdm.access.tenancy import ADMIN, pages_for
 
     # A default page reports url_path "" but is registered under the hash of the path it was given.
     allowed = {calc_hash(url_path) for url_path in pages_for(principal)}
-    kept = {name: [p for p in pages if p._script_hash in allowed or principal.role == ADMIN]
-            for name, pages in sections.items()}
+    kept = {
+        name: [p for p in pages if p._script_hash in allowed or principal.role == ADMIN]
+        for name, pages in sections.items()
+    }
     # Without its default page (alerts), st.navigation makes the first visible page the default.
     kept = {name: pages for name, pages in kept.items() if pages}
     # A link to a page defined by a callable needs its Page object: kept for this run's links.

@@ -35,21 +35,41 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
             st.info(f"No assets for {company.name}.")
             return
         by_id = {a.id: a for a in assets}
-        asset_id = st.selectbox("Asset", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].asset_class})",
-                                key=f"cost_asset_{company.id}")
+        asset_id = st.selectbox(
+            "Asset",
+            list(by_id),
+            format_func=lambda i: f"{by_id[i].name} ({by_id[i].asset_class})",
+            key=f"cost_asset_{company.id}",
+        )
         asset = by_id[asset_id]
         overrides, base = dict(asset.cost_overrides or {}), defaults.get(asset.asset_class, CostModel())
         effective = asset_costs(asset, defaults)
-    st.caption(f"Class defaults for {asset.asset_class}: {base.model_dump(exclude_none=True) or 'none (0)'}. "
-               f"Effective: {effective.model_dump(exclude_none=True)}")
+    st.caption(
+        f"Class defaults for {asset.asset_class}: {base.model_dump(exclude_none=True) or 'none (0)'}. "
+        f"Effective: {effective.model_dump(exclude_none=True)}"
+    )
     with st.form(f"costs_form_{asset_id}"):
-        values = {f: st.number_input(f, value=overrides.get(f), min_value=None, key=f"cost_{f}_{asset_id}",
-                                     placeholder=f"inherit ({getattr(base, f)})") for f in COST_FIELDS}
-        values["default_downtime_h"] = st.number_input("default_downtime_h", value=overrides.get("default_downtime_h"),
-                                                       key=f"cost_default_downtime_h_{asset_id}", placeholder="inherit")
-        downtimes = st.text_area("unplanned_downtime_h (one 'failure_mode: hours' per line)",
-                                 "\n".join(f"{k}: {v}" for k, v in overrides.get("unplanned_downtime_h", {}).items()),
-                                 key=f"cost_downtimes_{asset_id}")
+        values = {
+            f: st.number_input(
+                f,
+                value=overrides.get(f),
+                min_value=None,
+                key=f"cost_{f}_{asset_id}",
+                placeholder=f"inherit ({getattr(base, f)})",
+            )
+            for f in COST_FIELDS
+        }
+        values["default_downtime_h"] = st.number_input(
+            "default_downtime_h",
+            value=overrides.get("default_downtime_h"),
+            key=f"cost_default_downtime_h_{asset_id}",
+            placeholder="inherit",
+        )
+        downtimes = st.text_area(
+            "unplanned_downtime_h (one 'failure_mode: hours' per line)",
+            "\n".join(f"{k}: {v}" for k, v in overrides.get("unplanned_downtime_h", {}).items()),
+            key=f"cost_downtimes_{asset_id}",
+        )
         submitted = st.form_submit_button("Save")
     if submitted:
         data = {k: v for k, v in values.items() if v is not None}

@@ -14,9 +14,7 @@ import streamlit as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.access import audit
-
-from pdm.access import crypto
+from pdm.access import audit, crypto
 from pdm.config import EndpointConfig, validate_model
 from pdm.errors import ConfigError
 from pdm.storage.catalog import endpoint_settings, list_endpoints
@@ -57,8 +55,11 @@ def password_state(settings: dict) -> str:
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path, user_key: str) -> None:
     with make_session() as session:
-        endpoints = [(e.id, e.name, dict(e.settings or {})) for e in list_endpoints(session, company_id=company.id)
-                     if (e.settings or {}).get("auth_method") == "username"]
+        endpoints = [
+            (e.id, e.name, dict(e.settings or {}))
+            for e in list_endpoints(session, company_id=company.id)
+            if (e.settings or {}).get("auth_method") == "username"
+        ]
     if not endpoints:
         return
     st.subheader("Endpoint passwords")
@@ -72,8 +73,11 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
                 st.error(error)
             if saved := state.pop(f"pw_saved_{ep_id}", None):
                 st.success(saved)
-            st.form_submit_button("Replace password" if is_set else "Set password", on_click=_replace,
-                                  args=(make_session, company.id, ep_id, var_dir, user_key))
+            st.form_submit_button(
+                "Replace password" if is_set else "Set password",
+                on_click=_replace,
+                args=(make_session, company.id, ep_id, var_dir, user_key),
+            )
 
 
 def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, user_key: str) -> None:
@@ -86,8 +90,9 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
         state[f"pw_error_{endpoint_id}"] = "type the new password"
         return
     with make_session() as session:
-        ep = session.execute(select(Endpoint).where(Endpoint.id == endpoint_id,
-                                                    Endpoint.company_id == company_id)).scalar_one_or_none()
+        ep = session.execute(
+            select(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
+        ).scalar_one_or_none()
         if ep is None:
             state[f"pw_error_{endpoint_id}"] = f"endpoint {endpoint_id} not found"
             return
@@ -103,8 +108,16 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
         state[f"pw_error_{endpoint_id}"] = f"not saved: {next(iter(errors.values()))}"
         return
     with make_session.begin() as session:
-        session.execute(update(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
-                        .values(settings=endpoint_settings(config)))
-        audit.record(session, actor=state.get(user_key, ""), action="endpoint_password_set", company_id=company_id,
-                     target=config.name)
+        session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
+            .values(settings=endpoint_settings(config))
+        )
+        audit.record(
+            session,
+            actor=state.get(user_key, ""),
+            action="endpoint_password_set",
+            company_id=company_id,
+            target=config.name,
+        )
     state[f"pw_saved_{endpoint_id}"] = "Password replaced: connected and test-read with it."

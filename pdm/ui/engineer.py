@@ -30,9 +30,16 @@ from pdm.ui.node_mapping import map_node
 __all__ = ["map_node", "render"]  # map_node is kept here for callers of this page's API
 
 FORM_FIELDS = {  # widget key -> EndpointConfig field
-    "ep_name": "name", "ep_url": "endpoint_url", "ep_policy": "security_policy", "ep_mode": "security_mode",
-    "ep_auth": "auth_method", "ep_username": "username", "ep_password_env": "password_env",
-    "ep_trust": "trust_server_certificate", "ep_poll": "poll_interval_s"}
+    "ep_name": "name",
+    "ep_url": "endpoint_url",
+    "ep_policy": "security_policy",
+    "ep_mode": "security_mode",
+    "ep_auth": "auth_method",
+    "ep_username": "username",
+    "ep_password_env": "password_env",
+    "ep_trust": "trust_server_certificate",
+    "ep_poll": "poll_interval_s",
+}
 POLICIES = ["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
 MODES = ["None", "Sign", "SignAndEncrypt"]
 AUTHS = ["anonymous", "username", "certificate"]
@@ -55,20 +62,31 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
 
 def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
     health = health or {}
-    return pd.DataFrame([{
-        "name": ep.name, "URL": ep.endpoint_url, "enabled": ep.enabled, "state": ep.state,
-        "last reading": iso_local(ep.last_read_at), "age": ago(ep.last_read_at, now),
-        "readings/s": health.get(ep.id, {}).get("readings_per_s", 0.0),
-        "errors 1h": health.get(ep.id, {}).get("errors_last_hour", 0),
-        "spool rows": health.get(ep.id, {}).get("spool_rows", 0),
-        "worker": health.get(ep.id, {}).get("worker", ""),
-        "readings total": ep.readings_total, "last error": ep.last_error or "",
-    } for ep in endpoints])
+    return pd.DataFrame(
+        [
+            {
+                "name": ep.name,
+                "URL": ep.endpoint_url,
+                "enabled": ep.enabled,
+                "state": ep.state,
+                "last reading": iso_local(ep.last_read_at),
+                "age": ago(ep.last_read_at, now),
+                "readings/s": health.get(ep.id, {}).get("readings_per_s", 0.0),
+                "errors 1h": health.get(ep.id, {}).get("errors_last_hour", 0),
+                "spool rows": health.get(ep.id, {}).get("spool_rows", 0),
+                "worker": health.get(ep.id, {}).get("worker", ""),
+                "readings total": ep.readings_total,
+                "last error": ep.last_error or "",
+            }
+            for ep in endpoints
+        ]
+    )
 
 
 def tags_frame(tags: list[Tag], asset_names: dict[int, str]) -> pd.DataFrame:
-    return pd.DataFrame([{"node id": t.node_id, "tag": t.name, "unit": t.unit,
-                          "asset": asset_names.get(t.asset_id, "?")} for t in tags])
+    return pd.DataFrame(
+        [{"node id": t.node_id, "tag": t.name, "unit": t.unit, "asset": asset_names.get(t.asset_id, "?")} for t in tags]
+    )
 
 
 # A fragment so state, age and counters stay current in an open tab without a full rerun.
@@ -77,8 +95,10 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
     with make_session() as session:
         endpoints = list_endpoints(session, company_id=company.id)
         if not endpoints:
-            st.info(f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
-                    "and run `pdmctl config apply <file>`.")
+            st.info(
+                f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
+                "and run `pdmctl config apply <file>`."
+            )
             return
         health = {h["id"]: h for h in endpoint_health(session, company_id=company.id)}
         tags = list_tags(session, company_id=company.id)
@@ -101,21 +121,35 @@ def _enable(make_session, company: CompanyRef) -> None:
     with make_session() as session:
         endpoints = [(e.id, e.name, e.enabled) for e in list_endpoints(session, company_id=company.id)]
     for ep_id, name, enabled in endpoints:
-        st.toggle(f"Poll {name}", value=enabled, key=f"enabled_{ep_id}", on_change=_set_enabled,
-                  args=(make_session, company.id, ep_id))
+        st.toggle(
+            f"Poll {name}",
+            value=enabled,
+            key=f"enabled_{ep_id}",
+            on_change=_set_enabled,
+            args=(make_session, company.id, ep_id),
+        )
 
 
 def _set_enabled(make_session, company_id: int, endpoint_id: int) -> None:
     enabled = bool(st.session_state[f"enabled_{endpoint_id}"])
     with make_session.begin() as session:  # the company filter keeps one tenant off another's endpoints
-        done = session.execute(update(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
-                               .values(enabled=enabled)).rowcount
+        done = session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
+            .values(enabled=enabled)
+        ).rowcount
         if done:
-            audit.record(session, actor=st.session_state.get(USER, ""), company_id=company_id,
-                         action="endpoint_enabled" if enabled else "endpoint_disabled", target=f"endpoint {endpoint_id}")
+            audit.record(
+                session,
+                actor=st.session_state.get(USER, ""),
+                company_id=company_id,
+                action="endpoint_enabled" if enabled else "endpoint_disabled",
+                target=f"endpoint {endpoint_id}",
+            )
 
 
 # ---- add an endpoint -------------------------------------------------------------------------
+
 
 def validate_form(values: dict) -> tuple[EndpointConfig | None, dict[str, str]]:
     data = {k: v for k, v in values.items() if v not in ("", None)}
@@ -135,8 +169,14 @@ def duplicate_errors(session: Session, company_id: int, config: EndpointConfig) 
 
 
 def save_endpoint(session: Session, *, company_id: int, site_id: int, config: EndpointConfig) -> Endpoint:
-    ep = Endpoint(company_id=company_id, site_id=site_id, name=config.name, endpoint_url=config.endpoint_url,
-                  settings=endpoint_settings(config), enabled=config.enabled)
+    ep = Endpoint(
+        company_id=company_id,
+        site_id=site_id,
+        name=config.name,
+        endpoint_url=config.endpoint_url,
+        settings=endpoint_settings(config),
+        enabled=config.enabled,
+    )
     session.add(ep)
     session.flush()
     return ep
@@ -163,19 +203,29 @@ def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
         return
     with make_session.begin() as session:
         save_endpoint(session, company_id=company.id, site_id=state["ep_site"], config=config)
-        audit.record(session, actor=state.get(USER, ""), action="endpoint_added", company_id=company.id,
-                     target=config.name, details={"endpoint_url": config.endpoint_url})
+        audit.record(
+            session,
+            actor=state.get(USER, ""),
+            action="endpoint_added",
+            company_id=company.id,
+            target=config.name,
+            details={"endpoint_url": config.endpoint_url},
+        )
     info = errors["ok"]
     state["ep_errors"] = {}
-    state["ep_saved"] = (f"Saved {config.name}: connected to {info.get('ProductName', 'the server')}, test read OK, "
-                         f"reads split by {info.get('MaxNodesPerRead') or 100}.")
+    state["ep_saved"] = (
+        f"Saved {config.name}: connected to {info.get('ProductName', 'the server')}, test read OK, "
+        f"reads split by {info.get('MaxNodesPerRead') or 100}."
+    )
 
 
 def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
     st.subheader("Add an endpoint")
     with make_session() as session:
-        sites = {s.id: s.name or s.slug for s in session.execute(
-            select(Site).where(Site.company_id == company.id).order_by(Site.slug)).scalars()}
+        sites = {
+            s.id: s.name or s.slug
+            for s in session.execute(select(Site).where(Site.company_id == company.id).order_by(Site.slug)).scalars()
+        }
     if not sites:
         st.caption("This company has no site yet: add one in the plant file first.")
         return
@@ -201,11 +251,18 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
         field_error("auth_method")
         st.text_input("User name", key="ep_username")
         field_error("username")
-        st.text_input("Password", type="password", key=endpoint_password.ADD_KEY,
-                      help="Stored encrypted, never shown again. Or leave empty and name a variable below.")
+        st.text_input(
+            "Password",
+            type="password",
+            key=endpoint_password.ADD_KEY,
+            help="Stored encrypted, never shown again. Or leave empty and name a variable below.",
+        )
         field_error("password_encrypted")
-        st.text_input("Password environment variable", key="ep_password_env",
-                      help="The name of a variable set for the worker, never the password itself.")
+        st.text_input(
+            "Password environment variable",
+            key="ep_password_env",
+            help="The name of a variable set for the worker, never the password itself.",
+        )
         field_error("password_env")
         st.checkbox("Trust the server certificate without checking it", key="ep_trust")
         field_error("trust_server_certificate")

@@ -45,8 +45,13 @@ def render(*, make_session: sessionmaker[Session]) -> None:
     with make_session() as session:
         modes = feedback.list_failure_modes(session)
         classes = asset_classes(session)
-    st.dataframe(pd.DataFrame([{"code": m.code, "label": m.label, "asset class": m.asset_class or "every class"}
-                               for m in modes], columns=["code", "label", "asset class"]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [{"code": m.code, "label": m.label, "asset class": m.asset_class or "every class"} for m in modes],
+            columns=["code", "label", "asset class"],
+        ),
+        hide_index=True,
+    )
     st.subheader("Add a failure mode")
     flash = st.session_state.pop(FLASH, None)
     if flash:
@@ -54,6 +59,5 @@ def render(*, make_session: sessionmaker[Session]) -> None:
     # Plain widgets and a button callback (no st.form): the entered values stay after a refusal.
     st.text_input("Code", key="fm_code", placeholder="belt_slip", help="Lowercase letters, digits and _.")
     st.text_input("Label", key="fm_label", placeholder="Belt slip")
-    st.selectbox("Asset class", [EVERY_CLASS, *classes], key="fm_class",
-                 format_func=lambda c: c or "every class")
+    st.selectbox("Asset class", [EVERY_CLASS, *classes], key="fm_class", format_func=lambda c: c or "every class")
     st.button("Add failure mode", key="fm_add", on_click=_add, args=(make_session,))

@@ -15,9 +15,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.access import audit
-
-from pdm.access import users
+from pdm.access import audit, users
 from pdm.access.tenancy import Principal
 
 TOKEN_PARAM = "session"
@@ -78,12 +76,19 @@ def _logout(make_session: sessionmaker[Session], principal: Principal) -> None:
     with make_session.begin() as session:
         # Bumping the epoch voids every copy of the token (bookmarks, other tabs).
         users.get_user(session, username=principal.username).token_epoch += 1
-        audit.record(session, actor=principal.username, action="logout", company_id=principal.company_id,
-                     target=principal.username)
+        audit.record(
+            session,
+            actor=principal.username,
+            action="logout",
+            company_id=principal.company_id,
+            target=principal.username,
+        )
     _forget()
 
 
 def sidebar(*, make_session: sessionmaker[Session], principal: Principal, company_name: str | None) -> None:
-    st.sidebar.markdown(f"**{principal.username}** · {principal.role.replace('_', ' ')}"
-                        + (f" · {company_name}" if company_name else ""))
+    st.sidebar.markdown(
+        f"**{principal.username}** · {principal.role.replace('_', ' ')}"
+        + (f" · {company_name}" if company_name else "")
+    )
     st.sidebar.button("Log out", key="logout", on_click=_logout, args=(make_session, principal))

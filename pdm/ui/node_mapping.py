@@ -27,8 +27,9 @@ def _browse(make_session, company_id: int, var_dir: Path) -> None:
 
     state = st.session_state
     with make_session() as session:
-        ep = session.execute(select(Endpoint).where(Endpoint.id == state["map_endpoint"],
-                                                    Endpoint.company_id == company_id)).scalar_one_or_none()
+        ep = session.execute(
+            select(Endpoint).where(Endpoint.id == state["map_endpoint"], Endpoint.company_id == company_id)
+        ).scalar_one_or_none()
         if ep is None:
             state["browse_error"], state["browsed"] = f"endpoint {state['map_endpoint']} not found", None
             return
@@ -39,8 +40,11 @@ def _browse(make_session, company_id: int, var_dir: Path) -> None:
         state["browse_error"], state["browsed"] = str(exc), None
         return
     state["browse_error"] = None
-    state["browsed"] = {"endpoint": ep.id, "truncated": truncated,
-                        "nodes": [(n.depth, n.name, n.node_class, n.node_id, n.data_type) for n in nodes]}
+    state["browsed"] = {
+        "endpoint": ep.id,
+        "truncated": truncated,
+        "nodes": [(n.depth, n.name, n.node_class, n.node_id, n.data_type) for n in nodes],
+    }
 
 
 def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dict) -> dict[str, str]:
@@ -57,20 +61,38 @@ def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dic
         return {"asset": f"no asset {node.asset!r} in this company"}
     if any(t.name == node.tag for t in list_tags(session, company_id=company_id, asset_id=asset.id)):
         return {"tag": f"{node.asset} already has a tag {node.tag!r}"}
-    session.add(Tag(company_id=company_id, asset_id=asset.id, endpoint_id=endpoint_id, node_id=node.node_id,
-                    name=node.tag, unit=node.unit))
+    session.add(
+        Tag(
+            company_id=company_id,
+            asset_id=asset.id,
+            endpoint_id=endpoint_id,
+            node_id=node.node_id,
+            name=node.tag,
+            unit=node.unit,
+        )
+    )
     return {}
 
 
 def _submit_mapping(make_session, company_id: int, endpoint_id: int, user_key: str) -> None:
     state = st.session_state
-    values = {"node_id": state.get("map_node"), "asset": state.get("map_asset"), "tag": state.get("map_tag"),
-              "unit": state.get("map_unit") or ""}
+    values = {
+        "node_id": state.get("map_node"),
+        "asset": state.get("map_asset"),
+        "tag": state.get("map_tag"),
+        "unit": state.get("map_unit") or "",
+    }
     with make_session.begin() as session:
         state["map_errors"] = map_node(session, company_id=company_id, endpoint_id=endpoint_id, values=values)
         if not state["map_errors"]:
-            audit.record(session, actor=state.get(user_key, ""), action="tag_mapped", company_id=company_id,
-                         target=f"{values['asset']}/{values['tag']}", details={"node_id": values["node_id"]})
+            audit.record(
+                session,
+                actor=state.get(user_key, ""),
+                action="tag_mapped",
+                company_id=company_id,
+                target=f"{values['asset']}/{values['tag']}",
+                details={"node_id": values["node_id"]},
+            )
     if not state["map_errors"]:
         state["map_saved"] = f"Mapped {values['node_id']} to {values['asset']}/{values['tag']}."
 
@@ -92,8 +114,12 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
     browsed = state.get("browsed")
     if not browsed or browsed["endpoint"] != state.get("map_endpoint"):
         return
-    tree = pd.DataFrame([{"node": "  " * (d - 1) + name, "class": cls, "node id": nid, "type": dtype}
-                         for d, name, cls, nid, dtype in browsed["nodes"]])
+    tree = pd.DataFrame(
+        [
+            {"node": "  " * (d - 1) + name, "class": cls, "node id": nid, "type": dtype}
+            for d, name, cls, nid, dtype in browsed["nodes"]
+        ]
+    )
     st.dataframe(tree, hide_index=True)
     if browsed["truncated"]:
         st.caption("Browse stopped at its node limit: lower the depth or map from a narrower branch.")
@@ -112,5 +138,6 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
         st.text_input("Unit", key="map_unit", placeholder="degC")
         if "unit" in errors or "node_id" in errors:
             st.error(errors.get("unit") or errors["node_id"])
-        st.form_submit_button("Map", on_click=_submit_mapping,
-                              args=(make_session, company.id, browsed["endpoint"], user_key))
+        st.form_submit_button(
+            "Map", on_click=_submit_mapping, args=(make_session, company.id, browsed["endpoint"], user_key)
+        )

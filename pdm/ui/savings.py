@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.savings import report
 from pdm.errors import InvalidInput
+from pdm.savings import report
 from pdm.savings.coverage import coverage
-from pdm.savings.periods import parse_period
 from pdm.savings.figures import FORMULA, benchmark, member_view
+from pdm.savings.periods import parse_period
 from pdm.ui.common import CompanyRef, percent
 
 METHOD = {
@@ -25,9 +25,9 @@ METHOD = {
     "precision": "RESOLVED / (RESOLVED + FALSE_ALARM) among alerts closed in the period.",
     "lead time": "Mean over RESOLVED alerts of (taken in hand, else closed) − opened.",
     "coverage": "readings / (tags × (⌊span / poll_interval_s⌋ + 1)), span = oldest stored reading → last read, "
-                "cut to the period; readings = those stored in the period, raw or in the 1-minute aggregates retention "
-                "folds them into (all time: every reading received); "
-                "capped at 100 %.",
+    "cut to the period; readings = those stored in the period, raw or in the 1-minute aggregates retention "
+    "folds them into (all time: every reading received); "
+    "capped at 100 %.",
 }
 
 
@@ -64,14 +64,25 @@ def cumulative_chart(view: dict) -> None:
         return
     df = pd.DataFrame(view["cumulative"])
     df["closed_at"] = pd.to_datetime(df["closed_at"])
-    st.altair_chart(alt.Chart(df).mark_line(point=True, interpolate="step-after").encode(
-        x=alt.X("closed_at:T", title="closed"), y=alt.Y("cumulative_savings:Q", title="cumulative savings")),
-        width="stretch")
+    st.altair_chart(
+        alt.Chart(df)
+        .mark_line(point=True, interpolate="step-after")
+        .encode(x=alt.X("closed_at:T", title="closed"), y=alt.Y("cumulative_savings:Q", title="cumulative savings")),
+        width="stretch",
+    )
 
 
 def breakdown(view: dict, group: str, label: str) -> None:
-    rows = [{label: name, "savings": money(s["savings"]), "resolved": s["resolved"], "false alarms": s["false_alarms"],
-             "precision": percent(s["precision"])} for name, s in view[group].items()]
+    rows = [
+        {
+            label: name,
+            "savings": money(s["savings"]),
+            "resolved": s["resolved"],
+            "false alarms": s["false_alarms"],
+            "precision": percent(s["precision"]),
+        }
+        for name, s in view[group].items()
+    ]
     if rows:
         st.subheader(f"Per {label}")
         st.table(pd.DataFrame(rows).set_index(label))
@@ -97,8 +108,9 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
     st.dataframe(pd.DataFrame(view["coverage"]).drop(columns=["company_id"], errors="ignore"), hide_index=True)
     name = f"savings-{company.slug}-{period or 'all'}"
     st.download_button("CSV of the alerts", report.to_csv(view), f"{name}.csv", "text/csv")
-    st.download_button("Printable report (HTML)", report.to_html(view, title=f"Savings — {company.name}"),
-                       f"{name}.html", "text/html")
+    st.download_button(
+        "Printable report (HTML)", report.to_html(view, title=f"Savings — {company.name}"), f"{name}.html", "text/html"
+    )
 
 
 def _benchmark(bench: dict) -> None:
@@ -106,6 +118,7 @@ def _benchmark(bench: dict) -> None:
     if not bench["shown"]:
         st.info(bench["reason"])
         return
-    st.markdown(f"Your savings rank **{bench['rank']} of {bench['companies']}** members "
-                f"(median {money(bench['median'])}). Other members, anonymous: "
-                + ", ".join(money(v) for v in bench["others"]))
+    st.markdown(
+        f"Your savings rank **{bench['rank']} of {bench['companies']}** members "
+        f"(median {money(bench['median'])}). Other members, anonymous: " + ", ".join(money(v) for v in bench["others"])
+    )

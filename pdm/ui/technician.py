@@ -53,8 +53,12 @@ def _filters(session: Session, company: CompanyRef) -> dict:
         statuses = st.multiselect("Status", list(OPEN_STATUSES + CLOSED_STATUSES), key=f"f_status_{company.id}")
         period = st.selectbox("Period", list(PERIODS), key=f"f_period_{company.id}")
     seconds = PERIODS[period]
-    return {"site_ids": site_ids, "asset_ids": asset_ids, "statuses": statuses,
-            "since": None if seconds is None else time.time() - seconds}
+    return {
+        "site_ids": site_ids,
+        "asset_ids": asset_ids,
+        "statuses": statuses,
+        "since": None if seconds is None else time.time() - seconds,
+    }
 
 
 def _top_sensors(sensors: list[dict] | None) -> str:
@@ -63,16 +67,21 @@ def _top_sensors(sensors: list[dict] | None) -> str:
 
 def alerts_frame(rows: list[tuple[Alert, Asset]]) -> pd.DataFrame:
     # The most telling columns first: on a phone only the first few are visible without scrolling.
-    return pd.DataFrame([{
-        "asset": asset.name or asset.slug,
-        "severity": alert.severity,
-        "status": alert.status,
-        "opened at": iso_local(alert.opened_at),
-        "top sensors": _top_sensors(alert.sensors),
-        "assignee": alert.assignee or "",
-        "last seen": iso_local(alert.last_seen_at),
-        "peak / threshold": f"{alert.peak_score:.2f} / {alert.threshold:.2f}",
-    } for alert, asset in rows])
+    return pd.DataFrame(
+        [
+            {
+                "asset": asset.name or asset.slug,
+                "severity": alert.severity,
+                "status": alert.status,
+                "opened at": iso_local(alert.opened_at),
+                "top sensors": _top_sensors(alert.sensors),
+                "assignee": alert.assignee or "",
+                "last seen": iso_local(alert.last_seen_at),
+                "peak / threshold": f"{alert.peak_score:.2f} / {alert.threshold:.2f}",
+            }
+            for alert, asset in rows
+        ]
+    )
 
 
 def _label(alert: Alert, asset: Asset) -> str:
@@ -101,10 +110,15 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
         if st.session_state.get(f"alert_pick_{company.id}") not in labels:
             # A linked alert that is not listed (filtered out, or not this company's): choose none.
             st.session_state.pop(f"alert_pick_{company.id}", None)
-        chosen = st.selectbox("Alert details", list(labels), index=None, format_func=labels.get,
-                              placeholder="Choose an alert to see its sensors",
-                              # Per company: an alert id picked for one tenant must not follow to another.
-                              key=f"alert_pick_{company.id}")
+        chosen = st.selectbox(
+            "Alert details",
+            list(labels),
+            index=None,
+            format_func=labels.get,
+            placeholder="Choose an alert to see its sensors",
+            # Per company: an alert id picked for one tenant must not follow to another.
+            key=f"alert_pick_{company.id}",
+        )
         if chosen is not None:
             _details(make_session, session, company, chosen)
 
@@ -113,10 +127,12 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     alert = get_alert(session, company_id=company.id, alert_id=alert_id)
     asset = get_asset(session, company_id=company.id, asset_id=alert.asset_id)
     st.subheader(f"{asset.name or asset.slug}: alert #{alert.id}")
-    st.markdown(f"**{alert.status}** · severity **{alert.severity}** · assigned to {alert.assignee or 'nobody'} · "
-                f"opened {iso_local(alert.opened_at)} · last seen {iso_local(alert.last_seen_at)} · "
-                f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model "
-                f"{version_label(session, company_id=company.id, version_id=alert.model_version_id)}")
+    st.markdown(
+        f"**{alert.status}** · severity **{alert.severity}** · assigned to {alert.assignee or 'nobody'} · "
+        f"opened {iso_local(alert.opened_at)} · last seen {iso_local(alert.last_seen_at)} · "
+        f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model "
+        f"{version_label(session, company_id=company.id, version_id=alert.model_version_id)}"
+    )
     st.write(f"Contributing sensors: {_top_sensors(alert.sensors) or 'none recorded'}")
     page_link("assets", f"{asset.name or asset.slug}: asset page and alert history", asset=asset.id, alert=alert.id)
     _actions(make_session, company, alert, asset)
@@ -148,21 +164,37 @@ def _run(make_session: sessionmaker[Session], company_id: int, step, done: str, 
 
 def _resolve(make_session, company_id: int, alert_id: int) -> None:
     k = f"_{alert_id}"
-    _run(make_session, company_id, feedback.resolve, f"Alert #{alert_id} resolved", alert_id=alert_id,
-         failure_mode=st.session_state["fm" + k], action_taken=st.session_state["action" + k],
-         downtime_avoided_h=st.session_state["downtime" + k], repair_cost=st.session_state["cost" + k])
+    _run(
+        make_session,
+        company_id,
+        feedback.resolve,
+        f"Alert #{alert_id} resolved",
+        alert_id=alert_id,
+        failure_mode=st.session_state["fm" + k],
+        action_taken=st.session_state["action" + k],
+        downtime_avoided_h=st.session_state["downtime" + k],
+        repair_cost=st.session_state["cost" + k],
+    )
 
 
 def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Alert, asset: Asset) -> None:
     allowed = feedback.allowed_actions(alert.status)
     cid, aid, k = company.id, alert.id, f"_{alert.id}"
-    buttons = [("acknowledge", "Acknowledge", feedback.acknowledge, "acknowledged"),
-               ("start", "Take in hand", feedback.start, "taken in hand"),
-               ("reopen", "Reopen", feedback.reopen, "reopened")]
+    buttons = [
+        ("acknowledge", "Acknowledge", feedback.acknowledge, "acknowledged"),
+        ("start", "Take in hand", feedback.start, "taken in hand"),
+        ("reopen", "Reopen", feedback.reopen, "reopened"),
+    ]
     shown = [b for b in buttons if b[0] in allowed]
     for col, (action, label, step, done) in zip(st.columns(len(shown) or 1), shown):
-        col.button(label, key=f"{action}{k}", on_click=_run, args=(make_session, cid, step, f"Alert #{aid} {done}"),
-                   kwargs={"alert_id": aid}, width="stretch")
+        col.button(
+            label,
+            key=f"{action}{k}",
+            on_click=_run,
+            args=(make_session, cid, step, f"Alert #{aid} {done}"),
+            kwargs={"alert_id": aid},
+            width="stretch",
+        )
     if "resolve" in allowed:
         with st.expander("Resolve", key=f"exp_resolve{k}"), st.form(f"resolve_form{k}", clear_on_submit=True):
             with make_session() as session:
@@ -175,25 +207,64 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
     if "false_alarm" in allowed:
         with st.expander("False alarm", key=f"exp_false_alarm{k}"), st.form(f"false_form{k}", clear_on_submit=True):
             st.text_input("Why is it a false alarm?", key="reason" + k)
-            st.form_submit_button("Mark as false alarm", on_click=lambda: _run(
-                make_session, cid, feedback.mark_false_alarm, f"Alert #{aid} marked as false alarm", alert_id=aid,
-                reason=st.session_state["reason" + k]))
+            st.form_submit_button(
+                "Mark as false alarm",
+                on_click=lambda: _run(
+                    make_session,
+                    cid,
+                    feedback.mark_false_alarm,
+                    f"Alert #{aid} marked as false alarm",
+                    alert_id=aid,
+                    reason=st.session_state["reason" + k],
+                ),
+            )
     with st.expander("Comment or assign", key=f"exp_comment_or_assign{k}"):
         with st.form(f"comment_form{k}", clear_on_submit=True):
             st.text_area("Comment", key="comment" + k)
-            st.form_submit_button("Add comment", on_click=lambda: _run(
-                make_session, cid, feedback.comment, "Comment added", alert_id=aid, text=st.session_state["comment" + k]))
+            st.form_submit_button(
+                "Add comment",
+                on_click=lambda: _run(
+                    make_session,
+                    cid,
+                    feedback.comment,
+                    "Comment added",
+                    alert_id=aid,
+                    text=st.session_state["comment" + k],
+                ),
+            )
         with st.form(f"assign_form{k}"):
             st.text_input("Assign to", value=alert.assignee or "", key="assignee" + k)
-            st.form_submit_button("Assign", on_click=lambda: _run(
-                make_session, cid, feedback.assign, f"Alert #{aid} assigned", alert_id=aid,
-                assignee=st.session_state["assignee" + k]))
+            st.form_submit_button(
+                "Assign",
+                on_click=lambda: _run(
+                    make_session,
+                    cid,
+                    feedback.assign,
+                    f"Alert #{aid} assigned",
+                    alert_id=aid,
+                    assignee=st.session_state["assignee" + k],
+                ),
+            )
 
 
 def _trail(session: Session, company: CompanyRef, alert: Alert) -> None:
     events = feedback.alert_events(session, company_id=company.id, alert_id=alert.id)
     with st.expander(f"History ({len(events)})"):
-        st.dataframe(pd.DataFrame([{
-            "when": iso_local(e.at), "who": e.actor, "what": e.kind, "status": e.to_status or "",
-            "comment": e.comment or e.details.get("false_alarm_reason") or e.details.get("action_taken") or "",
-        } for e in events]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "when": iso_local(e.at),
+                        "who": e.actor,
+                        "what": e.kind,
+                        "status": e.to_status or "",
+                        "comment": e.comment
+                        or e.details.get("false_alarm_reason")
+                        or e.details.get("action_taken")
+                        or "",
+                    }
+                    for e in events
+                ]
+            ),
+            hide_index=True,
+        )

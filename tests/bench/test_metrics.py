@@ -23,7 +23,15 @@ def test_empty_counts_do_not_divide_by_zero():
 
 def test_predicted_changepoints_are_switches_on_and_off():
     assert predicted_changepoints([1, 1, 0, 1, 1, 0, 0, 1]).tolist() == [
-        True, False, True, True, False, True, False, True]
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
     assert predicted_changepoints([0, 0, 0]).tolist() == [False, False, False]
 
 
@@ -39,7 +47,8 @@ def _cp(*at):
 def test_nab_perfect_null_and_false_positives():
     true = _cp(100)
     assert nab_scores([nab_file_events(T, true, _cp(100))]) == pytest.approx(
-        {"standard": 100.0, "low_fp": 100.0, "low_fn": 100.0})
+        {"standard": 100.0, "low_fp": 100.0, "low_fn": 100.0}
+    )
     assert nab_scores([nab_file_events(T, true, np.zeros(len(T)))])["standard"] == 0.0
     # A detection on time plus one false positive far away: 1 - 0.11 on a 1-point scale.
     events = nab_file_events(T, true, _cp(100, 250))

@@ -56,16 +56,30 @@ def test_scores_never_use_a_later_row(detector):
 def test_missing_data_path_is_one_line_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         skab.data_root(tmp_path / "nope")
-    result = CliRunner().invoke(app, ["bench", "skab", "--data", str(tmp_path / "nope"),
-                                      "--predictions", str(tmp_path / "p.csv")])
+    result = CliRunner().invoke(
+        app, ["bench", "skab", "--data", str(tmp_path / "nope"), "--predictions", str(tmp_path / "p.csv")]
+    )
     assert isinstance(result.exception, ConfigError)
 
 
 @pytest.mark.skipif(not DATA.exists(), reason="SKAB data not present at ../shared/data/skab")
 def test_bench_command_on_two_real_files(tmp_path):
     out = tmp_path / "pred.csv"
-    result = CliRunner().invoke(app, ["bench", "skab", "--data", str(DATA), "--predictions", str(out),
-                                      "--detector", "mad", "--files", "valve1/0.csv,valve2/0.csv"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "skab",
+            "--data",
+            str(DATA),
+            "--predictions",
+            str(out),
+            "--detector",
+            "mad",
+            "--files",
+            "valve1/0.csv,valve2/0.csv",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "always alarm" in result.output and "Conv-AE" in result.output
     assert "valve1 -> valve2" in result.output and "valve2 -> valve1" in result.output
@@ -85,7 +99,8 @@ def test_grid_declares_every_combination_and_holds_the_fixed_settings():
     for name in ("mad", "rebase"):  # a fixed setting is a point of the declared grid
         assert skab.DEFAULT_SETTINGS[name] in skab.grid_for(name)
     assert skab.DEFAULT_SETTINGS["rebase"].label() == (
-        "window=30s margin=3 drift=0.25 level=0.005 return=0.5 settle=60")
+        "window=30s margin=3 drift=0.25 level=0.005 return=0.5 settle=60"
+    )
 
 
 def test_sequential_detector_at_a_margin_equals_fitting_at_that_margin():

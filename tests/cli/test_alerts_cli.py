@@ -7,10 +7,10 @@ import json
 import pytest
 
 from pdm.alerts.rules import ScoredRow, evaluate
-from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import ModelVersion
+from tests.cli.inprocess import run_pdmctl
 
 
 @pytest.fixture
@@ -22,14 +22,33 @@ def db(tmp_path, small_plant) -> tuple[str, int]:
         apply_plants(s, small_plant)
         cid = company_by_slug(s, "acme").id
         asset = list_assets(s, company_id=cid)[0]
-        mv = ModelVersion(company_id=cid, asset_id=asset.id, version=1, detector="pca", created_at=0, trained_from=0,
-                          trained_to=0, threshold=1.0, feature_names=["a"], metrics={}, active=True, envelope=b"-")
+        mv = ModelVersion(
+            company_id=cid,
+            asset_id=asset.id,
+            version=1,
+            detector="pca",
+            created_at=0,
+            trained_from=0,
+            trained_to=0,
+            threshold=1.0,
+            feature_names=["a"],
+            metrics={},
+            active=True,
+            envelope=b"-",
+        )
         s.add(mv)
         s.flush()
-        rows = [ScoredRow(ts=100.0 + i, score=2.0, sensors=[{"tag": "vibration", "contribution": 0.8, "value": 2.0,
-                                                              "low": 0.5, "high": 1.5}]) for i in range(3)]
-        alert_id = evaluate(s, company_id=cid, asset=asset, model_version_id=mv.id, threshold=1.0, rows=rows,
-                            debounce_rows=3).id
+        rows = [
+            ScoredRow(
+                ts=100.0 + i,
+                score=2.0,
+                sensors=[{"tag": "vibration", "contribution": 0.8, "value": 2.0, "low": 0.5, "high": 1.5}],
+            )
+            for i in range(3)
+        ]
+        alert_id = evaluate(
+            s, company_id=cid, asset=asset, model_version_id=mv.id, threshold=1.0, rows=rows, debounce_rows=3
+        ).id
     engine.dispose()
     return url, alert_id
 
@@ -43,48 +62,96 @@ def test_technician_flow_from_the_command_line(db, capsys, monkeypatch):
     run = lambda *a: pdmctl(capsys, monkeypatch, *a, "--database", url)  # noqa: E731
     code, out, _ = run("alerts", "list", "--company", "acme", "--json")
     assert code == 0 and [(r["id"], r["status"]) for r in json.loads(out)] == [(alert_id, "OPEN")]
-    assert run("alerts", "ack", str(alert_id), "--company", "acme", "--user", "ana")[:2] == \
-        (0, f"alert {alert_id}: ACKNOWLEDGED\n")
+    assert run("alerts", "ack", str(alert_id), "--company", "acme", "--user", "ana")[:2] == (
+        0,
+        f"alert {alert_id}: ACKNOWLEDGED\n",
+    )
     assert run("alerts", "assign", str(alert_id), "--company", "acme", "--user", "ana", "--to", "bob")[0] == 0
     assert run("alerts", "start", str(alert_id), "--company", "acme", "--user", "bob")[0] == 0
-    assert run("alerts", "comment", str(alert_id), "--company", "acme", "--user", "bob", "--text", "hot bearing")[0] == 0
-    code, out, err = run("alerts", "resolve", str(alert_id), "--company", "acme", "--user", "bob",
-                         "--failure-mode", "bearing_wear", "--action", "replaced bearing", "--downtime-avoided-h", "4",
-                         "--repair-cost", "300")
+    assert (
+        run("alerts", "comment", str(alert_id), "--company", "acme", "--user", "bob", "--text", "hot bearing")[0] == 0
+    )
+    code, out, err = run(
+        "alerts",
+        "resolve",
+        str(alert_id),
+        "--company",
+        "acme",
+        "--user",
+        "bob",
+        "--failure-mode",
+        "bearing_wear",
+        "--action",
+        "replaced bearing",
+        "--downtime-avoided-h",
+        "4",
+        "--repair-cost",
+        "300",
+    )
     assert (code, out, err) == (0, f"alert {alert_id}: RESOLVED\n", "")
     code, out, _ = run("alerts", "show", str(alert_id), "--company", "acme", "--json")
     detail = json.loads(out)
-    assert (detail["status"], detail["failure_mode"], detail["downtime_avoided_h"], detail["assignee"]) == \
-        ("RESOLVED", "bearing_wear", 4.0, "bob")
+    assert (detail["status"], detail["failure_mode"], detail["downtime_avoided_h"], detail["assignee"]) == (
+        "RESOLVED",
+        "bearing_wear",
+        4.0,
+        "bob",
+    )
     assert [e["kind"] for e in detail["events"]] == ["opened", "acknowledge", "assign", "start", "comment", "resolve"]
     code, out, _ = run("alerts", "show", str(alert_id), "--company", "acme")
     assert "sensor vibration: value 2.0, share 80% (normal 0.5..1.5)" in out and "bob  comment" in out
-    assert run("alerts", "reopen", str(alert_id), "--company", "acme", "--user", "ana")[1] == f"alert {alert_id}: OPEN\n"
+    assert (
+        run("alerts", "reopen", str(alert_id), "--company", "acme", "--user", "ana")[1] == f"alert {alert_id}: OPEN\n"
+    )
     code, out, _ = run("alerts", "false-alarm", str(alert_id), "--company", "acme", "--user", "ana", "--reason", "test")
     assert (code, out) == (0, f"alert {alert_id}: FALSE_ALARM\n")
     code, out, _ = run("alerts", "list", "--company", "acme", "--status", "false_alarm", "--json")
     assert [r["id"] for r in json.loads(out)] == [alert_id]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["alerts", "ack", "{id}", "--company", "beta", "--user", "eve"], "error: alert {id} not found"),
-    (["alerts", "show", "999", "--company", "acme"], "error: alert 999 not found"),
-    (["alerts", "reopen", "{id}", "--company", "acme", "--user", "ana"],
-     "error: alert {id} is OPEN: cannot reopen (only from RESOLVED, FALSE_ALARM)"),
-    (["alerts", "resolve", "{id}", "--company", "acme", "--user", "ana", "--failure-mode", "rust", "--action", "x"],
-     "error: failure_mode = 'rust': unknown failure mode (see the failure_modes list)"),
-    (["alerts", "false-alarm", "{id}", "--company", "acme", "--user", " ", "--reason", "x"],
-     "error: user = '': required"),
-    (["alerts", "list", "--company", "acme", "--status", "DONE"],
-     "error: --status = 'DONE': expected one of OPEN, ACKNOWLEDGED, IN_PROGRESS, RESOLVED, FALSE_ALARM"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["alerts", "ack", "{id}", "--company", "beta", "--user", "eve"], "error: alert {id} not found"),
+        (["alerts", "show", "999", "--company", "acme"], "error: alert 999 not found"),
+        (
+            ["alerts", "reopen", "{id}", "--company", "acme", "--user", "ana"],
+            "error: alert {id} is OPEN: cannot reopen (only from RESOLVED, FALSE_ALARM)",
+        ),
+        (
+            [
+                "alerts",
+                "resolve",
+                "{id}",
+                "--company",
+                "acme",
+                "--user",
+                "ana",
+                "--failure-mode",
+                "rust",
+                "--action",
+                "x",
+            ],
+            "error: failure_mode = 'rust': unknown failure mode (see the failure_modes list)",
+        ),
+        (
+            ["alerts", "false-alarm", "{id}", "--company", "acme", "--user", " ", "--reason", "x"],
+            "error: user = '': required",
+        ),
+        (
+            ["alerts", "list", "--company", "acme", "--status", "DONE"],
+            "error: --status = 'DONE': expected one of OPEN, ACKNOWLEDGED, IN_PROGRESS, RESOLVED, FALSE_ALARM",
+        ),
+    ],
+)
 def test_errors_are_one_line_and_change_nothing(db, capsys, monkeypatch, args, message):
     url, alert_id = db
     args = [a.format(id=alert_id) for a in args]
     code, out, err = pdmctl(capsys, monkeypatch, *args, "--database", url)
     assert code == 1 and err == message.format(id=alert_id) + "\n"
-    code, out, _ = pdmctl(capsys, monkeypatch, "alerts", "show", str(alert_id), "--company", "acme", "--json",
-                          "--database", url)
+    code, out, _ = pdmctl(
+        capsys, monkeypatch, "alerts", "show", str(alert_id), "--company", "acme", "--json", "--database", url
+    )
     assert json.loads(out)["status"] == "OPEN" and len(json.loads(out)["events"]) == 1
 
 
@@ -94,8 +161,18 @@ def test_failure_modes_are_listed(db, capsys, monkeypatch):
 
 
 def test_the_cluster_adds_a_failure_mode_once(db, capsys, monkeypatch):
-    args = ["alerts", "failure-modes", "--add", "belt_slip", "--label", "Belt slip", "--asset-class", "fan",
-            "--database", db[0]]
+    args = [
+        "alerts",
+        "failure-modes",
+        "--add",
+        "belt_slip",
+        "--label",
+        "Belt slip",
+        "--asset-class",
+        "fan",
+        "--database",
+        db[0],
+    ]
     code, out, _ = pdmctl(capsys, monkeypatch, *args)
     assert code == 0 and "belt_slip\tBelt slip\tfan" in out
     code, _, err = pdmctl(capsys, monkeypatch, *args)

@@ -9,10 +9,8 @@ import asyncio
 import os
 import sys
 
-
 from pdm.connectors.security import Pki, thumbprint
 from pdm.storage.session import make_engine, session_factory
-
 from tests.conftest import OpcUaTestServer, free_port
 from tests.connectors.conftest import LimitedServer, SecureServer, Users
 
@@ -21,8 +19,15 @@ SECURE = ["--policy", "Basic256Sha256", "--mode", "SignAndEncrypt"]
 
 async def pdmctl(tmp_path, *args, env=None) -> tuple[int, str, str]:
     environ = {**os.environ, "PDM_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200", **(env or {})}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "pdm.cli", *args, env=environ,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pdm.cli",
+        *args,
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
 
@@ -30,8 +35,9 @@ async def pdmctl(tmp_path, *args, env=None) -> tuple[int, str, str]:
 async def test_test_shows_identity_limits_and_reads(tmp_path):
     srv = await LimitedServer(12, max_nodes_per_read=10).start()
     try:
-        code, out, err = await pdmctl(tmp_path, "endpoint", "test", srv.url, "--node", srv.node_ids[3],
-                                      "--node", "nsu=urn:pdm:test;s=missing")
+        code, out, err = await pdmctl(
+            tmp_path, "endpoint", "test", srv.url, "--node", srv.node_ids[3], "--node", "nsu=urn:pdm:test;s=missing"
+        )
     finally:
         await srv.stop()
     assert "connected to" in out and "MaxNodesPerRead=10" in out and "split by 10" in out
@@ -41,16 +47,18 @@ async def test_test_shows_identity_limits_and_reads(tmp_path):
 
 
 async def test_unreachable_says_so_in_one_line(tmp_path):
-    code, out, err = await pdmctl(tmp_path, "endpoint", "test", f"opc.tcp://127.0.0.1:{free_port()}/x",
-                                  "--timeout", "2")
+    code, out, err = await pdmctl(
+        tmp_path, "endpoint", "test", f"opc.tcp://127.0.0.1:{free_port()}/x", "--timeout", "2"
+    )
     assert code == 1 and err.startswith("error: ") and "unreachable" in err and len(err.strip().splitlines()) == 1
 
 
 async def test_bad_option_names_the_field(tmp_path):
     code, _, err = await pdmctl(tmp_path, "endpoint", "test", "http://nope", "--timeout", "2")
     assert code == 2 and "endpoint_url = 'http://nope'" in err
-    code, _, err = await pdmctl(tmp_path, "endpoint", "test", "opc.tcp://h:4840", "--policy", "Basic256Sha256",
-                                "--mode", "None")
+    code, _, err = await pdmctl(
+        tmp_path, "endpoint", "test", "opc.tcp://h:4840", "--policy", "Basic256Sha256", "--mode", "None"
+    )
     assert code == 2 and "security_mode = 'None'" in err
 
 
@@ -72,11 +80,23 @@ async def test_untrusted_server_then_trusted_with_certs_trust(tmp_path):
 async def test_policy_not_offered_and_bad_credentials(tmp_path):
     srv = await SecureServer(tmp_path / "server", users=Users("op", "right")).start()
     try:
-        code, _, err = await pdmctl(tmp_path, "endpoint", "test", srv.url, "--policy", "Aes256_Sha256_RsaPss",
-                                    "--trust-server-certificate")
+        code, _, err = await pdmctl(
+            tmp_path, "endpoint", "test", srv.url, "--policy", "Aes256_Sha256_RsaPss", "--trust-server-certificate"
+        )
         assert code == 1 and "is not offered; the server offers Basic256Sha256/SignAndEncrypt" in err
-        args = ["endpoint", "test", srv.url, *SECURE, "--trust-server-certificate", "--auth", "username",
-                "--username", "op", "--password-env", "OPC_PW"]
+        args = [
+            "endpoint",
+            "test",
+            srv.url,
+            *SECURE,
+            "--trust-server-certificate",
+            "--auth",
+            "username",
+            "--username",
+            "op",
+            "--password-env",
+            "OPC_PW",
+        ]
         code, _, err = await pdmctl(tmp_path, *args, env={"OPC_PW": "wrong-secret"})
         assert code == 1 and "credentials refused" in err and "wrong-secret" not in err
         code, out, err = await pdmctl(tmp_path, *args, env={"OPC_PW": "right"})
@@ -117,8 +137,8 @@ async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
     """Health comes from the database, so it reads the same on any host; no worker: nothing per second."""
     import time
 
-    from pdm.ingest import leases
     from pdm.config import parse_plants
+    from pdm.ingest import leases
     from pdm.ingest.health import save_health
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import upgrade
@@ -127,13 +147,43 @@ async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
     engine = make_engine(url)
     upgrade(engine)
     with session_factory(engine).begin() as s:
-        apply_plants(s, parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [
-            {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"},
-            {"name": "idle", "endpoint_url": "opc.tcp://127.0.0.1:4841/x"}]}]}]}))
+        apply_plants(
+            s,
+            parse_plants(
+                {
+                    "companies": [
+                        {
+                            "id": "acme",
+                            "sites": [
+                                {
+                                    "id": "s",
+                                    "endpoints": [
+                                        {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/x"},
+                                        {"name": "idle", "endpoint_url": "opc.tcp://127.0.0.1:4841/x"},
+                                    ],
+                                }
+                            ],
+                        }
+                    ]
+                }
+            ),
+        )
         leases.acquire(s, endpoint_id=1, worker_id="hostb-42-abc", ttl=60)
-        save_health(s, [{"endpoint_id": 1, "company_id": 1, "worker_id": "hostb-42-abc", "updated_at": time.time(),
-                         "readings_per_s": 12.5, "errors_last_hour": 2, "last_error": "node x: BadNodeIdUnknown",
-                         "spool_rows": 7}])
+        save_health(
+            s,
+            [
+                {
+                    "endpoint_id": 1,
+                    "company_id": 1,
+                    "worker_id": "hostb-42-abc",
+                    "updated_at": time.time(),
+                    "readings_per_s": 12.5,
+                    "errors_last_hour": 2,
+                    "last_error": "node x: BadNodeIdUnknown",
+                    "spool_rows": 7,
+                }
+            ],
+        )
     engine.dispose()
     code, out, err = await pdmctl(tmp_path, "endpoint", "status", "--company", "acme", "--database", url)
     assert code == 0, err

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pdm.access import users
-from tests.cli.inprocess import run_pdmctl
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory, upgrade
+from tests.cli.inprocess import run_pdmctl
 
 
 @pytest.fixture
@@ -39,13 +39,15 @@ def _login(url, name, password):
 
 def test_add_list_disable_and_set_password(url, capsys, monkeypatch):
     run = lambda *a, stdin="": pdmctl(capsys, monkeypatch, url, *a, stdin=stdin)  # noqa: E731
-    assert run("user", "add", "ana", "--role", "technician", "--company", "acme", "--password-stdin",
-               stdin="first password\n")[:2] == (0, "user ana added (technician, acme)\n")
+    assert run(
+        "user", "add", "ana", "--role", "technician", "--company", "acme", "--password-stdin", stdin="first password\n"
+    )[:2] == (0, "user ana added (technician, acme)\n")
     assert run("user", "add", "root", "--role", "admin", "--password-stdin", stdin="root password\n")[0] == 0
     code, out, _ = run("user", "list", "--json")
     assert code == 0 and json.loads(out) == [
         {"user": "ana", "role": "technician", "company": "acme", "enabled": True},
-        {"user": "root", "role": "admin", "company": None, "enabled": True}]
+        {"user": "root", "role": "admin", "company": None, "enabled": True},
+    ]
     assert _login(url, "ana", "first password").role == "technician"
     assert run("user", "set-password", "ana", "--password-stdin", stdin="second password\n")[0] == 0
     assert _login(url, "ana", "second password").username == "ana"
@@ -76,8 +78,9 @@ def test_password_is_never_an_argument_and_bad_input_is_one_line(url, capsys, mo
     assert (code, err) == (1, "error: company = None: a technician belongs to one company\n")
     code, _, err = run("user", "add", "ana", "--role", "chief", "--password-stdin", stdin="long enough pw\n")
     assert code == 1 and err.startswith("error: role = 'chief'") and err.count("\n") == 1
-    code, _, err = run("user", "add", "ana", "--role", "engineer", "--company", "nope", "--password-stdin",
-                       stdin="long enough pw\n")
+    code, _, err = run(
+        "user", "add", "ana", "--role", "engineer", "--company", "nope", "--password-stdin", stdin="long enough pw\n"
+    )
     assert (code, err) == (1, "error: company 'nope' not found\n")
     code, _, err = run("user", "disable", "ghost")
     assert (code, err) == (1, "error: user 'ghost' not found\n")
@@ -86,7 +89,16 @@ def test_password_is_never_an_argument_and_bad_input_is_one_line(url, capsys, mo
 
 
 def test_password_prompt_asks_twice(url, capsys, monkeypatch):
-    code, out, _ = pdmctl(capsys, monkeypatch, url, "user", "add", "rev", "--role", "cluster_reviewer",
-                          stdin="prompted password\nprompted password\n")
+    code, out, _ = pdmctl(
+        capsys,
+        monkeypatch,
+        url,
+        "user",
+        "add",
+        "rev",
+        "--role",
+        "cluster_reviewer",
+        stdin="prompted password\nprompted password\n",
+    )
     assert code == 0 and "user rev added" in out
     assert _login(url, "rev", "prompted password").role == "cluster_reviewer"

@@ -55,8 +55,11 @@ class Users:
         from asyncua.crypto.permission_rules import User, UserRole
 
         if username is not None:
-            return User(role=UserRole.User, name=username) if (username, password) == (
-                self.username, self.password) else None
+            return (
+                User(role=UserRole.User, name=username)
+                if (username, password) == (self.username, self.password)
+                else None
+            )
         # asyncua passes the channel's certificate for anonymous sessions too: refuse those.
         return User(role=UserRole.User, name="cert") if certificate is not None and self.by_cert else None
 
@@ -68,8 +71,15 @@ class SecureServer(OpcUaTestServer):
     None, asyncua's default applies: any client certificate is accepted.
     """
 
-    def __init__(self, pki_dir, *, policies=("Basic256Sha256_SignAndEncrypt",), users: Users | None = None,
-                 trusted_clients=None, n: int = 5):
+    def __init__(
+        self,
+        pki_dir,
+        *,
+        policies=("Basic256Sha256_SignAndEncrypt",),
+        users: Users | None = None,
+        trusted_clients=None,
+        n: int = 5,
+    ):
         super().__init__(n)
         self.pki_dir = pki_dir
         self.policies, self.users, self.trusted_clients = policies, users, trusted_clients
@@ -87,8 +97,14 @@ class SecureServer(OpcUaTestServer):
 
         self.pki_dir.mkdir(parents=True, exist_ok=True)
         uri = "urn:pdm:test-server"
-        await setup_self_signed_certificate(self.key, self.cert, uri, socket.gethostname(),
-                                            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], {})
+        await setup_self_signed_certificate(
+            self.key,
+            self.cert,
+            uri,
+            socket.gethostname(),
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+            {},
+        )
         server = Server(user_manager=self.users)
         await server.init()
         await server.set_application_uri(uri)
@@ -100,8 +116,11 @@ class SecureServer(OpcUaTestServer):
         if self.trusted_clients is not None:
             store = TrustStore([self.trusted_clients], [])
             await store.load()
-            server.set_certificate_validator(CertificateValidator(
-                CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, store))
+            server.set_certificate_validator(
+                CertificateValidator(
+                    CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, store
+                )
+            )
         idx = await server.register_namespace(self.NS)
         obj = await server.nodes.objects.add_object(ua.NodeId("o0", idx), "o0")
         self.variables = [await obj.add_variable(ua.NodeId(f"v{i}", idx), f"v{i}", float(i)) for i in range(self.n)]

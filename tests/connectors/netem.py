@@ -33,7 +33,7 @@ class NetemProxy:
     def url(self, path: str = "/test") -> str:
         return f"opc.tcp://{self.host}:{self.port}{path}"
 
-    async def start(self) -> "NetemProxy":
+    async def start(self) -> NetemProxy:
         await self._listen()
         return self
 

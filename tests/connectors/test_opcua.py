@@ -8,7 +8,6 @@ from pdm.config import EndpointConfig
 from pdm.connectors import is_good, make_connector
 from pdm.connectors.opcua import DEFAULT_MAX_NODES_PER_READ
 from pdm.errors import EndpointUnavailable
-
 from tests.conftest import OpcUaTestServer, free_port
 
 
@@ -55,8 +54,9 @@ async def test_node_deleted_while_polled_comes_back_bad_and_keeps_the_others(opc
 async def test_nsu_and_namespace_index_ids_read_the_same_node(opcua_server):
     async with make_connector(_cfg(opcua_server.url)) as conn:
         idx = (await conn._client.get_namespace_array()).index(OpcUaTestServer.NS)
-        readings = await conn.read([f"nsu={OpcUaTestServer.NS};s=v5", f"ns={idx};s=v5",
-                                    "nsu=urn:not-here;s=v5", "garbage id"])
+        readings = await conn.read(
+            [f"nsu={OpcUaTestServer.NS};s=v5", f"ns={idx};s=v5", "nsu=urn:not-here;s=v5", "garbage id"]
+        )
     assert [r.value for r in readings[:2]] == [5.0, 5.0]
     assert all(not is_good(r.quality) for r in readings[2:])
 

@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from pdm.config import EndpointConfig, parse_plants
-from pdm.ingest.spool import Spool
 from pdm.ingest.poller import Backoff, EndpointPoller
+from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Reading, Tag
-
 from tests.conftest import OpcUaTestServer
 from tests.connectors.netem import NetemProxy
 
@@ -31,16 +30,35 @@ SUBSCRIBE = {"mode": "subscribe", "sampling_interval_s": 0.05, "publishing_inter
 
 def make_poller(sessions, url: str, node_ids: list[str], tmp_path, **settings) -> EndpointPoller:
     nodes = [{"node_id": n, "tag": f"t{i}", "asset": "A-1"} for i, n in enumerate(node_ids)]
-    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "assets": [
-        {"id": "A-1", "asset_class": "centrifugal_pump"}],
-        "endpoints": [{"name": "plc", "endpoint_url": url, "nodes": nodes}]}]}]})
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [{"name": "plc", "endpoint_url": url, "nodes": nodes}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         ep = list_endpoints(s, company_id=1)[0]
         tags = {t.node_id: t.id for t in list_tags(s, company_id=1)}
         config = EndpointConfig.model_validate({**ep.settings, **FAST, **settings})
-    return EndpointPoller(endpoint_id=ep.id, name="acme/plc", config=config, tags=tags, sessions=sessions,
-                          spool=Spool(tmp_path / "spool", max_bytes=10_000_000))
+    return EndpointPoller(
+        endpoint_id=ep.id,
+        name="acme/plc",
+        config=config,
+        tags=tags,
+        sessions=sessions,
+        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
+    )
 
 
 async def drive(poller: EndpointPoller, until, *, limit_s: float, what: str) -> float:
@@ -72,14 +90,21 @@ async def counting(server: OpcUaTestServer, values: list[float]) -> None:
 
 def stored(sessions, tag: str) -> list[tuple[float, float]]:
     with sessions() as s:
-        return list(s.execute(select(Reading.ts, Reading.value).join(Tag, Tag.id == Reading.tag_id)
-                              .where(Tag.name == tag).order_by(Reading.ts)).all())
+        return list(
+            s.execute(
+                select(Reading.ts, Reading.value)
+                .join(Tag, Tag.id == Reading.tag_id)
+                .where(Tag.name == tag)
+                .order_by(Reading.ts)
+            ).all()
+        )
 
 
 def per_tag_counts(sessions) -> dict[str, int]:
     with sessions() as s:
-        return dict(s.execute(select(Tag.name, func.count()).join(Reading, Reading.tag_id == Tag.id)
-                              .group_by(Tag.name)).all())
+        return dict(
+            s.execute(select(Tag.name, func.count()).join(Reading, Reading.tag_id == Tag.id).group_by(Tag.name)).all()
+        )
 
 
 def ingest_messages(caplog) -> list[str]:
@@ -97,8 +122,7 @@ async def proxied():
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
 @pytest.mark.parametrize("failure", ["cut", "black_hole"])
-async def test_network_failure_is_detected_logged_once_and_survived(sessions, proxied, tmp_path, caplog, mode,
-                                                                    failure):
+async def test_network_failure_is_detected_logged_once_and_survived(sessions, proxied, tmp_path, caplog, mode, failure):
     server, proxy = proxied
     settings = SUBSCRIBE if mode == "subscribe" else {}
     poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path, **settings)
@@ -117,8 +141,12 @@ async def test_network_failure_is_detected_logged_once_and_survived(sessions, pr
             await keep_polling(poller, 1.5)  # a longer outage: still one DOWN in the log
             await proxy.heal()
             healed_at = written[-1]
-            await drive(poller, lambda: any(v > healed_at for _, v in stored(sessions, "t0")), limit_s=15,
-                        what="data after the network healed")
+            await drive(
+                poller,
+                lambda: any(v > healed_at for _, v in stored(sessions, "t0")),
+                limit_s=15,
+                what="data after the network healed",
+            )
     finally:
         writer.cancel()
         await poller.close()
@@ -139,8 +167,9 @@ async def test_network_failure_is_detected_logged_once_and_survived(sessions, pr
 
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
-async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_one(sessions, proxied, tmp_path,
-                                                                                    caplog, mode):
+async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_one(
+    sessions, proxied, tmp_path, caplog, mode
+):
     """Answers 3 s late (asyncua's own keep-alive gives up after 1 s): no DOWN, data keeps coming."""
     server, proxy = proxied
     settings = SUBSCRIBE if mode == "subscribe" else {}
@@ -153,8 +182,12 @@ async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_
             proxy.latency_s = 1.5  # each way
             await keep_polling(poller, 5.0)  # several keep-alive periods
             slow_from = written[-1]
-            await drive(poller, lambda: any(v > slow_from for _, v in stored(sessions, "t0")), limit_s=10,
-                        what="data over the slow link")
+            await drive(
+                poller,
+                lambda: any(v > slow_from for _, v in stored(sessions, "t0")),
+                limit_s=10,
+                what="data over the slow link",
+            )
     finally:
         writer.cancel()
         await poller.close()
@@ -173,8 +206,9 @@ async def test_session_closed_by_the_server_is_recreated(sessions, opcua_server,
         # What the server does when a session times out: close it, with its subscriptions.
         await sessions_before[0].close_session()
         await opcua_server.variables[0].write_value(99.0)
-        await drive(poller, lambda: 99.0 in [v for _, v in stored(sessions, "t0")], limit_s=15,
-                    what="data in a new session")
+        await drive(
+            poller, lambda: 99.0 in [v for _, v in stored(sessions, "t0")], limit_s=15, what="data in a new session"
+        )
     await poller.close()
     assert sessions_before[0] not in iserver._external_sessions.values()
     messages = ingest_messages(caplog)
@@ -193,12 +227,17 @@ async def test_session_expired_during_a_stall_is_recreated(sessions, tmp_path, c
             await drive(poller, lambda: len(stored(sessions, "t0")) >= 1, limit_s=10, what="first readings")
             first = list(iserver._external_sessions.values())
             proxy.black_hole()
-            await drive(poller, lambda: not any(s in iserver._external_sessions.values() for s in first),
-                        limit_s=10, what="the server expiring the session")
+            await drive(
+                poller,
+                lambda: not any(s in iserver._external_sessions.values() for s in first),
+                limit_s=10,
+                what="the server expiring the session",
+            )
             await proxy.heal()
             await server.variables[0].write_value(42.0)
-            await drive(poller, lambda: 42.0 in [v for _, v in stored(sessions, "t0")], limit_s=15,
-                        what="data in a new session")
+            await drive(
+                poller, lambda: 42.0 in [v for _, v in stored(sessions, "t0")], limit_s=15, what="data in a new session"
+            )
     finally:
         await poller.close()
         await proxy.stop()
@@ -220,8 +259,12 @@ async def test_data_flows_within_the_backoff_cap_after_a_long_outage(sessions, t
         server = await OpcUaTestServer(n=3, port=server.port).start()
         back_at = time.monotonic()
         await server.variables[0].write_value(7.0)
-        first_new = await drive(poller, lambda: 7.0 in [v for _, v in stored(sessions, "t0")], limit_s=30,
-                                what="data after the server came back")
+        first_new = await drive(
+            poller,
+            lambda: 7.0 in [v for _, v in stored(sessions, "t0")],
+            limit_s=30,
+            what="data after the server came back",
+        )
     await poller.close()
     await server.stop()
     gap = first_new - back_at

@@ -12,7 +12,6 @@ from pdm.connectors import make_connector
 from pdm.connectors.opcua import OpcUaConnector
 from pdm.connectors.security import Pki, init_client_certificate, thumbprint, trust
 from pdm.errors import EndpointRefused
-
 from tests.connectors.conftest import SecureServer, Users
 
 SECURE = {"security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt"}
@@ -71,10 +70,18 @@ async def test_pinned_server_certificate(secure_server, tmp_path):
 
 
 async def test_policy_not_offered_names_what_is(secure_server, tmp_path):
-    conn = _conn(secure_server, tmp_path, security_policy="Aes256_Sha256_RsaPss", security_mode="Sign",
-                 trust_server_certificate=True)
-    with pytest.raises(EndpointRefused, match="Aes256_Sha256_RsaPss with security_mode Sign is not offered; "
-                                              "the server offers Basic256Sha256/SignAndEncrypt"):
+    conn = _conn(
+        secure_server,
+        tmp_path,
+        security_policy="Aes256_Sha256_RsaPss",
+        security_mode="Sign",
+        trust_server_certificate=True,
+    )
+    with pytest.raises(
+        EndpointRefused,
+        match="Aes256_Sha256_RsaPss with security_mode Sign is not offered; "
+        "the server offers Basic256Sha256/SignAndEncrypt",
+    ):
         await conn.connect()
 
 
@@ -82,8 +89,9 @@ async def test_policy_not_offered_names_what_is(secure_server, tmp_path):
 async def test_other_policies_sign_only(tmp_path, policy):
     srv = await SecureServer(tmp_path / "server", policies=(f"{policy.replace('_', '')}_Sign",)).start()
     try:
-        async with _conn(srv, tmp_path, security_policy=policy, security_mode="Sign",
-                         trust_server_certificate=True) as conn:
+        async with _conn(
+            srv, tmp_path, security_policy=policy, security_mode="Sign", trust_server_certificate=True
+        ) as conn:
             assert len(await conn.read(srv.node_ids)) == 5
     finally:
         await srv.stop()
@@ -113,8 +121,9 @@ async def test_server_refuses_our_untrusted_client_certificate_then_accepts_it(t
 
 async def test_username_password_right_and_wrong(tmp_path, monkeypatch):
     srv = await SecureServer(tmp_path / "server", users=Users("op", "s3cret")).start()
-    base = dict(auth_method="username", username="op", password_env="PDM_TEST_OPC_PW",
-                trust_server_certificate=True, **SECURE)
+    base = dict(
+        auth_method="username", username="op", password_env="PDM_TEST_OPC_PW", trust_server_certificate=True, **SECURE
+    )
     try:
         monkeypatch.setenv("PDM_TEST_OPC_PW", "s3cret")
         async with _conn(srv, tmp_path, **base) as conn:
@@ -145,8 +154,11 @@ async def test_client_certificate_carries_the_application_uri(tmp_path):
 
     cert, key, created = await init_client_certificate(Pki(tmp_path / "pki"), "urn:host:pdm:client")
     assert created and key.stat().st_mode & 0o077 == 0
-    san = x509.load_der_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value
+    san = (
+        x509.load_der_x509_certificate(cert.read_bytes())
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value
+    )
     assert "urn:host:pdm:client" in san.get_values_for_type(x509.UniformResourceIdentifier)
     assert (await init_client_certificate(Pki(tmp_path / "pki"), "urn:host:pdm:client"))[2] is False  # kept, not remade
 
@@ -157,6 +169,7 @@ def test_make_connector_still_builds_from_config_only():
 
 
 # ---- private keys at rest --------------------------------------------------------------------
+
 
 async def test_new_private_key_is_encrypted_owner_only_and_opens_with_the_service_key(tmp_path):
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -184,8 +197,14 @@ async def test_a_key_in_clear_keeps_working_and_certs_init_encrypts_it(secure_se
 
     pki = Pki(tmp_path / "pki")
     pki.own_cert.parent.mkdir(parents=True)
-    await setup_self_signed_certificate(pki.own_key, pki.own_cert, default_application_uri(), socket.gethostname(),
-                                        [ExtendedKeyUsageOID.CLIENT_AUTH], {})  # as older releases wrote it
+    await setup_self_signed_certificate(
+        pki.own_key,
+        pki.own_cert,
+        default_application_uri(),
+        socket.gethostname(),
+        [ExtendedKeyUsageOID.CLIENT_AUTH],
+        {},
+    )  # as older releases wrote it
     assert pki.own_key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     async with _conn(secure_server, tmp_path, trust_server_certificate=True, **SECURE) as conn:
         assert len(await conn.read(secure_server.node_ids)) == 5
@@ -201,27 +220,34 @@ async def test_a_key_in_clear_keeps_working_and_certs_init_encrypts_it(secure_se
 async def test_encrypted_key_without_the_service_key_is_a_clear_refusal(secure_server, tmp_path):
     await init_client_certificate(Pki(tmp_path / "pki"), "urn:x")
     (tmp_path / "fernet.key").unlink()
-    with pytest.raises(EndpointRefused, match=r"client_private_key '.*key.pem' is encrypted and no encryption key: "
-                                              r"set PDM_FERNET_KEY or restore .*fernet.key"):
+    with pytest.raises(
+        EndpointRefused,
+        match=r"client_private_key '.*key.pem' is encrypted and no encryption key: "
+        r"set PDM_FERNET_KEY or restore .*fernet.key",
+    ):
         await _conn(secure_server, tmp_path, trust_server_certificate=True, **SECURE).connect()
 
 
 # ---- encrypted endpoint passwords ------------------------------------------------------------
 
-async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_the_field(tmp_path, monkeypatch,
-                                                                                           caplog):
+
+async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_the_field(
+    tmp_path, monkeypatch, caplog
+):
     import logging
 
     from cryptography.fernet import Fernet
 
     from pdm.access import crypto
+
     caplog.set_level(logging.DEBUG)  # asyncua logs each request it sends at DEBUG: not this password
     caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     srv = await SecureServer(tmp_path / "server", users=Users("op", "S3cret-at-rest")).start()
     token = crypto.encrypt("S3cret-at-rest", var_dir=tmp_path)
-    base = dict(auth_method="username", username="op", password_encrypted=token, trust_server_certificate=True,
-                **SECURE)
+    base = dict(
+        auth_method="username", username="op", password_encrypted=token, trust_server_certificate=True, **SECURE
+    )
     try:
         async with _conn(srv, tmp_path, **base) as conn:
             assert len(await conn.read(srv.node_ids)) == 5
@@ -232,8 +258,10 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
         monkeypatch.setenv(crypto.KEY_ENV, Fernet.generate_key().decode())
         with pytest.raises(EndpointRefused) as err:
             await _conn(srv, tmp_path, **base).connect()
-        assert f"{srv.url}: endpoint plc: password_encrypted cannot be decrypted with the key in $PDM_FERNET_KEY" \
+        assert (
+            f"{srv.url}: endpoint plc: password_encrypted cannot be decrypted with the key in $PDM_FERNET_KEY"
             in str(err.value)
+        )
         assert "S3cret" not in str(err.value) and token not in str(err.value)
         assert "ActivateSessionRequest (identity token not logged)" in caplog.text
         assert "S3cret-at-rest" not in caplog.text and "wrong-pw" not in caplog.text
@@ -242,6 +270,7 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
 
 
 # ---- identities ------------------------------------------------------------------------------
+
 
 class CertUsers:
     """Accepts exactly one X.509 user certificate (as a server with a user certificate list does)."""
@@ -268,9 +297,13 @@ def _user_certificate(folder) -> tuple:
 
     folder.mkdir(parents=True, exist_ok=True)
     key = cert_gen.generate_private_key()
-    cert = cert_gen.generate_self_signed_app_certificate(key, "urn:pdm:user:op", {"commonName": "op"},
-                                                         [x509.UniformResourceIdentifier("urn:pdm:user:op")],
-                                                         extended=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    cert = cert_gen.generate_self_signed_app_certificate(
+        key,
+        "urn:pdm:user:op",
+        {"commonName": "op"},
+        [x509.UniformResourceIdentifier("urn:pdm:user:op")],
+        extended=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
     (folder / "user.der").write_bytes(cert.public_bytes(Encoding.DER))
     (folder / "user.pem").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     return folder / "user.der", folder / "user.pem"
@@ -333,8 +366,8 @@ async def test_server_refusing_anonymous_says_so(tmp_path):
 
 async def test_poller_reports_anonymous_refused(tmp_path, sessions):
     from pdm.config import parse_plants
-    from pdm.ingest.spool import Spool
     from pdm.ingest.poller import EndpointPoller
+    from pdm.ingest.spool import Spool
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Endpoint as EndpointRow
 
@@ -343,9 +376,15 @@ async def test_poller_reports_anonymous_refused(tmp_path, sessions):
         with sessions.begin() as s:
             apply_plants(s, parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": [ep]}]}]}))
             ep_id = s.query(EndpointRow.id).scalar()
-        poller = EndpointPoller(endpoint_id=ep_id, name="acme/plc", config=EndpointConfig(**ep), tags={},
-                                sessions=sessions, spool=Spool(tmp_path / "spool", max_bytes=1 << 20),
-                                connector_factory=lambda c: OpcUaConnector(c, pki_dir=tmp_path / "pki"))
+        poller = EndpointPoller(
+            endpoint_id=ep_id,
+            name="acme/plc",
+            config=EndpointConfig(**ep),
+            tags={},
+            sessions=sessions,
+            spool=Spool(tmp_path / "spool", max_bytes=1 << 20),
+            connector_factory=lambda c: OpcUaConnector(c, pki_dir=tmp_path / "pki"),
+        )
         assert await poller.poll_once() == 0
         await poller.close()
     with sessions() as s:
@@ -355,8 +394,8 @@ async def test_poller_reports_anonymous_refused(tmp_path, sessions):
 
 def test_endpoint_test_command_says_anonymous_refused(tmp_path, capsys, monkeypatch):
     from tests.cli.inprocess import run_pdmctl
-    from tests.ui.test_engineer import InThread
     from tests.conftest import OpcUaTestServer
+    from tests.ui.test_engineer import InThread
 
     class Inner(OpcUaTestServer):
         async def start(self):

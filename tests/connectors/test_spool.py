@@ -8,8 +8,9 @@ from pdm.ingest.spool import Spool
 
 
 def _rows(start, n):
-    return [{"tag_id": 1, "ts": float(t), "value": 1.0, "quality": 0, "received_at": 0.0}
-            for t in range(start, start + n)]
+    return [
+        {"tag_id": 1, "ts": float(t), "value": 1.0, "quality": 0, "received_at": 0.0} for t in range(start, start + n)
+    ]
 
 
 def test_drain_replays_batches_in_order_and_empties(tmp_path):

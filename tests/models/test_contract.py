@@ -13,7 +13,12 @@ from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 
 from pdm.models import (
-    DETECTORS, IsolationForestDetector, MADDetector, PCADetector, RebaselineMADDetector, make_detector,
+    DETECTORS,
+    IsolationForestDetector,
+    MADDetector,
+    PCADetector,
+    RebaselineMADDetector,
+    make_detector,
 )
 
 # Five sensors driven by two latent factors plus small independent noise.
@@ -224,8 +229,8 @@ def _rebase_reference(det: RebaselineMADDetector, X: np.ndarray) -> np.ndarray:
         else:
             calm = 0
         if calm >= det.settle_rows:
-            recent = X[i - det.settle_rows + 1:i + 1]
-            z2[i + 1:] = ((X[i + 1:] - recent.mean(0)) / np.maximum(det.scale_, np.ptp(recent, 0))) ** 2
+            recent = X[i - det.settle_rows + 1 : i + 1]
+            z2[i + 1 :] = ((X[i + 1 :] - recent.mean(0)) / np.maximum(det.scale_, np.ptp(recent, 0))) ** 2
             peak, calm = 0.0, 0
     return z2.max(axis=1)
 
@@ -233,8 +238,8 @@ def _rebase_reference(det: RebaselineMADDetector, X: np.ndarray) -> np.ndarray:
 def _excursion(rng, back_to: float, n_fault: int = 150, n_after: int = 300) -> np.ndarray:
     """100 normal rows, sensor 0 at +30 sigma, then sensor 0 at ``back_to`` sigma."""
     X = rng.normal(size=(100 + n_fault + n_after, 3))
-    X[100:100 + n_fault, 0] += 30.0
-    X[100 + n_fault:, 0] += back_to
+    X[100 : 100 + n_fault, 0] += 30.0
+    X[100 + n_fault :, 0] += back_to
     return X
 
 
@@ -243,9 +248,10 @@ def test_rebase_matches_the_row_by_row_rule():
     for seed in range(60):
         rng = np.random.default_rng(seed)
         X = _excursion(rng, back_to=float(rng.uniform(-6, 6)), n_fault=int(rng.integers(5, 200)))
-        X[int(rng.integers(0, 500)):, int(rng.integers(3))] += rng.normal(0, 5)
-        det = RebaselineMADDetector(settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)),
-                                    threshold_margin=1.0).fit(rng.normal(size=(300, 3)))
+        X[int(rng.integers(0, 500)) :, int(rng.integers(3))] += rng.normal(0, 5)
+        det = RebaselineMADDetector(
+            settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)), threshold_margin=1.0
+        ).fit(rng.normal(size=(300, 3)))
         got = det.score_samples(X)
         np.testing.assert_allclose(got, _rebase_reference(det, X), err_msg=f"seed {seed}")
         relearned += not np.allclose(got, (((X - det.center_) / det.scale_) ** 2).max(axis=1))
@@ -262,7 +268,7 @@ def test_rebase_accepts_the_level_an_excursion_settles_at():
     assert fixed.predict(X[300:]).mean() > 0.9  # a fixed baseline alarms for the rest of the run
     flags = det.predict(X)  # one run: the rows before a row are what re-baselining learns from
     assert flags[100:250].mean() > 0.95  # the fault itself is still flagged
-    assert flags[250 + det.settle_rows + 5:].mean() < 0.05  # the level it settled at is normal now
+    assert flags[250 + det.settle_rows + 5 :].mean() < 0.05  # the level it settled at is normal now
     assert det.explain(X).shape == X.shape  # explain follows the same re-baselined scores
 
 
@@ -288,9 +294,18 @@ def test_rebase_carries_no_state_from_one_call_to_the_next_and_never_looks_ahead
     np.testing.assert_array_equal(det.score_samples(changed)[:320], first[:320])
 
 
-@pytest.mark.parametrize(("param", "value"), [("return_ratio", 0.0), ("return_ratio", 1.0), ("return_ratio", True),
-                                              ("settle_rows", 1), ("settle_rows", 2.5), ("settle_rows", True),
-                                              ("drift_floor", -0.1)])
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("return_ratio", 0.0),
+        ("return_ratio", 1.0),
+        ("return_ratio", True),
+        ("settle_rows", 1),
+        ("settle_rows", 2.5),
+        ("settle_rows", True),
+        ("drift_floor", -0.1),
+    ],
+)
 def test_rebase_refuses_bad_parameters_naming_them(param, value):
     with pytest.raises(ValueError, match=rf"{param} must be .*got {value!r}"):
         RebaselineMADDetector(**{param: value}).fit(np.random.default_rng(0).normal(size=(50, 3)))
@@ -304,7 +319,7 @@ def _in_calls(det: RebaselineMADDetector, X: np.ndarray, cuts: list[int]) -> tup
         begin = done if resume is None else resume
         got, z2, _, state = det.score_run(X[begin:end], state)
         assert z2.shape == (end - begin, X.shape[1])
-        scores.append(got[done - begin:])
+        scores.append(got[done - begin :])
         resume = None if state["resume_row"] is None else begin + state["resume_row"]
         assert resume is None or end - resume < det.settle_rows  # never more than that seen again
         states.append(state)
@@ -317,8 +332,9 @@ def test_rebase_scored_in_any_number_of_calls_equals_one_call():
     for seed in range(60):
         rng = np.random.default_rng(seed)
         X = _excursion(rng, back_to=float(rng.uniform(-6, 6)), n_fault=int(rng.integers(5, 200)))
-        det = RebaselineMADDetector(settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)),
-                                    threshold_margin=1.0).fit(rng.normal(size=(300, 3)))
+        det = RebaselineMADDetector(
+            settle_rows=int(rng.integers(2, 40)), return_ratio=float(rng.uniform(0.05, 0.9)), threshold_margin=1.0
+        ).fit(rng.normal(size=(300, 3)))
         whole = det.score_samples(X)
         one, [state] = _in_calls(det, X, [])
         np.testing.assert_array_equal(one, whole)
@@ -363,7 +379,8 @@ def test_top_sensors_carry_value_and_normal_range_moved_by_the_shift():
     # A model saved before normal ranges were kept still names its sensors, without ranges.
     del det.feature_low_
     assert det.top_sensors(np.array([0.1, 0.7, 0.2]), np.zeros(3), k=1) == [
-        {"tag": "b", "contribution": 0.7, "value": 0.0}]
+        {"tag": "b", "contribution": 0.7, "value": 0.0}
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(n for n in DETECTORS if not DETECTORS[n].sequential))

@@ -10,7 +10,6 @@ from pdm.simulator.physics import AssetModel
 from pdm.storage.catalog import all_assets, apply_plants, list_tags
 from pdm.storage.readings import insert_readings
 from pdm.storage.tables import Asset, ModelVersion
-
 from tests.conftest import plant_dict
 
 DETECTION = DetectionConfig(train_min_rows=60, train_min_span_min=60)
@@ -19,8 +18,9 @@ DETECTION = DetectionConfig(train_min_rows=60, train_min_span_min=60)
 @pytest.fixture
 def loaded(sessions):
     """Two assets with 90 minutes of healthy data, one with none."""
-    cfg = parse_plants(plant_dict({"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor"),
-                                            ("S-1", "cnc_spindle")]}))
+    cfg = parse_plants(
+        plant_dict({"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor"), ("S-1", "cnc_spindle")]})
+    )
     with sessions.begin() as s:
         apply_plants(s, cfg)
         for asset in all_assets(s)[:2]:
@@ -28,16 +28,22 @@ def loaded(sessions):
             model, rows = AssetModel(asset.asset_class, seed=asset.id), []
             for step in range(180):
                 values = model.step(step * 30.0, 30.0, {})
-                rows += [{"tag_id": tags[n], "ts": 1e9 + step * 30.0, "value": v, "quality": 0, "received_at": 0}
-                         for n, v in values.items()]
+                rows += [
+                    {"tag_id": tags[n], "ts": 1e9 + step * 30.0, "value": v, "quality": 0, "received_at": 0}
+                    for n, v in values.items()
+                ]
             insert_readings(s, rows)
         return [(a.company_id, a.id) for a in all_assets(s)]
 
 
 def _thresholds(sessions):
     with sessions() as s:
-        return {slug: t for slug, t in s.execute(select(Asset.slug, ModelVersion.threshold)
-                                                 .join(Asset, Asset.id == ModelVersion.asset_id))}
+        return {
+            slug: t
+            for slug, t in s.execute(
+                select(Asset.slug, ModelVersion.threshold).join(Asset, Asset.id == ModelVersion.asset_id)
+            )
+        }
 
 
 def test_serial_training_trains_what_has_data_and_skips_the_rest(loaded, sessions, db_url):
@@ -78,8 +84,9 @@ def test_dask_without_a_scheduler_address_is_a_config_error():
     from pdm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dask_scheduler"):
-        parse_plants({**plant_dict({"acme": [("P-1", "centrifugal_pump")]}),
-                      "detection": {"executor": "dask"}}, "plants.yaml")
+        parse_plants(
+            {**plant_dict({"acme": [("P-1", "centrifugal_pump")]}), "detection": {"executor": "dask"}}, "plants.yaml"
+        )
 
 
 @pytest.mark.parametrize("executor", ["serial", "process"])

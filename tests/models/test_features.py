@@ -23,14 +23,22 @@ def regular(tags: dict[str, list[float]], *, start: float = 100.0, step: float =
 
 
 def test_only_good_non_nan_readings_are_used():
-    readings = long([
-        (10.0, "a", 1.0, GOOD), (10.0, "b", 1.0, GOOD),
-        (20.0, "a", 2.0, GOOD_OVERRIDE), (20.0, "b", 2.0, GOOD),
-        (30.0, "a", 99.0, UNCERTAIN), (30.0, "b", 3.0, GOOD),
-        (40.0, "a", 99.0, BAD), (40.0, "b", 4.0, GOOD),
-        (50.0, "a", 99.0, BAD_AS_INT32), (50.0, "b", 5.0, GOOD),
-        (60.0, "a", np.nan, GOOD), (60.0, "b", 6.0, GOOD),
-    ])
+    readings = long(
+        [
+            (10.0, "a", 1.0, GOOD),
+            (10.0, "b", 1.0, GOOD),
+            (20.0, "a", 2.0, GOOD_OVERRIDE),
+            (20.0, "b", 2.0, GOOD),
+            (30.0, "a", 99.0, UNCERTAIN),
+            (30.0, "b", 3.0, GOOD),
+            (40.0, "a", 99.0, BAD),
+            (40.0, "b", 4.0, GOOD),
+            (50.0, "a", 99.0, BAD_AS_INT32),
+            (50.0, "b", 5.0, GOOD),
+            (60.0, "a", np.nan, GOOD),
+            (60.0, "b", 6.0, GOOD),
+        ]
+    )
     wide = wide_frame(readings, freq_s=10.0)
     assert 99.0 not in wide.to_numpy()
     # a's last Good value (2.0) is carried 2 bins (30, 40); 50 and 60 are dropped.
@@ -39,10 +47,16 @@ def test_only_good_non_nan_readings_are_used():
 
 
 def test_grid_is_epoch_aligned_sorted_and_keeps_the_last_value_per_bin():
-    readings = long([
-        (101.0, "b", 1.0), (104.0, "b", 2.0), (103.0, "a", 7.0), (108.0, "a", 8.0),
-        (112.0, "b", 3.0), (118.0, "a", 9.0),
-    ])
+    readings = long(
+        [
+            (101.0, "b", 1.0),
+            (104.0, "b", 2.0),
+            (103.0, "a", 7.0),
+            (108.0, "a", 8.0),
+            (112.0, "b", 3.0),
+            (118.0, "a", 9.0),
+        ]
+    )
     wide = wide_frame(readings, freq_s=10.0)
     assert list(wide.columns) == ["a", "b"]
     assert wide.index.name == "ts" and wide.index.dtype == float
@@ -65,10 +79,12 @@ def test_unsorted_input_and_fractional_grids():
 
 def test_freq_defaults_to_each_tags_median_spacing():
     # Tags polled together but stamped a few ms apart: the union's spacing would be 0.005 s.
-    readings = pd.concat([
-        long([(1000.0 + 10 * i, "a", float(i)) for i in range(20)]),
-        long([(1000.005 + 10 * i, "b", float(i)) for i in range(20)]),
-    ])
+    readings = pd.concat(
+        [
+            long([(1000.0 + 10 * i, "a", float(i)) for i in range(20)]),
+            long([(1000.005 + 10 * i, "b", float(i)) for i in range(20)]),
+        ]
+    )
     readings["ts"] += np.random.default_rng(5).uniform(0.0, 0.004, size=len(readings))
     wide = wide_frame(readings)
     assert len(wide) == 20
@@ -76,11 +92,13 @@ def test_freq_defaults_to_each_tags_median_spacing():
 
 
 def test_forward_fill_stops_after_two_bins():
-    readings = pd.concat([
-        regular({"a": [float(i) for i in range(10)]}),
-        regular({"b": [0.0, 1.0]}),  # b falls silent after t=110
-        long([(190.0, "b", 9.0)]),  # and comes back at t=190
-    ])
+    readings = pd.concat(
+        [
+            regular({"a": [float(i) for i in range(10)]}),
+            regular({"b": [0.0, 1.0]}),  # b falls silent after t=110
+            long([(190.0, "b", 9.0)]),  # and comes back at t=190
+        ]
+    )
     wide = wide_frame(readings, freq_s=10.0)
     assert wide["b"].to_dict() == {100.0: 0.0, 110.0: 1.0, 120.0: 1.0, 130.0: 1.0, 190.0: 9.0}
 
@@ -130,9 +148,7 @@ def test_causal_rolling_mean_uses_only_current_and_previous_rows():
     frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=list("xyz"))
     future = frame.copy()
     future.iloc[60:] = 1e9
-    pd.testing.assert_frame_equal(
-        causal_rolling_mean(frame, 7).iloc[:60], causal_rolling_mean(future, 7).iloc[:60]
-    )
+    pd.testing.assert_frame_equal(causal_rolling_mean(frame, 7).iloc[:60], causal_rolling_mean(future, 7).iloc[:60])
     pd.testing.assert_frame_equal(causal_rolling_mean(frame, 1), frame)
     with pytest.raises(ValueError, match="window"):
         causal_rolling_mean(frame, 0)
@@ -154,8 +170,9 @@ def test_causal_nearer_mean_is_causal_and_checks_its_center():
     future = frame.copy()
     future.iloc[60:] = 1e9
     center = frame.iloc[:40].median()
-    pd.testing.assert_frame_equal(causal_nearer_mean(frame, 8, center).iloc[:60],
-                                  causal_nearer_mean(future, 8, center).iloc[:60])
+    pd.testing.assert_frame_equal(
+        causal_nearer_mean(frame, 8, center).iloc[:60], causal_nearer_mean(future, 8, center).iloc[:60]
+    )
     with pytest.raises(ValueError, match=r"center lacks column\(s\) \['y'\]"):
         causal_nearer_mean(frame, 8, center[["x"]])
     with pytest.raises(ValueError, match="window"):

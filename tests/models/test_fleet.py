@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pickle
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,32 +16,40 @@ from sqlalchemy import inspect, select
 from pdm.config import DetectionConfig, FleetConfig, parse_plants
 from pdm.errors import ConfigError, ModelError
 from pdm.models import fleet
-from pdm.models.fleet import (FLEET_COMPANY, alert_windows, drop_windows, held_out_scores, normal_frame, train_fleet,
-                              train_fleets)
+from pdm.models.fleet import (
+    FLEET_COMPANY,
+    alert_windows,
+    drop_windows,
+    held_out_scores,
+    normal_frame,
+    train_fleet,
+    train_fleets,
+)
 from pdm.models.fleet_scoring import fleet_model_for, version_label
+from pdm.models.lifecycle import train_asset
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import load
-from pdm.models.lifecycle import train_asset
 from pdm.models.scoring import score_asset
 from pdm.simulator.physics import AssetModel, asset_seed, fault_severity
 from pdm.storage.catalog import all_assets, apply_plants, company_by_slug, list_tags
 from pdm.storage.readings import insert_readings
 from pdm.storage.tables import Alert, Asset, FleetModel, ModelVersion, Reading, Score
-
 from tests.conftest import plant_dict
 
 T0 = 1_700_000_040.0  # on the 60 s grid, so rows sit at T0 + whole minutes
 STEP_S = 60.0
-DETECTION = DetectionConfig(resample_s=60, train_min_rows=60, train_min_span_min=60, train_max_rows=400,
-                            fleet=FleetConfig(baseline_min=30))
+DETECTION = DetectionConfig(
+    resample_s=60, train_min_rows=60, train_min_span_min=60, train_max_rows=400, fleet=FleetConfig(baseline_min=30)
+)
 PUMP = "centrifugal_pump"
 TAGS = ["bearing_temp", "discharge_pressure", "flow", "motor_current", "motor_temp", "suction_pressure", "vibration"]
 
 
 # -- normalisation (pure) --------------------------------------------------------------------
 def _nominal(members=20):
-    return ClassNominal(location={"a": 10.0, "b": 100.0}, spread={"a": 1.0, "b": 5.0}, scale={"a": 0.5, "b": 2.0},
-                        members=members)
+    return ClassNominal(
+        location={"a": 10.0, "b": 100.0}, spread={"a": 1.0, "b": 5.0}, scale={"a": 0.5, "b": 2.0}, members=members
+    )
 
 
 def test_baseline_normaliser_takes_own_location_and_class_scale():
@@ -132,8 +139,7 @@ def _members(session, plan):
     return out
 
 
-FLEET_PLANT = {"acme": [("P-1", PUMP), ("P-2", PUMP)], "beta": [("P-3", PUMP)],
-               "gamma": [("N-1", PUMP), ("N-2", PUMP)]}
+FLEET_PLANT = {"acme": [("P-1", PUMP), ("P-2", PUMP)], "beta": [("P-3", PUMP)], "gamma": [("N-1", PUMP), ("N-2", PUMP)]}
 
 
 def test_no_fleet_model_from_one_company_however_many_assets(sessions):
@@ -151,12 +157,24 @@ def test_normal_data_leaves_out_open_and_resolved_alert_windows_but_keeps_false_
         apply_plants(s, _plant(FLEET_PLANT))
         p1, p2, p3 = _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
         full = train_fleet(s, asset_class=PUMP, detection=DETECTION).metrics["rows"]
-        window = dict(company_id=p1.company_id, asset_id=p1.id, severity="low", last_seen_at=T0 + 1800,
-                      peak_score=2.0, threshold=1.0, sensors=[])
+        window = dict(
+            company_id=p1.company_id,
+            asset_id=p1.id,
+            severity="low",
+            last_seen_at=T0 + 1800,
+            peak_score=2.0,
+            threshold=1.0,
+            sensors=[],
+        )
         s.add(Alert(**window, status="RESOLVED", opened_at=T0 + 600, closed_at=T0 + 1200))  # 11 rows
         s.add(Alert(**window, status="FALSE_ALARM", opened_at=T0 + 1800, closed_at=T0 + 2400))  # kept
-        s.add(Alert(**{**window, "asset_id": p3.id, "company_id": p3.company_id}, status="OPEN",
-                    opened_at=T0 + 119 * 60 - 9 * 60))  # until now: the last 10 rows
+        s.add(
+            Alert(
+                **{**window, "asset_id": p3.id, "company_id": p3.company_id},
+                status="OPEN",
+                opened_at=T0 + 119 * 60 - 9 * 60,
+            )
+        )  # until now: the last 10 rows
         s.flush()
         assert alert_windows(s, company_id=p1.company_id, asset_id=p1.id) == [(T0 + 600, T0 + 1200)]
         retrained = train_fleet(s, asset_class=PUMP, detection=DETECTION)
@@ -169,17 +187,26 @@ def test_fleet_model_holds_no_reading_and_names_no_company(sessions):
         members = _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
         model = train_fleet(s, asset_class=PUMP, detection=DETECTION)
         raw = {v for (v,) in s.execute(select(Reading.value))}
-        member_stats = [robust_location_scale(normal_frame(s, a, s.execute(select(ModelVersion).where(
-            ModelVersion.asset_id == a.id)).scalar_one(), freq_s=60, smooth_rows=DETECTION.smooth_rows))
-            for a in members]
-        detector, meta = load(model.envelope, company=FLEET_COMPANY, asset=f"fleet:{PUMP}",
-                              feature_names=TAGS)
+        member_stats = [
+            robust_location_scale(
+                normal_frame(
+                    s,
+                    a,
+                    s.execute(select(ModelVersion).where(ModelVersion.asset_id == a.id)).scalar_one(),
+                    freq_s=60,
+                    smooth_rows=DETECTION.smooth_rows,
+                )
+            )
+            for a in members
+        ]
+        detector, meta = load(model.envelope, company=FLEET_COMPANY, asset=f"fleet:{PUMP}", feature_names=TAGS)
         with pytest.raises(ModelError, match="company mismatch"):  # not loadable as a company's own model
             load(model.envelope, company="acme", asset=f"fleet:{PUMP}")
     assert "company_id" not in {c["name"] for c in inspect(s.get_bind()).get_columns("fleet_models")}
     assert meta["company"] == "cluster" and model.metrics["companies"] == 2
-    arrays = [np.asarray(v, dtype=float) for v in vars(detector).values()
-              if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    arrays = [
+        np.asarray(v, dtype=float) for v in vars(detector).values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+    ]
     assert arrays and not any(raw & set(a.ravel().tolist()) for a in arrays)
     # No learned array is as long as the training data: the model keeps aggregates, not rows.
     assert all(a.ndim == 0 or max(a.shape) < model.metrics["rows"] for a in arrays)
@@ -214,8 +241,11 @@ def test_new_asset_is_scored_by_the_fleet_until_its_own_model_is_trained(session
         own = train_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION)
         assert own.version == 2 and own.active
         score_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION)
-        later = s.execute(select(Score.model_version_id).where(Score.asset_id == n1.id, Score.ts > T0 + 239 * 60)
-                          ).scalars().all()
+        later = (
+            s.execute(select(Score.model_version_id).where(Score.asset_id == n1.id, Score.ts > T0 + 239 * 60))
+            .scalars()
+            .all()
+        )
         assert later and set(later) == {own.id}
         assert version_label(s, company_id=n1.company_id, version_id=own.id) == "pca v2"
 
@@ -264,8 +294,16 @@ def test_fleet_threshold_holds_for_members_it_has_not_seen(sessions):
         apply_plants(s, _plant(FLEET_PLANT))
         members = _members(s, [("acme", "P-1"), ("acme", "P-2"), ("beta", "P-3")])
         model = train_fleet(s, asset_class=PUMP, detection=DETECTION)
-        frames = [normal_frame(s, a, s.execute(select(ModelVersion).where(ModelVersion.asset_id == a.id)).scalar_one(),
-                               freq_s=60, smooth_rows=DETECTION.smooth_rows)[TAGS] for a in members]
+        frames = [
+            normal_frame(
+                s,
+                a,
+                s.execute(select(ModelVersion).where(ModelVersion.asset_id == a.id)).scalar_one(),
+                freq_s=60,
+                smooth_rows=DETECTION.smooth_rows,
+            )[TAGS]
+            for a in members
+        ]
     held = held_out_scores(frames, detection=DETECTION)
     assert len(held) == model.metrics["rows"]
     # A model of the others scores each member higher than the full model does; the threshold covers it.
@@ -284,14 +322,20 @@ def test_a_retrained_fleet_model_gets_a_new_binding_and_scoring_carries_on(sessi
         assert train_fleet(s, asset_class=PUMP, detection=DETECTION).version == 2
         _feed(s, "gamma", "N-1", minutes=50)
         score_asset(s, company_id=n1.company_id, asset_id=n1.id, detection=DETECTION)
-        bindings = s.execute(select(ModelVersion).where(ModelVersion.asset_id == n1.id)
-                             .order_by(ModelVersion.version)).scalars().all()
+        bindings = (
+            s.execute(select(ModelVersion).where(ModelVersion.asset_id == n1.id).order_by(ModelVersion.version))
+            .scalars()
+            .all()
+        )
         assert [b.metrics["fleet_version"] for b in bindings] == [1, 2]
-        used = s.execute(select(Score.model_version_id, Score.ts).where(Score.asset_id == n1.id)
-                         .order_by(Score.ts)).all()
+        used = s.execute(
+            select(Score.model_version_id, Score.ts).where(Score.asset_id == n1.id).order_by(Score.ts)
+        ).all()
         assert len(used) == 50 and [v for v, _ in used] == [bindings[0].id] * 40 + [bindings[1].id] * 10
         # Same first 30 minutes, same own location: only the class part may differ.
-        assert bindings[0].metrics["normaliser"]["location"].keys() == bindings[1].metrics["normaliser"]["location"].keys()
+        assert (
+            bindings[0].metrics["normaliser"]["location"].keys() == bindings[1].metrics["normaliser"]["location"].keys()
+        )
 
 
 def test_a_fleet_model_that_cannot_be_loaded_is_skipped_with_a_warning_and_nothing_stored(sessions, caplog):

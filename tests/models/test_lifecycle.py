@@ -16,10 +16,9 @@ from pdm.alerts import feedback
 from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import DetectionConfig, Settings, parse_plants
 from pdm.errors import ConfigError, NotFound
-from pdm.models.lifecycle import (alarm_rate, asset_due, assets_due, normal_frame, run_start, shortage,
-                                  train_asset)
-from pdm.models.training import active_model, load_version
+from pdm.models.lifecycle import alarm_rate, asset_due, assets_due, normal_frame, run_start, shortage, train_asset
 from pdm.models.scoring import score_asset
+from pdm.models.training import active_model, load_version
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, list_tags
 from pdm.storage.readings import insert_ignore, insert_readings
 from pdm.storage.session import downgrade, make_engine, upgrade
@@ -32,8 +31,15 @@ T0 = 30 * 33_333_333.0  # on the 30 s grid, so feature rows keep the readings' t
 TAGS = SENSORS["centrifugal_pump"]
 COEF = np.array([1.0, 0.8, -0.5, 1.2, 0.3, 0.6, 0.9])
 OFFSET = np.array([10.0, 5.0, 2.0, 30.0, 1.0, 50.0, 60.0])
-DETECTION = DetectionConfig(detector="pca", train_min_rows=60, train_min_span_min=10, smooth_rows=1,
-                            debounce_rows=3, retrain_after_h=24, silent_period_min=5)
+DETECTION = DetectionConfig(
+    detector="pca",
+    train_min_rows=60,
+    train_min_span_min=10,
+    smooth_rows=1,
+    debounce_rows=3,
+    retrain_after_h=24,
+    silent_period_min=5,
+)
 HOUR = 3600.0
 
 
@@ -47,8 +53,9 @@ class Plant:
     def __init__(self, sessions):
         self.sessions = sessions
         with sessions.begin() as s:
-            apply_plants(s, parse_plants(plant_dict({"acme": [("P-1", "centrifugal_pump")],
-                                                     "beta": [("S-1", "cnc_spindle")]})))
+            apply_plants(
+                s, parse_plants(plant_dict({"acme": [("P-1", "centrifugal_pump")], "beta": [("S-1", "cnc_spindle")]}))
+            )
             self.cid = company_by_slug(s, "acme").id
             self.other_cid = company_by_slug(s, "beta").id
             self.aid = list_assets(s, company_id=self.cid)[0].id
@@ -67,8 +74,10 @@ class Plant:
                 if name not in tags:
                     continue
                 values = OFFSET[j] + COEF[j] * x + rng.normal(0, 0.05, n) + (shift or {}).get(name, 0.0)
-                rows += [{"tag_id": tags[name], "ts": ts(i), "value": float(v), "quality": 0, "received_at": 0.0}
-                         for i, v in zip(rows_idx, values)]
+                rows += [
+                    {"tag_id": tags[name], "ts": ts(i), "value": float(v), "quality": 0, "received_at": 0.0}
+                    for i, v in zip(rows_idx, values)
+                ]
             insert_readings(s, rows)
 
     def train(self, detection=DETECTION):
@@ -91,8 +100,12 @@ class Plant:
 
     def versions(self):
         with self.sessions() as s:
-            return [(v.version, v.status, v.active) for v in s.execute(
-                select(ModelVersion).where(ModelVersion.asset_id == self.aid).order_by(ModelVersion.version)).scalars()]
+            return [
+                (v.version, v.status, v.active)
+                for v in s.execute(
+                    select(ModelVersion).where(ModelVersion.asset_id == self.aid).order_by(ModelVersion.version)
+                ).scalars()
+            ]
 
 
 @pytest.fixture
@@ -110,8 +123,9 @@ def test_open_alert_runs_are_left_out_and_false_alarms_go_back_in(plant):
     frame = plant.frame()
     assert len(frame) == 200 and frame.index.max() < ts(200)  # from the run's start on, nothing is normal
     with plant.sessions.begin() as s:
-        feedback.mark_false_alarm(s, company_id=plant.cid, alert_id=alert_id, user="ana", reason="valve test",
-                                  now=ts(259) + 1)
+        feedback.mark_false_alarm(
+            s, company_id=plant.cid, alert_id=alert_id, user="ana", reason="valve test", now=ts(259) + 1
+        )
     assert len(plant.frame()) == 260  # a false alarm was normal operation: its rows are training data
     version, status, _reason, trained_from, trained_to, metrics = plant.train()
     assert (version, status) == (2, "active")
@@ -126,8 +140,15 @@ def test_a_resolved_fault_restarts_the_baseline_and_the_relearned_model_accepts_
     alert_id = plant.score()
     resolved_at = ts(219) + 10
     with plant.sessions.begin() as s:
-        feedback.resolve(s, company_id=plant.cid, alert_id=alert_id, user="bob", failure_mode="bearing_wear",
-                         action_taken="replaced the bearing", now=resolved_at)
+        feedback.resolve(
+            s,
+            company_id=plant.cid,
+            alert_id=alert_id,
+            user="bob",
+            failure_mode="bearing_wear",
+            action_taken="replaced the bearing",
+            now=resolved_at,
+        )
     new_level = {"bearing_temp": 1.0}  # the new bearing runs warmer: the old baseline no longer holds
     plant.write(220, 30, shift=new_level)
     # Not enough data after the repair yet: nothing is due, training refuses, the current model stays.
@@ -149,10 +170,11 @@ def test_a_resolved_fault_restarts_the_baseline_and_the_relearned_model_accepts_
     plant.write(350, 60, shift=new_level)
     assert plant.score() is None  # the new level raises no alert with the re-learned model
     with plant.sessions() as s:
-        v1 = s.execute(select(ModelVersion).where(ModelVersion.asset_id == plant.aid,
-                                                  ModelVersion.version == 1)).scalar_one()
-        old = load_version(s, v1).score_samples(plant.frame().loc[ts(350):, list(v1.feature_names)])
-        new = [r for r, in s.execute(select(Score.score / Score.threshold).where(Score.ts >= ts(350)))]
+        v1 = s.execute(
+            select(ModelVersion).where(ModelVersion.asset_id == plant.aid, ModelVersion.version == 1)
+        ).scalar_one()
+        old = load_version(s, v1).score_samples(plant.frame().loc[ts(350) :, list(v1.feature_names)])
+        new = [r for (r,) in s.execute(select(Score.score / Score.threshold).where(Score.ts >= ts(350)))]
     assert np.mean(old > v1.threshold) > 0.9  # the old model would have alarmed on all of it
     assert len(new) == 60 and np.mean(np.array(new) > 1) < 0.05
 
@@ -166,8 +188,15 @@ def test_the_baseline_restarts_at_the_data_time_of_the_closing_not_the_wall_cloc
     alert_id = plant.score()
     wall_clock = ts(219) + 100 * 86_400.0  # the data is replayed 100 days after it was recorded
     with plant.sessions.begin() as s:
-        feedback.resolve(s, company_id=plant.cid, alert_id=alert_id, user="bob", failure_mode="bearing_wear",
-                         action_taken="replaced the bearing", now=wall_clock)
+        feedback.resolve(
+            s,
+            company_id=plant.cid,
+            alert_id=alert_id,
+            user="bob",
+            failure_mode="bearing_wear",
+            action_taken="replaced the bearing",
+            now=wall_clock,
+        )
     plant.write(220, 130, shift={"bearing_temp": 1.0})
     frame = plant.frame()
     assert len(frame) == 130 and frame.index.min() == ts(220)
@@ -180,8 +209,15 @@ def test_an_alert_on_the_new_level_marked_false_alarm_releases_the_relearning(pl
     plant.write(200, 20, shift={"vibration": 1.0})
     first = plant.score()
     with plant.sessions.begin() as s:
-        feedback.resolve(s, company_id=plant.cid, alert_id=first, user="bob", failure_mode="bearing_wear",
-                         action_taken="replaced the bearing", now=ts(219) + 10)
+        feedback.resolve(
+            s,
+            company_id=plant.cid,
+            alert_id=first,
+            user="bob",
+            failure_mode="bearing_wear",
+            action_taken="replaced the bearing",
+            now=ts(219) + 10,
+        )
     plant.write(220, 130, shift={"bearing_temp": 1.0})
     second = plant.score()  # the old model alarms on the new level once the silent period ends
     assert second not in (None, first)
@@ -198,13 +234,32 @@ def test_the_excluded_window_starts_where_the_anomalous_run_began(plant):
     with plant.sessions.begin() as s:
         mv = active_model(s, company_id=plant.cid, asset_id=plant.aid)
         scores = [0.5, 0.95, 0.97]  # drifting inside the hysteresis band before the alarm
-        insert_ignore(s, Score.__table__, [{"asset_id": plant.aid, "ts": ts(150 + i), "company_id": plant.cid,
-                                            "model_version_id": mv.id, "score": sc * mv.threshold,
-                                            "threshold": mv.threshold} for i, sc in enumerate(scores)])
+        insert_ignore(
+            s,
+            Score.__table__,
+            [
+                {
+                    "asset_id": plant.aid,
+                    "ts": ts(150 + i),
+                    "company_id": plant.cid,
+                    "model_version_id": mv.id,
+                    "score": sc * mv.threshold,
+                    "threshold": mv.threshold,
+                }
+                for i, sc in enumerate(scores)
+            ],
+        )
         asset = list_assets(s, company_id=plant.cid)[0]
         rows = [ScoredRow(ts=ts(153 + i), score=2 * mv.threshold, sensors=[]) for i in range(3)]
-        alert = evaluate(s, company_id=plant.cid, asset=asset, model_version_id=mv.id, threshold=mv.threshold,
-                         rows=rows, debounce_rows=3)
+        alert = evaluate(
+            s,
+            company_id=plant.cid,
+            asset=asset,
+            model_version_id=mv.id,
+            threshold=mv.threshold,
+            rows=rows,
+            debounce_rows=3,
+        )
         assert alert.opened_at == ts(153)
         assert run_start(s, company_id=plant.cid, alert=alert) == ts(151)
     assert plant.frame().index.max() == ts(150)
@@ -286,20 +341,23 @@ def test_the_worker_trains_what_is_due(plant, db_url, tmp_path):
         with plant.sessions.begin() as s:  # the model is a day old
             s.execute(update(ModelVersion).values(created_at=ModelVersion.created_at - 25 * HOUR))
         with plant.sessions() as s:
-            assert sorted(assets_due(s, detection=DETECTION)) == sorted([(plant.cid, plant.aid),
-                                                                         (plant.other_cid, plant.other_aid)])
+            assert sorted(assets_due(s, detection=DETECTION)) == sorted(
+                [(plant.cid, plant.aid), (plant.other_cid, plant.other_aid)]
+            )
         assert worker.train_due() == 1
         assert plant.versions() == [(1, "retired", False), (2, "active", True)]
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("field, value", [("retrain_after_h", 0), ("holdout_fraction", 0.9),
-                                          ("retrain_after_h", "weekly")])
+@pytest.mark.parametrize(
+    "field, value", [("retrain_after_h", 0), ("holdout_fraction", 0.9), ("retrain_after_h", "weekly")]
+)
 def test_bad_lifecycle_settings_name_the_field_and_value(field, value):
     with pytest.raises(ConfigError) as info:
-        parse_plants({**plant_dict({"acme": [("P-1", "centrifugal_pump")]}), "detection": {field: value}},
-                     "plants.yaml")
+        parse_plants(
+            {**plant_dict({"acme": [("P-1", "centrifugal_pump")]}), "detection": {field: value}}, "plants.yaml"
+        )
     assert f"detection.{field} = {value!r}" in str(info.value)
 
 
@@ -309,17 +367,27 @@ def test_migration_marks_older_inactive_versions_retired(sqlite_url):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO companies (id, slug, name) VALUES (1, 'acme', '')"))
         conn.execute(text("INSERT INTO sites (id, company_id, slug, name) VALUES (1, 1, 's', '')"))
-        conn.execute(text("INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
-                          "downtime_cost_per_hour) VALUES (1, 1, 1, 'P-1', '', 'centrifugal_pump', 3, 0)"))
+        conn.execute(
+            text(
+                "INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
+                "downtime_cost_per_hour) VALUES (1, 1, 1, 'P-1', '', 'centrifugal_pump', 3, 0)"
+            )
+        )
         for version, active in ((1, False), (2, True)):
-            conn.execute(text("INSERT INTO model_versions (company_id, asset_id, version, detector, created_at, "
-                              "trained_from, trained_to, threshold, feature_names, metrics, active, envelope) "
-                              "VALUES (1, 1, :v, 'pca', 0, 0, 0, 1, '[]', '{}', :a, :e)"),
-                         {"v": version, "a": active, "e": b"-"})
+            conn.execute(
+                text(
+                    "INSERT INTO model_versions (company_id, asset_id, version, detector, created_at, "
+                    "trained_from, trained_to, threshold, feature_names, metrics, active, envelope) "
+                    "VALUES (1, 1, :v, 'pca', 0, 0, 0, 1, '[]', '{}', :a, :e)"
+                ),
+                {"v": version, "a": active, "e": b"-"},
+            )
     upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version, status FROM model_versions ORDER BY version")).all() == \
-            [(1, "retired"), (2, "active")]
+        assert conn.execute(text("SELECT version, status FROM model_versions ORDER BY version")).all() == [
+            (1, "retired"),
+            (2, "active"),
+        ]
     downgrade(engine, "0005")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM model_versions")).scalar_one() == 2
@@ -328,25 +396,33 @@ def test_migration_marks_older_inactive_versions_retired(sqlite_url):
 
 def test_pdmctl_train_and_models_list(plant, db_url, tmp_path, capsys, monkeypatch):
     config = tmp_path / "plants.yaml"
-    config.write_text(yaml.safe_dump({**plant_dict({"acme": [("P-1", "centrifugal_pump")],
-                                                    "beta": [("S-1", "cnc_spindle")]}),
-                                      "detection": {**DETECTION.model_dump(mode="json"), "train_max_rows": 100}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                **plant_dict({"acme": [("P-1", "centrifugal_pump")], "beta": [("S-1", "cnc_spindle")]}),
+                "detection": {**DETECTION.model_dump(mode="json"), "train_max_rows": 100},
+            }
+        )
+    )
 
     def pdmctl(*args):
         return run_pdmctl(capsys, monkeypatch, *args, "--database", db_url)
 
     train = ("train", "--company", "acme", "--asset", "P-1", "--config", str(config))
     code, _out, err = pdmctl(*train)
-    assert code == 1 and err == "error: not enough data to train acme/P-1: needs 60 normal rows over 10 min; " \
-                                "has 0 over 0 min\n"
+    assert (
+        code == 1
+        and err == "error: not enough data to train acme/P-1: needs 60 normal rows over 10 min; has 0 over 0 min\n"
+    )
     plant.write(0, 200)
     code, out, _ = pdmctl(*train)
     assert code == 0 and out.startswith("acme/P-1: version 1 (pca) active: first model; threshold ")
     plant.write(200, 80, load=(-1.0, -0.6))
     plant.write(280, 20, load=(0.6, 1.0))
     code, out, _ = pdmctl(*train)
-    assert code == 0 and out.startswith("acme/P-1: version 2 (pca) rejected, version 1 stays active: "
-                                        "false-alarm rate on 20 held-out rows")
+    assert code == 0 and out.startswith(
+        "acme/P-1: version 2 (pca) rejected, version 1 stays active: false-alarm rate on 20 held-out rows"
+    )
 
     code, out, _ = pdmctl("models", "list", "--company", "acme", "--asset", "P-1", "--json")
     listed = [(r["version"], r["status"], r["rows"], r["trained_from"]) for r in json.loads(out)]
@@ -360,7 +436,9 @@ def test_pdmctl_train_and_models_list(plant, db_url, tmp_path, capsys, monkeypat
     assert lines[1].endswith("> champion v1's 0.000")
     code, out, _ = pdmctl("models", "list", "--company", "beta", "--json")
     assert code == 0 and out.strip() == "[]"  # another company sees none of acme's versions
-    for args in (("models", "list", "--company", "acme", "--asset", "P-9"),
-                 ("train", "--company", "acme", "--asset", "P-9", "--config", str(config))):
+    for args in (
+        ("models", "list", "--company", "acme", "--asset", "P-9"),
+        ("train", "--company", "acme", "--asset", "P-9", "--config", str(config)),
+    ):
         code, _out, err = pdmctl(*args)
         assert code == 1 and err == "error: asset 'P-9' not found for company 'acme'\n"

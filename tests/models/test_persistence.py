@@ -32,8 +32,13 @@ def blob(frame) -> bytes:
 
 
 def save(detector, name="pca", **overrides) -> bytes:
-    args = dict(OWNER, detector_name=name, trained_from=1000.0, trained_to=3990.0,
-                metrics={"rows": 300, "train_alarm_rate": np.float64(0.001), "q": np.array([1.0, 2.0])})
+    args = dict(
+        OWNER,
+        detector_name=name,
+        trained_from=1000.0,
+        trained_to=3990.0,
+        metrics={"rows": 300, "train_alarm_rate": np.float64(0.001), "q": np.array([1.0, 2.0])},
+    )
     return dump(detector, **{**args, **overrides})
 
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from pdm.simulator.physics import (
-    APPLICABLE_FAULTS, SENSORS, AssetModel, asset_seed, check_fault, fault_severity,
+    APPLICABLE_FAULTS,
+    SENSORS,
+    AssetModel,
+    asset_seed,
+    check_fault,
+    fault_severity,
 )
 
 DT = 2.0  # simulated seconds between samples
@@ -34,7 +39,7 @@ class TinyPCA:
         order = np.argsort(eigval)[::-1]
         eigval, eigvec = eigval[order], eigvec[:, order]
         self.k = int(np.searchsorted(np.cumsum(eigval) / eigval.sum(), 0.95) + 1)
-        self.p, self.lam = eigvec[:, :self.k], eigval[:self.k]
+        self.p, self.lam = eigvec[:, : self.k], eigval[: self.k]
         t2, spe = self.score(x)
         self.t2_lim, self.spe_lim = 1.2 * np.quantile(t2, 0.995), 1.2 * np.quantile(spe, 0.995)
         return self
@@ -42,7 +47,7 @@ class TinyPCA:
     def score(self, x):
         z = (x - self.mu) / self.sd
         t = z @ self.p
-        return (t ** 2 / self.lam).sum(1), ((z - t @ self.p.T) ** 2).sum(1)
+        return (t**2 / self.lam).sum(1), ((z - t @ self.p.T) ** 2).sum(1)
 
     def over(self, x):
         t2, spe = self.score(x)
@@ -59,12 +64,33 @@ def longest_run(flags) -> int:
 
 def test_sensor_names_and_units_are_fixed():
     assert {cls: list(s) for cls, s in SENSORS.items()} == {
-        "centrifugal_pump": ["flow", "discharge_pressure", "suction_pressure", "motor_current",
-                             "vibration", "bearing_temp", "motor_temp"],
-        "air_compressor": ["load", "discharge_pressure", "airflow", "motor_current", "oil_temp",
-                           "discharge_temp", "vibration"],
-        "cnc_spindle": ["spindle_speed", "spindle_load", "motor_current", "vibration", "spindle_temp",
-                        "coolant_temp", "coolant_flow"],
+        "centrifugal_pump": [
+            "flow",
+            "discharge_pressure",
+            "suction_pressure",
+            "motor_current",
+            "vibration",
+            "bearing_temp",
+            "motor_temp",
+        ],
+        "air_compressor": [
+            "load",
+            "discharge_pressure",
+            "airflow",
+            "motor_current",
+            "oil_temp",
+            "discharge_temp",
+            "vibration",
+        ],
+        "cnc_spindle": [
+            "spindle_speed",
+            "spindle_load",
+            "motor_current",
+            "vibration",
+            "spindle_temp",
+            "coolant_temp",
+            "coolant_flow",
+        ],
     }
     assert SENSORS["centrifugal_pump"]["flow"] == "m3/h" and SENSORS["air_compressor"]["airflow"] == "m3/min"
     assert SENSORS["cnc_spindle"]["coolant_flow"] == "l/min" and SENSORS["cnc_spindle"]["spindle_speed"] == "rpm"
@@ -197,7 +223,7 @@ def test_imbalance_vibration_grows_with_speed_squared(asset_class):
     speed = {"centrifugal_pump": "flow", "air_compressor": "load", "cnc_spindle": "spindle_speed"}
     s = healthy[speed[asset_class]]  # flow and VSD load are proportional to shaft speed
     extra = faulty["vibration"] - healthy["vibration"]
-    assert np.corrcoef(extra, s ** 2)[0, 1] > 0.8
+    assert np.corrcoef(extra, s**2)[0, 1] > 0.8
     fit = np.polyfit(s / s.max(), extra, 2)  # convex: the quadratic term dominates the linear one
     assert fit[0] > 0
 
@@ -210,6 +236,7 @@ def test_cavitation_makes_flow_pressure_and_vibration_erratic():
 
 
 # --- benign events: a real shift in the data that is not a fault -----------------------------------------
+
 
 @pytest.mark.parametrize("asset_class", list(SENSORS))
 def test_process_change_is_accepted_on_every_class_and_really_shifts_the_data(asset_class):
@@ -234,7 +261,7 @@ def test_process_change_keeps_the_healthy_physics_where_a_fault_breaks_it():
         return healthy[keep, flow].mean(), changed[keep, flow].mean(), k(healthy), k(changed)
 
     q_healthy, q_changed, k_healthy, k_changed = system_curve("process_change")
-    assert q_changed < 0.75 * q_healthy                         # a third less throughput...
-    assert k_changed == pytest.approx(k_healthy, rel=0.05)      # ...on the same system curve
+    assert q_changed < 0.75 * q_healthy  # a third less throughput...
+    assert k_changed == pytest.approx(k_healthy, rel=0.05)  # ...on the same system curve
     _, _, k_healthy, k_clogged = system_curve("clogging_filter")
-    assert k_clogged > 1.5 * k_healthy                          # a fault changes the system itself
+    assert k_clogged > 1.5 * k_healthy  # a fault changes the system itself

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import Client, ua
@@ -15,7 +15,7 @@ from pdm.errors import ConfigError
 from pdm.simulator import SENSORS, SimClock, SimulatedPlant
 
 URI = "urn:pdm:simulator"
-START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SPEED = 60.0
 
 
@@ -26,41 +26,85 @@ def free_port() -> int:
 
 
 def nodes(company, asset, asset_class, tags=None):
-    return [{"node_id": f"nsu={URI};s={company}/{asset}/{tag}", "tag": tag, "asset": asset, "unit": unit}
-            for tag, unit in SENSORS[asset_class].items() if tags is None or tag in tags]
+    return [
+        {"node_id": f"nsu={URI};s={company}/{asset}/{tag}", "tag": tag, "asset": asset, "unit": unit}
+        for tag, unit in SENSORS[asset_class].items()
+        if tags is None or tag in tags
+    ]
 
 
 def plant_config(shared_url, other_url, **simulation):
     """Two companies; both serve from ``shared_url``; the first also has ``other_url``."""
-    return parse_plants({
-        "companies": [
-            {"id": "cleon-moteurs", "sites": [{
-                "id": "usine", "assets": [{"id": "P-101", "asset_class": "centrifugal_pump"},
-                                          {"id": "C-201", "asset_class": "air_compressor"}],
-                "endpoints": [
-                    {"name": "plc", "endpoint_url": shared_url,
-                     "nodes": nodes("cleon-moteurs", "P-101", "centrifugal_pump")
-                     + nodes("cleon-moteurs", "C-201", "air_compressor")},
-                    {"name": "scada", "endpoint_url": other_url,
-                     "nodes": [{"node_id": "ns=2;s=P-101.flow", "tag": "flow", "asset": "P-101"}]},
-                ]}]},
-            {"id": "usinage-ouest", "sites": [{
-                "id": "atelier", "assets": [{"id": "S-1", "asset_class": "cnc_spindle"}],
-                "endpoints": [{"name": "cnc", "endpoint_url": shared_url,
-                               "nodes": nodes("usinage-ouest", "S-1", "cnc_spindle")}]}]},
-        ],
-        "simulation": {"seed": 3, "speed": SPEED, "tick_s": 0.1, **simulation},
-    })
+    return parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "cleon-moteurs",
+                    "sites": [
+                        {
+                            "id": "usine",
+                            "assets": [
+                                {"id": "P-101", "asset_class": "centrifugal_pump"},
+                                {"id": "C-201", "asset_class": "air_compressor"},
+                            ],
+                            "endpoints": [
+                                {
+                                    "name": "plc",
+                                    "endpoint_url": shared_url,
+                                    "nodes": nodes("cleon-moteurs", "P-101", "centrifugal_pump")
+                                    + nodes("cleon-moteurs", "C-201", "air_compressor"),
+                                },
+                                {
+                                    "name": "scada",
+                                    "endpoint_url": other_url,
+                                    "nodes": [{"node_id": "ns=2;s=P-101.flow", "tag": "flow", "asset": "P-101"}],
+                                },
+                            ],
+                        }
+                    ],
+                },
+                {
+                    "id": "usinage-ouest",
+                    "sites": [
+                        {
+                            "id": "atelier",
+                            "assets": [{"id": "S-1", "asset_class": "cnc_spindle"}],
+                            "endpoints": [
+                                {
+                                    "name": "cnc",
+                                    "endpoint_url": shared_url,
+                                    "nodes": nodes("usinage-ouest", "S-1", "cnc_spindle"),
+                                }
+                            ],
+                        }
+                    ],
+                },
+            ],
+            "simulation": {"seed": 3, "speed": SPEED, "tick_s": 0.1, **simulation},
+        }
+    )
 
 
 def one_pump_config(url, **simulation):
-    return parse_plants({
-        "companies": [{"id": "acme", "sites": [{
-            "id": "s", "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
-            "endpoints": [{"name": "e", "endpoint_url": url, "nodes": nodes("acme", "P-1", "centrifugal_pump")}],
-        }]}],
-        "simulation": simulation,
-    })
+    return parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
+                            "endpoints": [
+                                {"name": "e", "endpoint_url": url, "nodes": nodes("acme", "P-1", "centrifugal_pump")}
+                            ],
+                        }
+                    ],
+                }
+            ],
+            "simulation": simulation,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +123,7 @@ async def read_all(client, company, asset, asset_class):
 
 
 # ---- validation: no I/O in the constructor --------------------------------------------------------
+
 
 def test_unknown_tag_is_a_config_error_naming_the_field():
     cfg = plant_config("opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842")
@@ -108,19 +153,27 @@ def test_fault_on_wrong_class_is_refused_naming_class_and_kind():
         SimulatedPlant(cfg, faults=[bad])
     assert isinstance(err.value, ConfigError) and err.value.field == "faults[0].kind"
     with pytest.raises(ConfigError, match="simulation.faults"):
-        SimulatedPlant(plant_config("opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842",
-                                    faults=[bad.model_dump()]))
+        SimulatedPlant(plant_config("opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842", faults=[bad.model_dump()]))
 
 
 def test_properties_before_start():
-    sim = SimulatedPlant(plant_config("opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842"), start=START,
-                         faults=[FaultConfig(company="usinage-ouest", asset="S-1", kind="imbalance",
-                                             start_min=30, end_min=90)])
+    sim = SimulatedPlant(
+        plant_config("opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842"),
+        start=START,
+        faults=[FaultConfig(company="usinage-ouest", asset="S-1", kind="imbalance", start_min=30, end_min=90)],
+    )
     assert {"company": "usinage-ouest", "asset": "S-1", "class": "cnc_spindle"} in sim.assets
     assert len(sim.assets) == 3
-    assert sim.faults == [{"company": "usinage-ouest", "asset": "S-1", "kind": "imbalance",
-                           "start": START + timedelta(minutes=30), "end": START + timedelta(minutes=90),
-                           "benign": False}]
+    assert sim.faults == [
+        {
+            "company": "usinage-ouest",
+            "asset": "S-1",
+            "kind": "imbalance",
+            "start": START + timedelta(minutes=30),
+            "end": START + timedelta(minutes=90),
+            "benign": False,
+        }
+    ]
     assert sim.clock.start == START.timestamp() and sim.clock.speed == SPEED
     assert sorted(sim.urls) == ["opc.tcp://127.0.0.1:4841", "opc.tcp://127.0.0.1:4842"]
 
@@ -129,10 +182,11 @@ def test_sim_clock_runs_speed_times_faster():
     clock = SimClock(1000.0, 100.0)
     time.sleep(0.05)
     assert 1000.0 + 4.0 < clock.now() < 1000.0 + 20.0
-    assert clock.now_datetime().tzinfo is timezone.utc
+    assert clock.now_datetime().tzinfo is UTC
 
 
 # ---- served values ------------------------------------------------------------------------------
+
 
 async def test_client_reads_good_doubles_stamped_on_the_sim_clock(plant):
     url = plant.urls[0]
@@ -179,6 +233,7 @@ def test_latest_values_follow_the_asset_models(plant):
 
 
 # ---- lifecycle ----------------------------------------------------------------------------------
+
 
 async def test_async_with_serves_then_stops_quickly_and_frees_the_port():
     port = free_port()

@@ -18,14 +18,27 @@ H = 3600
 
 def test_bucket_size_grows_with_the_range_and_short_ranges_stay_raw():
     assert bucket_seconds(6 * H) is None and bucket_seconds(60) is None
-    assert [bucket_seconds(s) for s in (6 * H + 1, 24 * H, 3 * DAY, 7 * DAY, 30 * DAY, 3650 * DAY)] == \
-        [60, 120, 600, 900, 3600, 86400]
+    assert [bucket_seconds(s) for s in (6 * H + 1, 24 * H, 3 * DAY, 7 * DAY, 30 * DAY, 3650 * DAY)] == [
+        60,
+        120,
+        600,
+        900,
+        3600,
+        86400,
+    ]
 
 
 def _rows(tag, tag2):
-    return [(tag, D0 - 590, 1.0, GOOD, 0.0), (tag, D0 - 500, 3.0, GOOD, 0.0), (tag, D0 - 30, 99.0, UNCERTAIN, 0.0),
-            (tag, D0 + 10, 10.0, GOOD, 0.0), (tag, D0 + 290, 20.0, GOOD, 0.0), (tag, D0 + 310, 30.0, GOOD, 0.0),
-            (tag, D0 + 900, 7.0, BAD, 0.0), (tag2, D0 + 10, 4.0, GOOD, 0.0)]
+    return [
+        (tag, D0 - 590, 1.0, GOOD, 0.0),
+        (tag, D0 - 500, 3.0, GOOD, 0.0),
+        (tag, D0 - 30, 99.0, UNCERTAIN, 0.0),
+        (tag, D0 + 10, 10.0, GOOD, 0.0),
+        (tag, D0 + 290, 20.0, GOOD, 0.0),
+        (tag, D0 + 310, 30.0, GOOD, 0.0),
+        (tag, D0 + 900, 7.0, BAD, 0.0),
+        (tag2, D0 + 10, 4.0, GOOD, 0.0),
+    ]
 
 
 def test_buckets_are_hand_checked_and_unchanged_when_retention_folds_raw_rows(engine, sessions, plant):
@@ -89,8 +102,9 @@ def test_latest_reading_counts_folded_minutes(engine, sessions, plant, folded):
     if folded:
         maintain(engine, RetentionConfig(raw_days=1, aggregate_days=30), now=D0 + DAY)
     with sessions() as s:
-        assert latest_reading_ts(s, company_id=plant["company"], asset_id=plant["asset"]) == \
-            (D0 - 600 if folded else D0 - 590)
+        assert latest_reading_ts(s, company_id=plant["company"], asset_id=plant["asset"]) == (
+            D0 - 600 if folded else D0 - 590
+        )
 
 
 def test_stored_counts_add_folded_minutes_to_raw_rows_per_company(engine, sessions, plant):
@@ -101,9 +115,11 @@ def test_stored_counts_add_folded_minutes_to_raw_rows_per_company(engine, sessio
 
     def counts(company_id, **kw):
         with sessions() as s:
-            return (stored_counts(s, by="company", company_id=company_id, **kw),
-                    sum(stored_counts(s, by="endpoint", company_id=company_id, **kw).values()),
-                    sorted(first_stored(s, company_id=company_id).values()))
+            return (
+                stored_counts(s, by="company", company_id=company_id, **kw),
+                sum(stored_counts(s, by="endpoint", company_id=company_id, **kw).values()),
+                sorted(first_stored(s, company_id=company_id).values()),
+            )
 
     cid = plant["company"]
     before = counts(cid)

@@ -50,17 +50,30 @@ def test_readings_are_kept_through_partitioning_upgrade_and_downgrade(db_url):
     engine = make_engine(db_url)
     upgrade(engine, "0005")
     now = time.time()
-    rows = [(1, ts, float(i), q, now) for i, (ts, q) in enumerate(
-        [(631_152_000.5, 0), (now - 3 * 86_400, 0x80000000), (now - 1.25, 0), (now, 0), (now + 86_400 * 9, 0)])]
+    rows = [
+        (1, ts, float(i), q, now)
+        for i, (ts, q) in enumerate(
+            [(631_152_000.5, 0), (now - 3 * 86_400, 0x80000000), (now - 1.25, 0), (now, 0), (now + 86_400 * 9, 0)]
+        )
+    ]
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO companies (id, slug, name) VALUES (1, 'c', 'c')"))
         conn.execute(text("INSERT INTO sites (id, company_id, slug, name) VALUES (1, 1, 's', 's')"))
-        conn.execute(text("INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
-                          "downtime_cost_per_hour) VALUES (1, 1, 1, 'a', 'a', 'centrifugal_pump', 3, 0)"))
-        conn.execute(text("INSERT INTO tags (id, company_id, asset_id, node_id, name, unit) "
-                          "VALUES (1, 1, 1, 'ns=2;s=x', 't', '')"))
-        conn.execute(text("INSERT INTO readings VALUES (:t, :ts, :v, :q, :r)"),
-                     [dict(zip("t ts v q r".split(), r)) for r in rows])
+        conn.execute(
+            text(
+                "INSERT INTO assets (id, company_id, site_id, slug, name, asset_class, criticality, "
+                "downtime_cost_per_hour) VALUES (1, 1, 1, 'a', 'a', 'centrifugal_pump', 3, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tags (id, company_id, asset_id, node_id, name, unit) VALUES (1, 1, 1, 'ns=2;s=x', 't', '')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO readings VALUES (:t, :ts, :v, :q, :r)"),
+            [dict(zip("t ts v q r".split(), r)) for r in rows],
+        )
     upgrade(engine)
     assert _readings(engine) == rows
     with engine.connect() as conn:
@@ -72,7 +85,8 @@ def test_readings_are_kept_through_partitioning_upgrade_and_downgrade(db_url):
             for _, ts, *_ in rows:
                 in_own = recent <= ts < recent + 5 * 86_400
                 assert partitions.partition_of(conn, 1, ts) == (
-                    partitions.partition_for(ts).name if in_own else partitions.DEFAULT_PARTITION)
+                    partitions.partition_for(ts).name if in_own else partitions.DEFAULT_PARTITION
+                )
     assert "readings_1m" in inspect(engine).get_table_names()
     downgrade(engine, "0005")
     assert _readings(engine) == rows

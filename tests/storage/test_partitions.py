@@ -43,8 +43,14 @@ def test_rows_land_in_their_day_partition_and_default_takes_the_rest(pg):
         # a COPY-sized batch and a small one: both paths route through the parent
         insert_reading_tuples(conn, [(t, today.start + i, 1.0, 0, now) for t in tags for i in range(100)])
         assert len(tags) * 100 >= COPY_MIN_ROWS
-        insert_reading_tuples(conn, [(tags[0], tomorrow.start + 1, 2.0, 0, now), (tags[0], far_future, 3.0, 0, now),
-                                     (tags[0], long_ago, 4.0, 0, now)])
+        insert_reading_tuples(
+            conn,
+            [
+                (tags[0], tomorrow.start + 1, 2.0, 0, now),
+                (tags[0], far_future, 3.0, 0, now),
+                (tags[0], long_ago, 4.0, 0, now),
+            ],
+        )
     with engine.connect() as conn:
         assert partitions.partition_of(conn, tags[0], today.start + 5) == today.name
         assert partitions.partition_of(conn, tags[0], tomorrow.start + 1) == tomorrow.name
@@ -75,14 +81,21 @@ def test_primary_key_btree_on_tag_and_ts_and_range_reads_touch_one_partition(pg)
     with engine.connect() as conn:
         pk = inspect(conn).get_pk_constraint("readings")
         assert pk["name"] == "pk_readings" and pk["constrained_columns"] == ["tag_id", "ts"]
-        method, columns = conn.execute(text(
-            "SELECT am.amname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = to_regclass(:p) AND i.indisprimary"),
-            {"p": today.name}).one()
+        method, columns = conn.execute(
+            text(
+                "SELECT am.amname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+                "WHERE i.indrelid = to_regclass(:p) AND i.indisprimary"
+            ),
+            {"p": today.name},
+        ).one()
         assert method == "btree" and "(tag_id, ts)" in columns
-        plan = "\n".join(conn.execute(text(
-            "EXPLAIN SELECT * FROM readings WHERE tag_id = :t AND ts >= :lo AND ts < :hi"),
-            {"t": tags[0], "lo": today.start + 60, "hi": today.start + 3600}).scalars())
+        plan = "\n".join(
+            conn.execute(
+                text("EXPLAIN SELECT * FROM readings WHERE tag_id = :t AND ts >= :lo AND ts < :hi"),
+                {"t": tags[0], "lo": today.start + 60, "hi": today.start + 3600},
+            ).scalars()
+        )
     assert today.name in plan
     others = [p.name for p in partitions.day_partitions(engine.connect()) if p.name != today.name]
     assert others and not any(name in plan for name in others + [partitions.DEFAULT_PARTITION])
@@ -127,8 +140,9 @@ def test_expired_partition_is_aggregated_then_dropped_and_a_busy_table_defers_it
     assert done.partitions_dropped == [old.name] and done.rows_aggregated == 120
     with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass(:n)"), {"n": old.name}).scalar() is None
-        assert conn.execute(text('SELECT minute, "min", mean, "max", "count" FROM readings_1m ORDER BY minute')).all() \
-            == [(old.start, 0.0, 29.5, 59.0, 60), (old.start + 60, 60.0, 89.5, 119.0, 60)]
+        assert conn.execute(
+            text('SELECT minute, "min", mean, "max", "count" FROM readings_1m ORDER BY minute')
+        ).all() == [(old.start, 0.0, 29.5, 59.0, 60), (old.start + 60, 60.0, 89.5, 119.0, 60)]
 
 
 def test_sqlite_keeps_one_plain_table(sqlite_url):

@@ -26,8 +26,10 @@ def test_redelivered_reading_is_stored_once(loaded):
     with loaded.begin() as s:
         cid, asset = _ids(s, "acme")
         tag = list_tags(s, company_id=cid, asset_id=asset.id)[0]
-        rows = [{"tag_id": tag.id, "ts": 1000.0 + i, "value": float(i), "quality": 0, "received_at": 2000.0}
-                for i in range(10)]
+        rows = [
+            {"tag_id": tag.id, "ts": 1000.0 + i, "value": float(i), "quality": 0, "received_at": 2000.0}
+            for i in range(10)
+        ]
         insert_readings(s, rows)
     with loaded.begin() as s:
         insert_readings(s, rows[5:] + [{**rows[0], "ts": 2000.0}])
@@ -41,8 +43,14 @@ def test_asset_readings_are_filtered_by_company_and_time(loaded):
     with loaded.begin() as s:
         cid, asset = _ids(s, "acme")
         tags = list_tags(s, company_id=cid, asset_id=asset.id)
-        insert_readings(s, [{"tag_id": t.id, "ts": 100.0 + i, "value": 1.0, "quality": 0, "received_at": 0.0}
-                            for t in tags for i in range(5)])
+        insert_readings(
+            s,
+            [
+                {"tag_id": t.id, "ts": 100.0 + i, "value": 1.0, "quality": 0, "received_at": 0.0}
+                for t in tags
+                for i in range(5)
+            ],
+        )
         other_cid, _ = _ids(s, "beta")
     with loaded() as s:
         frame = asset_readings(s, company_id=cid, asset_id=asset.id, start=101, end=103)
@@ -57,8 +65,11 @@ def test_asset_readings_are_filtered_by_company_and_time(loaded):
 
 def test_apply_plants_is_idempotent_and_updates_in_place(loaded, small_plant):
     with loaded() as s:
-        before = {(t.asset_id, t.name): t.id for c in s.execute(select(Company)).scalars()
-                  for t in list_tags(s, company_id=c.id)}
+        before = {
+            (t.asset_id, t.name): t.id
+            for c in s.execute(select(Company)).scalars()
+            for t in list_tags(s, company_id=c.id)
+        }
     data = small_plant.model_dump(mode="json")
     data["companies"][0]["sites"][0]["assets"][0]["criticality"] = 5
     from pdm.config import parse_plants
@@ -67,8 +78,11 @@ def test_apply_plants_is_idempotent_and_updates_in_place(loaded, small_plant):
         summary = apply_plants(s, parse_plants(data))
     assert summary.tags == len(before)
     with loaded() as s:
-        after = {(t.asset_id, t.name): t.id for c in s.execute(select(Company)).scalars()
-                 for t in list_tags(s, company_id=c.id)}
+        after = {
+            (t.asset_id, t.name): t.id
+            for c in s.execute(select(Company)).scalars()
+            for t in list_tags(s, company_id=c.id)
+        }
         cid, asset = _ids(s, "acme")
         assert after == before
         assert {a.slug: a.criticality for a in list_assets(s, company_id=cid)}["P-1"] == 5
@@ -79,13 +93,17 @@ def test_bulk_batches_are_deduplicated_on_both_backends(loaded):
     with loaded.begin() as s:
         cid, asset = _ids(s, "acme")
         tags = list_tags(s, company_id=cid, asset_id=asset.id)
-        rows = [{"tag_id": t.id, "ts": float(i), "value": float(i), "quality": 0, "received_at": 0.0}
-                for t in tags for i in range(200)]
+        rows = [
+            {"tag_id": t.id, "ts": float(i), "value": float(i), "quality": 0, "received_at": 0.0}
+            for t in tags
+            for i in range(200)
+        ]
         insert_readings(s, rows)
     assert len(rows) >= 1000
     with loaded.begin() as s:
-        insert_readings(s, [{**r, "value": -1.0} for r in rows[500:]] +
-                        [{**r, "ts": r["ts"] + 1000} for r in rows[:500]])
+        insert_readings(
+            s, [{**r, "value": -1.0} for r in rows[500:]] + [{**r, "ts": r["ts"] + 1000} for r in rows[:500]]
+        )
     with loaded() as s:
         assert count_readings(s, company_id=cid) == len(rows) + 500
         assert s.execute(select(func.min(Reading.value))).scalar_one() == 0.0  # no replayed -1 stored

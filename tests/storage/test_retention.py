@@ -18,11 +18,14 @@ from pdm.storage.tables import ReadingMinute
 from tests.storage.retention_data import BAD, D0, DAY, GOOD, NOW, UNCERTAIN, raw_count, store
 
 
-
 def aggregates(engine) -> pd.DataFrame:
     with engine.connect() as conn:
-        frame = pd.read_sql(text('SELECT tag_id, minute, "min", mean, "max", "count", bad_count FROM readings_1m '
-                                 "ORDER BY tag_id, minute"), conn)
+        frame = pd.read_sql(
+            text(
+                'SELECT tag_id, minute, "min", mean, "max", "count", bad_count FROM readings_1m ORDER BY tag_id, minute'
+            ),
+            conn,
+        )
     return frame.astype({"count": int, "bad_count": int})
 
 
@@ -30,7 +33,7 @@ def recompute(rows) -> pd.DataFrame:
     """The aggregates computed independently, in pandas, from the raw rows."""
     df = pd.DataFrame(rows, columns=["tag_id", "ts", "value", "quality", "received_at"])
     df["minute"] = (df["ts"] // 60) * 60
-    df["good"] = df["quality"] < 2 ** 30
+    df["good"] = df["quality"] < 2**30
     good = df[df["good"]]
     agg = good.groupby(["tag_id", "minute"])["value"].agg(["min", "mean", "max", "count"])
     bad = df[~df["good"]].groupby(["tag_id", "minute"]).size().rename("bad_count")
@@ -38,12 +41,14 @@ def recompute(rows) -> pd.DataFrame:
     out["count"] = out["count"].fillna(0).astype(int)
     out["bad_count"] = out["bad_count"].fillna(0).astype(int)
     return out[["tag_id", "minute", "min", "mean", "max", "count", "bad_count"]].sort_values(
-        ["tag_id", "minute"], ignore_index=True)
+        ["tag_id", "minute"], ignore_index=True
+    )
 
 
 def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(actual.reset_index(drop=True), expected.reset_index(drop=True),
-                                  check_dtype=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False, rtol=1e-12
+    )
 
 
 def random_rows(tags, start, hours, seed=1):
@@ -61,10 +66,16 @@ def random_rows(tags, start, hours, seed=1):
 def test_hand_checked_minute_aggregates_and_recent_rows_kept(engine, plant):
     tag = plant["tags"][0][0]
     m = D0 - 600  # a minute ten minutes before the horizon
-    rows = [(tag, m + 1, 1.0, GOOD, 0.0), (tag, m + 2, 2.0, GOOD, 0.0), (tag, m + 59.5, 3.0, GOOD, 0.0),
-            (tag, m + 30, 100.0, BAD, 0.0), (tag, m + 31, 50.0, UNCERTAIN, 0.0),  # excluded from min/mean/max
-            (tag, m + 60, 7.0, BAD, 0.0),  # the next minute has only a Bad reading
-            (tag, D0, 9.0, GOOD, 0.0), (tag, D0 + 5, 9.5, GOOD, 0.0)]  # at and after the horizon: kept raw
+    rows = [
+        (tag, m + 1, 1.0, GOOD, 0.0),
+        (tag, m + 2, 2.0, GOOD, 0.0),
+        (tag, m + 59.5, 3.0, GOOD, 0.0),
+        (tag, m + 30, 100.0, BAD, 0.0),
+        (tag, m + 31, 50.0, UNCERTAIN, 0.0),  # excluded from min/mean/max
+        (tag, m + 60, 7.0, BAD, 0.0),  # the next minute has only a Bad reading
+        (tag, D0, 9.0, GOOD, 0.0),
+        (tag, D0 + 5, 9.5, GOOD, 0.0),
+    ]  # at and after the horizon: kept raw
     store(engine, rows)
     report = maintain(engine, RetentionConfig(raw_days=1, aggregate_days=30), now=NOW)
     assert report.rows_aggregated == 6
@@ -72,7 +83,8 @@ def test_hand_checked_minute_aggregates_and_recent_rows_kept(engine, plant):
     got = got.astype(object).where(got.notna(), None)
     assert got.to_dict("records") == [
         {"tag_id": tag, "minute": m, "min": 1.0, "mean": 2.0, "max": 3.0, "count": 3, "bad_count": 2},
-        {"tag_id": tag, "minute": m + 60, "min": None, "mean": None, "max": None, "count": 0, "bad_count": 1}]
+        {"tag_id": tag, "minute": m + 60, "min": None, "mean": None, "max": None, "count": 0, "bad_count": 1},
+    ]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT ts FROM readings ORDER BY ts")).scalars().all() == [D0, D0 + 5]
 
@@ -175,7 +187,12 @@ def test_chart_series_reads_raw_where_kept_and_minutes_before(engine, sessions, 
         foreign = asset_series(s, company_id=plant["other"], asset_id=plant["asset"], start=0, end=2 * D0)
     first = series[series["tag"] == name]
     assert first[["ts", "level"]].values.tolist() == [
-        [D0 - 180, "1m"], [D0 - 120, "1m"], [D0, "raw"], [D0 + 10, "raw"], [D0 + 20, "raw"]]
+        [D0 - 180, "1m"],
+        [D0 - 120, "1m"],
+        [D0, "raw"],
+        [D0 + 10, "raw"],
+        [D0 + 20, "raw"],
+    ]
     assert first["value"].tolist()[:2] == [25.0, 85.0]  # means of 0..50 and 60..110
     assert first[["min", "max"]].values.tolist()[1] == [60.0, 110.0]
     second = series[series["tag"] == name2]
@@ -201,12 +218,20 @@ def test_orm_reads_aggregates(engine, sessions, plant):
     maintain(engine, RetentionConfig(raw_days=1, aggregate_days=30), now=NOW)
     with sessions() as s:
         row = s.execute(select(ReadingMinute)).scalar_one()
-    assert (row.tag_id, row.minute, row.min, row.mean, row.max, row.count, row.bad_count) == \
-        (tag, D0 - 60, 4.0, 4.0, 4.0, 1, 0)
+    assert (row.tag_id, row.minute, row.min, row.mean, row.max, row.count, row.bad_count) == (
+        tag,
+        D0 - 60,
+        4.0,
+        4.0,
+        4.0,
+        1,
+        0,
+    )
 
 
 def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database(
-        engine, db_url, plant, capsys, monkeypatch, tmp_path):
+    engine, db_url, plant, capsys, monkeypatch, tmp_path
+):
     from tests.cli.inprocess import run_pdmctl
 
     tag = plant["tags"][0][0]

@@ -30,10 +30,26 @@ def streamlit_server(db_url: str, var_dir: Path):
     """``streamlit run app_streamlit.py`` against ``db_url``; yields its base URL once healthy."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app_streamlit.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "PDM_DATABASE_URL": db_url, SECRET_ENV: SECRET, "PDM_VAR_DIR": str(var_dir)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app_streamlit.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PDM_DATABASE_URL": db_url, SECRET_ENV: SECRET, "PDM_VAR_DIR": str(var_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)

@@ -29,7 +29,8 @@ def cluster_url(tmp_path):
 
 def _metric(page, label: str):
     return page.get_by_test_id("stMetric").filter(
-        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    )
 
 
 def test_cluster_reviewer_sees_the_savings_figures_in_a_real_browser(cluster_url, tmp_path):
@@ -48,7 +49,9 @@ def test_cluster_reviewer_sees_the_savings_figures_in_a_real_browser(cluster_url
         expect(_metric(page, "resolved alerts")).to_contain_text("3")
         expect(_metric(page, "false alarms")).to_contain_text("2")
         expect(_metric(page, "precision")).to_contain_text("60%")
-        alpha_row = page.get_by_role("row").filter(has_text="Alpha Foods").filter(has_text=re.compile(r"\d,\d{3}\.\d\d"))
+        alpha_row = (
+            page.get_by_role("row").filter(has_text="Alpha Foods").filter(has_text=re.compile(r"\d,\d{3}\.\d\d"))
+        )
         expect(alpha_row.first).to_contain_text(f"{ALPHA_TOTAL:,}")
         expect(page.get_by_text("SECRET-BETA-ACTION")).to_have_count(0)  # aggregates only, no member's rows
         page.screenshot(path=str(tmp_path / "cluster.png"), full_page=True)

@@ -15,7 +15,6 @@ from streamlit.testing.v1.element_tree import Error
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Tag
-
 from tests.conftest import OpcUaTestServer, free_port
 from tests.connectors.conftest import SecureServer
 from tests.ui.test_app import _db, _open
@@ -106,16 +105,30 @@ def test_add_endpoint_connects_reads_and_saves(page, server, db):
     assert {"readings/s", "errors 1h", "spool rows"} <= set(at.dataframe[0].value.columns)
 
 
-@pytest.mark.parametrize(("values", "label", "message"), [
-    ({"name": "ep-alpha", "url": "opc.tcp://127.0.0.1:1/dup-name"}, "Name", "already has an endpoint named"),
-    ({"name": "other", "url": "opc.tcp://127.0.0.1:4840/alpha"}, "Endpoint URL", "already has an endpoint at this URL"),
-    ({"name": "bad url", "url": "opc.tcp://h:4840"}, "Name", "String should match pattern"),
-    ({"name": "x", "url": "http://plc:4840"}, "Endpoint URL", "String should match pattern"),
-    ({"name": "x", "url": "opc.tcp://h:4840", "policy": "Basic256Sha256"}, "Security mode", "needs security_mode"),
-    ({"name": "x", "url": "opc.tcp://h:4840", "auth": "username"}, "User name", "required when auth_method is username"),
-    ({"name": "x", "url": "opc.tcp://h:4840", "auth": "username", "username": "op"},
-     "Password environment variable", "name of the environment variable"),
-])
+@pytest.mark.parametrize(
+    ("values", "label", "message"),
+    [
+        ({"name": "ep-alpha", "url": "opc.tcp://127.0.0.1:1/dup-name"}, "Name", "already has an endpoint named"),
+        (
+            {"name": "other", "url": "opc.tcp://127.0.0.1:4840/alpha"},
+            "Endpoint URL",
+            "already has an endpoint at this URL",
+        ),
+        ({"name": "bad url", "url": "opc.tcp://h:4840"}, "Name", "String should match pattern"),
+        ({"name": "x", "url": "http://plc:4840"}, "Endpoint URL", "String should match pattern"),
+        ({"name": "x", "url": "opc.tcp://h:4840", "policy": "Basic256Sha256"}, "Security mode", "needs security_mode"),
+        (
+            {"name": "x", "url": "opc.tcp://h:4840", "auth": "username"},
+            "User name",
+            "required when auth_method is username",
+        ),
+        (
+            {"name": "x", "url": "opc.tcp://h:4840", "auth": "username", "username": "op"},
+            "Password environment variable",
+            "name of the environment variable",
+        ),
+    ],
+)
 def test_form_errors_are_shown_next_to_their_field(page, db, values, label, message):
     at = _submit(page, **values)
     errors = [e.value for e in at.error]
@@ -176,8 +189,11 @@ def test_another_companys_url_is_not_a_duplicate(page, db):
     # ep-beta's URL belongs to Beta Metals: Alpha may add it; it then fails on connecting, not as a duplicate.
     engine = make_engine(db)
     with session_factory(engine).begin() as s:
-        s.execute(Endpoint.__table__.update().where(Endpoint.name == "ep-beta").values(
-            endpoint_url="opc.tcp://127.0.0.1:1/beta"))
+        s.execute(
+            Endpoint.__table__.update()
+            .where(Endpoint.name == "ep-beta")
+            .values(endpoint_url="opc.tcp://127.0.0.1:1/beta")
+        )
     engine.dispose()
     at = _submit(page, name="shared", url="opc.tcp://127.0.0.1:1/beta")
     message = _error_after(at, "Endpoint URL")
@@ -198,13 +214,29 @@ def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_pat
         company_id = s.execute(select(Company.id).where(Company.slug == "alpha")).scalar_one()
         ep = s.execute(select(Endpoint).where(Endpoint.company_id == company_id)).scalars().first()
         leases.acquire(s, endpoint_id=ep.id, worker_id="hostb-7-abc", ttl=600)
-        save_health(s, [{"endpoint_id": ep.id, "company_id": company_id, "worker_id": "hostb-7-abc",
-                         "updated_at": time.time(), "readings_per_s": 42.5, "errors_last_hour": 3,
-                         "last_error": None, "spool_rows": 11}])
+        save_health(
+            s,
+            [
+                {
+                    "endpoint_id": ep.id,
+                    "company_id": company_id,
+                    "worker_id": "hostb-7-abc",
+                    "updated_at": time.time(),
+                    "readings_per_s": 42.5,
+                    "errors_last_hour": 3,
+                    "last_error": None,
+                    "spool_rows": 11,
+                }
+            ],
+        )
         name = ep.name
     engine.dispose()
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
     at = _open(logged_in(monkeypatch, url, "eve", "engineer", "alpha", timeout=60), "endpoints")
     frame = at.dataframe[0].value.set_index("name")
-    assert (frame.loc[name, "readings/s"], frame.loc[name, "errors 1h"], frame.loc[name, "spool rows"],
-            frame.loc[name, "worker"]) == (42.5, 3, 11, "hostb-7-abc")
+    assert (
+        frame.loc[name, "readings/s"],
+        frame.loc[name, "errors 1h"],
+        frame.loc[name, "spool rows"],
+        frame.loc[name, "worker"],
+    ) == (42.5, 3, 11, "hostb-7-abc")

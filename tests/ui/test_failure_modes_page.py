@@ -59,12 +59,15 @@ def test_reviewer_adds_a_mode_then_a_duplicate_is_refused(monkeypatch, url):
     assert at.text_input(key="fm_label").value == "Another label"  # the input stays for correction
 
 
-@pytest.mark.parametrize(("code", "label", "message"), [
-    ("Belt Slip", "Belt slip", "code = 'Belt Slip': use lowercase letters, digits and _"),
-    ("", "Belt slip", "code = '': required"),
-    ("belt_slip", "   ", "label = '': required"),
-    ("x" * 65, "long", "code = 'xxxxxxxxxxxxxxxxxxxx…': longer than 64 characters"),
-])
+@pytest.mark.parametrize(
+    ("code", "label", "message"),
+    [
+        ("Belt Slip", "Belt slip", "code = 'Belt Slip': use lowercase letters, digits and _"),
+        ("", "Belt slip", "code = '': required"),
+        ("belt_slip", "   ", "label = '': required"),
+        ("x" * 65, "long", "code = 'xxxxxxxxxxxxxxxxxxxx…': longer than 64 characters"),
+    ],
+)
 def test_bad_input_is_refused_naming_field_and_value(monkeypatch, url, code, label, message):
     at = _page(monkeypatch, url, "root", "admin")
     before = _stored(url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -29,8 +28,14 @@ def seed_user(url: str, username: str, role: str, company: str | None = None) ->
     return token
 
 
-def logged_in(monkeypatch, url: str, username: str = "ana", role: str = "technician",
-              company: str | None = "alpha", timeout: float = 30) -> AppTest:
+def logged_in(
+    monkeypatch,
+    url: str,
+    username: str = "ana",
+    role: str = "technician",
+    company: str | None = "alpha",
+    timeout: float = 30,
+) -> AppTest:
     """An AppTest whose browser URL carries a valid session token, as after a login and a reload."""
     monkeypatch.setenv("PDM_DATABASE_URL", url)
     monkeypatch.setenv(users.SECRET_ENV, SECRET)
@@ -44,8 +49,12 @@ def logged_in(monkeypatch, url: str, username: str = "ana", role: str = "technic
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> str:
     url = _db(tmp_path_factory.mktemp("login") / "pdm.sqlite3")
-    for name, role, company in (("tech", "technician", "alpha"), ("eng", "engineer", "alpha"),
-                                ("rev", "cluster_reviewer", None), ("root", "admin", None)):
+    for name, role, company in (
+        ("tech", "technician", "alpha"),
+        ("eng", "engineer", "alpha"),
+        ("rev", "cluster_reviewer", None),
+        ("root", "admin", None),
+    ):
         seed_user(url, name, role, company)
     return url
 
@@ -58,10 +67,23 @@ def _reachable(at: AppTest, url_path: str, title: str) -> bool:
     return bool(at.title) and at.title[0].value == title
 
 
-ALL = {"alerts": "Alerts", "assets": "Assets", "endpoints": "Endpoints", "savings": "Savings", "costs": "Costs",
-       "cluster": "Cluster", "failure-modes": "Failure modes", "users": "Users", "audit": "Audit log"}
-VISIBLE = {"tech": {"alerts", "assets"}, "eng": {"alerts", "assets", "endpoints", "savings", "costs"},
-           "rev": {"cluster", "failure-modes"}, "root": set(ALL)}
+ALL = {
+    "alerts": "Alerts",
+    "assets": "Assets",
+    "endpoints": "Endpoints",
+    "savings": "Savings",
+    "costs": "Costs",
+    "cluster": "Cluster",
+    "failure-modes": "Failure modes",
+    "users": "Users",
+    "audit": "Audit log",
+}
+VISIBLE = {
+    "tech": {"alerts", "assets"},
+    "eng": {"alerts", "assets", "endpoints", "savings", "costs"},
+    "rev": {"cluster", "failure-modes"},
+    "root": set(ALL),
+}
 
 
 def test_logged_out_visitor_sees_only_login(monkeypatch, db):

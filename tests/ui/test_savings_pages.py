@@ -54,8 +54,13 @@ def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3)
     at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
     _ok(at.text_input(key="savings_period_1").set_value("2026Q4").run())
     m = _metrics(at)
-    assert (m["savings"], m["resolved alerts"], m["false alarms"], m["precision"], m["mean lead time"]) == \
-        (f"{ALPHA_TOTAL:,}", "3", "1", "75%", "3.0 h")
+    assert (m["savings"], m["resolved alerts"], m["false alarms"], m["precision"], m["mean lead time"]) == (
+        f"{ALPHA_TOTAL:,}",
+        "3",
+        "1",
+        "75%",
+        "3.0 h",
+    )
     alerts = at.dataframe[0].value
     assert sorted(alerts["savings"]) == sorted(["7179.50", "5200.00", "-150.00", "2333.00"])
     assert set(alerts["downtime_h_source"].dropna()) == {"reported", "default"}
@@ -88,8 +93,12 @@ def test_cluster_page_totals_per_company(monkeypatch, db3):
 
 
 def test_two_companies_hide_the_benchmark(monkeypatch, tmp_path):
-    at = _open(logged_in(monkeypatch, _make_db(tmp_path / "two.sqlite3", 2), "root", "admin", None),
-               "savings", "Savings", "alpha")
+    at = _open(
+        logged_in(monkeypatch, _make_db(tmp_path / "two.sqlite3", 2), "root", "admin", None),
+        "savings",
+        "Savings",
+        "alpha",
+    )
     text = _all_text(at)
     assert "Benchmark hidden: only 2 companies" in text and "rank" not in text
 
@@ -100,8 +109,9 @@ def test_engineer_saves_a_validated_override(monkeypatch, tmp_path):
     asset_id = at.selectbox(key="cost_asset_1").value
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: -3")
     _ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
-    assert [e.value for e in at.error] == ["unplanned_downtime_h.bearing_wear = '-3': "
-                                           "Input should be greater than or equal to 0"]
+    assert [e.value for e in at.error] == [
+        "unplanned_downtime_h.bearing_wear = '-3': Input should be greater than or equal to 0"
+    ]
     at.number_input(key=f"cost_downtime_cost_per_hour_{asset_id}").set_value(1500.0)
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: 12")
     _ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())

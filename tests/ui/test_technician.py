@@ -15,7 +15,6 @@ from tests.ui.test_app import _db, _text
 from tests.ui.test_login import logged_in
 
 
-
 @pytest.fixture
 def db(tmp_path) -> str:
     # Per test: these tests write.
@@ -72,8 +71,12 @@ def test_acknowledge_take_in_hand_and_resolve_with_feedback(at, db):
     assert f"Alert #{aid} resolved" in [s.value for s in app.success]
     alert = _alert(db, aid)
     assert (alert.status, alert.acknowledged_by, alert.started_by, alert.closed_by) == ("RESOLVED", "ana", "ana", "ana")
-    assert (alert.failure_mode, alert.action_taken, alert.downtime_avoided_h, alert.repair_cost) == \
-        ("bearing_wear", "replaced the drive-end bearing", 8.0, 320.0)
+    assert (alert.failure_mode, alert.action_taken, alert.downtime_avoided_h, alert.repair_cost) == (
+        "bearing_wear",
+        "replaced the drive-end bearing",
+        8.0,
+        320.0,
+    )
     assert "Reopen" in _buttons(app) and "**RESOLVED**" in _text(app)
     kinds = [k for (k,) in _query(db, select(AlertEvent.kind).order_by(AlertEvent.id))]
     assert kinds == ["acknowledge", "start", "resolve"]
@@ -117,8 +120,9 @@ def test_normal_ranges_are_shaded_on_the_telemetry(at, db):
     app, aid = at
     engine = make_engine(db)
     with session_factory(engine).begin() as session:
-        session.get(Alert, aid).sensors = [{"tag": "vibration", "contribution": 0.7, "value": 9.1,
-                                            "low": 1.0, "high": 5.0, "median": 3.0}]
+        session.get(Alert, aid).sensors = [
+            {"tag": "vibration", "contribution": 0.7, "value": 9.1, "low": 1.0, "high": 5.0, "median": 3.0}
+        ]
     engine.dispose()
     _ok(app.run())
     telemetry = app.get("vega_lite_chart")[0]
@@ -142,8 +146,11 @@ def test_alert_links_to_its_asset_page_and_back(at, db):
     assert "Alert history" in _text(app)
     (back,) = app.get("page_link")
     # The alerts page is the default one: its link is the app's root, known by its page hash.
-    assert (back.proto.page_script_hash, back.proto.query_string, back.proto.label) == \
-        (calc_hash("alerts"), f"alert={aid}", f"← Back to alert #{aid}")
+    assert (back.proto.page_script_hash, back.proto.query_string, back.proto.label) == (
+        calc_hash("alerts"),
+        f"alert={aid}",
+        f"← Back to alert #{aid}",
+    )
     app._page_hash = calc_hash("alerts")
     app.query_params["alert"] = str(aid)
     _ok(app.run())

@@ -15,7 +15,11 @@ if engine is None:  # called from the alembic CLI
 
 with engine.begin() as connection:
     # Readings' day partitions (PostgreSQL) are made by maintenance, not declared in the ORM.
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                      include_name=lambda name, kind, _parent: not (kind == "table" and is_partition_name(name)))
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        include_name=lambda name, kind, _parent: not (kind == "table" and is_partition_name(name)),
+    )
     with context.begin_transaction():
         context.run_migrations()
