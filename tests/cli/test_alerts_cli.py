@@ -10,7 +10,7 @@ from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import ModelVersion
-from tests.cli.inprocess import run_pdmctl
+from tests.helpers.pdmctl import run_pdmctl
 
 
 @pytest.fixture

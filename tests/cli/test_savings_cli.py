@@ -11,7 +11,7 @@ import pytest
 
 from pdm.storage.session import make_engine, session_factory, upgrade
 from tests.cli.test_alerts_cli import pdmctl
-from tests.savings_fixtures import ALPHA_TOTAL, GAMMA_Q4, fill
+from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, fill
 
 
 @pytest.fixture(scope="module")

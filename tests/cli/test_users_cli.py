@@ -9,7 +9,7 @@ import pytest
 from pdm.access import users
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory, upgrade
-from tests.cli.inprocess import run_pdmctl
+from tests.helpers.pdmctl import run_pdmctl
 
 
 @pytest.fixture

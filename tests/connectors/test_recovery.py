@@ -21,7 +21,7 @@ from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Reading, Tag
 from tests.conftest import OpcUaTestServer
-from tests.connectors.netem import NetemProxy
+from tests.helpers.netem import NetemProxy
 
 POLL_S = 0.2
 FAST = {"request_timeout_s": 1, "connect_timeout_s": 1, "reconnect_max_delay_s": 2, "poll_interval_s": POLL_S}

@@ -193,7 +193,7 @@ async def test_a_key_in_clear_keeps_working_and_certs_init_encrypts_it(secure_se
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     from pdm.connectors.security import default_application_uri
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
 
     pki = Pki(tmp_path / "pki")
     pki.own_cert.parent.mkdir(parents=True)
@@ -393,8 +393,8 @@ async def test_poller_reports_anonymous_refused(tmp_path, sessions):
 
 
 def test_endpoint_test_command_says_anonymous_refused(tmp_path, capsys, monkeypatch):
-    from tests.cli.inprocess import run_pdmctl
     from tests.conftest import OpcUaTestServer
+    from tests.helpers.pdmctl import run_pdmctl
     from tests.ui.test_engineer import InThread
 
     class Inner(OpcUaTestServer):

@@ -23,8 +23,8 @@ from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, list
 from pdm.storage.readings import insert_ignore, insert_readings
 from pdm.storage.session import downgrade, make_engine, upgrade
 from pdm.storage.tables import ModelVersion, Score, Tag
-from tests.cli.inprocess import run_pdmctl
 from tests.conftest import SENSORS, plant_dict
+from tests.helpers.pdmctl import run_pdmctl
 
 STEP = 30.0
 T0 = 30 * 33_333_333.0  # on the 30 s grid, so feature rows keep the readings' times

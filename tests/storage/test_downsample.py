@@ -11,7 +11,7 @@ from pdm.config import RetentionConfig
 from pdm.storage.downsample import bucket_seconds, chart_series, latest_reading_ts
 from pdm.storage.readings import asset_series
 from pdm.storage.retention import maintain
-from tests.storage.retention_data import BAD, D0, DAY, GOOD, UNCERTAIN, raw_count, store
+from tests.helpers.retention import BAD, D0, DAY, GOOD, UNCERTAIN, raw_count, store
 
 H = 3600
 

@@ -15,7 +15,7 @@ from pdm.errors import ConfigError
 from pdm.storage.readings import asset_series, insert_reading_tuples
 from pdm.storage.retention import maintain
 from pdm.storage.tables import ReadingMinute
-from tests.storage.retention_data import BAD, D0, DAY, GOOD, NOW, UNCERTAIN, raw_count, store
+from tests.helpers.retention import BAD, D0, DAY, GOOD, NOW, UNCERTAIN, raw_count, store
 
 
 def aggregates(engine) -> pd.DataFrame:
@@ -232,7 +232,7 @@ def test_orm_reads_aggregates(engine, sessions, plant):
 def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database(
     engine, db_url, plant, capsys, monkeypatch, tmp_path
 ):
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
 
     tag = plant["tags"][0][0]
     import time
@@ -252,7 +252,7 @@ def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database
 
 def test_pdmctl_db_maintain_on_a_schema_from_before_retention_says_upgrade(db_url, capsys, monkeypatch):
     from pdm.storage.session import make_engine, upgrade
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
 
     engine = make_engine(db_url)
     upgrade(engine, "0005")

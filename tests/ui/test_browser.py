@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert
-from tests.ui.browser import chromium_page, needs_chromium, streamlit_server
+from tests.helpers.browser import chromium_page, needs_chromium, streamlit_server
 from tests.ui.test_app import _db
 from tests.ui.test_login import PASSWORD, seed_user
 

@@ -1,7 +1,7 @@
 """A real browser (Debian's Chromium through Playwright) shows a cluster reviewer the cluster page with savings.
 
 Skipped where Chromium or the playwright package is missing; never downloads a browser. The
-figures are the hand-checked ones of tests.savings_fixtures; a screenshot is saved beside the test's files.
+figures are the hand-checked ones of tests.helpers.savings; a screenshot is saved beside the test's files.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.savings_fixtures import ALPHA_TOTAL, BETA_Q3, GAMMA_Q4
-from tests.ui.browser import chromium_page, needs_chromium, streamlit_server
+from tests.helpers.browser import chromium_page, needs_chromium, streamlit_server
+from tests.helpers.savings import ALPHA_TOTAL, BETA_Q3, GAMMA_Q4
 from tests.ui.test_login import seed_user
 from tests.ui.test_savings_pages import _make_db
 

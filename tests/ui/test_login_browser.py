@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.ui.browser import chromium_page, needs_chromium, streamlit_server
+from tests.helpers.browser import chromium_page, needs_chromium, streamlit_server
 from tests.ui.test_app import _db
 from tests.ui.test_login import PASSWORD, seed_user
 

@@ -1,4 +1,4 @@
-"""Savings, cluster and cost pages through AppTest on the hand-checked plant (tests.savings_fixtures)."""
+"""Savings, cluster and cost pages through AppTest on the hand-checked plant (tests.helpers.savings)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from streamlit.util import calc_hash
 
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Asset
-from tests.savings_fixtures import ALPHA_TOTAL, GAMMA_Q4, fill
+from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, fill
 from tests.ui.test_app import _chart_data, _text
 from tests.ui.test_login import logged_in
 
@@ -129,7 +129,7 @@ def test_a_period_without_closings_says_so(monkeypatch, db3):
 
 
 def test_cluster_counts_follow_the_chosen_period(monkeypatch, tmp_path):
-    from tests.test_savings import _daily_endpoint
+    from tests.savings.test_figures import _daily_endpoint
 
     url = _make_db(tmp_path / "cov.sqlite3", 3)
     engine = make_engine(url)

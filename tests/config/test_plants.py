@@ -11,7 +11,7 @@ from pdm.config import load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError
 from tests.conftest import plant_dict
 
-EXAMPLE = Path(__file__).parents[1] / "config" / "plants.example.yaml"
+EXAMPLE = Path(__file__).parents[2] / "config" / "plants.example.yaml"
 
 
 def test_example_config_loads_and_has_the_promised_shape():

@@ -80,7 +80,7 @@ def test_cli_worker_refuses_to_start_beside_a_running_one(sqlite_url, tmp_path):
     assert "another scheduler is already running" in proc.stderr and "Traceback" not in proc.stderr
 
 
-PLANTS = Path(__file__).resolve().parents[1] / "config" / "plants.example.yaml"
+PLANTS = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:

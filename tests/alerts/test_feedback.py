@@ -9,8 +9,8 @@ from pdm.alerts.feedback import TransitionRefused
 from pdm.errors import InvalidInput, NotFound
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert
-from tests.alerts_fixtures import alert_context
-from tests.alerts_fixtures import opened_alert as _opened
+from tests.helpers.alerts import alert_context
+from tests.helpers.alerts import opened_alert as _opened
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pdm.savings.figures import cluster_view, member_view
 from pdm.savings.report import to_csv, to_html, to_json
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.session import make_engine, session_factory, upgrade
-from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, GAMMA_Q4, fill
+from tests.helpers.savings import ALPHA_AMOUNTS, ALPHA_TOTAL, GAMMA_Q4, fill
 
 
 @pytest.fixture(scope="module")

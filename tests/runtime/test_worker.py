@@ -147,7 +147,7 @@ async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, se
 
 
 FAST = {"lease_ttl_s": 1.5, "lease_renew_s": 0.3}
-PLANTS = Path(__file__).resolve().parents[1] / "config" / "plants.example.yaml"
+PLANTS = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
 
 
 def _share_plant(sessions, server, companies: int, timestamps: str = "source") -> dict[int, list[int]]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from pdm.access import crypto
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import AuditEvent, Endpoint
-from tests.cli.inprocess import run_pdmctl
+from tests.helpers.pdmctl import run_pdmctl
 
 SECRET = "opc-Pa55word-at-rest"
 
@@ -185,8 +185,8 @@ def _page_text(at) -> str:
 def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path, caplog):
     import logging
 
+    from tests.access.test_audit import _dump
     from tests.connectors.conftest import SecureServer, Users
-    from tests.test_audit import _dump
     from tests.ui.test_app import _db, _open
     from tests.ui.test_engineer import InThread, _endpoints, _error_after, _submit
     from tests.ui.test_login import logged_in

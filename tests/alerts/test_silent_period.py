@@ -13,7 +13,7 @@ from pdm.alerts.rules import ScoredRow, data_clock, evaluate, silent_until
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, Asset, Reading, Tag
-from tests.alerts_fixtures import THRESHOLD, alert_context
+from tests.helpers.alerts import THRESHOLD, alert_context
 
 
 @pytest.fixture

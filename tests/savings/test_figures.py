@@ -28,7 +28,7 @@ from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.readings import insert_readings
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, Asset, Endpoint, Tag
-from tests.savings_fixtures import ALPHA_AMOUNTS, ALPHA_TOTAL, BETA_Q3, GAMMA_Q4, T0, H, _alert, fill, plants
+from tests.helpers.savings import ALPHA_AMOUNTS, ALPHA_TOTAL, BETA_Q3, GAMMA_Q4, T0, H, _alert, fill, plants
 
 
 @pytest.fixture

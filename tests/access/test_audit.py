@@ -121,7 +121,7 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
 def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_path, capsys, monkeypatch):
     import yaml
 
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
 
     def apply(**changes) -> list[tuple[str, str, dict]]:
         ep = {"name": "plc", "endpoint_url": "opc.tcp://127.0.0.1:4840/plc", "nodes": [], **changes}
@@ -156,7 +156,7 @@ def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_pa
 
 def test_no_private_key_in_clear_on_disk_after_certs_init(tmp_path, capsys, monkeypatch):
     from pdm.access import crypto
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
 
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))

@@ -151,7 +151,7 @@ def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(
     from sqlalchemy import update
 
     from pdm.storage.session import make_engine, session_factory
-    from tests.cli.inprocess import run_pdmctl
+    from tests.helpers.pdmctl import run_pdmctl
     from tests.ui.test_app import _db
     from tests.ui.test_login import logged_in
 

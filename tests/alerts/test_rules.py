@@ -12,10 +12,10 @@ from pdm.alerts import feedback
 from pdm.alerts.rules import evaluate, list_alerts, open_counts_by_company, severity
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.tables import Alert, Asset
-from tests.alerts_fixtures import THRESHOLD, alert_context
-from tests.alerts_fixtures import evaluate_rows as _evaluate
-from tests.alerts_fixtures import opened_alert as _opened
-from tests.alerts_fixtures import scored_rows as _rows
+from tests.helpers.alerts import THRESHOLD, alert_context
+from tests.helpers.alerts import evaluate_rows as _evaluate
+from tests.helpers.alerts import opened_alert as _opened
+from tests.helpers.alerts import scored_rows as _rows
 
 
 @pytest.fixture

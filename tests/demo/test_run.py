@@ -41,7 +41,7 @@ def test_demo_technician_closes_a_benign_events_alert_as_a_false_alarm_with_its_
     from pdm.demo.technician import BENIGN_REASONS, close_demo_alerts
     from pdm.storage.catalog import apply_plants
     from pdm.storage.tables import Alert
-    from tests.savings_fixtures import T0, H, _alert, plants
+    from tests.helpers.savings import T0, H, _alert, plants
 
     with sessions.begin() as s:
         apply_plants(s, parse_plants(plants(2)))
@@ -87,7 +87,7 @@ def test_headless_demo_stops_quietly_with_jobs_running(tmp_path):
     import sys
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[1] / "config" / "plants.example.yaml"
+    example = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
     plants = tmp_path / "plants.yaml"
     plants.write_text(example.read_text().replace("poll_interval_s: 0.5", "poll_interval_s: 0.02"))
     env = {**os.environ, "PDM_LEASE_RENEW_S": "0.01", "PDM_LEASE_TTL_S": "2"}
