@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test check install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ demo: $(STAMP)
 
 # Two processes: most tests wait on servers, sockets and timers rather than the CPU. Tests whose
 # subprocesses share var/ are grouped onto one process (xdist_group "shared-var").
-test: $(STAMP)
+# Style, types and import layers first: a failure there is cheaper to read than one in the suite.
+check: $(STAMP)
+	$(BIN)/ruff check pdm tests bench app_streamlit.py
+	$(BIN)/ruff format --check pdm tests bench app_streamlit.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 clean:
