@@ -93,15 +93,19 @@ def nab_file_events(t_s, true_cp, pred_cp, window_s: float = NAB_WINDOW_S):
     in [0, 1] per detected window, number of missed windows). ``t_s`` is time in seconds."""
     t = np.asarray(t_s, dtype=float)
     starts = t[np.asarray(true_cp) == 1]
-    detections = t[np.asarray(pred_cp, dtype=bool)]
+    return nab_events([(s, s + window_s) for s in starts], t[np.asarray(pred_cp, dtype=bool)])
+
+
+def nab_events(windows, detections) -> tuple[int, list[float], int]:
+    """NAB events of detection times against (start, end) windows, both ends included."""
+    detections = np.asarray(detections, dtype=float)
     inside = np.zeros(len(detections), dtype=bool)
     positions, missed = [], 0
-    for start in starts:
-        end = start + window_s
+    for start, end in windows:
         hit = (detections >= start) & (detections <= end)
         inside |= hit
         if hit.any():
-            positions.append((detections[hit][0] - start) / (end - start))
+            positions.append((detections[hit][0] - start) / (end - start) if end > start else 0.0)
         else:
             missed += 1
     return int((~inside).sum()), positions, missed

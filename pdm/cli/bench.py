@@ -56,6 +56,67 @@ def skab(
     _print(report, time.perf_counter() - started, predictions)
 
 
+@bench_app.command("replay")
+def replay(
+    csv: Annotated[Path, typer.Argument(help="Labelled CSV: a timestamp column, one numeric column per tag.")],
+    timestamp: Annotated[
+        str | None, typer.Option(help="Timestamp column (default: timestamp, datetime, time, ts).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="0/1 label column (default: anomaly/label, if present).")] = None,
+    windows: Annotated[Path | None, typer.Option(help="CSV of fault windows with start and end columns.")] = None,
+    ignore: Annotated[str | None, typer.Option(help="Columns to drop, comma-separated.")] = None,
+    train_fraction: Annotated[float, typer.Option(help="Share of rows the first model trains on.")] = 0.3,
+    train_rows: Annotated[int | None, typer.Option(help="Rows the first model trains on (instead of a share).")] = None,
+    batch_s: Annotated[float, typer.Option(help="Data seconds stored between two scoring runs.")] = 300.0,
+    config: Annotated[Path | None, typer.Option(help="Plant file whose detection: settings are used.")] = None,
+) -> None:
+    """Replay a labelled series through the worker's own training and scoring, and report the alerts.
+
+    Format: a header line (delimiter , ; or tab); ISO 8601 or epoch-second times, strictly increasing;
+    an empty cell is a missing reading; labels as a 0/1 column (each run of 1 is one fault window) or
+    --windows FILE with start,end. The model trains on the first part, then the rest is stored
+    --batch-s at a time, each followed by the worker's train and score jobs.
+    """
+    from pdm.bench.replay import replay as run_replay
+    from pdm.bench.replay import train_rows_for
+    from pdm.bench.series import load_series
+    from pdm.config import DetectionConfig, load_plants
+
+    detection = load_plants(config).detection if config else DetectionConfig()
+    series = load_series(
+        csv, timestamp=timestamp, label=label, windows=windows, ignore=tuple(c for c in (ignore or "").split(",") if c)
+    )
+    started = time.perf_counter()
+    rows = train_rows_for(series, train_fraction, train_rows)
+    result = run_replay(series, detection, train_rows=rows, batch_s=batch_s)
+    days = (result.scored_to - result.scored_from) / 86_400
+    print(
+        f"{series.name}: {len(series.frame.columns)} tags, {len(series.frame)} rows; trained on {rows}, "
+        f"scored {len(series.frame) - rows} ({days:.2f} days) in batches of {batch_s:g} s"
+    )
+    print(f"model: {result.model}")
+    print(
+        event_table([("service", result.figures()), ("always alarm", result.always()), ("never alarm", result.never())])
+    )
+    print(f"{time.perf_counter() - started:.1f} s")
+
+
+def event_table(rows) -> str:
+    head = (
+        f"{'':14} {'faults':>6} {'caught':>6} {'missed':>6} {'false':>7} {'false/30d':>9} "
+        f"{'lead med':>9} {'lead max':>9} {'NAB std':>8}"
+    )
+    lines = [head]
+    for name, f in rows:
+        med = "-" if f.median_lead_s is None else f"{f.median_lead_s:.0f} s"
+        worst = "-" if f.worst_lead_s is None else f"{f.worst_lead_s:.0f} s"
+        lines.append(
+            f"{name:14} {f.faults:6d} {f.caught:6d} {f.missed:6d} {f.false_alerts:7d} "
+            f"{f.false_per_month:9.1f} {med:>9} {worst:>9} {f.nab['standard']:8.2f}"
+        )
+    return "\n".join(lines)
+
+
 def _print(report, seconds: float, predictions: Path) -> None:
     head = f"{'':{LABEL}} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'NAB std':>8} {'low FP':>7} {'low FN':>7}"
     r = report.result

@@ -58,17 +58,47 @@ def active_model(session: Session, *, company_id: int, asset_id: int) -> ModelVe
     return session.execute(stmt).scalar_one_or_none()
 
 
+# When the configured detector cannot take an asset (``pca`` on a one-tag probe, say), this one
+# is fitted instead: it watches each tag on its own and fits any number of tags >= 1.
+FALLBACK_DETECTOR = "mad"
+
+
+def candidates(frame: pd.DataFrame, detection: DetectionConfig) -> list[tuple[str, str]]:
+    """Detectors to try on this asset, in order, each with why it is tried."""
+    wanted = [(detection.detector, "configured")]
+    if detection.detector != FALLBACK_DETECTOR:
+        wanted.append((FALLBACK_DETECTOR, "watches each tag on its own"))
+    return wanted
+
+
 def fit(frame: pd.DataFrame, detection: DetectionConfig):
-    """A detector fitted on ``frame`` (normal rows only) and its training metrics."""
+    """A detector fitted on ``frame`` (normal rows only) and its training metrics.
+
+    The configured detector first; one that refuses the asset (too few tags, say) is named with
+    its reason in ``metrics["choice"]`` and the next candidate is fitted. Only when every one
+    refuses is the last refusal raised.
+    """
     freq_s = detection.resample_s or median_spacing(frame)
-    detector = make_detector(detection.detector)
-    detector.fit(frame)
+    refused: list[str] = []
+    for name, why in candidates(frame, detection):
+        detector = make_detector(name)
+        try:
+            detector.fit(frame)
+        except ValueError as exc:
+            refused.append(f"{name} refused: {exc}")
+            if len(refused) == len(candidates(frame, detection)):
+                raise ValueError("; ".join(refused)) from exc
+            continue
+        chosen = f"{name}: {why}"
+        break
     train_scores = detector.score_samples(frame)
     metrics = {
         "rows": len(frame),
         "freq_s": freq_s,
         "smooth_rows": detection.smooth_rows,
         "train_alarm_rate": float(np.mean(train_scores > detector.threshold_)),
+        "detector": name,
+        "choice": "; ".join([*refused, chosen]),
     }
     return detector, metrics
 
@@ -93,7 +123,7 @@ def store_version(
         detector,
         company=company_slug,
         asset=asset.slug,
-        detector_name=detection.detector,
+        detector_name=metrics.get("detector", detection.detector),
         trained_from=trained_from,
         trained_to=trained_to,
         metrics=metrics,
@@ -116,7 +146,7 @@ def store_version(
         company_id=company_id,
         asset_id=asset_id,
         version=number,
-        detector=detection.detector,
+        detector=metrics.get("detector", detection.detector),
         created_at=time.time(),
         trained_from=trained_from,
         trained_to=trained_to,
@@ -125,7 +155,7 @@ def store_version(
         metrics=metrics,
         active=status == "active",
         status=status,
-        reason=reason,
+        reason=f"{reason}; {metrics['choice']}" if "refused" in metrics.get("choice", "") else reason,
         envelope=blob,
     )
     session.add(version)
