@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import uuid
 
@@ -17,14 +16,10 @@ from sqlalchemy import create_engine, make_url, text
 
 from pdm.config import PlantConfig, parse_plants
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade
+from tests.helpers.plants import plant_dict
+from tests.helpers.servers import OpcUaTestServer
 
 PG_ENV = "PDM_TEST_POSTGRES_URL"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -94,70 +89,6 @@ def sessions(engine):
     return session_factory(engine)
 
 
-SENSORS = {
-    "centrifugal_pump": [
-        "flow",
-        "discharge_pressure",
-        "suction_pressure",
-        "motor_current",
-        "vibration",
-        "bearing_temp",
-        "motor_temp",
-    ],
-    "air_compressor": [
-        "load",
-        "discharge_pressure",
-        "airflow",
-        "motor_current",
-        "oil_temp",
-        "discharge_temp",
-        "vibration",
-    ],
-    "cnc_spindle": [
-        "spindle_speed",
-        "spindle_load",
-        "motor_current",
-        "vibration",
-        "spindle_temp",
-        "coolant_temp",
-        "coolant_flow",
-    ],
-}
-
-
-def plant_dict(
-    companies: dict[str, list[tuple[str, str]]], *, faults=(), speed=60.0, poll_interval_s=0.2, **detection
-) -> dict:
-    """A plant config: {company: [(asset, class), ...]}, one endpoint per company on a free port."""
-    out = []
-    for company, assets in companies.items():
-        nodes = [
-            {"node_id": f"nsu=urn:pdm:simulator;s={company}/{a}/{t}", "tag": t, "asset": a}
-            for a, cls in assets
-            for t in SENSORS[cls]
-        ]
-        out.append(
-            {
-                "id": company,
-                "sites": [
-                    {
-                        "id": "site",
-                        "assets": [{"id": a, "asset_class": cls} for a, cls in assets],
-                        "endpoints": [
-                            {
-                                "name": "plc",
-                                "endpoint_url": f"opc.tcp://127.0.0.1:{free_port()}/pdm/{company}",
-                                "poll_interval_s": poll_interval_s,
-                                "nodes": nodes,
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
-    return {"companies": out, "simulation": {"seed": 7, "speed": speed, "faults": list(faults)}, "detection": detection}
-
-
 @pytest.fixture
 def small_plant() -> PlantConfig:
     """Two companies, three assets, one bearing fault on acme/P-1."""
@@ -176,46 +107,6 @@ def small_plant() -> PlantConfig:
             ],
         )
     )
-
-
-class OpcUaTestServer:
-    """A real asyncua server on a free port with ``n`` Double variables spread over objects."""
-
-    NS = "urn:pdm:test"
-
-    def __init__(self, n: int = 20, per_object: int = 100, port: int | None = None):
-        self.n, self.per_object = n, per_object
-        self.port = port or free_port()
-        self.url = f"opc.tcp://127.0.0.1:{self.port}/test"
-        self.node_ids = [f"nsu={self.NS};s=v{i}" for i in range(n)]
-        self.server = None
-        self.variables = []
-
-    async def start(self):
-        from asyncua import Server, ua
-
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.url)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        # The clock task only refreshes ServerStatus.CurrentTime, which nothing here reads, and it
-        # makes every stop() wait up to a second for its next tick.
-        server.disable_clock()
-        idx = await server.register_namespace(self.NS)
-        self.variables = []
-        for start in range(0, self.n, self.per_object):
-            obj = await server.nodes.objects.add_object(ua.NodeId(f"o{start}", idx), f"o{start}")
-            for i in range(start, min(start + self.per_object, self.n)):
-                var = await obj.add_variable(ua.NodeId(f"v{i}", idx), f"v{i}", float(i))
-                self.variables.append(var)
-        await server.start()
-        self.server = server
-        return self
-
-    async def stop(self):
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pdm.config import Settings, parse_plants
 from pdm.demo.run import run_headless
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import ModelVersion, Reading, Score
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 
 def _plant():

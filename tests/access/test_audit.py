@@ -6,6 +6,7 @@ import pytest
 
 from pdm.access import audit
 from pdm.access.tenancy import Forbidden, Principal
+from tests.helpers.dump import dump_tables
 
 ADMIN = Principal("root", "admin")
 
@@ -36,20 +37,6 @@ def test_secrets_are_dropped_and_unknown_actions_refused(sessions):
     assert event.details == {"role": "admin"}
     with sessions() as s, pytest.raises(ValueError, match="action = 'dance'"):
         audit.record(s, actor="root", action="dance")
-
-
-def _dump(session) -> str:
-    """Every row of every table as text: works the same on SQLite and PostgreSQL."""
-    from sqlalchemy import text
-
-    from pdm.storage.tables import Base
-
-    # str() of each value: a Row's repr shortens long values, which would hide what we look for.
-    return "\n".join(
-        "\t".join(map(str, row))
-        for table in Base.metadata.sorted_tables
-        for row in session.execute(text(f'SELECT * FROM "{table.name}"'))
-    )
 
 
 def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypatch, caplog, tmp_path):
@@ -110,7 +97,7 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
     errors = check_endpoint(EndpointConfig.model_validate(enc), tmp_path / "pki")
     assert "unreachable" in errors["endpoint_url"] and at_rest not in str(errors)
     with sessions() as s:
-        dump = _dump(s)
+        dump = dump_tables(s)
     assert "PLC_PASSWORD" in dump and token in dump  # the reference and the token are stored ...
     assert crypto.key_file(tmp_path).read_text().strip() not in dump  # ... never the key
     for value in (secret, user_pw, at_rest):  # ... never the secret, nor a user's password

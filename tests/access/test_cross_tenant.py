@@ -20,14 +20,14 @@ from pdm.storage.readings import asset_readings, count_readings
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert, Score, Tag
 from pdm.ui.engineer import map_node
-from tests.ui.test_app import _fill
+from tests.helpers.app import fill_plant
 
 
 @pytest.fixture
 def world(sessions) -> dict:
     """alpha has an open alert, scores and readings; beta has readings. Returns both sides' ids."""
     with sessions.begin() as s:
-        _fill(s)
+        fill_plant(s)
         ids = {}
         for slug in ("alpha", "beta"):
             cid = company_by_slug(s, slug).id
@@ -126,10 +126,10 @@ def test_cli_refuses_another_companys_alert(engine, world, capsys, monkeypatch):
 def test_pages_of_a_beta_technician_never_show_alpha(monkeypatch, tmp_path):
     from streamlit.util import calc_hash
 
-    from tests.ui.test_app import _db, _text
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, page_text
+    from tests.helpers.login import logged_in
 
-    url = _db(tmp_path / "pdm.sqlite3")
+    url = app_db(tmp_path / "pdm.sqlite3")
     at = logged_in(monkeypatch, url, "bea", "technician", "beta")
     engine = make_engine(url)
     with session_factory(engine)() as session:
@@ -138,23 +138,23 @@ def test_pages_of_a_beta_technician_never_show_alpha(monkeypatch, tmp_path):
     # A forged pick: alpha's alert id put into the beta page's own selector state.
     at.session_state[f"alert_pick_{beta_id}"] = alpha_alert
     at.run()
-    texts = [_text(at)]
+    texts = [page_text(at)]
     for page in ("assets", "endpoints", "cluster", "users", "audit"):
         at._page_hash = calc_hash(page)
         at.run()
         assert not at.exception, at.exception
-        texts.append(_text(at))
+        texts.append(page_text(at))
     seen = "\n".join(texts)
     for alpha_thing in ("Alpha Foods", "Pump A1", "pump-a1", "4840/alpha", "vibration"):
         assert alpha_thing not in seen
 
 
 def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
-    from tests.ui.test_app import _db, _text
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, page_text
+    from tests.helpers.login import logged_in
 
-    at = logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
-    text = _text(at)
+    at = logged_in(monkeypatch, app_db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
+    text = page_text(at)
     assert at.title[0].value == "Cluster" and "only 2 companies in the group" in text  # the k rule: no names
     for detail in ("Pump A1", "vibration", "opc.tcp", "#", "Alpha Foods"):
         assert detail not in text
@@ -164,14 +164,14 @@ def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
 
 
 def test_cluster_page_with_two_companies_shows_totals_only_with_the_reason(monkeypatch, tmp_path):
-    from tests.ui.test_login import logged_in
-    from tests.ui.test_savings_pages import _all_text, _make_db, _metrics, _ok, _open
+    from tests.helpers.login import logged_in
+    from tests.helpers.savings_pages import all_text, metrics, ok, open_titled, savings_db
 
-    url = _make_db(tmp_path / "two.sqlite3", 2)
-    at = _open(logged_in(monkeypatch, url, "rev", "cluster_reviewer", None), "cluster", "Cluster")
-    _ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
-    text = _all_text(at)
-    assert _metrics(at)["companies"] == "2" and _metrics(at)["savings"] != "0.00"  # totals still shown
+    url = savings_db(tmp_path / "two.sqlite3", 2)
+    at = open_titled(logged_in(monkeypatch, url, "rev", "cluster_reviewer", None), "cluster", "Cluster")
+    ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
+    text = all_text(at)
+    assert metrics(at)["companies"] == "2" and metrics(at)["savings"] != "0.00"  # totals still shown
     assert "Per-company figures: Benchmark hidden: only 2 companies in the group" in text
     assert "Savings per company: Benchmark hidden: only 2 companies" in text
     for name in ("Alpha Foods", "Beta Metals", "alpha", "beta"):
@@ -182,9 +182,9 @@ def test_cluster_page_with_two_companies_shows_totals_only_with_the_reason(monke
 def test_cluster_exports_with_two_companies_hold_no_company_name(tmp_path):
     from pdm.savings import report
     from pdm.savings.figures import cluster_view
-    from tests.ui.test_savings_pages import _make_db
+    from tests.helpers.savings_pages import savings_db
 
-    engine = make_engine(_make_db(tmp_path / "two.sqlite3", 2))
+    engine = make_engine(savings_db(tmp_path / "two.sqlite3", 2))
     with session_factory(engine)() as s:
         view = cluster_view(s, period="2026Q4")
     engine.dispose()

@@ -177,29 +177,29 @@ def test_new_key_prints_a_usable_fernet_key(capsys, monkeypatch):
 
 
 def _page_text(at) -> str:
-    from tests.ui.test_app import _text
+    from tests.helpers.app import page_text
 
-    return _text(at) + "\n".join(str(w.value) for w in at.text_input)
+    return page_text(at) + "\n".join(str(w.value) for w in at.text_input)
 
 
 def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced(monkeypatch, tmp_path, caplog):
     import logging
 
-    from tests.access.test_audit import _dump
-    from tests.connectors.conftest import SecureServer, Users
-    from tests.ui.test_app import _db, _open
-    from tests.ui.test_engineer import InThread, _endpoints, _error_after, _submit
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, open_page
+    from tests.helpers.dump import dump_tables
+    from tests.helpers.engineer import endpoints, error_after, submit
+    from tests.helpers.login import logged_in
+    from tests.helpers.servers import InThread, SecureServer, Users
 
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="asyncua")  # `pdmctl endpoint` quiets it for the process
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    db = _db(tmp_path / "pdm.sqlite3")
-    at = _open(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
+    db = app_db(tmp_path / "pdm.sqlite3")
+    at = open_page(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
     with InThread(SecureServer(tmp_path / "server", users=Users("op", SECRET))) as srv:
         at.text_input(key="ep_password").input(SECRET)
-        _submit(
+        submit(
             at,
             name="line-9",
             url=srv.url,
@@ -210,31 +210,31 @@ def test_typed_password_is_stored_encrypted_never_shown_back_and_can_be_replaced
             trust=True,
         )
         assert "Saved line-9" in at.success[0].value, [e.value for e in at.error]
-        token = _endpoints(db)["line-9"].settings["password_encrypted"]
+        token = endpoints(db)["line-9"].settings["password_encrypted"]
         assert crypto.decrypt(token, var_dir=tmp_path / "var", where="t") == SECRET
         assert SECRET not in _page_text(at) and token not in _page_text(at)
         assert at.text_input(key="ep_password").value == ""  # the field was emptied
         assert "password is set (stored encrypted)" in _page_text(at)
-        ep_id = _endpoints(db)["line-9"].id
+        ep_id = endpoints(db)["line-9"].id
 
         at.text_input(key=f"pw_{ep_id}").input("not-the-password")
         at.button(key=f"FormSubmitter:pw_form_{ep_id}-Replace password").click().run()
-        assert "not saved:" in _error_after(at, "New password") and "credentials refused" in _error_after(
+        assert "not saved:" in error_after(at, "New password") and "credentials refused" in error_after(
             at, "New password"
         )
-        assert _endpoints(db)["line-9"].settings["password_encrypted"] == token  # the stored one is kept
+        assert endpoints(db)["line-9"].settings["password_encrypted"] == token  # the stored one is kept
 
         at.text_input(key=f"pw_{ep_id}").input(SECRET)
         at.button(key=f"FormSubmitter:pw_form_{ep_id}-Replace password").click().run()
         assert not at.exception and "Password replaced" in at.success[0].value
-        replaced = _endpoints(db)["line-9"].settings["password_encrypted"]
+        replaced = endpoints(db)["line-9"].settings["password_encrypted"]
         assert replaced != token and crypto.decrypt(replaced, var_dir=tmp_path / "var", where="t") == SECRET
         assert "not-the-password" not in _page_text(at) and SECRET not in _page_text(at)
     events = _stored_events(db)
     assert ("endpoint_password_set", {}) in events and ("endpoint_added", {"endpoint_url": srv.url}) in events
     engine = make_engine(db)
     with session_factory(engine)() as s:  # the plaintext scan: every row of every table, and the logs
-        dump = _dump(s)
+        dump = dump_tables(s)
     engine.dispose()
     assert replaced in dump
     assert "ActivateSessionRequest (identity token not logged)" in caplog.text  # the logs were really looked at
@@ -251,42 +251,41 @@ def _stored_events(url):
 
 
 def test_typed_password_and_variable_together_are_refused_next_to_the_field(monkeypatch, tmp_path):
-    from tests.ui.test_app import _db, _open
-    from tests.ui.test_engineer import _error_after, _submit
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, open_page
+    from tests.helpers.engineer import error_after, submit
+    from tests.helpers.login import logged_in
 
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    at = _open(
-        logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
+    at = open_page(
+        logged_in(monkeypatch, app_db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
     )
     at.text_input(key="ep_password").input(SECRET)
-    _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op", password_env="PLC_PW")
-    assert "give either password_env or password_encrypted" in _error_after(at, "Password environment variable")
+    submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op", password_env="PLC_PW")
+    assert "give either password_env or password_encrypted" in error_after(at, "Password environment variable")
     assert SECRET not in _page_text(at) and at.text_input(key="ep_password").value == ""
 
 
 def test_an_unusable_key_is_shown_next_to_the_password_field(monkeypatch, tmp_path):
-    from tests.ui.test_app import _db, _open
-    from tests.ui.test_engineer import _error_after, _submit
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, open_page
+    from tests.helpers.engineer import error_after, submit
+    from tests.helpers.login import logged_in
 
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv(crypto.KEY_ENV, "broken-key")
-    at = _open(
-        logged_in(monkeypatch, _db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
+    at = open_page(
+        logged_in(monkeypatch, app_db(tmp_path / "pdm.sqlite3"), "eve", "engineer", "alpha", timeout=60), "endpoints"
     )
     at.text_input(key="ep_password").input(SECRET)
-    _submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op")
+    submit(at, name="x", url="opc.tcp://h:4840", auth="username", username="op")
     assert (
-        _error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded "
+        error_after(at, "Password") == "$PDM_FERNET_KEY: key 1 is not a Fernet key (32 url-safe base64-encoded "
         "bytes; make one with `pdmctl secrets new-key`)"
     )
     assert SECRET not in _page_text(at)
 
 
 def test_endpoint_test_command_takes_an_encrypted_password(var, tmp_path, capsys, monkeypatch):
-    from tests.connectors.conftest import SecureServer, Users
-    from tests.ui.test_engineer import InThread
+    from tests.helpers.servers import InThread, SecureServer, Users
 
     token = crypto.encrypt(SECRET, var_dir=var)
     wrong = crypto.encrypt("nope", var_dir=var)
@@ -315,10 +314,10 @@ def test_rotate_moves_private_keys_to_the_new_key(var, tmp_path, sqlite_url, cap
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     from pdm.connectors.security import private_key_password
-    from tests.connectors.test_security import _user_certificate
+    from tests.helpers.servers import user_certificate
 
     assert run_pdmctl(capsys, monkeypatch, "certs", "init")[0] == 0
-    cert, key = _user_certificate(tmp_path / "user")
+    cert, key = user_certificate(tmp_path / "user")
     assert run_pdmctl(capsys, monkeypatch, "certs", "encrypt-key", str(key))[0] == 0
     path = _plant(tmp_path, password_encrypted=crypto.encrypt(SECRET, var_dir=var))
     plant = yaml.safe_load(open(path))
@@ -346,11 +345,9 @@ def test_rotate_moves_private_keys_to_the_new_key(var, tmp_path, sqlite_url, cap
 
 
 def test_endpoint_browse_takes_a_user_certificate(var, tmp_path, capsys, monkeypatch):
-    from tests.connectors.conftest import SecureServer
-    from tests.connectors.test_security import CertUsers, _user_certificate
-    from tests.ui.test_engineer import InThread
+    from tests.helpers.servers import CertUsers, InThread, SecureServer, user_certificate
 
-    cert, key = _user_certificate(tmp_path / "user")
+    cert, key = user_certificate(tmp_path / "user")
     with InThread(SecureServer(tmp_path / "server", users=CertUsers(cert.read_bytes()))) as srv:
         args = (
             "endpoint",

@@ -19,7 +19,7 @@ from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import NotificationsConfig
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, sync_channels
 from pdm.storage.tables import Alert, Asset, ModelVersion, Notification
-from tests.conftest import free_port
+from tests.helpers.servers import free_port
 
 NOW = 4_000_000_000.0  # after any real "now": every queued message is due
 

@@ -11,8 +11,7 @@ import sys
 
 from pdm.connectors.security import Pki, thumbprint
 from pdm.storage.session import make_engine, session_factory
-from tests.conftest import OpcUaTestServer, free_port
-from tests.connectors.conftest import LimitedServer, SecureServer, Users
+from tests.helpers.servers import LimitedServer, OpcUaTestServer, SecureServer, Users, free_port
 
 SECURE = ["--policy", "Basic256Sha256", "--mode", "SignAndEncrypt"]
 

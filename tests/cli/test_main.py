@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
 # pytest-xdist they run on one worker, one after the other.

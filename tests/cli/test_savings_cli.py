@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from pdm.storage.session import make_engine, session_factory, upgrade
-from tests.cli.test_alerts_cli import pdmctl
+from tests.helpers.pdmctl import run_pdmctl
 from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, fill
 
 
@@ -26,16 +26,20 @@ def url(tmp_path_factory) -> str:
 
 
 def test_company_csv_and_json(url, capsys, monkeypatch):
-    code, out, _ = pdmctl(capsys, monkeypatch, "savings", "--company", "alpha", "--period", "2026Q4", "--database", url)
+    code, out, _ = run_pdmctl(
+        capsys, monkeypatch, "savings", "--company", "alpha", "--period", "2026Q4", "--database", url
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 4 and sum(Decimal(r["savings"]) for r in rows) == ALPHA_TOTAL
-    code, out, _ = pdmctl(capsys, monkeypatch, "savings", "--company", "alpha", "--format", "json", "--database", url)
+    code, out, _ = run_pdmctl(
+        capsys, monkeypatch, "savings", "--company", "alpha", "--format", "json", "--database", url
+    )
     assert code == 0 and json.loads(out)["summary"]["precision"] == 0.75
 
 
 def test_cluster_html_to_file(url, capsys, monkeypatch, tmp_path):
     target = tmp_path / "q4.html"
-    code, out, _ = pdmctl(
+    code, out, _ = run_pdmctl(
         capsys,
         monkeypatch,
         "savings",
@@ -71,5 +75,5 @@ def test_cluster_html_to_file(url, capsys, monkeypatch, tmp_path):
     ],
 )
 def test_bad_input_is_one_line(url, capsys, monkeypatch, args, expected):
-    code, out, err = pdmctl(capsys, monkeypatch, "savings", *args, "--database", url)
+    code, out, err = run_pdmctl(capsys, monkeypatch, "savings", *args, "--database", url)
     assert (code, err) == (1, expected)

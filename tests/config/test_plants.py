@@ -9,7 +9,7 @@ import yaml
 
 from pdm.config import load_plants, load_settings, parse_plants
 from pdm.errors import ConfigError
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "plants.example.yaml"
 

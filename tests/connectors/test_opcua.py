@@ -8,7 +8,7 @@ from pdm.config import EndpointConfig
 from pdm.connectors import is_good, make_connector
 from pdm.connectors.opcua import DEFAULT_MAX_NODES_PER_READ
 from pdm.errors import EndpointUnavailable
-from tests.conftest import OpcUaTestServer, free_port
+from tests.helpers.servers import OpcUaTestServer, free_port
 
 
 def _cfg(url: str, **kw) -> EndpointConfig:

@@ -20,8 +20,8 @@ from pdm.ingest.poller import Backoff, EndpointPoller
 from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Reading, Tag
-from tests.conftest import OpcUaTestServer
 from tests.helpers.netem import NetemProxy
+from tests.helpers.servers import OpcUaTestServer
 
 POLL_S = 0.2
 FAST = {"request_timeout_s": 1, "connect_timeout_s": 1, "reconnect_max_delay_s": 2, "poll_interval_s": POLL_S}

@@ -12,7 +12,7 @@ from pdm.connectors import make_connector
 from pdm.connectors.opcua import OpcUaConnector
 from pdm.connectors.security import Pki, init_client_certificate, thumbprint, trust
 from pdm.errors import EndpointRefused
-from tests.connectors.conftest import SecureServer, Users
+from tests.helpers.servers import CertUsers, InThread, OpcUaTestServer, SecureServer, Users, user_certificate
 
 SECURE = {"security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt"}
 
@@ -272,47 +272,10 @@ async def test_password_encrypted_is_decrypted_at_connect_and_a_wrong_key_names_
 # ---- identities ------------------------------------------------------------------------------
 
 
-class CertUsers:
-    """Accepts exactly one X.509 user certificate (as a server with a user certificate list does)."""
-
-    def __init__(self, der: bytes):
-        self.der = der
-
-    def get_user(self, iserver, username=None, password=None, certificate=None):
-        from asyncua.crypto import uacrypto
-        from asyncua.crypto.permission_rules import User, UserRole
-
-        # asyncua passes the X.509 token's certificate, or the channel's DER bytes for other tokens.
-        der = certificate if isinstance(certificate, bytes) else uacrypto.der_from_x509(certificate)
-        if der == self.der:
-            return User(role=UserRole.User, name="op")
-        return None
-
-
-def _user_certificate(folder) -> tuple:
-    from asyncua.crypto import cert_gen
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    folder.mkdir(parents=True, exist_ok=True)
-    key = cert_gen.generate_private_key()
-    cert = cert_gen.generate_self_signed_app_certificate(
-        key,
-        "urn:pdm:user:op",
-        {"commonName": "op"},
-        [x509.UniformResourceIdentifier("urn:pdm:user:op")],
-        extended=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )
-    (folder / "user.der").write_bytes(cert.public_bytes(Encoding.DER))
-    (folder / "user.pem").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    return folder / "user.der", folder / "user.pem"
-
-
 async def test_user_certificate_identity_is_checked_by_the_server(tmp_path):
     from pdm.connectors.security import encrypt_key_file
 
-    cert, key = _user_certificate(tmp_path / "user")
+    cert, key = user_certificate(tmp_path / "user")
     encrypt_key_file(key, var_dir=tmp_path)  # `pdmctl certs encrypt-key`: no user key in clear either
     assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     srv = await SecureServer(tmp_path / "server", users=CertUsers(cert.read_bytes())).start()
@@ -341,8 +304,6 @@ class NoAnonymousServer:
     """A plain server that offers only the user-name identity token (anonymous sessions refused)."""
 
     def __init__(self):
-        from tests.conftest import OpcUaTestServer
-
         self.inner = OpcUaTestServer(n=3)
         self.url, self.node_ids = self.inner.url, self.inner.node_ids
 
@@ -393,9 +354,7 @@ async def test_poller_reports_anonymous_refused(tmp_path, sessions):
 
 
 def test_endpoint_test_command_says_anonymous_refused(tmp_path, capsys, monkeypatch):
-    from tests.conftest import OpcUaTestServer
     from tests.helpers.pdmctl import run_pdmctl
-    from tests.ui.test_engineer import InThread
 
     class Inner(OpcUaTestServer):
         async def start(self):

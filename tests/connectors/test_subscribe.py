@@ -11,7 +11,7 @@ from pdm.config import EndpointConfig
 from pdm.connectors import is_good, make_connector
 from pdm.connectors.subscribe import OpcUaSubscriber
 from pdm.errors import EndpointUnavailable
-from tests.conftest import OpcUaTestServer
+from tests.helpers.servers import OpcUaTestServer
 
 FAST = {"mode": "subscribe", "sampling_interval_s": 0.05, "publishing_interval_s": 0.1}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pdm.access.users import SECRET_ENV
-from tests.conftest import free_port
-from tests.ui.test_login import SECRET
+from tests.helpers.login import SECRET
+from tests.helpers.servers import free_port
 
 ROOT = Path(__file__).parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ import asyncio
 import socket
 import time
 
-from tests.conftest import free_port
+from tests.helpers.servers import free_port
 
 CHUNK = 65536
 

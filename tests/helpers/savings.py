@@ -8,6 +8,7 @@ alpha: pump-a (pump defaults) and pump-b (emergency repair overridden to 2500).
   alpha total 14562.50, precision 3/4, lead times 2 h, 4 h, 3 h → mean 3 h.
 beta: one RESOLVED on fan-x in 2026-09 (outside 2026Q4), reported 2 h and 300: 800 + (600−200) − 300 = 900.00.
 gamma (only with three companies): one FALSE_ALARM in 2026Q4 at −40.
+``daily_endpoint`` adds a daily tag on alpha for the coverage figures.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from decimal import Decimal
 from pdm.alerts import feedback
 from pdm.config import parse_plants
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
-from pdm.storage.tables import Alert
+from pdm.storage.readings import insert_readings
+from pdm.storage.tables import Alert, Endpoint, Tag
 
 T0 = datetime(2026, 10, 5, 8, tzinfo=UTC).timestamp()
 T_Q3 = datetime(2026, 9, 10, 8, tzinfo=UTC).timestamp()
@@ -164,3 +166,44 @@ def fill(session, n_companies: int = 3) -> dict[int, int]:
         )
         ids[6] = g.id
     return ids
+
+
+def daily_endpoint(sessions):
+    """One daily tag on alpha: every day of September stored, then Oct 1, 3, …, 29; last read Oct 31."""
+    from datetime import datetime, timedelta
+
+    sept = datetime(2026, 9, 1, tzinfo=UTC)
+    days = [sept + timedelta(days=d) for d in range(30)] + [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]
+    with sessions.begin() as s:
+        alpha = company_by_slug(s, "alpha")
+        asset = list_assets(s, company_id=alpha.id)[0]
+        ep = Endpoint(
+            company_id=alpha.id,
+            site_id=asset.site_id,
+            name="daily",
+            endpoint_url="opc.tcp://x:2",
+            settings={"poll_interval_s": 86400.0},
+            readings_total=len(days),
+            last_read_at=datetime(2026, 10, 31, tzinfo=UTC).timestamp(),
+        )
+        s.add(ep)
+        s.flush()
+        tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
+        s.add(tag)
+        s.flush()
+        # Two readings on Sept 2 in the same minute, one of them Bad: both count as received.
+        insert_readings(
+            s,
+            [
+                {
+                    "tag_id": tag.id,
+                    "ts": d.timestamp() + extra,
+                    "value": 1.0,
+                    "quality": q,
+                    "received_at": d.timestamp(),
+                }
+                for d in days
+                for extra, q in ([(0, 0), (5, 0x80000000)] if d.day == 2 and d.month == 9 else [(0, 0)])
+            ],
+        )
+        return alpha.id

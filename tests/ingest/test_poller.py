@@ -11,7 +11,7 @@ from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
-from tests.conftest import OpcUaTestServer, free_port
+from tests.helpers.servers import OpcUaTestServer, free_port
 
 
 def _load(sessions, server, extra_nodes=()):

@@ -14,8 +14,14 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, env={"PYTHONPATH": str(root)},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -30,12 +36,15 @@ def test_the_package_keeps_its_layers():
     assert "1 kept, 0 broken" in done.stdout
 
 
-@pytest.mark.parametrize(("module", "upward"), [
-    ("pdm/storage/catalog.py", "from pdm.alerts import notify"),  # storage reaching for alerts
-    ("pdm/models/training.py", "from pdm.ui import common"),  # models reaching for the app
-    ("pdm/ingest/share.py", "from pdm.runtime import job_guard"),  # ingest reaching for the worker
-    ("pdm/config/base.py", "import pdm.storage.tables"),  # config reaching for storage
-])
+@pytest.mark.parametrize(
+    ("module", "upward"),
+    [
+        ("pdm/storage/catalog.py", "from pdm.alerts import notify"),  # storage reaching for alerts
+        ("pdm/models/training.py", "from pdm.ui import common"),  # models reaching for the app
+        ("pdm/ingest/share.py", "from pdm.runtime import job_guard"),  # ingest reaching for the worker
+        ("pdm/config/base.py", "import pdm.storage.tables"),  # config reaching for storage
+    ],
+)
 def test_an_import_running_back_up_breaks_the_contract(tmp_path, module, upward):
     root = _copy(tmp_path)
     path = root / module

@@ -21,7 +21,7 @@ from pdm.runtime.worker import Worker
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Alert, Asset, Company, FleetModel, ModelVersion, Score
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 PUMP = "centrifugal_pump"
 SPEED = 600.0  # simulated seconds per wall second: a poll every 0.1 s is a reading a minute
@@ -151,11 +151,11 @@ def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(
     from sqlalchemy import update
 
     from pdm.storage.session import make_engine, session_factory
+    from tests.helpers.app import app_db
+    from tests.helpers.login import logged_in
     from tests.helpers.pdmctl import run_pdmctl
-    from tests.ui.test_app import _db
-    from tests.ui.test_login import logged_in
 
-    url = _db(tmp_path / "pdm.sqlite3")
+    url = app_db(tmp_path / "pdm.sqlite3")
     engine = make_engine(url)
     with session_factory(engine).begin() as s:
         company_id, alert_id, version_id = s.execute(select(Alert.company_id, Alert.id, Alert.model_version_id)).one()

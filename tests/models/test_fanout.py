@@ -10,7 +10,7 @@ from pdm.simulator.physics import AssetModel
 from pdm.storage.catalog import all_assets, apply_plants, list_tags
 from pdm.storage.readings import insert_readings
 from pdm.storage.tables import Asset, ModelVersion
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 DETECTION = DetectionConfig(train_min_rows=60, train_min_span_min=60)
 

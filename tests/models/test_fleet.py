@@ -34,7 +34,7 @@ from pdm.simulator.physics import AssetModel, asset_seed, fault_severity
 from pdm.storage.catalog import all_assets, apply_plants, company_by_slug, list_tags
 from pdm.storage.readings import insert_readings
 from pdm.storage.tables import Alert, Asset, FleetModel, ModelVersion, Reading, Score
-from tests.conftest import plant_dict
+from tests.helpers.plants import plant_dict
 
 T0 = 1_700_000_040.0  # on the 60 s grid, so rows sit at T0 + whole minutes
 STEP_S = 60.0

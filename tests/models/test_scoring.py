@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from pdm.models.training import active_model, asset_features, load_version
 from pdm.storage.tables import DetectorState, Score
-from tests.models.test_lifecycle import DETECTION, Plant
+from tests.helpers.lifecycle import DETECTION, Plant
 
 REBASE = DETECTION.model_copy(update={"detector": "rebase"})
 LOAD = (0.0, 0.2)  # a steady operating point: the level an excursion settles at is then clear

@@ -12,7 +12,7 @@ from pdm.config import RetentionConfig
 from pdm.runtime.job_guard import FailureLog, GuardedJobs, reason_of
 from pdm.storage.retention import maintain
 from pdm.storage.session import make_engine, upgrade
-from tests.conftest import free_port
+from tests.helpers.servers import free_port
 
 
 async def _until(predicate, what: str, timeout: float = 20.0) -> None:

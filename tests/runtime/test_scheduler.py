@@ -259,7 +259,7 @@ async def test_a_job_under_way_stops_at_the_next_asset_when_leadership_is_lost(
     from pdm.config import parse_plants
     from pdm.storage.catalog import apply_plants
     from pdm.storage.session import session_factory, upgrade
-    from tests.conftest import plant_dict
+    from tests.helpers.plants import plant_dict
 
     engine = make_engine(postgres_url)
     upgrade(engine)

@@ -16,7 +16,7 @@ from pdm.config import DetectionConfig, Settings, parse_plants
 from pdm.ingest import leases
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Endpoint, EndpointHealth, EndpointLease, IngestWorker, Reading, Tag
-from tests.conftest import free_port
+from tests.helpers.servers import free_port
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
 # pytest-xdist they run on one worker, one after the other.
@@ -510,7 +510,7 @@ class Pumps:
 
     def __init__(self, sessions, companies=None):
         from pdm.storage.catalog import list_assets, list_companies
-        from tests.conftest import plant_dict
+        from tests.helpers.plants import plant_dict
 
         self.sessions = sessions
         companies = companies or {"acme": [(f"P-{i}", "centrifugal_pump") for i in (1, 2, 3)]}

@@ -28,7 +28,18 @@ from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.readings import insert_readings
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, Asset, Endpoint, Tag
-from tests.helpers.savings import ALPHA_AMOUNTS, ALPHA_TOTAL, BETA_Q3, GAMMA_Q4, T0, H, _alert, fill, plants
+from tests.helpers.savings import (
+    ALPHA_AMOUNTS,
+    ALPHA_TOTAL,
+    BETA_Q3,
+    GAMMA_Q4,
+    T0,
+    H,
+    _alert,
+    daily_endpoint,
+    fill,
+    plants,
+)
 
 
 @pytest.fixture
@@ -259,47 +270,6 @@ def test_coverage_is_computed_over_the_chosen_period(filled):
         row("2026-13")
 
 
-def _daily_endpoint(sessions):
-    """One daily tag on alpha: every day of September stored, then Oct 1, 3, …, 29; last read Oct 31."""
-    from datetime import datetime, timedelta
-
-    sept = datetime(2026, 9, 1, tzinfo=UTC)
-    days = [sept + timedelta(days=d) for d in range(30)] + [sept + timedelta(days=30 + d) for d in range(0, 30, 2)]
-    with sessions.begin() as s:
-        alpha = company_by_slug(s, "alpha")
-        asset = list_assets(s, company_id=alpha.id)[0]
-        ep = Endpoint(
-            company_id=alpha.id,
-            site_id=asset.site_id,
-            name="daily",
-            endpoint_url="opc.tcp://x:2",
-            settings={"poll_interval_s": 86400.0},
-            readings_total=len(days),
-            last_read_at=datetime(2026, 10, 31, tzinfo=UTC).timestamp(),
-        )
-        s.add(ep)
-        s.flush()
-        tag = Tag(company_id=alpha.id, asset_id=asset.id, endpoint_id=ep.id, node_id="ns=2;s=d", name="d")
-        s.add(tag)
-        s.flush()
-        # Two readings on Sept 2 in the same minute, one of them Bad: both count as received.
-        insert_readings(
-            s,
-            [
-                {
-                    "tag_id": tag.id,
-                    "ts": d.timestamp() + extra,
-                    "value": 1.0,
-                    "quality": q,
-                    "received_at": d.timestamp(),
-                }
-                for d in days
-                for extra, q in ([(0, 0), (5, 0x80000000)] if d.day == 2 and d.month == 9 else [(0, 0)])
-            ],
-        )
-        return alpha.id
-
-
 def test_coverage_and_readings_count_survive_retention(filled):
     """Retention folds raw rows into minutes: October half folded, then all of it; the figures stay."""
     from datetime import datetime
@@ -309,7 +279,7 @@ def test_coverage_and_readings_count_survive_retention(filled):
     from pdm.ui.cluster import company_counts, counts_frame
 
     sessions, _ = filled
-    alpha_id = _daily_endpoint(sessions)
+    alpha_id = daily_endpoint(sessions)
     engine = sessions.kw["bind"]
 
     def figures():

@@ -291,10 +291,10 @@ def test_an_alert_older_than_raw_retention_still_shows_its_telemetry(monkeypatch
     """The technician's chart falls back to 1-minute aggregates once the raw rows are gone."""
     from pdm.storage.session import make_engine
     from pdm.storage.tables import Alert
-    from tests.ui.test_app import _db, _text
-    from tests.ui.test_login import logged_in
+    from tests.helpers.app import app_db, page_text
+    from tests.helpers.login import logged_in
 
-    url = _db(tmp_path / "pdm.sqlite3")  # readings of November 2023, one a minute
+    url = app_db(tmp_path / "pdm.sqlite3")  # readings of November 2023, one a minute
     engine = make_engine(url)
     report = maintain(engine, RetentionConfig(raw_days=1, aggregate_days=3650))
     assert report.rows_aggregated > 0 and raw_count(engine) == 0
@@ -304,5 +304,5 @@ def test_an_alert_older_than_raw_retention_still_shows_its_telemetry(monkeypatch
     app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
     app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
     assert not app.exception, app.exception
-    assert "No readings stored around this alert." not in _text(app)
+    assert "No readings stored around this alert." not in page_text(app)
     assert len(app.get("vega_lite_chart")) == 2  # telemetry and score

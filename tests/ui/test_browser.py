@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert
+from tests.helpers.app import app_db
 from tests.helpers.browser import chromium_page, needs_chromium, streamlit_server
-from tests.ui.test_app import _db
-from tests.ui.test_login import PASSWORD, seed_user
+from tests.helpers.login import PASSWORD, seed_user
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -23,7 +23,7 @@ pytestmark = needs_chromium
 
 @pytest.fixture
 def streamlit_url(tmp_path):
-    url = _db(tmp_path / "pdm.sqlite3")
+    url = app_db(tmp_path / "pdm.sqlite3")
     seed_user(url, "ana", "technician", "alpha")
     with streamlit_server(url, tmp_path / "var") as base:
         yield base, url

@@ -11,9 +11,9 @@ import re
 import pytest
 
 from tests.helpers.browser import chromium_page, needs_chromium, streamlit_server
+from tests.helpers.login import seed_user
 from tests.helpers.savings import ALPHA_TOTAL, BETA_Q3, GAMMA_Q4
-from tests.ui.test_login import seed_user
-from tests.ui.test_savings_pages import _make_db
+from tests.helpers.savings_pages import savings_db
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
@@ -21,7 +21,7 @@ pytestmark = needs_chromium
 
 @pytest.fixture
 def cluster_url(tmp_path):
-    url = _make_db(tmp_path / "pdm.sqlite3", 3)
+    url = savings_db(tmp_path / "pdm.sqlite3", 3)
     token = seed_user(url, "rev", "cluster_reviewer")
     with streamlit_server(url, tmp_path / "var") as base:
         yield f"{base}/?session={token}"  # the cluster page is a reviewer's first (default) page

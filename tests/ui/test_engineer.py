@@ -5,37 +5,16 @@ OPC UA servers run on their own event loop in a thread, since AppTest drives the
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Error
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Tag
-from tests.conftest import OpcUaTestServer, free_port
-from tests.connectors.conftest import SecureServer
-from tests.ui.test_app import _db, _open
-from tests.ui.test_login import logged_in
-
-
-class InThread:
-    """Runs an OPC UA test server on its own loop in a daemon thread."""
-
-    def __init__(self, server):
-        self.server = server
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-    def __enter__(self):
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(60)
-        return self.server
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+from tests.helpers.app import app_db, open_page
+from tests.helpers.engineer import endpoints, error_after, submit
+from tests.helpers.login import logged_in
+from tests.helpers.servers import InThread, OpcUaTestServer, SecureServer, free_port
 
 
 @pytest.fixture
@@ -46,60 +25,19 @@ def server():
 
 @pytest.fixture
 def db(tmp_path) -> str:
-    return _db(tmp_path / "pdm.sqlite3")
+    return app_db(tmp_path / "pdm.sqlite3")
 
 
 @pytest.fixture
 def page(monkeypatch, db, tmp_path) -> AppTest:
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    return _open(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
-
-
-def _flat(node):
-    children = getattr(node, "children", None)
-    if children is None:
-        yield node
-        return
-    for child in children.values():
-        yield from _flat(child)
-
-
-def _error_after(at: AppTest, label: str) -> str | None:
-    """The error shown right under the widget labelled ``label`` (None if there is none)."""
-    items = list(_flat(at._tree))
-    for i, el in enumerate(items):
-        if getattr(el, "label", None) == label:
-            nxt = items[i + 1] if i + 1 < len(items) else None
-            return nxt.value if isinstance(nxt, Error) else None
-    raise AssertionError(f"no widget labelled {label!r}")
-
-
-def _submit(at: AppTest, **values) -> AppTest:
-    keys = {"name": "ep_name", "url": "ep_url", "username": "ep_username", "password_env": "ep_password_env"}
-    for field, value in values.items():
-        if field in keys:
-            at.text_input(key=keys[field]).input(value)
-        elif field in ("policy", "mode", "auth"):
-            at.selectbox(key=f"ep_{field}").set_value(value)
-        elif field == "trust":
-            at.checkbox(key="ep_trust").check()
-    at.button(key="FormSubmitter:add_endpoint-Test and save").click().run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _endpoints(db: str) -> dict[str, Endpoint]:
-    engine = make_engine(db)
-    with session_factory(engine)() as s:
-        out = {e.name: e for e in s.execute(select(Endpoint)).scalars()}
-    engine.dispose()
-    return out
+    return open_page(logged_in(monkeypatch, db, "eve", "engineer", "alpha", timeout=60), "endpoints")
 
 
 def test_add_endpoint_connects_reads_and_saves(page, server, db):
-    at = _submit(page, name="line-2", url=server.url)
+    at = submit(page, name="line-2", url=server.url)
     assert "Saved line-2" in at.success[0].value and "test read OK" in at.success[0].value
-    saved = _endpoints(db)["line-2"]
+    saved = endpoints(db)["line-2"]
     assert saved.endpoint_url == server.url and saved.settings["security_policy"] == "None"
     assert "line-2" in at.dataframe[0].value["name"].tolist()  # listed at once with its health columns
     assert {"readings/s", "errors 1h", "spool rows"} <= set(at.dataframe[0].value.columns)
@@ -130,32 +68,32 @@ def test_add_endpoint_connects_reads_and_saves(page, server, db):
     ],
 )
 def test_form_errors_are_shown_next_to_their_field(page, db, values, label, message):
-    at = _submit(page, **values)
+    at = submit(page, **values)
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and message in errors[0]
-    assert _error_after(at, label) == errors[0]
-    assert set(_endpoints(db)) == {"ep-alpha", "ep-beta"}  # nothing saved
+    assert error_after(at, label) == errors[0]
+    assert set(endpoints(db)) == {"ep-alpha", "ep-beta"}  # nothing saved
 
 
 def test_unreachable_server_is_not_saved(page, db):
-    at = _submit(page, name="gone", url=f"opc.tcp://127.0.0.1:{free_port()}/none")
-    assert "unreachable" in _error_after(at, "Endpoint URL")
-    assert "gone" not in _endpoints(db)
+    at = submit(page, name="gone", url=f"opc.tcp://127.0.0.1:{free_port()}/none")
+    assert "unreachable" in error_after(at, "Endpoint URL")
+    assert "gone" not in endpoints(db)
 
 
 def test_untrusted_server_certificate_says_how_to_trust(page, db, tmp_path):
     with InThread(SecureServer(tmp_path / "server")) as srv:
-        at = _submit(page, name="secure", url=srv.url, policy="Basic256Sha256", mode="SignAndEncrypt")
-        message = _error_after(at, "Trust the server certificate without checking it")
+        at = submit(page, name="secure", url=srv.url, policy="Basic256Sha256", mode="SignAndEncrypt")
+        message = error_after(at, "Trust the server certificate without checking it")
         assert "not trusted" in message and "pdmctl certs trust" in message
-        assert "secure" not in _endpoints(db)
-        at = _submit(at, trust=True)
+        assert "secure" not in endpoints(db)
+        at = submit(at, trust=True)
         assert "Saved secure" in at.success[0].value
 
 
 def test_browse_then_map_a_node_to_an_asset_tag(page, server, db):
-    at = _submit(page, name="line-2", url=server.url)
-    ep_id = _endpoints(db)["line-2"].id
+    at = submit(page, name="line-2", url=server.url)
+    ep_id = endpoints(db)["line-2"].id
     at.selectbox(key="map_endpoint").set_value(ep_id).run()
     at.button(key="browse_btn").click().run()
     assert not at.exception, at.exception
@@ -174,15 +112,15 @@ def test_browse_then_map_a_node_to_an_asset_tag(page, server, db):
     assert (tag.node_id, tag.unit, tag.endpoint_id) == ("nsu=urn:pdm:test;s=v3", "bar", ep_id)
     at.text_input(key="map_tag").input("vibration")  # pump-a1 already has it
     at.button(key="FormSubmitter:map_form-Map").click().run()
-    assert "already has a tag 'vibration'" in _error_after(at, "Tag")
+    assert "already has a tag 'vibration'" in error_after(at, "Tag")
 
 
 def test_polling_can_be_disabled_and_enabled(page, db):
-    ep_id = _endpoints(db)["ep-alpha"].id
+    ep_id = endpoints(db)["ep-alpha"].id
     page.toggle(key=f"enabled_{ep_id}").set_value(False).run()
-    assert _endpoints(db)["ep-alpha"].enabled is False
+    assert endpoints(db)["ep-alpha"].enabled is False
     page.toggle(key=f"enabled_{ep_id}").set_value(True).run()
-    assert _endpoints(db)["ep-alpha"].enabled is True
+    assert endpoints(db)["ep-alpha"].enabled is True
 
 
 def test_another_companys_url_is_not_a_duplicate(page, db):
@@ -195,8 +133,8 @@ def test_another_companys_url_is_not_a_duplicate(page, db):
             .values(endpoint_url="opc.tcp://127.0.0.1:1/beta")
         )
     engine.dispose()
-    at = _submit(page, name="shared", url="opc.tcp://127.0.0.1:1/beta")
-    message = _error_after(at, "Endpoint URL")
+    at = submit(page, name="shared", url="opc.tcp://127.0.0.1:1/beta")
+    message = error_after(at, "Endpoint URL")
     assert "unreachable" in message and "already" not in message
 
 
@@ -208,7 +146,7 @@ def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_pat
     from pdm.ingest.health import save_health
     from pdm.storage.tables import Company
 
-    url = _db(tmp_path / "pdm.sqlite3")
+    url = app_db(tmp_path / "pdm.sqlite3")
     engine = make_engine(url)
     with session_factory(engine).begin() as s:
         company_id = s.execute(select(Company.id).where(Company.slug == "alpha")).scalar_one()
@@ -232,7 +170,7 @@ def test_health_columns_show_what_the_reading_worker_stored(monkeypatch, tmp_pat
         name = ep.name
     engine.dispose()
     monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    at = _open(logged_in(monkeypatch, url, "eve", "engineer", "alpha", timeout=60), "endpoints")
+    at = open_page(logged_in(monkeypatch, url, "eve", "engineer", "alpha", timeout=60), "endpoints")
     frame = at.dataframe[0].value.set_index("name")
     assert (
         frame.loc[name, "readings/s"],

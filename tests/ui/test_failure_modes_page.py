@@ -7,13 +7,13 @@ from streamlit.util import calc_hash
 
 from pdm.alerts import feedback
 from pdm.storage.session import make_engine, session_factory
-from tests.ui.test_app import _db
-from tests.ui.test_login import logged_in
+from tests.helpers.app import app_db
+from tests.helpers.login import logged_in
 
 
 @pytest.fixture
 def url(tmp_path) -> str:
-    return _db(tmp_path / "pdm.sqlite3")
+    return app_db(tmp_path / "pdm.sqlite3")
 
 
 def _page(monkeypatch, url, username, role, company=None):

@@ -7,48 +7,15 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from pdm.access import users
-from pdm.storage.catalog import company_by_slug
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import AuditEvent
-from tests.ui.test_app import APP, _db, _text
-
-SECRET = "test-secret-key-for-session-tokens"
-PASSWORD = "correct horse battery"
-
-
-def seed_user(url: str, username: str, role: str, company: str | None = None) -> str:
-    """Adds the user (if new) and returns a fresh session token for it."""
-    engine = make_engine(url)
-    with session_factory(engine).begin() as session:
-        if not users.list_users(session) or username not in {u.username for u in users.list_users(session)}:
-            cid = company_by_slug(session, company).id if company else None
-            users.add_user(session, username=username, password=PASSWORD, role=role, company_id=cid)
-        token = users.issue_token(session, username=username, key=SECRET.encode())
-    engine.dispose()
-    return token
-
-
-def logged_in(
-    monkeypatch,
-    url: str,
-    username: str = "ana",
-    role: str = "technician",
-    company: str | None = "alpha",
-    timeout: float = 30,
-) -> AppTest:
-    """An AppTest whose browser URL carries a valid session token, as after a login and a reload."""
-    monkeypatch.setenv("PDM_DATABASE_URL", url)
-    monkeypatch.setenv(users.SECRET_ENV, SECRET)
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.query_params["session"] = seed_user(url, username, role, company)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from tests.helpers.app import APP, app_db, page_text
+from tests.helpers.login import PASSWORD, SECRET, logged_in, seed_user
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> str:
-    url = _db(tmp_path_factory.mktemp("login") / "pdm.sqlite3")
+    url = app_db(tmp_path_factory.mktemp("login") / "pdm.sqlite3")
     for name, role, company in (
         ("tech", "technician", "alpha"),
         ("eng", "engineer", "alpha"),
@@ -93,7 +60,7 @@ def test_logged_out_visitor_sees_only_login(monkeypatch, db):
     assert [t.value for t in at.title] == ["Log in"]
     for url_path in ALL:
         assert not _reachable(at, url_path, ALL[url_path])
-    assert "Pump A1" not in _text(at)
+    assert "Pump A1" not in page_text(at)
 
 
 @pytest.mark.parametrize("username", sorted(VISIBLE))
@@ -111,7 +78,7 @@ def test_login_form_then_reload_keeps_session(monkeypatch, db):
     at.text_input(key="login_password").set_value(PASSWORD)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert at.title[0].value == "Alerts" and "Pump A1" in _text(at)
+    assert at.title[0].value == "Alerts" and "Pump A1" in page_text(at)
     assert not at.sidebar.selectbox  # no company picker for a technician
     token = at.query_params["session"]
     token = token[0] if isinstance(token, list) else token
@@ -135,7 +102,7 @@ def test_wrong_password_is_refused_and_audited(monkeypatch, db):
     at.text_input(key="login_password").set_value("not the password")
     at.button[0].click().run()
     assert at.title[0].value == "Log in"
-    assert "wrong user name or password" in _text(at)
+    assert "wrong user name or password" in page_text(at)
     engine = make_engine(db)
     with session_factory(engine)() as session:
         actions = [e.action for e in session.query(AuditEvent).filter_by(actor="eng")]
@@ -154,7 +121,7 @@ def test_forged_token_is_ignored(monkeypatch, db):
 
 
 def test_admin_adds_a_user_and_reads_the_audit_log(monkeypatch, tmp_path):
-    url = _db(tmp_path / "pdm.sqlite3")
+    url = app_db(tmp_path / "pdm.sqlite3")
     at = logged_in(monkeypatch, url, "root", "admin", None)
     assert _reachable(at, "users", "Users")
     at.text_input(key="new_user_name").set_value("newtech")

@@ -3,57 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
-from pdm.storage.session import make_engine, session_factory, upgrade
+from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Asset
-from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, fill
-from tests.ui.test_app import _chart_data, _text
-from tests.ui.test_login import logged_in
-
-
-def _make_db(path, n_companies: int) -> str:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_factory(engine).begin() as s:
-        fill(s, n_companies)
-    engine.dispose()
-    return url
+from tests.helpers.app import chart_data, page_text
+from tests.helpers.login import logged_in
+from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, daily_endpoint
+from tests.helpers.savings_pages import all_text, metrics, ok, open_titled, savings_db
 
 
 @pytest.fixture(scope="module")
 def db3(tmp_path_factory) -> str:
-    return _make_db(tmp_path_factory.mktemp("sav3") / "pdm.sqlite3", 3)
-
-
-def _ok(at: AppTest) -> AppTest:
-    assert not at.exception, at.exception
-    return at
-
-
-def _open(at: AppTest, url_path: str, title: str, company: str | None = None) -> AppTest:
-    at._page_hash = calc_hash(url_path)
-    _ok(at.run())
-    if company:  # the admin picks the tenant in the sidebar
-        _ok(at.sidebar.selectbox(key="company_picker").set_value(company).run())
-    assert at.title[0].value == title
-    return at
-
-
-def _metrics(at: AppTest) -> dict:
-    return {m.label: m.value for m in at.metric}
-
-
-def _all_text(at: AppTest) -> str:
-    return _text(at) + "\n".join(t.value.to_string() for t in at.table)
+    return savings_db(tmp_path_factory.mktemp("sav3") / "pdm.sqlite3", 3)
 
 
 def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3):
-    at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
-    _ok(at.text_input(key="savings_period_1").set_value("2026Q4").run())
-    m = _metrics(at)
+    at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
+    ok(at.text_input(key="savings_period_1").set_value("2026Q4").run())
+    m = metrics(at)
     assert (m["savings"], m["resolved alerts"], m["false alarms"], m["precision"], m["mean lead time"]) == (
         f"{ALPHA_TOTAL:,}",
         "3",
@@ -64,57 +31,57 @@ def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3)
     alerts = at.dataframe[0].value
     assert sorted(alerts["savings"]) == sorted(["7179.50", "5200.00", "-150.00", "2333.00"])
     assert set(alerts["downtime_h_source"].dropna()) == {"reported", "default"}
-    assert "Method:" in _all_text(at)
+    assert "Method:" in all_text(at)
     (chart,) = at.get("vega_lite_chart")  # the cumulative savings, one point per closing
-    assert len(_chart_data(chart)) == 4 and _chart_data(chart)["cumulative_savings"].iloc[-1] == float(ALPHA_TOTAL)
-    assert "rank **1 of 3**" in _all_text(at) and "Beta" not in _all_text(at) and "Gamma" not in _all_text(at)
+    assert len(chart_data(chart)) == 4 and chart_data(chart)["cumulative_savings"].iloc[-1] == float(ALPHA_TOTAL)
+    assert "rank **1 of 3**" in all_text(at) and "Beta" not in all_text(at) and "Gamma" not in all_text(at)
 
 
 def test_member_page_never_shows_another_company(monkeypatch, db3):
-    at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "beta")
-    text = _all_text(at)
+    at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "beta")
+    text = all_text(at)
     assert "900.00" in text and "7179.50" not in text and "pump" not in text
     assert len(at.dataframe[0].value) == 1
 
 
 def test_bad_period_is_named(monkeypatch, db3):
-    at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
-    _ok(at.text_input(key="savings_period_1").set_value("Q4-2026").run())
+    at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
+    ok(at.text_input(key="savings_period_1").set_value("Q4-2026").run())
     assert [e.value for e in at.error] == ["period = 'Q4-2026': expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM"]
 
 
 def test_cluster_page_totals_per_company(monkeypatch, db3):
-    at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "cluster", "Cluster")
-    _ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
-    assert _metrics(at)["savings"] == f"{ALPHA_TOTAL + GAMMA_Q4:,}" and _metrics(at)["companies"] == "3"
+    at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "cluster", "Cluster")
+    ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
+    assert metrics(at)["savings"] == f"{ALPHA_TOTAL + GAMMA_Q4:,}" and metrics(at)["companies"] == "3"
     per_company = at.table[0].value
     assert per_company.loc["Alpha Foods", "savings"] == f"{ALPHA_TOTAL:,}"
-    assert "SECRET-BETA-ACTION" not in _all_text(at)
+    assert "SECRET-BETA-ACTION" not in all_text(at)
 
 
 def test_two_companies_hide_the_benchmark(monkeypatch, tmp_path):
-    at = _open(
-        logged_in(monkeypatch, _make_db(tmp_path / "two.sqlite3", 2), "root", "admin", None),
+    at = open_titled(
+        logged_in(monkeypatch, savings_db(tmp_path / "two.sqlite3", 2), "root", "admin", None),
         "savings",
         "Savings",
         "alpha",
     )
-    text = _all_text(at)
+    text = all_text(at)
     assert "Benchmark hidden: only 2 companies" in text and "rank" not in text
 
 
 def test_engineer_saves_a_validated_override(monkeypatch, tmp_path):
-    url = _make_db(tmp_path / "costs.sqlite3", 1)
-    at = _open(logged_in(monkeypatch, url, "root", "admin", None), "costs", "Costs")
+    url = savings_db(tmp_path / "costs.sqlite3", 1)
+    at = open_titled(logged_in(monkeypatch, url, "root", "admin", None), "costs", "Costs")
     asset_id = at.selectbox(key="cost_asset_1").value
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: -3")
-    _ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
+    ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
     assert [e.value for e in at.error] == [
         "unplanned_downtime_h.bearing_wear = '-3': Input should be greater than or equal to 0"
     ]
     at.number_input(key=f"cost_downtime_cost_per_hour_{asset_id}").set_value(1500.0)
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: 12")
-    _ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
+    ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
     engine = make_engine(url)
     with session_factory(engine)() as s:
         saved = s.get(Asset, asset_id).cost_overrides
@@ -123,28 +90,26 @@ def test_engineer_saves_a_validated_override(monkeypatch, tmp_path):
 
 
 def test_a_period_without_closings_says_so(monkeypatch, db3):
-    at = _open(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
-    _ok(at.text_input(key="savings_period_1").set_value("2025").run())
-    assert "No alerts closed in 2025." in _all_text(at) and _metrics(at)["savings"] == "0.00"
+    at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
+    ok(at.text_input(key="savings_period_1").set_value("2025").run())
+    assert "No alerts closed in 2025." in all_text(at) and metrics(at)["savings"] == "0.00"
 
 
 def test_cluster_counts_follow_the_chosen_period(monkeypatch, tmp_path):
-    from tests.savings.test_figures import _daily_endpoint
-
-    url = _make_db(tmp_path / "cov.sqlite3", 3)
+    url = savings_db(tmp_path / "cov.sqlite3", 3)
     engine = make_engine(url)
-    _daily_endpoint(session_factory(engine))
+    daily_endpoint(session_factory(engine))
     engine.dispose()
-    at = _open(logged_in(monkeypatch, url, "root", "admin", None), "cluster", "Cluster")
+    at = open_titled(logged_in(monkeypatch, url, "root", "admin", None), "cluster", "Cluster")
 
     def alpha():
         row = at.dataframe[0].value.set_index("slug").loc["alpha"]
-        return int(row["readings"]), row["data coverage"], _metrics(at)["readings"]
+        return int(row["readings"]), row["data coverage"], metrics(at)["readings"]
 
     assert alpha() == (46, "74%", "46")  # all time: 45 polls received of 61 due, 46 rows stored
-    _ok(at.text_input(key="cluster_period").set_value("2026-10").run())
-    assert alpha() == (15, "48%", "15") and "Readings and data coverage: 2026-10" in _text(at)
-    _ok(at.text_input(key="cluster_period").set_value("2026-09").run())
+    ok(at.text_input(key="cluster_period").set_value("2026-10").run())
+    assert alpha() == (15, "48%", "15") and "Readings and data coverage: 2026-10" in page_text(at)
+    ok(at.text_input(key="cluster_period").set_value("2026-09").run())
     assert alpha() == (31, "100%", "31")
-    _ok(at.text_input(key="cluster_period").set_value("Q4-2026").run())
+    ok(at.text_input(key="cluster_period").set_value("Q4-2026").run())
     assert [e.value for e in at.error] == ["period = 'Q4-2026': expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM"]

@@ -11,14 +11,14 @@ from streamlit.util import calc_hash
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Alert, AlertEvent, AuditEvent
-from tests.ui.test_app import _db, _text
-from tests.ui.test_login import logged_in
+from tests.helpers.app import app_db, page_text
+from tests.helpers.login import logged_in
 
 
 @pytest.fixture
 def db(tmp_path) -> str:
     # Per test: these tests write.
-    return _db(tmp_path / "pdm.sqlite3")
+    return app_db(tmp_path / "pdm.sqlite3")
 
 
 def _query(url: str, stmt):
@@ -59,9 +59,9 @@ def test_acknowledge_take_in_hand_and_resolve_with_feedback(at, db):
     assert {"Acknowledge", "Take in hand"} <= set(_buttons(app)) and "Reopen" not in _buttons(app)
     _ok(app.button(key=f"acknowledge_{aid}").click().run())
     assert f"Alert #{aid} acknowledged" in [s.value for s in app.success]
-    assert "**ACKNOWLEDGED**" in _text(app) and "Acknowledge" not in _buttons(app)
+    assert "**ACKNOWLEDGED**" in page_text(app) and "Acknowledge" not in _buttons(app)
     _ok(app.button(key=f"start_{aid}").click().run())
-    assert "**IN_PROGRESS**" in _text(app) and "assigned to ana" in _text(app)
+    assert "**IN_PROGRESS**" in page_text(app) and "assigned to ana" in page_text(app)
     # The resolve form: set the inputs, submit, run once.
     app.selectbox(key=f"fm_{aid}").set_value("bearing_wear")
     app.text_area(key=f"action_{aid}").input("replaced the drive-end bearing")
@@ -77,7 +77,7 @@ def test_acknowledge_take_in_hand_and_resolve_with_feedback(at, db):
         8.0,
         320.0,
     )
-    assert "Reopen" in _buttons(app) and "**RESOLVED**" in _text(app)
+    assert "Reopen" in _buttons(app) and "**RESOLVED**" in page_text(app)
     kinds = [k for (k,) in _query(db, select(AlertEvent.kind).order_by(AlertEvent.id))]
     assert kinds == ["acknowledge", "start", "resolve"]
 
@@ -102,7 +102,7 @@ def test_comment_and_assign_show_in_the_history(at, db):
     _ok(app.button(key=f"FormSubmitter:comment_form_{aid}-Add comment").click().run())
     app.text_input(key=f"assignee_{aid}").input("bob")
     _ok(app.button(key=f"FormSubmitter:assign_form_{aid}-Assign").click().run())
-    assert _alert(db, aid).assignee == "bob" and "assigned to bob" in _text(app)
+    assert _alert(db, aid).assignee == "bob" and "assigned to bob" in page_text(app)
     history = app.dataframe[-1].value
     assert list(history["what"]) == ["comment", "assign"]
     assert history["comment"].iloc[0] == "vibration rising since the night shift"
@@ -111,9 +111,9 @@ def test_comment_and_assign_show_in_the_history(at, db):
 def test_filters_hide_what_does_not_match(at):
     app, aid = at
     app.multiselect(key="f_status_1").set_value(["RESOLVED"]).run()
-    assert "No alerts for Alpha Foods" in _text(_ok(app))
+    assert "No alerts for Alpha Foods" in page_text(_ok(app))
     app.multiselect(key="f_status_1").set_value(["OPEN"]).run()
-    assert "Pump A1" in _text(_ok(app))
+    assert "Pump A1" in page_text(_ok(app))
 
 
 def test_normal_ranges_are_shaded_on_the_telemetry(at, db):
@@ -143,7 +143,7 @@ def test_alert_links_to_its_asset_page_and_back(at, db):
     app.query_params["asset"], app.query_params["alert"] = str(asset_id), str(aid)
     _ok(app.run())
     assert app.title[0].value == "Assets" and app.selectbox(key="asset_pick_1").value == asset_id
-    assert "Alert history" in _text(app)
+    assert "Alert history" in page_text(app)
     (back,) = app.get("page_link")
     # The alerts page is the default one: its link is the app's root, known by its page hash.
     assert (back.proto.page_script_hash, back.proto.query_string, back.proto.label) == (
@@ -154,7 +154,7 @@ def test_alert_links_to_its_asset_page_and_back(at, db):
     app._page_hash = calc_hash("alerts")
     app.query_params["alert"] = str(aid)
     _ok(app.run())
-    assert app.selectbox(key="alert_pick_1").value == aid and f"alert #{aid}" in _text(app)
+    assert app.selectbox(key="alert_pick_1").value == aid and f"alert #{aid}" in page_text(app)
 
 
 def test_a_linked_id_of_another_company_shows_nothing_of_it(at, monkeypatch, db):
@@ -163,11 +163,11 @@ def test_a_linked_id_of_another_company_shows_nothing_of_it(at, monkeypatch, db)
     other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
     other.query_params["alert"] = str(aid)
     _ok(other.run())
-    assert "No alerts for Beta Metals" in _text(other) and "Pump A1" not in _text(other)
+    assert "No alerts for Beta Metals" in page_text(other) and "Pump A1" not in page_text(other)
     other._page_hash = calc_hash("assets")
     other.query_params["asset"] = str(asset_id)
     _ok(other.run())
-    assert "Pump A1" not in _text(other) and not other.get("page_link")
+    assert "Pump A1" not in page_text(other) and not other.get("page_link")
 
 
 def test_asset_page_shows_the_alert_history(at, db):
@@ -178,7 +178,7 @@ def test_asset_page_shows_the_alert_history(at, db):
     _ok(app.run())
     assert app.title[0].value == "Assets"
     app.selectbox(key="asset_pick_1").select_index(1).run()  # assets sorted by slug: fan-a2, pump-a1
-    text = _text(_ok(app))
+    text = page_text(_ok(app))
     assert "Alert history" in text and "FALSE_ALARM" in text and "test run" in text
     assert {m.label: m.value for m in app.metric}["false alarms"] == "1"
 
@@ -187,5 +187,5 @@ def test_another_company_sees_nothing_to_act_on(at, monkeypatch, db):
     app, aid = at
     assert not app.sidebar.selectbox  # a technician has no company picker
     other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
-    text = _text(other)
+    text = page_text(other)
     assert "No alerts for Beta Metals" in text and not other.main.button
