@@ -146,7 +146,7 @@ def _check_increasing(times: np.ndarray, cells: pd.Series, source: str, column: 
 
 def _numbers(cells: pd.Series, source: str, column: str) -> np.ndarray:
     text = cells.str.strip()
-    values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+    values = pd.to_numeric(text.where(text != ""), errors="coerce")
     bad = np.flatnonzero((values.isna() & (text != "")).to_numpy())
     if len(bad):
         i = int(bad[0])
