@@ -23,7 +23,8 @@ demo: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check pdm tests bench app_streamlit.py
 	$(BIN)/ruff format --check pdm tests bench app_streamlit.py
-	$(BIN)/mypy
+	# mypy-baseline.txt lists the type errors pdm/ had when mypy joined the checks: only a new one fails.
+	$(BIN)/mypy | $(BIN)/mypy-baseline filter
 	$(BIN)/lint-imports
 
 test: check

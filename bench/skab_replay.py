@@ -32,8 +32,13 @@ def main() -> None:
     parser.add_argument("--debounce-rows", type=int, default=4)
     args = parser.parse_args()
     root = data_root(args.data)
-    detection = DetectionConfig(detector=args.detector, smooth_rows=args.smooth_rows, debounce_rows=args.debounce_rows,
-                                train_min_span_min=0, train_max_rows=TRAIN_ROWS)
+    detection = DetectionConfig(
+        detector=args.detector,
+        smooth_rows=args.smooth_rows,
+        debounce_rows=args.debounce_rows,
+        train_min_span_min=0,
+        train_max_rows=TRAIN_ROWS,
+    )
     started = time.perf_counter()
     results, pairs = [], []
     for group in GROUPS:
@@ -47,11 +52,19 @@ def main() -> None:
                 labels[(t >= s) & (t <= e)] = 1
             pairs.append((labels[TRAIN_ROWS:], r.flagged()))
     counts = binary_counts(pairs)
-    print(f"SKAB, {len(results)} files, {args.detector}, smooth_rows={args.smooth_rows}, "
-          f"debounce_rows={args.debounce_rows}, trained on the first {TRAIN_ROWS} rows of each")
-    print(event_table([("service", pooled([r.figures() for r in results])),
-                       ("always alarm", pooled([r.always() for r in results])),
-                       ("never alarm", pooled([r.never() for r in results]))]))
+    print(
+        f"SKAB, {len(results)} files, {args.detector}, smooth_rows={args.smooth_rows}, "
+        f"debounce_rows={args.debounce_rows}, trained on the first {TRAIN_ROWS} rows of each"
+    )
+    print(
+        event_table(
+            [
+                ("service", pooled([r.figures() for r in results])),
+                ("always alarm", pooled([r.always() for r in results])),
+                ("never alarm", pooled([r.never() for r in results])),
+            ]
+        )
+    )
     print(f"rows inside alerts: F1 {counts.f1:.3f}  FAR {counts.far:.2f} %  MAR {counts.mar:.2f} %")
     print(f"{time.perf_counter() - started:.1f} s")
 
