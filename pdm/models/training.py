@@ -80,13 +80,14 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig):
     """
     freq_s = detection.resample_s or median_spacing(frame)
     refused: list[str] = []
-    for name, why in candidates(frame, detection):
+    tried = candidates(frame, detection)
+    for name, why in tried:
         detector = make_detector(name)
         try:
             detector.fit(frame)
         except ValueError as exc:
             refused.append(f"{name} refused: {exc}")
-            if len(refused) == len(candidates(frame, detection)):
+            if len(refused) == len(tried):
                 raise ValueError("; ".join(refused)) from exc
             continue
         chosen = f"{name}: {why}"
