@@ -30,12 +30,16 @@ def main() -> None:
     parser.add_argument("--detector", default="pca")
     parser.add_argument("--smooth-rows", type=int, default=3)
     parser.add_argument("--debounce-rows", type=int, default=4)
+    parser.add_argument("--budget", type=float, default=1.0, help="false alerts per asset per 30 days")
+    parser.add_argument("--holdout-fraction", type=float, default=0.25, help="of the training rows, to calibrate on")
     args = parser.parse_args()
     root = data_root(args.data)
     detection = DetectionConfig(
         detector=args.detector,
         smooth_rows=args.smooth_rows,
         debounce_rows=args.debounce_rows,
+        false_alerts_per_month=args.budget,
+        holdout_fraction=args.holdout_fraction,
         train_min_span_min=0,
         train_max_rows=TRAIN_ROWS,
     )
@@ -54,7 +58,8 @@ def main() -> None:
     counts = binary_counts(pairs)
     print(
         f"SKAB, {len(results)} files, {args.detector}, smooth_rows={args.smooth_rows}, "
-        f"debounce_rows={args.debounce_rows}, trained on the first {TRAIN_ROWS} rows of each"
+        f"debounce_rows={args.debounce_rows}, budget {args.budget:g}/30 d "
+        f"calibrated on the last {args.holdout_fraction:.0%}, trained on the first {TRAIN_ROWS} rows of each"
     )
     print(
         event_table(

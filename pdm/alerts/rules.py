@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -295,3 +296,45 @@ def open_counts_by_company(session: Session) -> list[tuple[str, str, int]]:
         .order_by(Company.slug)
     )
     return [tuple(r) for r in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class SimulatedAlert:
+    opened_at: float
+    last_seen_at: float
+    first_row: int  # index of the run's first row in the scored series
+    last_row: int
+
+
+def simulate_openings(
+    ts: Sequence[float] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float,
+    *,
+    debounce_rows: int,
+    silent_period_min: float,
+    clear_ratio: float = CLEAR_RATIO,
+) -> list[SimulatedAlert]:
+    """The alerts ``evaluate`` would open on one series of scores, with nobody in the loop but a
+    technician who closes each one as a false alarm when its run ends (then the silent period runs).
+
+    What the alarm budget counts on normal data: the same debounce, hysteresis and silent period
+    as the worker, so the number is the one a plant would see, not a share of rows.
+    """
+    clear = threshold * clear_ratio
+    out: list[SimulatedAlert] = []
+    run, start, opened = 0, 0, None
+    quiet_until = float("-inf")
+    for i, (t, s) in enumerate(zip(ts, scores)):
+        if s > threshold or (run and s > clear):
+            run, start = run + 1, start if run else i
+            if opened is None and run >= debounce_rows and t >= quiet_until:
+                opened = max(float(ts[start]), quiet_until)
+            continue
+        if opened is not None:
+            out.append(SimulatedAlert(opened, float(ts[i - 1]), start, i - 1))
+            quiet_until = float(ts[i - 1]) + silent_period_min * 60.0
+        run, opened = 0, None
+    if opened is not None:
+        out.append(SimulatedAlert(opened, float(ts[len(ts) - 1]), start, len(ts) - 1))
+    return out

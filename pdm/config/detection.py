@@ -44,6 +44,9 @@ class DetectionConfig(_Strict):
     # The latest share of a challenger's normal data, held out to compare it with the champion.
     holdout_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
     smooth_rows: Annotated[int, Field(ge=1, le=1000)] = 3
+    # The alarm budget: each model's threshold is set so that it would open at most this many
+    # alerts per asset per 30 days of normal operation (pdm.models.budget).
+    false_alerts_per_month: Annotated[float, Field(gt=0, le=1000)] = 1.0
     debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0
     train_interval_s: PositiveSeconds = 5.0

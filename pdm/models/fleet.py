@@ -30,10 +30,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
-from pdm.models import make_detector
+from pdm.models import budget, make_detector
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import dump, library_versions
-from pdm.models.training import active_model, asset_features
+from pdm.models.training import active_model, asset_features, run_scores
 from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, FleetModel, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,19 @@ def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfi
 
 def _digest(sources, features, freq_s, detection) -> str:
     # Library versions too: after an upgrade the stored model may no longer load, so retrain it.
-    key = json.dumps([sources, features, freq_s, detection.fleet.detector, detection.smooth_rows, library_versions()])
+    # The budget's settings too: they set the threshold.
+    budget_settings = [detection.false_alerts_per_month, detection.debounce_rows, detection.silent_period_min]
+    key = json.dumps(
+        [
+            sources,
+            features,
+            freq_s,
+            detection.fleet.detector,
+            detection.smooth_rows,
+            budget_settings,
+            library_versions(),
+        ]
+    )
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -168,9 +180,9 @@ def _pool(frames: list[pd.DataFrame]) -> tuple[ClassNominal, pd.DataFrame]:
     return nominal, pd.concat([member_normaliser(f, nominal).apply(f) for f in frames], ignore_index=True)
 
 
-def held_out_scores(frames: list[pd.DataFrame], *, detection: DetectionConfig) -> np.ndarray:
+def held_out_scores(frames: list[pd.DataFrame], *, detection: DetectionConfig) -> list[budget.Segment]:
     """Each member scored by a model of the others, normalised from its first minutes as a new
-    asset is: how the fleet model scores a healthy machine it has never seen."""
+    asset is: how the fleet model scores a healthy machine it has never seen (times, scores)."""
     scores = []
     baseline_s = detection.fleet.baseline_min * 60.0
     for i, held in enumerate(frames):
@@ -178,8 +190,8 @@ def held_out_scores(frames: list[pd.DataFrame], *, detection: DetectionConfig) -
         detector = make_detector(detection.fleet.detector).fit(pooled)
         baseline = held.loc[held.index <= held.index[0] + baseline_s]
         normaliser = baseline_normaliser(baseline, nominal, coverage=detection.fleet.baseline_guard_coverage)
-        scores.append(detector.score_samples(normaliser.apply(held)))
-    return np.concatenate(scores)
+        scores.append((held.index.to_numpy(dtype=float), run_scores(detector, normaliser.apply(held))))
+    return scores
 
 
 def _fit_and_store(
@@ -195,10 +207,17 @@ def _fit_and_store(
     nominal, pooled = _pool(list(frames.values()))
     detector = make_detector(detection.fleet.detector).fit(pooled)
     held_out = held_out_scores(list(frames.values()), detection=detection)
-    # The threshold must hold for machines the model has never seen, not only for its members.
-    detector.threshold_ = max(
-        detector.threshold_, float(np.quantile(held_out, detector.threshold_quantile)) * detector.threshold_margin
+    # The threshold must hold for machines the model has never seen, not only for its members:
+    # the alarm budget is counted on each member scored by a model of the others.
+    unseen = float(np.quantile(np.concatenate([v for _, v in held_out]), detector.threshold_quantile))
+    calibration = budget.calibrate(
+        held_out,
+        budget_per_month=detection.false_alerts_per_month,
+        debounce_rows=detection.debounce_rows,
+        silent_min=detection.silent_period_min,
+        fallback=max(detector.threshold_, unseen * detector.threshold_margin),
     )
+    detector.threshold_ = calibration.threshold
     trained_from = min(float(f.index[0]) for f in frames.values())
     trained_to = max(float(f.index[-1]) for f in frames.values())
     metrics = {
@@ -209,6 +228,7 @@ def _fit_and_store(
         "smooth_rows": detection.smooth_rows,
         "sources": sources,
         "train_alarm_rate": float(np.mean(detector.score_samples(pooled) > detector.threshold_)),
+        "threshold": calibration.as_metrics(),
     }
     blob = dump(
         detector,

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from pdm.alerts.rules import CLEAR_RATIO
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
-from pdm.models.training import active_model, asset_features, fit, load_version, span_min, store_version
+from pdm.models.budget import alerts_per_month
+from pdm.models.training import active_model, asset_features, fit, load_version, run_scores, span_min, store_version
 from pdm.storage.catalog import all_assets, get_asset
 from pdm.storage.tables import OPEN_STATUSES, Alert, ModelVersion, Score
 
@@ -138,21 +139,18 @@ def split_holdout(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[pd.D
     return frame.iloc[:-held], frame.iloc[-held:]
 
 
-def alarm_rate(scores: np.ndarray, threshold: float, debounce_rows: int) -> float:
-    """Share of rows inside a run of at least ``debounce_rows`` scores above ``threshold``: on
-    normal data, the rows that would have opened or fed a (false) alert."""
-    high = np.asarray(scores) > threshold
-    if not len(high):
-        return 0.0
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], high.astype(int), [0]))))
-    lengths = edges[1::2] - edges[::2]
-    return float(lengths[lengths >= debounce_rows].sum() / len(high))
+def held_out_alerts(detector, held: pd.DataFrame, threshold: float, detection: DetectionConfig, silent: float) -> float:
+    """Alerts per 30 days the worker would open on the held-out normal rows: the alarm budget's figure."""
+    ts = held.index.to_numpy(dtype=float)
+    return alerts_per_month(
+        ts, run_scores(detector, held), threshold, debounce_rows=detection.debounce_rows, silent_min=silent
+    )
 
 
-def _champion_rate(
-    session: Session, champion: ModelVersion, held: pd.DataFrame, debounce_rows: int
+def _champion_alerts(
+    session: Session, champion: ModelVersion, held: pd.DataFrame, detection: DetectionConfig, silent: float
 ) -> tuple[float | None, str]:
-    """The champion's alarm rate on the held-out rows, or None and why it cannot score them."""
+    """The champion's alerts per 30 days on the held-out rows, or None and why it cannot score them."""
     names = list(champion.feature_names)
     gone = sorted(set(names) - set(held.columns))
     if gone:
@@ -161,7 +159,7 @@ def _champion_rate(
         detector = load_version(session, champion)
     except ModelError as exc:
         return None, f"champion v{champion.version} cannot be loaded ({exc})"
-    return alarm_rate(detector.score_samples(held[names]), float(champion.threshold), debounce_rows), ""
+    return held_out_alerts(detector, held[names], float(champion.threshold), detection, silent), ""
 
 
 def train_asset(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> ModelVersion | None:
@@ -169,11 +167,12 @@ def train_asset(session: Session, *, company_id: int, asset_id: int, detection: 
 
     Without an active model the new one becomes active. Otherwise it is a challenger: trained
     without the latest ``holdout_fraction`` of the rows, then both are scored on those rows and
-    the challenger replaces the champion only if its false-alarm rate there is not worse (a tie
-    promotes it: it has seen the more recent data). A challenger that loses is kept, rejected,
-    with the figures that decided it.
+    the challenger replaces the champion only if the alerts it would open there per 30 days
+    (the alarm budget's figure) are not more (a tie promotes it: it has seen the more recent
+    data). A challenger that loses is kept, rejected, with the figures that decided it.
     """
-    get_asset(session, company_id=company_id, asset_id=asset_id)  # NotFound, also for another company's asset
+    asset = get_asset(session, company_id=company_id, asset_id=asset_id)  # NotFound, also another company's
+    silent = detection.silent_period_min if asset.silent_period_min is None else asset.silent_period_min
     base = baseline(session, company_id=company_id, asset_id=asset_id)
     frame = normal_frame(session, company_id=company_id, asset_id=asset_id, detection=detection, base=base)
     frame = frame.tail(detection.train_max_rows)
@@ -184,7 +183,7 @@ def train_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if champion is None:
         if not enough(frame, detection):
             return None
-        detector, metrics = fit(frame, detection)
+        detector, metrics = fit(frame, detection, silent_min=silent)
         return store_version(
             session,
             company_id=company_id,
@@ -199,25 +198,25 @@ def train_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     train, held = split_holdout(frame, detection)
     if not enough(train, detection):
         return None
-    detector, metrics = fit(train, detection)
-    mine = alarm_rate(detector.score_samples(held), float(detector.threshold_), detection.debounce_rows)
+    detector, metrics = fit(train, detection, silent_min=silent)
+    mine = held_out_alerts(detector, held, float(detector.threshold_), detection, silent)
     # Both score the same held-out rows, built with today's settings (resampling, smoothing).
-    theirs, why_not = _champion_rate(session, champion, held, detection.debounce_rows)
+    theirs, why_not = _champion_alerts(session, champion, held, detection, silent)
     metrics["holdout"] = {
         "rows": len(held),
         "from": float(held.index[0]),
         "to": float(held.index[-1]),
-        "alarm_rate": mine,
+        "alerts_per_month": mine,
         "champion_version": champion.version,
-        "champion_alarm_rate": theirs,
+        "champion_alerts_per_month": theirs,
     }
-    figures = f"false-alarm rate on {len(held)} held-out rows {mine:.3f}"
+    figures = f"false alerts per 30 days on {len(held)} held-out rows {mine:.1f}"
     if theirs is None:
         status, reason = ACTIVE, why_not
     elif mine <= theirs:
-        status, reason = ACTIVE, f"{figures} <= champion v{champion.version}'s {theirs:.3f}"
+        status, reason = ACTIVE, f"{figures} <= champion v{champion.version}'s {theirs:.1f}"
     else:
-        status, reason = REJECTED, f"{figures} > champion v{champion.version}'s {theirs:.3f}"
+        status, reason = REJECTED, f"{figures} > champion v{champion.version}'s {theirs:.1f}"
     return store_version(
         session,
         company_id=company_id,

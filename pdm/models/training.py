@@ -7,6 +7,7 @@ see identical resampling and smoothing.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
-from pdm.models import make_detector
+from pdm.models import budget, make_detector
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
@@ -71,20 +72,28 @@ def candidates(frame: pd.DataFrame, detection: DetectionConfig) -> list[tuple[st
     return wanted
 
 
-def fit(frame: pd.DataFrame, detection: DetectionConfig):
+def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | None = None):
     """A detector fitted on ``frame`` (normal rows only) and its training metrics.
 
     The configured detector first; one that refuses the asset (too few tags, say) is named with
     its reason in ``metrics["choice"]`` and the next candidate is fitted. Only when every one
     refuses is the last refusal raised.
+
+    The latest ``holdout_fraction`` of the rows is kept out of the fit and sets the threshold
+    against the alarm budget (``pdm.models.budget``); with too few rows for that, the detector is
+    fitted on all of them and keeps its own quantile threshold. ``silent_min``: the asset's silent
+    period (default: the detection setting's).
     """
     freq_s = detection.resample_s or median_spacing(frame)
+    silent = detection.silent_period_min if silent_min is None else silent_min
+    held = calibration_rows(frame, detection)
+    train = frame.iloc[: len(frame) - len(held)]
     refused: list[str] = []
     tried = candidates(frame, detection)
     for name, why in tried:
         detector = make_detector(name)
         try:
-            detector.fit(frame)
+            detector.fit(train)
         except ValueError as exc:
             refused.append(f"{name} refused: {exc}")
             if len(refused) == len(tried):
@@ -92,16 +101,47 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig):
             continue
         chosen = f"{name}: {why}"
         break
-    train_scores = detector.score_samples(frame)
+    calibration = calibrate_threshold(detector, held, detection, silent_min=silent)
+    train_scores = detector.score_samples(train)
     metrics = {
-        "rows": len(frame),
+        "rows": len(frame),  # fitted on, then calibrated on the latest of them
         "freq_s": freq_s,
         "smooth_rows": detection.smooth_rows,
         "train_alarm_rate": float(np.mean(train_scores > detector.threshold_)),
         "detector": name,
         "choice": "; ".join([*refused, chosen]),
+        "threshold": calibration.as_metrics(),
     }
     return detector, metrics
+
+
+def calibration_rows(frame: pd.DataFrame, detection: DetectionConfig) -> pd.DataFrame:
+    """The latest ``holdout_fraction`` of ``frame``, or none when that is too short to calibrate on."""
+    held = frame.iloc[len(frame) - math.ceil(len(frame) * detection.holdout_fraction) :]
+    return held if budget.enough_rows(len(held), detection.debounce_rows) else frame.iloc[:0]
+
+
+def run_scores(detector, frame: pd.DataFrame) -> np.ndarray:
+    """Scores of consecutive rows as the worker computes them (a sequential detector carries its
+    state from row to row)."""
+    return detector.score_run(frame, None).scores if detector.sequential else detector.score_samples(frame)
+
+
+def calibrate_threshold(detector, held: pd.DataFrame, detection: DetectionConfig, *, silent_min: float):
+    """Set ``detector.threshold_`` for the alarm budget on ``held``; returns the ``Calibration``."""
+    ts = held.index.to_numpy(dtype=float)
+    # A sequential detector's scores depend on its threshold (when it rebases): a second pass
+    # scores with the calibrated one.
+    for _ in range(2 if detector.sequential else 1):
+        calibration = budget.calibrate(
+            [(ts, run_scores(detector, held) if len(held) else np.array([]))],
+            budget_per_month=detection.false_alerts_per_month,
+            debounce_rows=detection.debounce_rows,
+            silent_min=silent_min,
+            fallback=float(detector.threshold_),
+        )
+        detector.threshold_ = calibration.threshold
+    return calibration
 
 
 def store_version(

@@ -4,14 +4,25 @@ The feedback lifecycle (acknowledge ... resolve, reopen) is in test_alert_feedba
 
 import threading
 
+import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pdm.alerts import feedback
-from pdm.alerts.rules import evaluate, list_alerts, open_counts_by_company, severity
+from pdm.alerts.rules import (
+    CLEAR_RATIO,
+    ScoredRow,
+    evaluate,
+    list_alerts,
+    open_alert,
+    open_counts_by_company,
+    severity,
+    simulate_openings,
+)
 from pdm.storage.catalog import company_by_slug
-from pdm.storage.tables import Alert, Asset
+from pdm.storage.readings import insert_ignore
+from pdm.storage.tables import Alert, Asset, Score
 from tests.helpers.alerts import THRESHOLD, alert_context
 from tests.helpers.alerts import evaluate_rows as _evaluate
 from tests.helpers.alerts import opened_alert as _opened
@@ -198,3 +209,61 @@ def test_list_alerts_filters_by_status_asset_site_and_period(ctx):
         assert ids(asset_ids=[aid]) == [alert_id] and ids(asset_ids=[aid + 100]) == []
         assert ids(site_ids=[site_id]) == [alert_id] and ids(site_ids=[site_id + 100]) == []
         assert ids(since=50, until=150) == [alert_id] and ids(since=500) == [] and ids(until=50) == []
+
+
+def test_simulated_openings_count_debounced_runs_with_hysteresis_and_silence():
+    ts = [float(i) * 60 for i in range(14)]
+    # A run of two (too short), a run of three held open by 0.95 (above 0.9 x threshold), then a run
+    # of three inside the silent period after the second closed, then one after it.
+    scores = [2, 2, 0, 2, 0.95, 2, 0, 2, 2, 2, 0, 0, 0, 0]
+    opened = simulate_openings(ts, scores, 1.0, debounce_rows=3, silent_period_min=5)
+    assert [(a.opened_at, a.last_seen_at, a.first_row, a.last_row) for a in opened] == [(180.0, 300.0, 3, 5)]
+    later = simulate_openings(ts + [840.0, 900.0, 960.0], scores + [2, 2, 2], 1.0, debounce_rows=3, silent_period_min=5)
+    assert [a.opened_at for a in later] == [180.0, 840.0]
+    assert simulate_openings([], [], 1.0, debounce_rows=3, silent_period_min=0) == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_simulated_openings_are_the_alerts_evaluate_opens_when_each_is_closed_as_a_false_alarm(ctx, seed):
+    """The alarm budget counts alerts with ``simulate_openings``: it must open exactly what the
+    worker opens (debounce, hysteresis, silent period across batches) when a technician closes
+    each alert as a false alarm as soon as its run ends."""
+    sessions, cid, aid, mv = ctx
+    rng = np.random.default_rng(seed)
+    scores = np.clip(rng.normal(0.8, 0.35, 600), 0, None)
+    ts = 1000.0 + 30.0 * np.arange(len(scores))
+    opened_ids: list[int] = []
+    with sessions.begin() as s:
+        asset = s.get(Asset, aid)
+        s.execute(update(Asset).where(Asset.id == aid).values(silent_period_min=2.0))
+    for t, v in zip(ts, scores):
+        row = ScoredRow(ts=float(t), score=float(v), sensors=[])
+        with sessions.begin() as s:
+            asset = s.get(Asset, aid)
+            current = open_alert(s, company_id=cid, asset_id=aid)
+            if current is not None and v <= THRESHOLD * CLEAR_RATIO:
+                feedback.mark_false_alarm(s, company_id=cid, alert_id=current.id, user="bob", reason="run ended")
+            insert_ignore(
+                s,
+                Score.__table__,
+                [
+                    {
+                        "asset_id": aid,
+                        "ts": float(t),
+                        "company_id": cid,
+                        "model_version_id": mv,
+                        "score": float(v),
+                        "threshold": THRESHOLD,
+                    }
+                ],
+            )
+            alert = evaluate(
+                s, company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD, rows=[row], debounce_rows=3
+            )
+            if alert is not None and alert.id not in opened_ids:
+                opened_ids.append(alert.id)
+    with sessions() as s:
+        worker = [s.get(Alert, i).opened_at for i in opened_ids]
+    simulated = simulate_openings(ts, scores, THRESHOLD, debounce_rows=3, silent_period_min=2.0)
+    assert [a.opened_at for a in simulated] == worker
+    assert len(worker) >= 3

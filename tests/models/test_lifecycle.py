@@ -16,7 +16,7 @@ from pdm.alerts import feedback
 from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import Settings, parse_plants
 from pdm.errors import ConfigError, NotFound
-from pdm.models.lifecycle import alarm_rate, assets_due, run_start, shortage, train_asset
+from pdm.models.lifecycle import assets_due, run_start, shortage, train_asset
 from pdm.models.training import active_model, load_version
 from pdm.storage.catalog import list_assets
 from pdm.storage.readings import insert_ignore
@@ -84,7 +84,7 @@ def test_a_resolved_fault_restarts_the_baseline_and_the_relearned_model_accepts_
     version, status, reason, trained_from, _to, metrics = plant.train()
     assert (version, status) == (2, "active") and trained_from > resolved_at
     assert f"after alert {alert_id} was resolved" in reason
-    assert metrics["holdout"]["champion_alarm_rate"] > 0.9 and metrics["holdout"]["alarm_rate"] == 0.0
+    assert metrics["holdout"]["champion_alerts_per_month"] > 0 and metrics["holdout"]["alerts_per_month"] == 0
     assert plant.versions() == [(1, "retired", False), (2, "active", True)]
     assert plant.due() is None  # re-learned: not due again
 
@@ -213,7 +213,7 @@ def test_a_challenger_worse_on_recent_data_is_kept_rejected_and_the_champion_sta
     assert plant.due(detection=narrow) == "model v1 is older than 24 h"
     version, status, reason, *_rest, metrics = plant.train(narrow)
     assert (version, status) == (2, "rejected") and "> champion v1's" in reason
-    assert metrics["holdout"]["alarm_rate"] > metrics["holdout"]["champion_alarm_rate"]
+    assert metrics["holdout"]["alerts_per_month"] > metrics["holdout"]["champion_alerts_per_month"]
     assert plant.versions() == [(1, "active", True), (2, "rejected", False)]
     with plant.sessions() as s:
         assert active_model(s, company_id=plant.cid, asset_id=plant.aid).version == 1
@@ -238,13 +238,6 @@ def test_another_companys_asset_is_refused(plant):
     with plant.sessions.begin() as s, pytest.raises(NotFound):
         train_asset(s, company_id=plant.other_cid, asset_id=plant.aid, detection=DETECTION)
     assert plant.versions() == []
-
-
-def test_alarm_rate_counts_only_debounced_runs():
-    scores = np.array([2, 0, 2, 2, 0, 2, 2, 2, 2, 0])
-    assert alarm_rate(scores, 1.0, 3) == 0.4
-    assert alarm_rate(scores, 1.0, 1) == 0.7
-    assert alarm_rate(np.array([]), 1.0, 3) == 0.0
 
 
 def test_the_worker_trains_what_is_due(plant, db_url, tmp_path):
@@ -342,7 +335,7 @@ def test_pdmctl_train_and_models_list(plant, db_url, tmp_path, capsys, monkeypat
     plant.write(280, 20, load=(0.6, 1.0))
     code, out, _ = pdmctl(*train)
     assert code == 0 and out.startswith(
-        "acme/P-1: version 2 (pca) rejected, version 1 stays active: false-alarm rate on 20 held-out rows"
+        "acme/P-1: version 2 (pca) rejected, version 1 stays active: false alerts per 30 days on 20 held-out rows"
     )
 
     code, out, _ = pdmctl("models", "list", "--company", "acme", "--asset", "P-1", "--json")
@@ -354,7 +347,7 @@ def test_pdmctl_train_and_models_list(plant, db_url, tmp_path, capsys, monkeypat
     assert lines[0].startswith("P-1 v1 pca active: trained on 2001-09-09 02:36 – 03:26 UTC, 100 rows, threshold ")
     assert lines[0].endswith(" — first model")
     assert lines[1].startswith("P-1 v2 pca rejected: trained on 2001-09-09 03:26 – 04:06 UTC, 80 rows")
-    assert lines[1].endswith("> champion v1's 0.000")
+    assert lines[1].endswith("> champion v1's 0.0")
     code, out, _ = pdmctl("models", "list", "--company", "beta", "--json")
     assert code == 0 and out.strip() == "[]"  # another company sees none of acme's versions
     for args in (
