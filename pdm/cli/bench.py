@@ -37,21 +37,38 @@ def skab(
     predictions: Annotated[
         Path, typer.Option(help="Write test-row predictions here (CSV file,datetime,anomaly).")
     ] = ...,
-    detector: Annotated[str, typer.Option(help="Registered detector name.")] = "",
+    detector: Annotated[str, typer.Option(help="Registered detector name (with --direct).")] = "",
     files: Annotated[str | None, typer.Option(help="Only these files, comma-separated (e.g. valve1/0.csv).")] = None,
+    direct: Annotated[
+        bool, typer.Option(help="Score the bare detector on the files instead of replaying them through the service.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes replaying files side by side.")] = 2,
 ) -> None:
-    """Run the SKAB outlier-detection protocol: fit on each file's first 400 rows, score the rest."""
+    """Run the SKAB outlier-detection protocol: train on each file's first 400 rows, score the rest.
+
+    By default every file is replayed through the service's own path (``pdmctl bench replay``:
+    storage, training with the alarm budget, scheduled scoring, debounce, alerts) and the rows
+    inside the alerts the worker opened are scored; --direct scores a bare detector instead.
+    """
     from pdm.bench import skab as bench
     from pdm.errors import ConfigError
     from pdm.models import DETECTORS
 
-    name = detector or bench.DEFAULT_DETECTOR
-    if name not in DETECTORS:
-        raise ConfigError("--detector", "detector", name, f"unknown; known: {', '.join(sorted(DETECTORS))}")
+    only = files.split(",") if files else None
     bench.data_root(data)  # one-line error for a bad path before any work
-    fixed = bench.DEFAULT_SETTINGS.get(name, bench.FALLBACK_SETTING)
     started = time.perf_counter()
-    report = bench.run(data, name, fixed, only=files.split(",") if files else None)
+    if direct:
+        name = detector or bench.DEFAULT_DETECTOR
+        if name not in DETECTORS:
+            raise ConfigError("--detector", "detector", name, f"unknown; known: {', '.join(sorted(DETECTORS))}")
+        fixed = bench.DEFAULT_SETTINGS.get(name, bench.FALLBACK_SETTING)
+        report = bench.run(data, name, fixed, only=only)
+    else:
+        from pdm.bench import skab_service
+
+        if detector:
+            raise ConfigError("--detector", "detector", detector, "only with --direct; the replay uses its own grid")
+        report = skab_service.run(data, only=only, workers=workers)
     bench.write_predictions(predictions, report.files, report.result.predictions)
     _print(report, time.perf_counter() - started, predictions)
 

@@ -31,6 +31,20 @@ class FleetConfig(_Strict):
     retrain_interval_s: PositiveSeconds = 3600.0
 
 
+class AssetDetection(_Strict):
+    """What an engineer may set for one asset class (``detection.classes``) or one asset (its
+    ``detection:``); a field left out keeps the level above: asset over class over ``detection``."""
+
+    detector: Slug | None = None
+    false_alerts_per_month: Annotated[float, Field(gt=0, le=1000)] | None = None
+    debounce_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
+    smooth_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
+    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
 class DetectionConfig(_Strict):
     detector: Slug = "pca"
     resample_s: PositiveSeconds | None = None
@@ -57,3 +71,17 @@ class DetectionConfig(_Strict):
     max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
     fleet: FleetConfig = FleetConfig()
+    # Per asset class, e.g. a tighter budget for presses or ``mad`` for one-tag probes.
+    classes: dict[Slug, AssetDetection] = {}
+
+    def for_asset(
+        self, asset_class: str, overrides: dict | None = None, silent_period_min: float | None = None
+    ) -> DetectionConfig:
+        """The settings one asset is trained and scored with: these, then its class's
+        ``classes`` entry, then the asset's own ``overrides`` (a validated ``AssetDetection``)
+        and silent period."""
+        changes = self.classes[asset_class].changes() if asset_class in self.classes else {}
+        changes.update(overrides or {})
+        if silent_period_min is not None:
+            changes["silent_period_min"] = silent_period_min
+        return self.model_copy(update=changes) if changes else self

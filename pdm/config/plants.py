@@ -11,7 +11,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from pdm.config.base import PositiveSeconds, Slug, _Strict, validate_model
-from pdm.config.detection import DetectionConfig
+from pdm.config.detection import AssetDetection, DetectionConfig
 from pdm.config.endpoints import EndpointConfig
 from pdm.errors import ConfigError
 
@@ -47,6 +47,8 @@ class AssetConfig(_Strict):
     silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
     # Overrides of the asset class's cost_defaults, field by field.
     costs: CostModel | None = None
+    # Overrides of the detection settings (its class's, else the plant file's), field by field.
+    detection: AssetDetection | None = None
 
 
 class SiteConfig(_Strict):

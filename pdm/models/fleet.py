@@ -118,6 +118,7 @@ def _why_not_eligible(frames: dict, company_of: dict, detection: DetectionConfig
 def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfig) -> FleetModel | None:
     """A new fleet model version for the class, the current one when its members have not
     changed, or None when the class has too few members (logged with the reason)."""
+    detection = detection.for_asset(asset_class)  # the class's alarm budget, debounce, ...
     pairs = members(session, asset_class=asset_class)
     if not pairs:
         return None

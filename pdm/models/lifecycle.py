@@ -27,7 +27,16 @@ from pdm.alerts.rules import CLEAR_RATIO
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
 from pdm.models.budget import alerts_per_month
-from pdm.models.training import active_model, asset_features, fit, load_version, run_scores, span_min, store_version
+from pdm.models.training import (
+    active_model,
+    asset_detection,
+    asset_features,
+    fit,
+    load_version,
+    run_scores,
+    span_min,
+    store_version,
+)
 from pdm.storage.catalog import all_assets, get_asset
 from pdm.storage.tables import OPEN_STATUSES, Alert, ModelVersion, Score
 
@@ -172,7 +181,8 @@ def train_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     data). A challenger that loses is kept, rejected, with the figures that decided it.
     """
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)  # NotFound, also another company's
-    silent = detection.silent_period_min if asset.silent_period_min is None else asset.silent_period_min
+    detection = asset_detection(detection, asset)
+    silent = detection.silent_period_min
     base = baseline(session, company_id=company_id, asset_id=asset_id)
     frame = normal_frame(session, company_id=company_id, asset_id=asset_id, detection=detection, base=base)
     frame = frame.tail(detection.train_max_rows)
@@ -244,6 +254,7 @@ def asset_due(
     session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig, now: float | None = None
 ) -> str | None:
     """Why the asset needs a new version now, or None. ``now``: wall-clock time (model ages)."""
+    detection = asset_detection(detection, get_asset(session, company_id=company_id, asset_id=asset_id))
     champion = active_model(session, company_id=company_id, asset_id=asset_id)
     if champion is None:
         return "no active model"
@@ -279,6 +290,7 @@ def assets_due(session: Session, *, detection: DetectionConfig, now: float | Non
 
 def shortage(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> str:
     """Why ``train_asset`` found too little normal data, in one line."""
+    detection = asset_detection(detection, get_asset(session, company_id=company_id, asset_id=asset_id))
     base = baseline(session, company_id=company_id, asset_id=asset_id)
     frame = normal_frame(session, company_id=company_id, asset_id=asset_id, detection=detection, base=base)
     if active_model(session, company_id=company_id, asset_id=asset_id) is not None:

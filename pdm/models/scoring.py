@@ -21,7 +21,7 @@ from pdm.alerts import rules as alerts
 from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
 from pdm.models.fleet_scoring import fleet_model_for
-from pdm.models.training import active_model, asset_features, load_version
+from pdm.models.training import active_model, asset_detection, asset_features, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, DetectorState, ModelVersion, Score
@@ -43,6 +43,8 @@ def _model_for(session: Session, *, company_id: int, asset_id: int, detection: D
 
 def score_asset(session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig) -> Alert | None:
     """Score the asset's new rows; returns its open alert, if any, after this batch."""
+    asset = get_asset(session, company_id=company_id, asset_id=asset_id)
+    detection = asset_detection(detection, asset)
     chosen = _model_for(session, company_id=company_id, asset_id=asset_id, detection=detection)
     if chosen is None:
         return None
@@ -110,7 +112,6 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
         )
         for i in np.flatnonzero(new)
     ]
-    asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     return alerts.evaluate(
         session,
         company_id=company_id,

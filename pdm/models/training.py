@@ -21,7 +21,7 @@ from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import asset_readings
-from pdm.storage.tables import Company, ModelVersion
+from pdm.storage.tables import Asset, Company, ModelVersion
 
 
 def asset_features(
@@ -39,6 +39,11 @@ def asset_features(
     if long.empty or (freq_s is None and long["ts"].nunique() < 2):
         return pd.DataFrame()
     return causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth_rows)
+
+
+def asset_detection(detection: DetectionConfig, asset: Asset) -> DetectionConfig:
+    """The settings ``asset`` is trained and scored with (its class's and its own over ``detection``)."""
+    return detection.for_asset(asset.asset_class, asset.detection, asset.silent_period_min)
 
 
 def median_spacing(frame: pd.DataFrame) -> float:
@@ -107,6 +112,7 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | 
         "rows": len(frame),  # fitted on, then calibrated on the latest of them
         "freq_s": freq_s,
         "smooth_rows": detection.smooth_rows,
+        "debounce_rows": detection.debounce_rows,
         "train_alarm_rate": float(np.mean(train_scores > detector.threshold_)),
         "detector": name,
         "choice": "; ".join([*refused, chosen]),

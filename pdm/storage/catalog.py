@@ -63,6 +63,7 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                         "downtime_cost_per_hour": a.downtime_cost_per_hour,
                         "silent_period_min": a.silent_period_min,
                         "cost_overrides": a.costs.model_dump(mode="json", exclude_unset=True) if a.costs else None,
+                        "detection": a.detection.changes() if a.detection else None,
                     },
                 )
                 summary.assets += 1

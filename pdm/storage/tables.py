@@ -71,6 +71,8 @@ class Asset(Base):
     silent_period_min: Mapped[float | None] = mapped_column(Float)
     # A validated pdm.config.CostModel (only the fields set): overrides of the class defaults.
     cost_overrides: Mapped[dict | None] = mapped_column(JSON)
+    # A validated pdm.config.AssetDetection (only the fields set): DetectionConfig.for_asset applies it.
+    detection: Mapped[dict | None] = mapped_column(JSON)
 
 
 class CostDefault(Base):

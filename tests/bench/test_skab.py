@@ -74,6 +74,7 @@ def test_bench_command_on_two_real_files(tmp_path):
             str(DATA),
             "--predictions",
             str(out),
+            "--direct",
             "--detector",
             "mad",
             "--files",
