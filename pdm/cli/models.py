@@ -61,6 +61,7 @@ def models_list(
                 "rows": mv.metrics.get("rows"),
                 "threshold": mv.threshold,
                 "reason": mv.reason or "",
+                "choice": mv.metrics.get("choice"),
                 "holdout": mv.metrics.get("holdout"),
             }
             for mv, slug in session.execute(stmt).all()

@@ -46,7 +46,7 @@ class AssetDetection(_Strict):
 
 
 class DetectionConfig(_Strict):
-    detector: Slug = "pca"
+    detector: Slug = "auto"  # chosen per asset from its training data; or a name in pdm.models.DETECTORS
     resample_s: PositiveSeconds | None = None
     train_min_rows: Annotated[int, Field(ge=10)] = 60
     # Normal operation has slow cycles (shifts, batches): a model trained on less than one

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from pdm.config import DetectionConfig
 from pdm.models.lifecycle import train_asset
+from pdm.storage.catalog import note_training
 from pdm.storage.session import make_engine, session_factory
 
 Executor = Literal["serial", "process", "dask"]
@@ -26,16 +27,30 @@ Job = tuple[int, int]  # (company_id, asset_id)
 def train_job(database_url: str, company_id: int, asset_id: int, detection: dict) -> tuple[Job, int | None, str | None]:
     """Train one asset; returns its job, the new version (None: not enough data) and an error."""
     engine = make_engine(database_url, poolclass=NullPool)
+    sessions = session_factory(engine)
     try:
-        with session_factory(engine).begin() as session:
+        with sessions.begin() as session:
             version = train_asset(
                 session, company_id=company_id, asset_id=asset_id, detection=DetectionConfig.model_validate(detection)
             )
+            if version is not None:
+                note_training(session, company_id=company_id, asset_id=asset_id, note=None)
             return (company_id, asset_id), (version.version if version else None), None
     except Exception as exc:  # one asset's failure must not lose the others' results
-        return (company_id, asset_id), None, f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+        _keep_note(sessions, (company_id, asset_id), error)
+        return (company_id, asset_id), None, error
     finally:
         engine.dispose()
+
+
+def _keep_note(sessions, job: Job, error: str) -> None:
+    """The failure on the asset's page too; a database that is down keeps only the worker's log line."""
+    try:
+        with sessions.begin() as session:
+            note_training(session, company_id=job[0], asset_id=job[1], note=error)
+    except Exception:
+        pass
 
 
 def train_many(

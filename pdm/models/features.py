@@ -7,6 +7,7 @@ import pandas as pd
 
 REQUIRED_COLUMNS = ("ts", "tag", "value", "quality")
 FFILL_LIMIT_BINS = 2
+RATE_MIN_READINGS = 10
 
 
 def good_quality(quality: pd.Series) -> pd.Series:
@@ -25,7 +26,9 @@ def wide_frame(readings: pd.DataFrame, *, freq_s: float | None = None) -> pd.Dat
     median spacing between a tag's consecutive readings, over all tags), so training and scoring
     windows share a grid. A grid row at time T holds each tag's last reading in (T - freq_s, T],
     i.e. the value known at T, never a later one. A tag without a reading in a bin keeps its
-    previous value for at most 2 bins; rows still missing a tag are dropped.
+    previous value for at most 2 bins, or 2 of its own reporting intervals when it reports more
+    slowly than the grid (a temperature every minute beside a vibration every second); rows still
+    missing a tag are dropped.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in readings.columns]
     if missing:
@@ -40,7 +43,7 @@ def wide_frame(readings: pd.DataFrame, *, freq_s: float | None = None) -> pd.Dat
         raise ValueError(f"freq_s must be a positive number of seconds, got {freq_s!r}")
     good = good.assign(bin=_grid_bins(good["ts"].to_numpy(), freq))
     wide = good.groupby(["bin", "tag"], sort=True)["value"].last().unstack("tag")
-    wide = _forward_fill_bins(wide, FFILL_LIMIT_BINS).dropna(how="any")
+    wide = _forward_fill_bins(wide, FFILL_LIMIT_BINS, _fill_limits(good, wide.columns, freq)).dropna(how="any")
     wide = wide.reindex(columns=sorted(wide.columns, key=str))
     wide.index = pd.Index(wide.index.to_numpy(dtype=float) * freq, name="ts")
     wide.columns = pd.Index([str(c) for c in wide.columns], name=None)
@@ -105,12 +108,21 @@ def _median_spacing(ts: pd.Series) -> float | None:
     return float(np.median(np.diff(distinct))) if len(distinct) > 1 else None
 
 
-def _forward_fill_bins(wide: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """Forward-fill each tag over at most ``limit`` missing grid bins.
+def _fill_limits(good: pd.DataFrame, tags: pd.Index, freq: float) -> np.ndarray:
+    """Per tag, the bins its last value may be carried over: ``FFILL_LIMIT_BINS`` of its own spacing."""
+    # A tag's own rate is only known from enough of its readings; below that the grid's applies.
+    spacing = {tag: _median_spacing(ts) for tag, ts in good.groupby("tag")["ts"] if ts.nunique() >= RATE_MIN_READINGS}
+    own = np.array([np.ceil((spacing.get(t) or freq) / freq - 1e-9) for t in tags])
+    return FFILL_LIMIT_BINS * np.maximum(own, 1.0)
+
+
+def _forward_fill_bins(wide: pd.DataFrame, limit: int, limits: np.ndarray | None = None) -> pd.DataFrame:
+    """Forward-fill each tag over at most ``limit`` missing grid bins (``limits``: one per column).
 
     ``wide`` only holds bins where some tag was read, so the gap is measured in bin numbers, not
     rows. Rows for the ``limit`` bins after each observed bin are added so a fill has a row to
-    land in; bins further away would be dropped anyway, so they are never materialised.
+    land in; bins further away would be dropped anyway (no other tag is there), so they are never
+    materialised.
     """
     observed = wide.index.to_numpy()
     candidates = np.unique(np.concatenate([observed + step for step in range(limit + 1)]))
@@ -119,4 +131,5 @@ def _forward_fill_bins(wide: pd.DataFrame, limit: int) -> pd.DataFrame:
     seen_at = np.where(wide.notna(), candidates[:, None].astype(float), np.nan)
     last_seen = pd.DataFrame(seen_at, index=wide.index, columns=wide.columns).ffill()
     age = candidates[:, None] - last_seen.to_numpy()
-    return wide.ffill().mask(~(age <= limit))  # NaN age (never seen yet) is masked too
+    most = np.full(len(wide.columns), float(limit)) if limits is None else limits
+    return wide.ffill().mask(~(age <= most[None, :]))  # NaN age (never seen yet) is masked too

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
 from pdm.models import budget, make_detector
+from pdm.models.choice import choose, profile
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
@@ -67,14 +68,19 @@ def active_model(session: Session, *, company_id: int, asset_id: int) -> ModelVe
 # When the configured detector cannot take an asset (``pca`` on a one-tag probe, say), this one
 # is fitted instead: it watches each tag on its own and fits any number of tags >= 1.
 FALLBACK_DETECTOR = "mad"
+AUTO = "auto"  # chosen per asset from its training data (pdm.models.choice)
 
 
-def candidates(frame: pd.DataFrame, detection: DetectionConfig) -> list[tuple[str, str]]:
-    """Detectors to try on this asset, in order, each with why it is tried."""
+def candidates(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[list[tuple[str, str]], list[str]]:
+    """Detectors to try on this asset, in order, each with why it is tried, and the tags they learn
+    from (an automatic choice leaves stuck tags and counters out)."""
+    if detection.detector == AUTO:
+        shape = profile(frame)
+        return choose(shape), shape.usable
     wanted = [(detection.detector, "configured")]
     if detection.detector != FALLBACK_DETECTOR:
         wanted.append((FALLBACK_DETECTOR, "watches each tag on its own"))
-    return wanted
+    return wanted, list(frame.columns)
 
 
 def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | None = None):
@@ -91,10 +97,10 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | 
     """
     freq_s = detection.resample_s or median_spacing(frame)
     silent = detection.silent_period_min if silent_min is None else silent_min
-    held = calibration_rows(frame, detection)
-    train = frame.iloc[: len(frame) - len(held)]
+    tried, tags = candidates(frame, detection)
+    held = calibration_rows(frame[tags], detection)
+    train = frame.iloc[: len(frame) - len(held)][tags]
     refused: list[str] = []
-    tried = candidates(frame, detection)
     for name, why in tried:
         detector = make_detector(name)
         try:
@@ -119,6 +125,11 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | 
         "threshold": calibration.as_metrics(),
     }
     return detector, metrics
+
+
+def _worth_saying(choice: str) -> bool:
+    """A refusal or an automatic choice is part of why this model exists; "configured" is not."""
+    return "refused" in choice or "auto:" in choice
 
 
 def calibration_rows(frame: pd.DataFrame, detection: DetectionConfig) -> pd.DataFrame:
@@ -198,11 +209,11 @@ def store_version(
         trained_from=trained_from,
         trained_to=trained_to,
         threshold=float(detector.threshold_),
-        feature_names=list(frame.columns),
+        feature_names=detector.tag_names(),
         metrics=metrics,
         active=status == "active",
         status=status,
-        reason=f"{reason}; {metrics['choice']}" if "refused" in metrics.get("choice", "") else reason,
+        reason=f"{reason}; {metrics['choice']}" if _worth_saying(metrics.get("choice", "")) else reason,
         envelope=blob,
     )
     session.add(version)

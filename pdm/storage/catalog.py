@@ -6,6 +6,7 @@ changed file updates rows in place (readings and alerts keep their references).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -120,6 +121,13 @@ def get_asset(session: Session, *, company_id: int, asset_id: int) -> Asset:
     if asset is None or asset.company_id != company_id:
         raise NotFound(f"asset {asset_id} not found")
     return asset
+
+
+def note_training(session: Session, *, company_id: int, asset_id: int, note: str | None) -> None:
+    """Keep why the asset's latest training gave no model (None: it gave one), for its page."""
+    asset = get_asset(session, company_id=company_id, asset_id=asset_id)
+    asset.training_note = None if note is None else note[:2000]
+    asset.training_note_at = None if note is None else time.time()
 
 
 def list_endpoints(session: Session, *, company_id: int) -> list[Endpoint]:

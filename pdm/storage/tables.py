@@ -73,6 +73,10 @@ class Asset(Base):
     cost_overrides: Mapped[dict | None] = mapped_column(JSON)
     # A validated pdm.config.AssetDetection (only the fields set): DetectionConfig.for_asset applies it.
     detection: Mapped[dict | None] = mapped_column(JSON)
+    # Why the latest training gave no model (every detector refused the asset, an error), and
+    # when; None once a training succeeds. Shown on the asset page.
+    training_note: Mapped[str | None] = mapped_column(Text)
+    training_note_at: Mapped[float | None] = mapped_column(Float)
 
 
 class CostDefault(Base):

@@ -1,4 +1,5 @@
-"""Asset page ("Assets"): one asset's alert history and feedback; and the charts the alert page shares.
+"""Asset page ("Assets"): one asset's alert history and feedback, its model, its telemetry; and the
+charts the alert page shares.
 
 Charts are in the data's own time (alert timestamps), not wall-clock "now": replayed or
 simulated plants run on their own clocks.
@@ -17,6 +18,7 @@ from pdm.storage.catalog import list_assets
 from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
 from pdm.storage.tables import Alert, Asset, Site
 from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
+from pdm.ui.model_card import render_model
 
 BACK_STATE = "pdm_asset_back"
 RANGES = {"1 hour": 3600, "6 hours": 6 * 3600, "24 hours": 86400, "7 days": 7 * 86400, "30 days": 30 * 86400}
@@ -41,6 +43,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
             "Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites), key=f"asset_pick_{company.id}"
         )
         _history(session, company, by_id[chosen])
+        render_model(session, company, by_id[chosen])
         _telemetry(session, company, by_id[chosen])
     back = st.session_state.get(BACK_STATE)
     if back and back[0] == company.id and back[1] == chosen:

@@ -73,7 +73,7 @@ def test_the_replay_opens_the_alerts_the_worker_opens(tmp_path):
 def test_a_one_tag_asset_gets_a_model_by_default_and_alerts_on_its_fault():
     series = _series(tags=("temperature",))
     result = replay(series, DetectionConfig(train_min_span_min=10), train_rows=400, batch_s=300.0)
-    assert result.model.startswith("v1 mad (active: first model; pca refused:") and "2 sensors" in result.model
+    assert result.model == "v1 mad (active: first model; mad: auto: one usable tag)"
     figures = result.figures()
     assert figures.caught == 1 and figures.false_alerts == 0
     assert result.never().caught == 0 and result.always().false_alerts == 1500 - 400 - 100

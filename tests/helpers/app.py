@@ -165,7 +165,7 @@ def page_text(at: AppTest) -> str:
     """Everything a user can read on the page, tables included."""
     parts = [
         str(e.value)
-        for kind in ("title", "subheader", "caption", "markdown", "info", "error")
+        for kind in ("title", "subheader", "caption", "markdown", "info", "warning", "error")
         for e in getattr(at, kind)
     ]
     parts += [e.value.to_string() for e in at.dataframe]

@@ -31,7 +31,7 @@ def test_the_asset_overrides_its_class_which_overrides_the_plant_file():
     pump = cfg.for_asset("centrifugal_pump", {"debounce_rows": 6})
     assert (pump.detector, pump.false_alerts_per_month, pump.debounce_rows) == ("mad", 0.5, 6)
     spindle = cfg.for_asset("cnc_spindle", None, silent_period_min=30)
-    assert (spindle.detector, spindle.false_alerts_per_month, spindle.silent_period_min) == ("pca", 2.0, 30)
+    assert (spindle.detector, spindle.false_alerts_per_month, spindle.silent_period_min) == ("auto", 2.0, 30)
     assert cfg.for_asset("cnc_spindle") is cfg  # nothing to change: the same settings
 
 

@@ -177,3 +177,17 @@ def test_causal_nearer_mean_is_causal_and_checks_its_center():
         causal_nearer_mean(frame, 8, center[["x"]])
     with pytest.raises(ValueError, match="window"):
         causal_nearer_mean(frame, 0, center)
+
+
+def test_a_slow_tag_beside_a_fast_one_keeps_every_row():
+    # Vibration every 10 s, temperature every 60 s: the grid is the fast tag's, and temperature
+    # is carried over up to two of its own intervals instead of two grid bins.
+    fast = regular({"vibration": [float(i) for i in range(120)]}, step=10.0)
+    slow = regular({"temperature": [40.0 + i for i in range(20)]}, step=60.0)
+    wide = wide_frame(pd.concat([fast, slow]), freq_s=10.0)
+    assert len(wide) == 120  # every fast row (the slow tag is carried 120 s past its last reading, at 1240)
+    assert wide.loc[150.0, "temperature"] == 40.0 and wide.loc[160.0, "temperature"] == 41.0
+    # Silent for longer than two of its own intervals: no longer carried.
+    late = pd.concat([fast, slow.iloc[:10], regular({"vibration": [1.0] * 60}, start=1300.0, step=10.0)])
+    tail = wide_frame(late, freq_s=10.0)
+    assert tail.index.max() == 100.0 + 9 * 60.0 + 120.0
