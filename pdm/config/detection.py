@@ -40,6 +40,9 @@ class AssetDetection(_Strict):
     debounce_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
     smooth_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
     silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
+    running_tag: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    running_above: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
+    startup_min: Annotated[float, Field(ge=0, le=1440)] | None = None
 
     def changes(self) -> dict:
         return self.model_dump(exclude_none=True)
@@ -66,6 +69,13 @@ class DetectionConfig(_Strict):
     train_interval_s: PositiveSeconds = 5.0
     # Default quiet time after an alert closes; an asset's own silent_period_min wins.
     silent_period_min: Annotated[float, Field(ge=0, le=10_080)] = 30.0
+    # A machine runs while its ``running_tag`` (a speed, a current) reads above ``running_above``:
+    # rows while it is stopped are neither learned from nor scored, and the first ``startup_min``
+    # after it starts again (a cold machine warming up) are skipped too (pdm.models.running).
+    # Usually set per asset class or per asset; None: always running.
+    running_tag: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    running_above: Annotated[float, Field(ge=-1e12, le=1e12)] = 0.0
+    startup_min: Annotated[float, Field(ge=0, le=1440)] = 0.0
     # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
     executor: Literal["serial", "process", "dask"] = "serial"
     max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None

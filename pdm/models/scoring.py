@@ -21,6 +21,7 @@ from pdm.alerts import rules as alerts
 from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
 from pdm.models.fleet_scoring import fleet_model_for
+from pdm.models.running import lookback_s, running_rows
 from pdm.models.training import active_model, asset_detection, asset_features, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
@@ -65,11 +66,12 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
         asset_id=asset_id,
         freq_s=freq_s,
         smooth_rows=smooth,
-        start=begin - freq_s * (smooth + 3),
+        start=begin - max(freq_s * (smooth + 3), lookback_s(detection)),
     )
     names = list(version.feature_names)
     if frame.empty or not set(names) <= set(frame.columns):
         return None
+    frame = frame.loc[running_rows(frame, detection)]  # a stopped machine is not scored
     frame = frame.loc[(frame.index > last) if resume is None else (frame.index >= resume), names]
     if not (frame.index > last).any():
         return None
