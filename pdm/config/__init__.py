@@ -6,7 +6,7 @@ the field path and the bad value, so the CLI can print one line and exit with co
 """
 
 from pdm.config.base import SECRET_FIELDS, PositiveSeconds, Slug, validate_model
-from pdm.config.detection import DetectionConfig, FleetConfig
+from pdm.config.detection import DETECTOR_NAMES, DetectionConfig, FleetConfig
 from pdm.config.endpoints import EndpointConfig, NodeMap
 from pdm.config.plants import (
     SEVERITIES,
@@ -36,6 +36,7 @@ __all__ = [
     "PositiveSeconds",
     "Slug",
     "validate_model",
+    "DETECTOR_NAMES",
     "DetectionConfig",
     "FleetConfig",
     "EndpointConfig",

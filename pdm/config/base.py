@@ -3,17 +3,53 @@ validation failure becomes a ``ConfigError`` naming the file, the field path and
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from pdm.errors import ConfigError
 
-# Fields whose value is never repeated in an error message.
-SECRET_FIELDS = ("password_encrypted", "password")
+# Fields whose value is never repeated in an error message: secrets, and the fields that say where
+# a secret is (an environment variable's name, a key file's path), where a secret is often pasted
+# by mistake. A field whose name contains one of these words is hidden too (an unknown ``passwd:``).
+SECRET_FIELDS = ("password_encrypted", "password", "password_env", "client_private_key", "user_private_key")
+_SECRET_WORDS = re.compile(r"pass|pwd|secret|token|private_key|api_key|credential", re.IGNORECASE)
+
+# Strict types for the plant file: a bool is not a number (``true`` seconds are refused, not 1 s),
+# a string is not a number, an integer is not a float written 3.0, and every float is finite.
+Real = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Whole = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Text = Annotated[str, Field(max_length=200)]  # free text: names, units
+PathText = Annotated[str, Field(min_length=1, max_length=4096)]
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+# Every interval and timeout: at least 10 ms (a smaller one is a typo, or a busy loop), at most a day.
+PositiveSeconds = Annotated[Real, Field(ge=0.01, le=86_400)]
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def secret_like(name: str) -> bool:
+    """Whether a value given as an environment variable's name looks like the secret itself.
+
+    Variable names are words joined by underscores (``PLC_PASSWORD``, ``smtp_pw``); a password is
+    long, mixes case with digits, or is a random-looking run of characters."""
+    if len(name) > 40 or not re.match(ENV_NAME, name):
+        return True
+    letters = [c for c in name if c.isalpha()]
+    mixed = any(c.islower() for c in letters) and any(c.isupper() for c in letters)
+    if mixed and any(c.isdigit() for c in name):
+        return True
+    counts = Counter(name)
+    entropy = -sum(n / len(name) * math.log2(n / len(name)) for n in counts.values())
+    return len(name) >= 16 and "_" not in name and entropy > 3.5
+
+
+def is_secret_field(name: object) -> bool:
+    return isinstance(name, str) and (name in SECRET_FIELDS or bool(_SECRET_WORDS.search(name)))
 
 
 class _Strict(BaseModel):
@@ -46,7 +82,7 @@ def validate_model(model: type[BaseModel], data: Any, source: str) -> Any:
         value = err.get("input") if err["type"] != "missing" else None
         if err["type"] == "extra_forbidden":
             value = _lookup(data, loc)
-        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        if loc and loc[-1] in SECRET_FIELDS and value is not None:
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        if value is not None and any(is_secret_field(part) for part in loc):
             value = "(hidden)"  # a password pasted into the wrong field must not be echoed back
         raise ConfigError(source, _field_path(loc), value, reason) from None

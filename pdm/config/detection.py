@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from pdm.config.base import PositiveSeconds, Slug, _Strict
+from pdm.config.base import Flag, PositiveSeconds, Real, Slug, Whole, _Strict
+
+# The detector names a plant file may give: pdm.models.DETECTORS' keys, and "auto" (chosen per asset
+# from its training data). Declared here, not imported: pdm.config sits below pdm.models in the import
+# layers (pyproject's importlinter contract; models read their settings from config), so config cannot
+# look at the registry. Checking here rather than in the CLI keeps one validation path for every way
+# in (plant file, engineer page, stored asset overrides), all through these models;
+# tests/config/test_detector_names.py fails as soon as this list and the registry differ.
+DETECTOR_NAMES = frozenset({"auto", "pca", "iforest", "mad", "regression", "mset", "ensemble", "rebase"})
+
+
+def _known_detector(name: str) -> str:
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"unknown detector; known: {', '.join(sorted(DETECTOR_NAMES))}")
+    return name
+
+
+DetectorName = Annotated[str, AfterValidator(_known_detector)]
 
 
 class FleetConfig(_Strict):
@@ -18,28 +35,36 @@ class FleetConfig(_Strict):
     reflects one company's machines alone) and ``min_assets`` assets in all.
     """
 
-    enabled: bool = True
+    enabled: Flag = True
     detector: Literal["pca", "mad", "regression"] = "pca"
-    min_companies: Annotated[int, Field(ge=2, le=1000)] = 2
-    min_assets: Annotated[int, Field(ge=2, le=10_000)] = 3
+    min_companies: Annotated[Whole, Field(ge=2, le=1000)] = 2
+    min_assets: Annotated[Whole, Field(ge=2, le=10_000)] = 3
     # A new asset's own location per sensor comes from its first ``baseline_min`` minutes; one
     # full duty cycle (24-30 min on the simulated plant) keeps a half-cycle from biasing it.
-    baseline_min: Annotated[float, Field(gt=0, le=10_080)] = 30.0
+    baseline_min: Annotated[Real, Field(gt=0, le=10_080)] = 30.0
     # A baseline value outside this prediction interval of the member assets' values is not
     # trusted (the asset may be faulty from its first minute): the class nominal is used instead.
-    baseline_guard_coverage: Annotated[float, Field(gt=0.5, lt=1)] = 0.999
+    baseline_guard_coverage: Annotated[Real, Field(gt=0.5, lt=1)] = 0.999
     retrain_interval_s: PositiveSeconds = 3600.0
+
+    @field_validator("min_assets")
+    @classmethod
+    def _one_asset_per_company_at_least(cls, assets: int, info: ValidationInfo) -> int:
+        companies = info.data.get("min_companies")
+        if companies is not None and assets < companies:
+            raise ValueError(f"must be at least min_companies ({companies}): each company brings an asset")
+        return assets
 
 
 class AssetDetection(_Strict):
     """What an engineer may set for one asset class (``detection.classes``) or one asset (its
     ``detection:``); a field left out keeps the level above: asset over class over ``detection``."""
 
-    detector: Slug | None = None
-    false_alerts_per_month: Annotated[float, Field(gt=0, le=1000)] | None = None
-    debounce_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
-    smooth_rows: Annotated[int, Field(ge=1, le=1000)] | None = None
-    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
+    detector: DetectorName | None = None
+    false_alerts_per_month: Annotated[Real, Field(gt=0, le=1000)] | None = None
+    debounce_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
+    smooth_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
+    silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] | None = None
     running_tag: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     running_above: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
     startup_min: Annotated[float, Field(ge=0, le=1440)] | None = None
@@ -51,24 +76,24 @@ class AssetDetection(_Strict):
 class DetectionConfig(_Strict):
     detector: Slug = "auto"  # chosen per asset from its training data; or a name in pdm.models.DETECTORS
     resample_s: PositiveSeconds | None = None
-    train_min_rows: Annotated[int, Field(ge=10)] = 60
+    train_min_rows: Annotated[Whole, Field(ge=10, le=10_000_000)] = 60
     # Normal operation has slow cycles (shifts, batches): a model trained on less than one
     # full cycle alarms whenever the load leaves the range it saw.
-    train_min_span_min: Annotated[float, Field(ge=0)] = 60.0
-    train_max_rows: Annotated[int, Field(ge=10)] = 2000
+    train_min_span_min: Annotated[Real, Field(ge=0, le=525_600)] = 60.0
+    train_max_rows: Annotated[Whole, Field(ge=10, le=10_000_000)] = 2000
     # An active model older than this gets a challenger once enough new normal data exists.
-    retrain_after_h: Annotated[float, Field(gt=0, le=87_600)] = 168.0
+    retrain_after_h: Annotated[Real, Field(gt=0, le=87_600)] = 168.0
     # The latest share of a challenger's normal data, held out to compare it with the champion.
-    holdout_fraction: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
-    smooth_rows: Annotated[int, Field(ge=1, le=1000)] = 3
+    holdout_fraction: Annotated[Real, Field(ge=0.05, le=0.5)] = 0.2
+    smooth_rows: Annotated[Whole, Field(ge=1, le=1000)] = 3
     # The alarm budget: each model's threshold is set so that it would open at most this many
     # alerts per asset per 30 days of normal operation (pdm.models.budget).
-    false_alerts_per_month: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    debounce_rows: Annotated[int, Field(ge=1, le=1000)] = 4
+    false_alerts_per_month: Annotated[Real, Field(gt=0, le=1000)] = 1.0
+    debounce_rows: Annotated[Whole, Field(ge=1, le=1000)] = 4
     score_interval_s: PositiveSeconds = 2.0
     train_interval_s: PositiveSeconds = 5.0
     # Default quiet time after an alert closes; an asset's own silent_period_min wins.
-    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] = 30.0
+    silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] = 30.0
     # A machine runs while its ``running_tag`` (a speed, a current) reads above ``running_above``:
     # rows while it is stopped are neither learned from nor scored, and the first ``startup_min``
     # after it starts again (a cold machine warming up) are skipped too (pdm.models.running).
@@ -78,11 +103,24 @@ class DetectionConfig(_Strict):
     startup_min: Annotated[float, Field(ge=0, le=1440)] = 0.0
     # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
     executor: Literal["serial", "process", "dask"] = "serial"
-    max_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
-    dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$")] | None = None
+    max_workers: Annotated[Whole, Field(ge=1, le=1024)] | None = None
+    dask_scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc)://\S+$", max_length=2048)] | None = None
     fleet: FleetConfig = FleetConfig()
     # Per asset class, e.g. a tighter budget for presses or ``mad`` for one-tag probes.
     classes: dict[Slug, AssetDetection] = {}
+
+    @field_validator("detector")
+    @classmethod
+    def _registered_detector(cls, name: str) -> str:
+        return _known_detector(name)
+
+    @field_validator("train_max_rows")
+    @classmethod
+    def _max_rows_not_below_min(cls, rows: int, info: ValidationInfo) -> int:
+        low = info.data.get("train_min_rows")
+        if low is not None and rows < low:
+            raise ValueError(f"must be at least train_min_rows ({low})")
+        return rows
 
     def for_asset(
         self, asset_class: str, overrides: dict | None = None, silent_period_min: float | None = None

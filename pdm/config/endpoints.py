@@ -2,47 +2,100 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from pdm.config.base import PositiveSeconds, Slug, _Strict
+from pdm.config.base import ENV_NAME, Flag, PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict, secret_like
+from pdm.config.nodeids import node_id_problem
+
+_OPC_URL = re.compile(r"^opc\.tcp://(?P<host>\[[^\]\s/]*\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?(?P<path>/\S*)?$")
+
+
+def _node_id(value: str) -> str:
+    problem = node_id_problem(value)
+    if problem:
+        raise ValueError(f"not an OPC UA node id: {problem}")
+    return value
+
+
+def _opc_url(url: str) -> str:
+    """``opc.tcp://host[:port][/path]``: a host name, an IPv4 address or a bracketed IPv6 address,
+    and a port from 1 to 65535 (4840 when left out)."""
+    m = _OPC_URL.match(url) if len(url) <= 2048 else None
+    if m is None:
+        raise ValueError("expected opc.tcp://host[:port][/path] (an IPv6 host in brackets: opc.tcp://[::1]:4840)")
+    host, port = m["host"], m["port"]
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError("the host in brackets is not an IPv6 address") from None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError("the port must be from 1 to 65535")
+    return url
+
+
+def env_name(advice: str):
+    """The name of an environment variable holding a secret; a value that looks like the secret
+    itself is refused with ``advice`` (and never echoed: see pdm.config.base.SECRET_FIELDS)."""
+
+    def check(name: str) -> str:
+        if secret_like(name):
+            raise ValueError(f"this looks like a password, not the name of an environment variable: {advice}")
+        if not re.match(ENV_NAME, name):
+            raise ValueError("not an environment variable name (letters, digits and _, not starting with a digit)")
+        return name
+
+    return AfterValidator(check)
+
+
+EnvName = Annotated[
+    str,
+    env_name(
+        "put the password in an environment variable and give its name here, "
+        "or store it encrypted as password_encrypted (`pdmctl secrets encrypt`)"
+    ),
+]
 
 
 class NodeMap(_Strict):
     """One OPC UA variable mapped to one tag of one asset."""
 
-    node_id: Annotated[str, Field(min_length=3)]
+    # Parsed by asyncua's parser (the connector's) when loaded, not when first read.
+    node_id: Annotated[str, AfterValidator(_node_id)]
     tag: Slug
-    unit: str = ""
+    unit: Annotated[str, Field(max_length=32)] = ""
     asset: Slug
 
 
 class EndpointConfig(_Strict):
     name: Slug
-    endpoint_url: Annotated[str, Field(pattern=r"^opc\.tcp://[^\s/:]+(:\d{1,5})?(/\S*)?$")]
+    endpoint_url: Annotated[str, AfterValidator(_opc_url)]
     security_policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] = "None"
     security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field("None", validate_default=True)
     auth_method: Literal["anonymous", "username", "certificate"] = "anonymous"
-    username: str | None = Field(None, validate_default=True)
+    username: Text | None = Field(None, validate_default=True)
     # The password as a Fernet token (``pdmctl secrets encrypt``, or typed in the endpoint form);
     # decrypted only when connecting, with the key of pdm.access.crypto (never in the database).
     password_encrypted: Annotated[str, Field(pattern=r"^gAAAAA[A-Za-z0-9_=-]{20,}$")] | None = Field(None, repr=False)
     # The name of an environment variable, never the secret itself.
-    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(None, validate_default=True)
+    password_env: EnvName | None = Field(None, validate_default=True)
     # Paths of the client's application instance certificate (DER/PEM) and key (PEM); when
     # unset, the pair `pdmctl certs init` makes under <var_dir>/pki/own is used.
-    client_certificate: str | None = None
-    client_private_key: str | None = None
+    client_certificate: PathText | None = None
+    client_private_key: PathText | None = None
     # The X.509 identity of auth_method certificate, when it is not the application certificate:
     # a user certificate (DER/PEM) and its key (PEM, in clear or encrypted by `pdmctl certs encrypt-key`).
-    user_certificate: str | None = None
-    user_private_key: str | None = Field(None, validate_default=True)
+    user_certificate: PathText | None = None
+    user_private_key: PathText | None = Field(None, validate_default=True)
     # Pin one server certificate (path): trusted without looking at the trust folder.
-    server_certificate: str | None = None
-    application_uri: Annotated[str, Field(pattern=r"^\S+:\S+$")] | None = None
+    server_certificate: PathText | None = None
+    application_uri: Annotated[str, Field(pattern=r"^\S+:\S+$", max_length=2048)] | None = None
     # Accept a server certificate the trust folder does not know (tests, first commissioning).
-    trust_server_certificate: bool = False
+    trust_server_certificate: Flag = False
     connect_timeout_s: PositiveSeconds = 5.0
     request_timeout_s: PositiveSeconds = 5.0
     # The longest wait between reconnect attempts. 20 s keeps data back within 30 s of a server's
@@ -53,14 +106,29 @@ class EndpointConfig(_Strict):
     # stores what arrived every poll_interval_s.
     mode: Literal["poll", "subscribe"] = "poll"
     poll_interval_s: PositiveSeconds = 1.0
-    sampling_interval_s: Annotated[float, Field(ge=0, le=86_400)] = 1.0  # explicit: asyncua's default is 50 ms
+    # Explicit (asyncua's default is 50 ms); 0 is OPC UA's "as fast as the server can", else >= 10 ms.
+    sampling_interval_s: Annotated[Real, Field(ge=0, le=86_400)] = 1.0
     publishing_interval_s: PositiveSeconds = 1.0
-    queue_size: Annotated[int, Field(ge=0, le=10_000)] = 10
-    deadband: Annotated[float, Field(ge=0)] | None = None  # absolute, in the node's unit
-    max_nodes_per_read: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    queue_size: Annotated[Whole, Field(ge=0, le=10_000)] = 10
+    deadband: Annotated[Real, Field(ge=0, le=1e9)] | None = None  # absolute, in the node's unit
+    max_nodes_per_read: Annotated[Whole, Field(ge=1, le=100_000)] | None = None
     timestamp_source: Literal["source", "server", "received"] = "source"
-    enabled: bool = True
+    enabled: Flag = True
     nodes: list[NodeMap] = []
+
+    @field_validator("sampling_interval_s")
+    @classmethod
+    def _sampling_floor(cls, value: float) -> float:
+        if 0 < value < 0.01:
+            raise ValueError("must be 0 (as fast as the server can) or at least 0.01 s")
+        return value
+
+    @field_validator("client_certificate", "client_private_key", "user_certificate", "user_private_key")
+    @classmethod
+    def _a_path_not_a_pem(cls, value: str | None) -> str | None:
+        if value is not None and ("-----BEGIN" in value or "\n" in value):
+            raise ValueError("expected the path of a file, not its contents")
+        return value
 
     # Cross-field rules as field validators (fields are checked in order, so the earlier ones
     # are in info.data): the error then names its field, and a form shows it next to it.

@@ -6,17 +6,44 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from pdm.config.base import PositiveSeconds, Slug, _Strict, validate_model
+from pdm.config.base import PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict, validate_model
+from pdm.config.checks import check_references
 from pdm.config.detection import AssetDetection, DetectionConfig
-from pdm.config.endpoints import EndpointConfig
+from pdm.config.endpoints import EndpointConfig, env_name
+from pdm.config.yaml_loader import load_yaml_file
 from pdm.errors import ConfigError
 
-Money = Annotated[float, Field(ge=0, le=1e9)]
-Hours = Annotated[float, Field(ge=0, le=8_760)]
+Money = Annotated[Real, Field(ge=0, le=1e9)]
+Hours = Annotated[Real, Field(ge=0, le=8_760)]
+# Simulated minutes: at most ten years.
+Minutes = Annotated[Real, Field(ge=0, le=5_256_000)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+
+
+def _port_in_range(url: str) -> str:
+    try:
+        port = urlsplit(url).port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return url
+
+
+def _a_date_not_a_number(value: Any) -> Any:
+    if isinstance(value, (bool, int, float)):
+        raise ValueError("expected a date and time such as 2026-01-05T06:00:00Z")
+    return value
+
+
+def _plausible_year(value: datetime) -> datetime:
+    if not 1970 <= value.year <= 2200:
+        raise ValueError("expected a year from 1970 to 2200")
+    return value
 
 
 class CostModel(_Strict):
@@ -39,12 +66,12 @@ class CostModel(_Strict):
 
 class AssetConfig(_Strict):
     id: Slug
-    name: str = ""
+    name: Text = ""
     asset_class: Slug
-    criticality: Annotated[int, Field(ge=1, le=5)] = 3
-    downtime_cost_per_hour: Annotated[float, Field(ge=0)] = 0.0
+    criticality: Annotated[Whole, Field(ge=1, le=5)] = 3
+    downtime_cost_per_hour: Money = 0.0
     # After an alert closes, no new alert opens on this asset for this long (None: detection default).
-    silent_period_min: Annotated[float, Field(ge=0, le=10_080)] | None = None
+    silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] | None = None
     # Overrides of the asset class's cost_defaults, field by field.
     costs: CostModel | None = None
     # Overrides of the detection settings (its class's, else the plant file's), field by field.
@@ -53,7 +80,7 @@ class AssetConfig(_Strict):
 
 class SiteConfig(_Strict):
     id: Slug
-    name: str = ""
+    name: Text = ""
     assets: list[AssetConfig] = []
     endpoints: list[EndpointConfig] = []
 
@@ -69,24 +96,28 @@ def severity_rank(severity: str) -> int:
 
 
 class SmtpConfig(_Strict):
-    host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[Whole, Field(ge=1, le=65535)] = 587
     tls: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None  # a name, never the secret
-    from_addr: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    username: Text | None = None
+    # The name of the environment variable holding the SMTP password, never the password (the
+    # plant file has no encrypted form for it: password_encrypted is for OPC UA endpoints).
+    password_env: (
+        Annotated[str, env_name("put the SMTP password in an environment variable and give its name here")] | None
+    ) = None
+    from_addr: Email
     timeout_s: PositiveSeconds = 10.0
     # A CA bundle for a mail server with a private certificate authority (else the system's).
-    ca_file: str | None = None
+    ca_file: PathText | None = None
 
 
 class EmailRoute(_Strict):
-    to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
+    to: Annotated[list[Email], Field(min_length=1, max_length=1000)]
     min_severity: Severity = "high"
 
 
 class WebhookRoute(_Strict):
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048), AfterValidator(_port_in_range)]
     min_severity: Severity = "medium"
     timeout_s: PositiveSeconds = 10.0
 
@@ -105,7 +136,7 @@ class NotificationsConfig(_Strict):
 
 class CompanyConfig(_Strict):
     id: Slug
-    name: str = ""
+    name: Text = ""
     sites: list[SiteConfig] = []
     notifications: NotificationsConfig = NotificationsConfig()
 
@@ -120,16 +151,16 @@ class FaultConfig(_Strict):
     company: Slug
     asset: Slug
     kind: FaultKind
-    start_min: Annotated[float, Field(ge=0)]
-    end_min: Annotated[float, Field(gt=0)]
-    ramp_min: Annotated[float, Field(ge=0)] = 10.0
+    start_min: Minutes
+    end_min: Annotated[Minutes, Field(gt=0)]
+    ramp_min: Minutes = 10.0
 
 
 class SimulationConfig(_Strict):
-    seed: int = 7
-    speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
-    start: datetime | None = None
-    tick_s: Annotated[float, Field(gt=0, le=10)] = 0.1
+    seed: Annotated[Whole, Field(ge=0, le=2**32 - 1)] = 7  # numpy's seeds are 32-bit
+    speed: Annotated[Real, Field(gt=0, le=10_000)] = 1.0
+    start: Annotated[datetime, BeforeValidator(_a_date_not_a_number), AfterValidator(_plausible_year)] | None = None
+    tick_s: Annotated[Real, Field(ge=0.01, le=10)] = 0.1
     faults: list[FaultConfig] = []
 
 
@@ -153,87 +184,15 @@ class PlantConfig(_Strict):
                     yield company, site, endpoint
 
 
-def _check_references(cfg: PlantConfig, source: str) -> None:
-    """Cross-field rules pydantic cannot express field by field."""
-    company_ids: set[str] = set()
-    for ci, company in enumerate(cfg.companies):
-        where = f"companies[{ci}]"
-        if company.id in company_ids:
-            raise ConfigError(source, f"{where}.id", company.id, "duplicate company id")
-        company_ids.add(company.id)
-        asset_ids: set[str] = set()
-        endpoint_names: set[str] = set()
-        endpoint_urls: set[str] = set()
-        for si, site in enumerate(company.sites):
-            for ai, asset in enumerate(site.assets):
-                if asset.id in asset_ids:
-                    raise ConfigError(
-                        source, f"{where}.sites[{si}].assets[{ai}].id", asset.id, "duplicate asset id in this company"
-                    )
-                asset_ids.add(asset.id)
-        for si, site in enumerate(company.sites):
-            site_assets = {a.id for a in site.assets}
-            for ei, ep in enumerate(site.endpoints):
-                ewhere = f"{where}.sites[{si}].endpoints[{ei}]"
-                if ep.name in endpoint_names:
-                    raise ConfigError(source, f"{ewhere}.name", ep.name, "duplicate endpoint name in this company")
-                if ep.endpoint_url in endpoint_urls:
-                    raise ConfigError(
-                        source,
-                        f"{ewhere}.endpoint_url",
-                        ep.endpoint_url,
-                        "this company already has an endpoint with this URL",
-                    )
-                endpoint_names.add(ep.name)
-                endpoint_urls.add(ep.endpoint_url)
-                if ep.auth_method == "username" and not ep.username:
-                    raise ConfigError(
-                        source, f"{ewhere}.username", ep.username, "required when auth_method is username"
-                    )
-                seen: set[tuple[str, str]] = set()
-                for ni, node in enumerate(ep.nodes):
-                    if node.asset not in site_assets:
-                        raise ConfigError(
-                            source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"
-                        )
-                    if (node.asset, node.tag) in seen:
-                        raise ConfigError(
-                            source, f"{ewhere}.nodes[{ni}].tag", node.tag, "tag mapped twice for this asset"
-                        )
-                    seen.add((node.asset, node.tag))
-    if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
-        raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
-    known = {(c.id, a.id): a for c, _, a in cfg.iter_assets()}
-    for fi, fault in enumerate(cfg.simulation.faults):
-        fwhere = f"simulation.faults[{fi}]"
-        if (fault.company, fault.asset) not in known:
-            raise ConfigError(source, f"{fwhere}.asset", f"{fault.company}/{fault.asset}", "no such asset")
-        if fault.end_min <= fault.start_min:
-            raise ConfigError(source, f"{fwhere}.end_min", fault.end_min, "must be after start_min")
-
-
 def parse_plants(data: Any, source: str = "<plants>") -> PlantConfig:
     cfg = validate_model(PlantConfig, data, source)
-    _check_references(cfg, source)
+    check_references(cfg, source)
     return cfg
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), "(file)", str(path), exc.strerror or str(exc)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark else "(yaml)"
-        raise ConfigError(str(path), line, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 def load_plants(path: str | Path) -> PlantConfig:
     path = Path(path)
-    data = _read_yaml(path)
+    data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "(root)", type(data).__name__, "expected a mapping with 'companies'")
     return parse_plants(data, str(path))

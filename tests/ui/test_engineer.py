@@ -53,7 +53,7 @@ def test_add_endpoint_connects_reads_and_saves(page, server, db):
             "already has an endpoint at this URL",
         ),
         ({"name": "bad url", "url": "opc.tcp://h:4840"}, "Name", "String should match pattern"),
-        ({"name": "x", "url": "http://plc:4840"}, "Endpoint URL", "String should match pattern"),
+        ({"name": "x", "url": "http://plc:4840"}, "Endpoint URL", "expected opc.tcp://host[:port][/path]"),
         ({"name": "x", "url": "opc.tcp://h:4840", "policy": "Basic256Sha256"}, "Security mode", "needs security_mode"),
         (
             {"name": "x", "url": "opc.tcp://h:4840", "auth": "username"},

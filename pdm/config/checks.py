@@ -1,0 +1,66 @@
+"""Cross-field rules of the plant file that pydantic cannot express field by field: references,
+duplicates (named at both places) and the order of paired figures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pdm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pdm.config.plants import PlantConfig
+
+
+class _Seen:
+    """Remembers where each key was first seen; a second sighting is a ``ConfigError`` naming both."""
+
+    def __init__(self, source: str, reason: str):
+        self.source, self.reason = source, reason
+        self.first: dict[object, str] = {}
+
+    def add(self, key: object, where: str, shown: object = None) -> None:
+        if key in self.first:
+            shown = key if shown is None else shown
+            raise ConfigError(self.source, where, shown, f"{self.reason} (also at {self.first[key]})")
+        self.first[key] = where
+
+
+def check_references(cfg: PlantConfig, source: str) -> None:
+    company_ids = _Seen(source, "duplicate company id")
+    for ci, company in enumerate(cfg.companies):
+        where = f"companies[{ci}]"
+        company_ids.add(company.id, f"{where}.id")
+        site_ids = _Seen(source, "duplicate site id in this company")
+        asset_ids = _Seen(source, "duplicate asset id in this company")
+        for si, site in enumerate(company.sites):
+            site_ids.add(site.id, f"{where}.sites[{si}].id")
+            for ai, asset in enumerate(site.assets):
+                asset_ids.add(asset.id, f"{where}.sites[{si}].assets[{ai}].id")
+        endpoint_names = _Seen(source, "duplicate endpoint name in this company")
+        endpoint_urls = _Seen(source, "this company already has an endpoint with this URL")
+        for si, site in enumerate(company.sites):
+            site_assets = {a.id for a in site.assets}
+            for ei, ep in enumerate(site.endpoints):
+                ewhere = f"{where}.sites[{si}].endpoints[{ei}]"
+                tags = _Seen(source, "tag mapped twice for this asset")
+                endpoint_names.add(ep.name, f"{ewhere}.name")
+                endpoint_urls.add(ep.endpoint_url, f"{ewhere}.endpoint_url")
+                if ep.auth_method == "username" and not ep.username:
+                    raise ConfigError(
+                        source, f"{ewhere}.username", ep.username, "required when auth_method is username"
+                    )
+                for ni, node in enumerate(ep.nodes):
+                    if node.asset not in site_assets:
+                        raise ConfigError(
+                            source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"
+                        )
+                    tags.add((node.asset, node.tag), f"{ewhere}.nodes[{ni}].tag", node.tag)
+    if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
+        raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
+    known = {(c.id, a.id): a for c, _, a in cfg.iter_assets()}
+    for fi, fault in enumerate(cfg.simulation.faults):
+        fwhere = f"simulation.faults[{fi}]"
+        if (fault.company, fault.asset) not in known:
+            raise ConfigError(source, f"{fwhere}.asset", f"{fault.company}/{fault.asset}", "no such asset")
+        if fault.end_min <= fault.start_min:
+            raise ConfigError(source, f"{fwhere}.end_min", fault.end_min, "must be after start_min")
