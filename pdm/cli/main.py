@@ -321,11 +321,12 @@ def demo(
     )
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
+    """Run ``pdmctl`` on ``args`` (default: the command line), every user-fixable failure as one line."""
     from sqlalchemy.exc import OperationalError
 
     try:
-        app(standalone_mode=False)
+        app(args=args, standalone_mode=False)
     except OperationalError as exc:
         print(
             f"error: database: {str(exc.orig).strip().splitlines()[0]} "
