@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from pdm.config.base import Flag, PositiveSeconds, Real, Slug, Whole, _Strict
+from pdm.config.base import Flag, PositiveSeconds, Real, Slug, Text, Whole, _Strict
 
 # The detector names a plant file may give: pdm.models.DETECTORS' keys, and "auto" (chosen per asset
 # from its training data). Declared here, not imported: pdm.config sits below pdm.models in the import
@@ -65,9 +65,9 @@ class AssetDetection(_Strict):
     debounce_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
     smooth_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
     silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] | None = None
-    running_tag: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    running_above: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
-    startup_min: Annotated[float, Field(ge=0, le=1440)] | None = None
+    running_tag: Text | None = None
+    running_above: Annotated[Real, Field(ge=-1e12, le=1e12)] | None = None
+    startup_min: Annotated[Real, Field(ge=0, le=1440)] | None = None
 
     def changes(self) -> dict:
         return self.model_dump(exclude_none=True)
@@ -98,9 +98,9 @@ class DetectionConfig(_Strict):
     # rows while it is stopped are neither learned from nor scored, and the first ``startup_min``
     # after it starts again (a cold machine warming up) are skipped too (pdm.models.running).
     # Usually set per asset class or per asset; None: always running.
-    running_tag: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    running_above: Annotated[float, Field(ge=-1e12, le=1e12)] = 0.0
-    startup_min: Annotated[float, Field(ge=0, le=1440)] = 0.0
+    running_tag: Text | None = None
+    running_above: Annotated[Real, Field(ge=-1e12, le=1e12)] = 0.0
+    startup_min: Annotated[Real, Field(ge=0, le=1440)] = 0.0
     # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
     executor: Literal["serial", "process", "dask"] = "serial"
     max_workers: Annotated[Whole, Field(ge=1, le=1024)] | None = None
