@@ -55,6 +55,8 @@ def skab(
     from pdm.models import DETECTORS
 
     only = files.split(",") if files else None
+    if detector and not direct:
+        raise ConfigError("--detector", "detector", detector, "only with --direct; the replay uses its own grid")
     bench.data_root(data)  # one-line error for a bad path before any work
     started = time.perf_counter()
     if direct:
@@ -66,8 +68,6 @@ def skab(
     else:
         from pdm.bench import skab_service
 
-        if detector:
-            raise ConfigError("--detector", "detector", detector, "only with --direct; the replay uses its own grid")
         report = skab_service.run(data, only=only, workers=workers)
     bench.write_predictions(predictions, report.files, report.result.predictions)
     _print(report, time.perf_counter() - started, predictions)

@@ -55,8 +55,8 @@ def test_the_setting_is_what_the_plant_file_would_say():
 
 def test_a_detector_without_direct_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(
-        app, ["bench", "skab", "--data", str(DATA), "--predictions", str(tmp_path / "p.csv"), "--detector", "mad"]
-    )
+        app, ["bench", "skab", "--data", str(tmp_path), "--predictions", str(tmp_path / "p.csv"), "--detector", "mad"]
+    )  # refused before the data is looked for: no data needed
     assert isinstance(result.exception, ConfigError) and "only with --direct" in str(result.exception)
 
 
