@@ -38,12 +38,13 @@ def wide_frame(readings: pd.DataFrame, *, freq_s: float | None = None) -> pd.Dat
     if good.empty:
         return _empty_frame()
     good = good.sort_values("ts", kind="stable")
-    freq = _infer_freq(good) if freq_s is None else float(freq_s)
+    spacings = _tag_spacings(good)  # once: the grid and the carry-over limits both need them
+    freq = _infer_freq(spacings) if freq_s is None else float(freq_s)
     if not (np.isfinite(freq) and freq > 0):
         raise ValueError(f"freq_s must be a positive number of seconds, got {freq_s!r}")
     good = good.assign(bin=_grid_bins(good["ts"].to_numpy(), freq))
     wide = good.groupby(["bin", "tag"], sort=True)["value"].last().unstack("tag")
-    wide = _forward_fill_bins(wide, FFILL_LIMIT_BINS, _fill_limits(good, wide.columns, freq)).dropna(how="any")
+    wide = _forward_fill_bins(wide, FFILL_LIMIT_BINS, _fill_limits(spacings, wide.columns, freq)).dropna(how="any")
     wide = wide.reindex(columns=sorted(wide.columns, key=str))
     wide.index = pd.Index(wide.index.to_numpy(dtype=float) * freq, name="ts")
     wide.columns = pd.Index([str(c) for c in wide.columns], name=None)
@@ -88,32 +89,34 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame(index=pd.Index([], dtype=float, name="ts"))
 
 
-def _infer_freq(good: pd.DataFrame) -> float:
+def _tag_spacings(good: pd.DataFrame) -> dict[str, tuple[float | None, int]]:
+    """Per tag, its median spacing between distinct timestamps and how many it has."""
+    out = {}
+    for tag, ts in good.groupby("tag")["ts"]:
+        distinct = np.unique(ts.to_numpy())
+        out[tag] = (float(np.median(np.diff(distinct))) if len(distinct) > 1 else None, len(distinct))
+    return out
+
+
+def _infer_freq(spacings: dict[str, tuple[float | None, int]]) -> float:
     """Median over tags of each tag's median spacing, rounded to 3 significant digits.
 
     Per tag rather than over the union of timestamps: tags polled together often carry source
     timestamps a few milliseconds apart, which would make the union's spacing tiny. Rounding
     turns a jittered 9.9999998 s into 10 s, so grid times stay round.
     """
-    spacings = [_median_spacing(ts) for _, ts in good.groupby("tag")["ts"]]
-    spacings = [s for s in spacings if s is not None]
-    if not spacings:
+    known = [s for s, _ in spacings.values() if s is not None]
+    if not known:
         raise ValueError("cannot infer freq_s: no tag has two distinct timestamps; pass freq_s")
-    spacing = float(np.median(spacings))
-    return float(f"{spacing:.3g}")
+    return float(f"{float(np.median(known)):.3g}")
 
 
-def _median_spacing(ts: pd.Series) -> float | None:
-    distinct = np.unique(ts.to_numpy())
-    return float(np.median(np.diff(distinct))) if len(distinct) > 1 else None
-
-
-def _fill_limits(good: pd.DataFrame, tags: pd.Index, freq: float) -> np.ndarray:
+def _fill_limits(spacings: dict[str, tuple[float | None, int]], tags: pd.Index, freq: float) -> np.ndarray:
     """Per tag, the bins its last value may be carried over: ``FFILL_LIMIT_BINS`` of its own spacing."""
     # A tag's own rate is only known from enough of its readings; below that the grid's applies.
-    spacing = {tag: _median_spacing(ts) for tag, ts in good.groupby("tag")["ts"] if ts.nunique() >= RATE_MIN_READINGS}
-    own = np.array([np.ceil((spacing.get(t) or freq) / freq - 1e-9) for t in tags])
-    return FFILL_LIMIT_BINS * np.maximum(own, 1.0)
+    own = [spacings.get(t, (None, 0)) for t in tags]
+    bins = np.array([np.ceil(s / freq - 1e-9) if s and n >= RATE_MIN_READINGS else 1.0 for s, n in own])
+    return FFILL_LIMIT_BINS * np.maximum(bins, 1.0)
 
 
 def _forward_fill_bins(wide: pd.DataFrame, limit: int, limits: np.ndarray | None = None) -> pd.DataFrame:
