@@ -89,16 +89,16 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame(index=pd.Index([], dtype=float, name="ts"))
 
 
-def _tag_spacings(good: pd.DataFrame) -> dict[str, tuple[float | None, int]]:
+def _tag_spacings(good: pd.DataFrame) -> dict:
     """Per tag, its median spacing between distinct timestamps and how many it has."""
-    out = {}
+    out: dict = {}
     for tag, ts in good.groupby("tag")["ts"]:
         distinct = np.unique(ts.to_numpy())
         out[tag] = (float(np.median(np.diff(distinct))) if len(distinct) > 1 else None, len(distinct))
     return out
 
 
-def _infer_freq(spacings: dict[str, tuple[float | None, int]]) -> float:
+def _infer_freq(spacings: dict) -> float:
     """Median over tags of each tag's median spacing, rounded to 3 significant digits.
 
     Per tag rather than over the union of timestamps: tags polled together often carry source
@@ -111,7 +111,7 @@ def _infer_freq(spacings: dict[str, tuple[float | None, int]]) -> float:
     return float(f"{float(np.median(known)):.3g}")
 
 
-def _fill_limits(spacings: dict[str, tuple[float | None, int]], tags: pd.Index, freq: float) -> np.ndarray:
+def _fill_limits(spacings: dict, tags: pd.Index, freq: float) -> np.ndarray:
     """Per tag, the bins its last value may be carried over: ``FFILL_LIMIT_BINS`` of its own spacing."""
     # A tag's own rate is only known from enough of its readings; below that the grid's applies.
     own = [spacings.get(t, (None, 0)) for t in tags]
