@@ -16,14 +16,26 @@ from pdm.storage.catalog import list_assets
 from pdm.ui.common import CompanyRef
 
 
-def parse_downtimes(text: str) -> dict[str, str]:
-    """'bearing_wear: 8' per line → {code: hours}; the model validates the numbers."""
-    out = {}
+def parse_downtimes(text: str) -> dict[str, float | str]:
+    """'bearing_wear: 8' per line → {code: hours}; the model validates the numbers.
+
+    The plant file's numbers are strict (a string is not a number), so what reads as a number
+    is passed as one; anything else is passed as typed, for the model to name it."""
+    out: dict[str, float | str] = {}
     for line in text.splitlines():
         if line.strip():
             code, _, hours = line.partition(":")
-            out[code.strip()] = hours.strip()
+            out[code.strip()] = _number_or_text(hours.strip())
     return out
+
+
+def _number_or_text(text: str) -> float | str:
+    for number in (int, float):  # an int first, so an error echoes -3 as typed, not -3.0
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Asset
+from pdm.ui.costs import parse_downtimes
 from tests.helpers.app import chart_data, page_text
 from tests.helpers.login import logged_in
 from tests.helpers.savings import ALPHA_TOTAL, GAMMA_Q4, daily_endpoint
@@ -77,7 +78,7 @@ def test_engineer_saves_a_validated_override(monkeypatch, tmp_path):
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: -3")
     ok(at.button(key=f"FormSubmitter:costs_form_{asset_id}-Save").click().run())
     assert [e.value for e in at.error] == [
-        "unplanned_downtime_h.bearing_wear = '-3': Input should be greater than or equal to 0"
+        "unplanned_downtime_h.bearing_wear = -3: Input should be greater than or equal to 0"
     ]
     at.number_input(key=f"cost_downtime_cost_per_hour_{asset_id}").set_value(1500.0)
     at.text_area(key=f"cost_downtimes_{asset_id}").input("bearing_wear: 12")
@@ -113,3 +114,11 @@ def test_cluster_counts_follow_the_chosen_period(monkeypatch, tmp_path):
     assert alpha() == (31, "100%", "31")
     ok(at.text_input(key="cluster_period").set_value("Q4-2026").run())
     assert [e.value for e in at.error] == ["period = 'Q4-2026': expected YYYY, YYYYQ1..YYYYQ4 or YYYY-MM"]
+
+
+def test_typed_downtimes_reach_the_strict_model_as_numbers_or_as_typed():
+    assert parse_downtimes("bearing_wear: 8\nimbalance: 1.5\n\ncavitation: soon") == {
+        "bearing_wear": 8,
+        "imbalance": 1.5,
+        "cavitation": "soon",
+    }
