@@ -84,7 +84,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
         )
         submitted = st.form_submit_button("Save")
     if submitted:
-        data = {k: v for k, v in values.items() if v is not None}
+        data: dict[str, object] = {k: v for k, v in values.items() if v is not None}
         if downtimes.strip():
             data["unplanned_downtime_h"] = parse_downtimes(downtimes)
         try:
