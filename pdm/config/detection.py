@@ -26,6 +26,14 @@ def _known_detector(name: str) -> str:
 DetectorName = Annotated[str, AfterValidator(_known_detector)]
 
 
+def _not_below(value: int, info: ValidationInfo, other: str, why: str = "") -> int:
+    """``value`` unless it is below the field ``other`` declared (and validated) before it."""
+    low = info.data.get(other)
+    if low is not None and value < low:
+        raise ValueError(f"must be at least {other} ({low}){why}")
+    return value
+
+
 class FleetConfig(_Strict):
     """Cold start: one model per asset class, trained across companies, scores assets without their own.
 
@@ -50,10 +58,7 @@ class FleetConfig(_Strict):
     @field_validator("min_assets")
     @classmethod
     def _one_asset_per_company_at_least(cls, assets: int, info: ValidationInfo) -> int:
-        companies = info.data.get("min_companies")
-        if companies is not None and assets < companies:
-            raise ValueError(f"must be at least min_companies ({companies}): each company brings an asset")
-        return assets
+        return _not_below(assets, info, "min_companies", ": each company brings an asset")
 
 
 class AssetDetection(_Strict):
@@ -117,10 +122,7 @@ class DetectionConfig(_Strict):
     @field_validator("train_max_rows")
     @classmethod
     def _max_rows_not_below_min(cls, rows: int, info: ValidationInfo) -> int:
-        low = info.data.get("train_min_rows")
-        if low is not None and rows < low:
-            raise ValueError(f"must be at least train_min_rows ({low})")
-        return rows
+        return _not_below(rows, info, "train_min_rows")
 
     def for_asset(
         self, asset_class: str, overrides: dict | None = None, silent_period_min: float | None = None

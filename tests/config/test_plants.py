@@ -137,3 +137,24 @@ def test_cli_config_check_accepts_the_example():
     )
     assert proc.returncode == 0, proc.stderr
     assert "3 companies, 8 assets" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("detection", "field", "reason"),
+    [
+        (
+            {"train_min_rows": 100, "train_max_rows": 50},
+            "detection.train_max_rows",
+            "must be at least train_min_rows (100)",
+        ),
+        (
+            {"fleet": {"min_companies": 3, "min_assets": 2}},
+            "detection.fleet.min_assets",
+            "must be at least min_companies (3): each company brings an asset",
+        ),
+    ],
+)
+def test_a_maximum_below_its_minimum_names_both(detection, field, reason):
+    with pytest.raises(ConfigError) as info:
+        parse_plants({"companies": [], "detection": detection}, "plants.yaml")
+    assert info.value.field == field and reason in str(info.value)
