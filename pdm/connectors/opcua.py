@@ -24,7 +24,7 @@ from asyncua import Client, ua
 
 from pdm.access import crypto
 from pdm.config import EndpointConfig
-from pdm.connectors import security
+from pdm.connectors import history, security
 from pdm.connectors.asyncua_logs import quiet_lost_connection_tracebacks
 from pdm.connectors.base import ConnectorBase, Reading
 from pdm.errors import EndpointRefused, EndpointUnavailable
@@ -285,6 +285,48 @@ class OpcUaConnector(ConnectorBase):
             ts=ts or received,
             received_at=received,
         )
+
+    async def _history_chunk(self) -> int:
+        """Nodes per HistoryRead: the server's MaxNodesPerHistoryReadData when it says, and never more than a read."""
+        limit = getattr(self, "_history_nodes", None)
+        if limit is None:
+            try:
+                said = await self.client.get_node(history.MAX_NODES_PER_HISTORY_READ_NODE).read_value()
+            except (TimeoutError, OSError, ConnectionError):
+                raise
+            except ua.UaError:  # no OperationLimits, or no such limit: the read limit applies
+                said = 0
+            limit = min(int(said), self.max_nodes_per_read) if said else self.max_nodes_per_read
+            self._history_nodes: int | None = limit
+        return limit
+
+    async def historizing(self, node_ids: Sequence[str]) -> dict[str, bool]:
+        """Per node id: may this session read its history (``pdm.connectors.history.historizing``)?"""
+        client = self.client
+        try:
+            nodes = {n: self._node_or_fake(n) for n in node_ids}
+            return await history.historizing(client, nodes, chunk=await self._history_chunk())
+        except (TimeoutError, OSError, ConnectionError, ua.UaError) as exc:
+            await self.close()
+            raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None
+
+    async def read_history(
+        self, since: dict[str, float], until: float, *, max_values: int = history.DEFAULT_MAX_VALUES
+    ) -> history.HistoryResult:
+        """Raw history of each node id in ``since`` over ``(since[node], until]`` (``pdm.connectors.history.read_raw``).
+
+        A node without history, or refused, is in the result's ``failed`` with the reason; a lost
+        connection raises EndpointUnavailable, as ``read`` does.
+        """
+        client = self.client
+        try:
+            nodes = {n: self._node_or_fake(n) for n in since}
+            return await history.read_raw(
+                client, nodes, since, until, max_values=max_values, chunk=await self._history_chunk()
+            )
+        except (TimeoutError, OSError, ConnectionError, ua.UaError) as exc:
+            await self.close()
+            raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None
 
 
 def _first_certificate(chain: bytes) -> bytes:
