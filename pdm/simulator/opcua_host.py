@@ -1,5 +1,7 @@
 """The asyncua servers behind the simulated plant: build one per endpoint URL with its address
-space, write values with source timestamps, and stop them without hanging on vanished clients."""
+space, write values with source timestamps, keep a bounded history of them (so that a client
+that missed some can read them back with HistoryRead), and stop them without hanging on
+vanished clients."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ SERVER_STOP_S = 10.0
 Latest = dict[tuple[str, str], dict[str, float]]
 
 
-async def build_server(ep: Endpoint, latest: Latest) -> None:
+async def build_server(ep: Endpoint, latest: Latest, *, history_values: int = 0) -> None:
+    """A server for ``ep`` (not started); with ``history_values``, each variable keeps its last that many values."""
     server = Server()
     await server.init()
     server.set_endpoint(ep.url)
@@ -36,6 +39,18 @@ async def build_server(ep: Endpoint, latest: Latest) -> None:
     server.socket_address = (host, parsed.port or 4840)
     ep.server = server
     await _build_address_space(ep, latest)
+    if history_values > 0:
+        await historize(server, [nodeid for nodeid, *_ in ep.writes], history_values)
+
+
+async def historize(server: Server, nodeids: list[ua.NodeId], count: int) -> None:
+    """Keep each node's last ``count`` values in asyncua's in-memory history, readable by HistoryRead.
+
+    Bounded by count, not by age: asyncua ages values against the wall clock, and the plant stamps
+    them on its simulated clock, which may run hours ahead of it or start in the past.
+    """
+    for nodeid in nodeids:
+        await server.iserver.enable_history_data_change(server.get_node(nodeid), period=None, count=count)
 
 
 async def _namespace_indexes(ep: Endpoint) -> dict[str | int, int]:

@@ -27,6 +27,9 @@ __all__ = ["FaultNotApplicable", "SERVER_STOP_S", "SimClock", "SimulatedPlant"]
 log = logging.getLogger(__name__)
 
 _MAX_CATCH_UP = 50  # ticks replayed one by one after a stall; beyond that, one long step
+# Wall seconds of values each served node keeps for HistoryRead (a client back from an outage reads
+# what it missed): 120 s at the default 0.1 s tick is 1,200 values, about 0.3 MB per node.
+DEFAULT_HISTORY_S = 120.0
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -46,13 +49,18 @@ class SimulatedPlant:
         start: datetime | None = None,
         faults: list[FaultConfig] | None = None,
         source: str = "<plants>",
+        history_s: float = DEFAULT_HISTORY_S,
     ):
+        """``history_s``: each node's history covers that many wall seconds of ticks (0: no history)."""
         sim = plants.simulation
         self._speed = float(sim.speed if speed is None else speed)
         if not 0 < self._speed <= 10_000:
             raise ValueError(f"speed must be in (0, 10000], got {self._speed}")
         self._seed = sim.seed if seed is None else int(seed)
         self._tick_s = sim.tick_s
+        if history_s < 0:
+            raise ValueError(f"history_s must be >= 0, got {history_s}")
+        self._history_values = math.ceil(history_s / self._tick_s) if history_s else 0
         self._start = _as_utc(start or sim.start or datetime.now(UTC).replace(microsecond=0))
         self._classes = simulated_classes(plants)
         self._reset_models()
@@ -73,6 +81,11 @@ class SimulatedPlant:
     @property
     def clock(self) -> SimClock:
         return self._clock
+
+    @property
+    def history_values(self) -> int:
+        """Values each served node keeps for HistoryRead (0: none)."""
+        return self._history_values
 
     @property
     def urls(self) -> list[str]:
@@ -153,7 +166,7 @@ class SimulatedPlant:
         self._advance(0.0, 0.0)  # variables exist with a real value before the first tick
         try:
             for ep in self._endpoints.values():
-                await build_server(ep, self._latest)
+                await build_server(ep, self._latest, history_values=self._history_values)
                 await ep.server.start()
                 ep.running = True
         except BaseException:
