@@ -402,3 +402,23 @@ class EndpointHealth(Base):
     errors_last_hour: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     spool_rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Gap(Base):
+    """A stretch of data never stored: missed while an endpoint was unreachable and not backfilled.
+
+    ``tag_id`` None means every tag the endpoint feeds. ``start_ts``/``end_ts`` are epoch seconds
+    (the last value stored before, the first after, when known); ``reason`` says why the stretch
+    could not be read back (e.g. the server's status code name, "no history on this server").
+    """
+
+    __tablename__ = "gaps"
+    __table_args__ = (Index("ix_gaps_endpoint_start", "endpoint_id", "start_ts"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    tag_id: Mapped[int | None] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+    start_ts: Mapped[float] = mapped_column(Float)
+    end_ts: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[float] = mapped_column(Float)
