@@ -3,6 +3,11 @@
 Readings are counted where they are stored: raw while kept, then in the 1-minute aggregates
 retention folds them into (``pdm.storage.readings.stored_counts``), so an old period keeps its
 figure after its raw rows are gone.
+
+Gaps (``pdm.storage.gaps``: stretches an outage took that backfill could not read back) are
+counted beside it, per endpoint: how many were recorded in the period and for how long any of
+the endpoint's tags was missing. They do not change readings, expected or coverage: a gap is
+already missing from the readings, and this says where and why.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pdm.savings.periods import parse_period
+from pdm.storage.gaps import gap_time
 from pdm.storage.readings import first_stored, stored_counts
 from pdm.storage.tables import Endpoint, Tag
 
@@ -31,6 +37,7 @@ def _coverage(session: Session, company_id: int | None, period: str | None = Non
         stored_counts(session, by="endpoint", company_id=company_id, start=start, end=end) if start is not None else {}
     )
     oldest = first_stored(session, company_id=company_id)
+    gaps = gap_time(session, company_id=company_id, start=start, end=end)
     rows = []
     for ep, tags in session.execute(stmt):
         poll = float((ep.settings or {}).get("poll_interval_s") or 1.0)
@@ -50,6 +57,8 @@ def _coverage(session: Session, company_id: int | None, period: str | None = Non
                 "readings": received,
                 "expected": expected,
                 "coverage": min(1.0, received / expected) if expected else None,
+                "gaps": gaps.get(ep.id, (0, 0.0))[0],
+                "gap_s": gaps.get(ep.id, (0, 0.0))[1],
             }
         )
     return rows
@@ -79,6 +88,9 @@ def coverage(session: Session, *, company_id: int, period: str | None = None) ->
     endpoint's received counter. A value can only count once, so coverage is capped at 100 %;
     in subscribe mode unchanged values are not sent, and a low figure there means a quiet
     process as much as lost data. An endpoint with no data in the period has none.
+
+    ``gaps`` and ``gap_s``: the gaps recorded for the endpoint that overlap the period, and the
+    seconds of the period in which any of its tags was recorded as missing (overlaps counted once).
     """
     return _coverage(session, company_id, period)
 
