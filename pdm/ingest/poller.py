@@ -1,10 +1,18 @@
 """Per-endpoint ingest: connect, read a batch, store it; spool when the database blinks.
 
-Each endpoint has its own ``EndpointPoller`` so one server going down never stops the
-others. A poller that loses its server backs off (1 s doubling to the endpoint's
-``reconnect_max_delay_s``, jittered) and logs once when the endpoint goes down and once when it comes
-back, with the reason. A node that turns Bad is logged once by name (and once when it
-recovers); its reading is still stored with its status, and the other nodes are unaffected.
+Each endpoint has its own ``EndpointPoller``, polling on its own schedule (``run``), so one
+server going down, or one endpoint slower than its interval, never holds up the others. A
+poller that loses its server retries quickly at first, then backs off (doubling to the
+endpoint's ``reconnect_max_delay_s``, jittered) while the server stays away, and logs once when
+the endpoint goes down and once when it comes back, with the reason. A node that turns Bad is
+logged once by name (and once when it recovers); its reading is still stored with its status,
+and the other nodes are unaffected. One node may feed several tags: it is read once and stored
+for each.
+
+Readings the database cannot take go to the endpoint's spool. Once the database is back, live
+readings are written first and the spool is replayed behind them in bounded batches, each its
+own transaction, so a large spool never stalls polling and a batch leaves the spool only once
+it is committed.
 
 Health (readings/s, errors in the last hour) is counted in memory (``pdm.ingest.health``).
 """
@@ -15,7 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +32,7 @@ from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.errors import EndpointRefused, EndpointUnavailable
 from pdm.ingest.health import Health
-from pdm.ingest.spool import Spool
+from pdm.ingest.spool import DRAIN_BATCH_ROWS, Spool
 from pdm.storage.readings import READING_COLUMNS as COLUMNS
 from pdm.storage.readings import insert_reading_tuples
 from pdm.storage.session import DB_ERRORS
@@ -36,6 +44,8 @@ log = logging.getLogger(__name__)
 # when polls come faster; at the usual poll interval of 1 s every poll still commits at once.
 MIN_COMMIT_S = 0.25
 MAX_QUEUED_ROWS = 200_000  # beyond this a poll waits for the writer: memory stays bounded
+CLOSE_REPLAY_S = 5.0  # a closing poller replays its spool this long at most; the rest waits on disk
+SPOOL_RETRY_S = 1.0  # while the database is down, a replay is tried at most this often
 
 
 class Backoff:
@@ -44,10 +54,12 @@ class Backoff:
     Each wait is drawn between half and all of its step ("equal jitter"): the pollers of a
     plant whose network went down together do not all retry in the same instant, and no
     wait is ever longer than ``cap``, which bounds how long data stays away after a server
-    is back (the longest wait, plus one poll interval, plus one connect).
+    is back (the longest wait, plus one poll interval, plus one connect). The first steps are
+    short: a server that restarts in a few seconds is read again within a fraction of its
+    downtime, and the wait grows only while it stays away.
     """
 
-    def __init__(self, cap: float, *, first: float = 1.0, rng: Callable[[], float] = random.random):
+    def __init__(self, cap: float, *, first: float = 0.25, rng: Callable[[], float] = random.random):
         self.cap, self.first, self.rng = cap, min(first, cap), rng
         self.delay = self.first  # the next step
 
@@ -66,7 +78,7 @@ class EndpointPoller:
         endpoint_id: int,
         name: str,
         config: EndpointConfig,
-        tags: dict[str, int],
+        tags: Mapping[str, int | Sequence[int]],
         sessions: sessionmaker[Session],
         spool: Spool,
         connector_factory: Callable[[EndpointConfig], Connector] = make_connector,
@@ -74,8 +86,9 @@ class EndpointPoller:
         self.endpoint_id = endpoint_id
         self.name = name
         self.config = config
-        self.tags = tags  # node_id -> tag_id
-        self.node_ids = list(tags)
+        # node_id -> the tags it feeds (usually one; a header pressure may feed two pumps' models)
+        self.tags: dict[str, tuple[int, ...]] = {n: (t,) if isinstance(t, int) else tuple(t) for n, t in tags.items()}
+        self.node_ids = list(self.tags)
         self.sessions = sessions
         self.spool = spool
         self.connector = connector_factory(config)
@@ -92,22 +105,58 @@ class EndpointPoller:
         self._writer: asyncio.Future | None = None
         self._hurry = asyncio.Event()
         self._last_commit = 0.0
-        self._spool_size, self._spool_rows = 0, 0
+        self._next_replay = 0.0
+        self.replay_batch_rows = DRAIN_BATCH_ROWS
+        self._closing = False
+        self._stop = asyncio.Event()
         self._last_ts: dict[int, float] = {}  # tag_id -> source time of the last value taken
+        self.polls = 0
+        self.overruns = 0  # polls that took longer than poll_interval_s
+        self._overrunning = False
 
     def spool_rows(self) -> int:
-        """Rows waiting in the spool; counted again (from disk) only when its size changed."""
-        size = self.spool.size_bytes()
-        if size != self._spool_size:
+        """Rows waiting in the spool (kept in memory by the spool: never read from disk here)."""
+        return self.spool.rows
+
+    async def run(self) -> None:
+        """Poll every ``poll_interval_s`` until ``stop``; a poll that overruns its slot is followed at once
+        by the next one (missed slots are skipped, not made up in a burst), and the overrun is logged."""
+        interval = self.config.poll_interval_s
+        slot = time.monotonic()
+        while not self._stop.is_set():
+            started = time.monotonic()
             try:
-                self._spool_rows = len(self.spool) if size else 0
-                self._spool_size = size
-            except (OSError, ValueError):  # a segment being written or drained right now: next time
+                await self.poll_once()
+            except Exception:  # an unforeseen failure of one poll must not end this endpoint's polling
+                log.exception("endpoint %s: poll failed", self.name)
+                self.health.error("poll failed: see the worker log")
+            self._measure(time.monotonic() - started, interval)
+            slot = max(slot + interval, time.monotonic())
+            try:
+                await asyncio.wait_for(self._stop.wait(), slot - time.monotonic())
+            except TimeoutError:
                 pass
-        return self._spool_rows
+
+    def _measure(self, took: float, interval: float) -> None:
+        self.polls += 1
+        late = took > interval
+        self.overruns += late
+        if late and not self._overrunning:
+            log.warning(
+                "endpoint %s: a poll took %.2f s, longer than poll_interval_s %g s: polling as fast as it can",
+                self.name,
+                took,
+                interval,
+            )
+        self._overrunning = late
+
+    async def stop(self) -> None:
+        """End ``run`` after the poll under way (if any)."""
+        self._stop.set()
 
     async def poll_once(self) -> int:
         """One poll: returns how many readings were taken (stored or spooled)."""
+        self._kick_replay()
         if time.monotonic() < self.next_attempt:
             return 0
         try:
@@ -129,12 +178,18 @@ class EndpointPoller:
         if self._queued_rows >= MAX_QUEUED_ROWS:
             self._hurry.set()
             await self._writer
-        taken = sum(1 for r in readings if r.node_id in self.tags)
+        taken = sum(len(self.tags.get(r.node_id, ())) for r in readings)
         self.health.readings(taken)
         return taken
 
+    def _kick_replay(self) -> None:
+        """Start the writer for the spool alone (no live rows: the server may be the one that is down)."""
+        if self.spool.rows and not self._closing and (self._writer is None or self._writer.done()):
+            if time.monotonic() >= self._next_replay:
+                self._writer = asyncio.ensure_future(self._write_queued())
+
     async def _write_queued(self) -> None:
-        while self._queue:
+        while self._queue or self._replay_due():
             wait = self._last_commit + MIN_COMMIT_S - time.monotonic()
             if wait > 0 and not self._hurry.is_set():
                 try:
@@ -142,9 +197,21 @@ class EndpointPoller:
                 except TimeoutError:
                     pass
             batches, self._queue, self._queued_rows = self._queue, [], 0
-            await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
+            if batches:
+                await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
+            if self._replay_due():  # live rows first: the spool goes behind them, a bounded batch at a time
+                await asyncio.to_thread(self._replay_some)
             self._last_commit = time.monotonic()
         self._hurry.clear()
+
+    def _replay_due(self) -> bool:
+        # Not while a flush waits (it waits for the live rows, not for a long replay), nor while closing:
+        # a spool left over is replayed by the next poll, or by the next holder of the endpoint.
+        return (
+            bool(self.spool.rows)
+            and not (self._closing or self._hurry.is_set())
+            and time.monotonic() >= self._next_replay
+        )
 
     async def flush(self) -> None:
         """Wait until every batch taken so far is committed (or spooled)."""
@@ -170,39 +237,65 @@ class EndpointPoller:
         tags, last = self.tags, self._last_ts
         rows = []
         for r in readings:
-            tag_id = tags.get(r.node_id)
-            if tag_id is not None and last.get(tag_id) != r.ts:
-                last[tag_id] = r.ts
-                rows.append((tag_id, r.ts, r.value, r.quality, r.received_at))
+            for tag_id in tags.get(r.node_id, ()):
+                if last.get(tag_id) != r.ts:
+                    last[tag_id] = r.ts
+                    rows.append((tag_id, r.ts, r.value, r.quality, r.received_at))
         return rows
 
-    def _write(self, session: Session, rows: list[tuple]) -> None:
+    def _write(self, session: Session, rows: list[tuple], *, live: bool = True) -> None:
         if not rows:
             return
         insert_reading_tuples(session, rows)
-        values = {"last_read_at": max(r[4] for r in rows), "readings_total": Endpoint.readings_total + len(rows)}
-        if self.state == "UP":  # spooled rows replayed while the server is down must not say UP
-            values.update(state="UP", last_error=None)
+        values: dict = {"readings_total": Endpoint.readings_total + len(rows)}
+        if live:  # replayed rows are older than what was read since: they say nothing of the last read
+            values["last_read_at"] = max(r[4] for r in rows)
+            if self.state == "UP":
+                values.update(state="UP", last_error=None)
         session.execute(update(Endpoint).where(Endpoint.id == self.endpoint_id).values(**values))
 
-    def _store(self, rows: list[dict]) -> None:
+    def _replay_some(self) -> None:
+        """Replay one bounded batch of the spool in its own transaction; it leaves the spool once committed."""
+        batch = self.spool.peek(self.replay_batch_rows)
+        if batch is None:
+            return
         try:
             with self.sessions.begin() as session:
-                # Spooled rows are older than these: write them first so order is kept.
-                self.spool.drain(lambda old: self._write(session, [tuple(r[c] for c in COLUMNS) for r in old]))
+                self._write(session, [tuple(r[c] for c in COLUMNS) for r in batch.rows], live=False)
+        except DB_ERRORS as exc:
+            self._database_down(exc)
+            return
+        self.spool.commit(batch)
+        if not self.spool.rows:
+            log.warning("endpoint %s: spool replayed", self.name)
+
+    def _database_down(self, exc: Exception) -> None:
+        self._next_replay = time.monotonic() + SPOOL_RETRY_S
+        self.health.error(f"database: {str(exc).splitlines()[0]}")
+        if self.db_up:
+            log.warning(
+                "database unavailable for endpoint %s, spooling readings: %s", self.name, str(exc).splitlines()[0]
+            )
+        self.db_up = False
+
+    def _store(self, rows: list[tuple]) -> None:
+        if not rows:  # values read again unchanged: nothing to write, and nothing learnt of the database
+            return
+        try:
+            with self.sessions.begin() as session:
                 self._write(session, rows)
         except DB_ERRORS as exc:
             self.spool.append([dict(zip(COLUMNS, r)) for r in rows])
-            self.health.error(f"database: {str(exc).splitlines()[0]}")
-            if self.db_up:
-                log.warning(
-                    "database unavailable for endpoint %s, spooling readings: %s", self.name, str(exc).splitlines()[0]
-                )
-            self.db_up = False
+            self._database_down(exc)
             return
         if not self.db_up:
-            log.warning("database back for endpoint %s, spool drained", self.name)
+            log.warning(
+                "database back for endpoint %s; replaying %d spooled readings behind the live ones",
+                self.name,
+                self.spool.rows,
+            )
         self.db_up = True
+        self._next_replay = 0.0
         self.stored += len(rows)
 
     async def _went_down(self, reason: str) -> None:
@@ -236,7 +329,14 @@ class EndpointPoller:
             pass
 
     async def close(self) -> None:
+        """Write what was read and close; a spool left over stays on disk for the next holder's replay."""
+        self._stop.set()
         try:
             await self.flush()
+            self._closing = True
+            deadline = time.monotonic() + CLOSE_REPLAY_S
+            while self.spool.rows and self.db_up and time.monotonic() < deadline:
+                await asyncio.to_thread(self._replay_some)
         finally:
+            self._closing = True
             await self.connector.close()

@@ -219,3 +219,134 @@ async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tm
     await server.stop()
     messages = [r.getMessage() for r in caplog.records if r.name == "pdm.ingest.poller"]
     assert sum("down" in m for m in messages) == 1 and sum("back up" in m for m in messages) == 1
+
+
+def _shared_node_plant(sessions, server):
+    """One header-pressure node feeding a tag of each of two pumps, plus a node of its own for each."""
+    nodes = [
+        {"node_id": server.node_ids[0], "tag": "header_pressure", "asset": "P-1"},
+        {"node_id": server.node_ids[0], "tag": "header_pressure", "asset": "P-2"},
+        {"node_id": server.node_ids[1], "tag": "flow", "asset": "P-1"},
+        {"node_id": server.node_ids[2], "tag": "flow", "asset": "P-2"},
+    ]
+    cfg = parse_plants(
+        {
+            "companies": [
+                {
+                    "id": "acme",
+                    "sites": [
+                        {
+                            "id": "s",
+                            "assets": [
+                                {"id": "P-1", "asset_class": "centrifugal_pump"},
+                                {"id": "P-2", "asset_class": "centrifugal_pump"},
+                            ],
+                            "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    with sessions.begin() as s:
+        apply_plants(s, cfg)
+        ep = list_endpoints(s, company_id=1)[0]
+        tags: dict[str, list[int]] = {}
+        for t in list_tags(s, company_id=1):
+            tags.setdefault(t.node_id, []).append(t.id)
+        return ep.id, EndpointConfig.model_validate(ep.settings), tags
+
+
+async def test_a_node_shared_by_two_tags_is_read_once_and_stored_for_each(sessions, opcua_server, tmp_path):
+    ep_id, config, tags = _shared_node_plant(sessions, opcua_server)
+    assert len(tags[opcua_server.node_ids[0]]) == 2
+    poller = EndpointPoller(
+        endpoint_id=ep_id,
+        name="acme/plc",
+        config=config,
+        tags=tags,
+        sessions=sessions,
+        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
+    )
+    assert sorted(poller.node_ids) == sorted(opcua_server.node_ids[:3])  # three nodes read
+    assert await poller.poll_once() == 4  # four readings taken
+    await opcua_server.variables[0].write_value(6.5)
+    assert await poller.poll_once() == 4
+    await poller.close()
+    with sessions() as s:
+        per_tag = s.execute(
+            select(Tag.asset_id, Tag.name, func.count(), func.max(Reading.value))
+            .join(Reading, Reading.tag_id == Tag.id)
+            .group_by(Tag.asset_id, Tag.name)
+        ).all()
+    header = [(n, v) for _, name, n, v in per_tag if name == "header_pressure"]
+    assert header == [(2, 6.5), (2, 6.5)]  # both pumps' tags, both values
+    assert sorted(n for _, name, n, _ in per_tag if name == "flow") == [1, 1]  # unchanged: stored once
+
+
+async def test_a_large_spool_is_replayed_behind_live_readings_in_bounded_transactions(
+    sessions, opcua_server, tmp_path, caplog
+):
+    poller = _poller(sessions, opcua_server, tmp_path)
+    tag = next(iter(poller.tags.values()))[0]
+    old = [{"tag_id": tag, "ts": float(i), "value": 1.0, "quality": 0, "received_at": 1.0} for i in range(5000)]
+    for start in range(0, 5000, 500):
+        poller.spool.append(old[start : start + 500])
+    poller.replay_batch_rows = 1000
+    transactions: list[int] = []
+    replay = poller._replay_some
+
+    def counted():
+        before = poller.spool.rows
+        replay()
+        transactions.append(before - poller.spool.rows)
+
+    poller._replay_some = counted
+    for var in opcua_server.variables:
+        await var.write_value(2000.0)
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
+        assert await poller.poll_once() == 20
+        await asyncio.sleep(0)  # the writer starts
+        for _ in range(400):
+            if not poller.spool.rows:
+                break
+            await asyncio.sleep(0.02)
+    with sessions() as s:
+        live = s.execute(select(func.count()).select_from(Reading).where(Reading.value == 2000.0)).scalar_one()
+        ep = s.get(Endpoint, poller.endpoint_id)
+    await poller.close()
+    assert live == 20 and poller.spool.rows == 0 and _count(sessions) == 5000 + 20
+    assert transactions == [1000] * 5  # bounded: five transactions of 1,000, after the live rows
+    assert ep.last_read_at > 1000  # replayed rows (received_at 1.0) did not move the last read back
+    assert "spool replayed" in caplog.text
+
+
+async def test_each_endpoint_polls_on_its_own_and_a_slow_one_is_measured(sessions, opcua_server, tmp_path, caplog):
+    from tests.helpers.netem import NetemProxy
+
+    proxy = await NetemProxy(opcua_server.port).start()
+    proxy.latency_s = 0.15  # every read waits 0.3 s: longer than the 0.1 s poll interval
+    fast = _poller(sessions, opcua_server, tmp_path / "fast")
+    fast.config = fast.config.model_copy(update={"poll_interval_s": 0.1})
+    slow_config = fast.config.model_copy(update={"endpoint_url": proxy.url(), "request_timeout_s": 5})
+    slow = EndpointPoller(
+        endpoint_id=fast.endpoint_id,
+        name="acme/slow",
+        config=slow_config,
+        tags=fast.tags,
+        sessions=sessions,
+        spool=Spool(tmp_path / "slow", max_bytes=10_000_000),
+    )
+    with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
+        tasks = [asyncio.ensure_future(p.run()) for p in (fast, slow)]
+        await asyncio.sleep(5)
+        for p in (fast, slow):
+            await p.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    await fast.close()
+    await slow.close()
+    await proxy.stop()
+    assert fast.polls >= 15 and fast.overruns <= fast.polls // 3  # the slow endpoint never held it up
+    assert slow.polls >= 2 and slow.overruns >= 2
+    overrun_lines = [r.getMessage() for r in caplog.records if "longer than poll_interval_s" in r.getMessage()]
+    assert len([m for m in overrun_lines if "acme/slow" in m]) == 1  # said once while it lasts
