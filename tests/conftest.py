@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from pdm.config import PlantConfig, parse_plants
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade
+from tests.helpers.pgcluster import PgCluster
 from tests.helpers.plants import plant_dict
 from tests.helpers.servers import OpcUaTestServer
 
@@ -55,6 +56,17 @@ def postgres_url():
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of the test's own, which it may stop and start (runs where PostgreSQL tests do)."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"{PG_ENV} not set")
+    cluster = PgCluster().init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -84,6 +84,20 @@ def acquire(session: Session, *, endpoint_id: int, worker_id: str, ttl: float, n
     return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1
 
 
+def take_over(session: Session, *, from_worker: str, worker_id: str, ttl: float, now: float | None = None) -> None:
+    """Take every lease of a worker known to be dead (its spool folder's lock is free: see
+    ``pdm.ingest.assignment``) at once, rather than waiting ``ttl`` for them to expire, and drop
+    it from the registry so the fair shares are computed without it."""
+    now = time.time() if now is None else now
+    session.execute(
+        update(EndpointLease)
+        .where(EndpointLease.worker_id == from_worker)
+        .values(worker_id=worker_id, acquired_at=now, heartbeat_at=now, expires_at=now + ttl),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(delete(IngestWorker).where(IngestWorker.worker_id == from_worker))
+
+
 def renew(session: Session, *, worker_id: str, ttl: float, now: float | None = None) -> set[int]:
     """Extend every lease this worker holds; returns the endpoints it still holds.
 

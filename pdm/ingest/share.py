@@ -10,6 +10,12 @@ Spool files are per host and per worker (``var/spool/<worker id>/<endpoint id>/`
 holds a lock on its folder for its lifetime, so a folder whose lock is free belongs to a dead
 worker: any worker on the same host drains it into the database (readings are keyed by tag
 and time, so nothing is stored twice) and removes it.
+
+Beside its spool each worker keeps the last assignment it polled (``assignment.json``: the
+endpoints, their settings and node→tag maps). A worker started while the database is down
+adopts the assignments of the dead workers of its host (``pdm.ingest.assignment``) and polls
+them from its first tick, spooling; once the database is back it takes those leases over from
+the dead worker and carries on with the same pollers, so a restart during an outage loses nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +26,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.config import EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
 from pdm.errors import PdmError
-from pdm.ingest import leases
+from pdm.ingest import assignment, leases
 from pdm.ingest.health import save_health
 from pdm.ingest.poller import EndpointPoller
 from pdm.ingest.spool import Spool
@@ -43,26 +46,22 @@ from pdm.storage.tables import Company, Endpoint, Tag
 
 log = logging.getLogger(__name__)
 POLLER_STOP_S = 15.0  # a stop must end: a poller that overruns is logged by name and left behind
-LOCK_FILE = ".lock"
-
-
-class Jobs(Protocol):
-    """What the share needs of the worker's scheduler (``pdm.runtime.job_guard.GuardedJobs``)."""
-
-    def add(self, func: Callable, trigger: str, *, id: str, **kwargs: Any) -> None: ...
-
-    def remove(self, job_id: str) -> None: ...
+LOCK_FILE = assignment.LOCK_FILE
 
 
 class EndpointShare:
-    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, jobs: Jobs, worker_id: str):
+    def __init__(self, *, sessions: sessionmaker[Session], settings: Settings, worker_id: str):
         self.sessions = sessions
         self.settings = settings
-        self.jobs = jobs  # the worker's: its stop waits for a poll under way
         self.worker_id = worker_id
         self.spool_root = Path(settings.var_dir) / "spool"
         self.pollers: dict[int, EndpointPoller] = {}
+        self._tasks: dict[int, asyncio.Future] = {}  # each poller's own loop (EndpointPoller.run)
+        self._adopted: assignment.Adopted | None = None  # dead workers' endpoints polled while the database is down
+        self._planned = False  # a plan has gone through since this worker started
+        self._adoption_tried = False
         self._companies: dict[int, int] = {}  # endpoint id -> company id, for health rows
+        self._settings: dict[int, dict] = {}  # endpoint id -> its stored settings, for assignment.json
         # What each poller was built from (settings, node→tag map): a change rebuilds it.
         self._signatures: dict[int, tuple] = {}
         self._lock_fd: int | None = None
@@ -99,6 +98,7 @@ class EndpointShare:
             health = {i: self._health_row(i, p) for i, p in self.pollers.items()}
             try:
                 stop, release, start = await asyncio.to_thread(self._plan, health)
+                self._planned = True
                 for endpoint_id in stop:
                     await self._stop_poller(endpoint_id)
                 if release:
@@ -107,30 +107,65 @@ class EndpointShare:
             except DB_ERRORS as exc:  # unrenewed leases expire by themselves; the next tick says what is ours
                 if self._db_up:
                     log.warning(
-                        "worker %s cannot renew its leases (pollers keep spooling): %s",
+                        "worker %s cannot reach the database%s: %s",
                         self.worker_id,
+                        " (its pollers keep spooling)" if self.pollers else "",
                         str(exc).splitlines()[0],
                     )
                 self._db_up = False
+                if not self._planned and not self._adoption_tried:
+                    self._adoption_tried = True
+                    self._adopt(await asyncio.to_thread(assignment.adopt, self.spool_root, self.worker_id))
                 return
             self._db_up = True
             for endpoint_id, (signature, poller) in start.items():
-                self._signatures[endpoint_id] = signature
-                self.pollers[endpoint_id] = poller
-                self.jobs.add(
-                    poller.poll_once,
-                    "interval",
-                    seconds=poller.config.poll_interval_s,
-                    id=f"poll:{endpoint_id}",
-                    next_run_time=datetime.now(UTC),
-                )
-                log.info(
-                    "worker %s polling endpoint %s every %.3g s",
-                    self.worker_id,
-                    poller.name,
-                    poller.config.poll_interval_s,
-                )
+                self._start_poller(endpoint_id, signature, poller)
+            if self._adopted is not None:  # its leases are ours now (see _plan): its folder's spool can be replayed
+                self._adopted.release()
+                self._adopted = None
+            await asyncio.to_thread(self._save_assignment)
             await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
+
+    def _start_poller(self, endpoint_id: int, signature: tuple, poller: EndpointPoller) -> None:
+        self._signatures[endpoint_id] = signature
+        self.pollers[endpoint_id] = poller
+        self._tasks[endpoint_id] = asyncio.ensure_future(poller.run())
+        log.info(
+            "worker %s polling endpoint %s every %.3g s", self.worker_id, poller.name, poller.config.poll_interval_s
+        )
+
+    def _adopt(self, adopted: assignment.Adopted) -> None:
+        """The database is down and this worker has polled nothing yet: poll what dead workers of this host did."""
+        if not adopted.endpoints:
+            adopted.release()
+            log.warning(
+                "worker %s: database unreachable and no earlier assignment on this host: waiting for the database",
+                self.worker_id,
+            )
+            return
+        self._adopted = adopted
+        for item in adopted.endpoints:
+            poller = self._make_poller(item.endpoint_id, item.name, item.company_id, item.settings, item.tags)
+            self._start_poller(item.endpoint_id, item.signature, poller)
+        log.warning(
+            "worker %s: database unreachable; polling the %d endpoints worker(s) %s held on this host, spooling",
+            self.worker_id,
+            len(adopted.endpoints),
+            ", ".join(adopted.workers),
+        )
+
+    def _save_assignment(self) -> None:
+        items = [
+            assignment.Assigned(
+                endpoint_id=i,
+                name=p.name,
+                company_id=self._companies[i],
+                settings=self._settings[i],
+                tags={n: list(t) for n, t in p.tags.items()},
+            )
+            for i, p in self.pollers.items()
+        ]
+        assignment.save(self.spool_root / self.worker_id, items)
 
     def _in_tx(self, fn, **kwargs):
         with self.sessions.begin() as session:
@@ -141,6 +176,9 @@ class EndpointShare:
         ttl = self.settings.lease_ttl_s
         with self.sessions.begin() as session:
             leases.heartbeat(session, worker_id=self.worker_id, ttl=ttl)
+            if self._adopted is not None:  # we hold the dead workers' folder locks: their leases are ours
+                for dead in self._adopted.workers:
+                    leases.take_over(session, from_worker=dead, worker_id=self.worker_id, ttl=ttl)
             held = leases.renew(session, worker_id=self.worker_id, ttl=ttl)
             save_health(session, [row for i, row in health.items() if i in held])
             wanted = {e.id: e for e in endpoints_to_poll(session)}
@@ -182,14 +220,26 @@ class EndpointShare:
         return {i: frozenset(m) for i, m in maps.items()}
 
     def _poller_for(self, session: Session, endpoint) -> EndpointPoller:
-        config = validate_model(EndpointConfig, {**endpoint.settings, "nodes": []}, f"endpoint {endpoint.name}")
-        tags = dict(session.execute(select(Tag.node_id, Tag.id).where(Tag.endpoint_id == endpoint.id)).all())
-        spool = Spool(self.spool_root / self.worker_id / str(endpoint.id), max_bytes=self.settings.spool_max_bytes)
+        tags: dict[str, list[int]] = {}
+        for node_id, tag_id in session.execute(
+            select(Tag.node_id, Tag.id).where(Tag.endpoint_id == endpoint.id).order_by(Tag.id)
+        ):
+            tags.setdefault(node_id, []).append(tag_id)  # one node may feed several tags
         company = session.get(Company, endpoint.company_id)
-        self._companies[endpoint.id] = endpoint.company_id
+        return self._make_poller(
+            endpoint.id, f"{company.slug}/{endpoint.name}", endpoint.company_id, dict(endpoint.settings), tags
+        )
+
+    def _make_poller(
+        self, endpoint_id: int, name: str, company_id: int, settings: dict, tags: dict[str, list[int]]
+    ) -> EndpointPoller:
+        config = validate_model(EndpointConfig, {**settings, "nodes": []}, f"endpoint {name}")
+        spool = Spool(self.spool_root / self.worker_id / str(endpoint_id), max_bytes=self.settings.spool_max_bytes)
+        self._companies[endpoint_id] = company_id
+        self._settings[endpoint_id] = settings
         return EndpointPoller(
-            endpoint_id=endpoint.id,
-            name=f"{company.slug}/{endpoint.name}",
+            endpoint_id=endpoint_id,
+            name=name,
             config=config,
             tags=tags,
             sessions=self.sessions,
@@ -209,7 +259,11 @@ class EndpointShare:
     async def _stop_poller(self, endpoint_id: int) -> None:
         poller = self.pollers.pop(endpoint_id)
         self._signatures.pop(endpoint_id, None)
-        self.jobs.remove(f"poll:{endpoint_id}")
+        task = self._tasks.pop(endpoint_id, None)
+        await poller.stop()
+        if task is not None:
+            await bounded(asyncio.shield(task), POLLER_STOP_S, f"the poll under way of endpoint {poller.name}")
+            task.cancel()
         await bounded(poller.close(), POLLER_STOP_S, f"endpoint {poller.name}")
         log.info("worker %s stopped polling endpoint %s", self.worker_id, poller.name)
 
@@ -223,6 +277,9 @@ class EndpointShare:
                 await asyncio.to_thread(self._in_tx, leases.leave)
             except DB_ERRORS as exc:  # the leases expire by themselves
                 log.warning("worker %s could not give its endpoints back: %s", self.worker_id, str(exc).splitlines()[0])
+            if self._adopted is not None:
+                self._adopted.release()
+                self._adopted = None
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # frees the folder: a spool left in it is replayed by the next worker here
                 self._lock_fd = None

@@ -68,7 +68,7 @@ class Worker:
         self.failures = FailureLog(log)
         self.jobs = GuardedJobs(self.scheduler, self.failures)
         self.share = (
-            EndpointShare(sessions=self.sessions, settings=settings, jobs=self.jobs, worker_id=self.worker_id)
+            EndpointShare(sessions=self.sessions, settings=settings, worker_id=self.worker_id)
             if role in ("ingest", "all")
             else None
         )
@@ -164,8 +164,16 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises SchedulerBusy if another scheduler leads and ``wait`` is off."""
         if self.leader and not self.wait:
-            self.leader.require()  # before anything starts: a refused worker leaves nothing behind
-            self.leading = True
+            try:
+                self.leader.require()  # before anything starts: a refused worker leaves nothing behind
+                self.leading = True
+            except DB_ERRORS as exc:
+                # Whether another scheduler leads cannot be known yet: ingest starts (its pollers spool)
+                # and the scheduler waits for the database like a standby.
+                log.warning(
+                    "database unreachable at start (%s): ingest starts, the scheduler waits for the database",
+                    str(exc).splitlines()[0],
+                )
         self.scheduler.start()
         try:
             if self.share:

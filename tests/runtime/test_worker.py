@@ -335,11 +335,8 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
     """A dead worker's spool is stored by a live one on the same host; a live worker's spool is left alone."""
     import fcntl
 
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from pdm.ingest.share import LOCK_FILE, EndpointShare
     from pdm.ingest.spool import Spool
-    from pdm.runtime.job_guard import GuardedJobs
 
     endpoints = _share_plant(sessions, opcua_server, 2)
     (first, tags_1), (_, tags_2) = sorted(endpoints.items())
@@ -364,7 +361,6 @@ def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sess
         share = EndpointShare(
             sessions=sessions,
             settings=Settings(database_url=db_url, var_dir=tmp_path),
-            jobs=GuardedJobs(AsyncIOScheduler()),
             worker_id="hosta-3-me",
         )
         assert share.drain_orphan_spools(polling={first}) == 8  # ours is kept while its poller runs
@@ -491,7 +487,7 @@ async def test_unreachable_database_is_logged_once_and_nothing_stops(tmp_path, c
         await task
     engine.dispose()
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("cannot renew its leases" in m for m in messages) == 1
+    assert sum(m.startswith("worker ") and "cannot reach the database: " in m for m in messages) == 1
     assert sum("standby cannot reach the database" in m for m in messages) == 1
     assert any("could not give its endpoints back" in m for m in messages)
     assert not worker.leading and worker.pollers == {}
@@ -663,3 +659,33 @@ def test_a_class_whose_fleet_model_cannot_be_trained_does_not_stop_the_next_clas
     assert fleets == [("centrifugal_pump", 1)]  # trained after air_compressor failed, kept the second time
     failed = _warnings(caplog, "fleet model for class air_compressor")
     assert len(failed) == 1 and "KeyError: 'freq_s'" in failed[0]
+
+
+async def test_worker_of_both_roles_started_while_the_database_is_down_keeps_running(tmp_path, caplog):
+    """It cannot know whether another scheduler leads: ingest starts, the scheduler waits like a standby."""
+    import logging
+
+    from pdm.runtime.worker import Worker
+    from pdm.storage.session import make_engine
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    engine = make_engine(url, pool_pre_ping=False)
+    worker = Worker(
+        engine=engine,
+        settings=Settings(database_url=url, var_dir=tmp_path, leader_retry_s=0.2, **FAST),
+        detection=DetectionConfig(),
+        role="all",
+    )
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING):
+        run = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(1.5)
+        assert not run.done()  # it used to exit at once with the database error
+        stop.set()
+        await asyncio.wait_for(run, 30)
+    engine.dispose()
+    text = caplog.text
+    assert "database unreachable at start" in text
+    assert "no earlier assignment on this host" in text  # nothing to poll yet: it says so, once
+    assert text.count("no earlier assignment") == 1
+    assert not worker.leading
