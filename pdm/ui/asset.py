@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.alerts.rules import list_alerts
 from pdm.storage.catalog import list_assets
 from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
+from pdm.storage.gaps import GapRow, gaps_for_asset
 from pdm.storage.tables import Alert, Asset, Site
 from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
 from pdm.ui.model_card import render_model
@@ -117,7 +118,13 @@ def _telemetry(session: Session, company: CompanyRef, asset: Asset) -> None:
     if end is None:
         st.info(f"No readings stored for {asset.name or asset.slug}")
         return
-    telemetry_chart(chart_series(session, company_id=company.id, asset_id=asset.id, start=end - RANGES[label], end=end))
+    start = end - RANGES[label]
+    gaps = gaps_for_asset(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
+    telemetry_chart(
+        chart_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end),
+        gaps=gaps,
+        shown=(start, end),
+    )
 
 
 def level_caption(readings: pd.DataFrame) -> str:
@@ -135,8 +142,29 @@ def _times(ts: pd.Series) -> pd.Series:
     return pd.to_datetime(ts, unit="s", utc=True)
 
 
-def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -> None:
-    """One small chart per sensor with its own y scale (units differ); the normal range shaded when known.
+def gaps_caption(gaps: list[GapRow], shown: tuple[float, float] | None = None) -> str:
+    """What the grey spans are: how many stretches were never stored, for how long in all (within the range
+    shown), and why."""
+    lo, hi = shown if shown is not None else (float("-inf"), float("inf"))
+    distinct = {g.id: g for g in gaps}.values()
+    seconds = sum(max(0.0, min(g.end_ts, hi) - max(g.start_ts, lo)) for g in distinct)
+    reasons = ", ".join(dict.fromkeys(g.reason or "unknown" for g in gaps))
+    spans = len(distinct)
+    return (
+        f"Grey: data never stored ({spans} gap{'s' if spans != 1 else ''}, {seconds / 60:.1f} min in all, "
+        f"not backfilled after an outage): {reasons}."
+    )
+
+
+def telemetry_chart(
+    readings: pd.DataFrame,
+    sensors: list[dict] | None = None,
+    *,
+    gaps: list[GapRow] | None = None,
+    shown: tuple[float, float] | None = None,
+) -> None:
+    """One small chart per sensor with its own y scale (units differ); the normal range shaded when known,
+    and the stretches recorded as gaps (never stored) shaded grey, cut to ``shown`` (start, end).
 
     Separate charts, not a Vega-Lite facet: a faceted chart has a fixed width and overflows a phone
     screen, while a plain chart takes its container's width.
@@ -149,6 +177,9 @@ def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -
     if "level" in df:
         st.caption(level_caption(df))
     ranges = {s["tag"]: (s["low"], s["high"]) for s in sensors or [] if "low" in s and "high" in s}
+    spans = _gap_spans(gaps or [], shown)
+    if gaps:
+        st.caption(gaps_caption(gaps, shown))
     x, y = alt.X("time:T", title=None), alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     for tag, part in df.groupby("tag", sort=False):
         line = alt.Chart(part).mark_line().encode(x=x, y=y, tooltip=["tag", "time:T", "value:Q"])
@@ -163,7 +194,33 @@ def telemetry_chart(readings: pd.DataFrame, sensors: list[dict] | None = None) -
                 .encode(x=x, y="low:Q", y2="high:Q")
             )
             chart = alt.layer(band, chart)
+        if str(tag) in spans:
+            shade = (
+                alt.Chart(spans[str(tag)])
+                .mark_rect(opacity=0.25, color="grey")
+                .encode(x="start:T", x2="end:T", tooltip=["reason", "start:T", "end:T"])
+            )
+            chart = alt.layer(shade, chart)
         st.altair_chart(chart.properties(title=str(tag), height=160), width="stretch")
+
+
+def _gap_spans(gaps: list[GapRow], shown: tuple[float, float] | None) -> dict[str, pd.DataFrame]:
+    """Per tag name: its gaps' start, end (cut to the range shown) and reason, as chart data."""
+    lo, hi = shown if shown is not None else (float("-inf"), float("inf"))
+    by_tag: dict[str, list[tuple[float, float, str]]] = {}
+    for g in gaps:
+        if g.tag is not None:
+            by_tag.setdefault(g.tag, []).append((max(g.start_ts, lo), min(g.end_ts, hi), g.reason))
+    return {
+        tag: pd.DataFrame(
+            {
+                "start": _times(pd.Series([p[0] for p in parts])),
+                "end": _times(pd.Series([p[1] for p in parts])),
+                "reason": [p[2] for p in parts],
+            }
+        )
+        for tag, parts in by_tag.items()
+    }
 
 
 def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
