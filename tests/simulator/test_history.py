@@ -38,20 +38,25 @@ async def test_each_node_keeps_its_last_values_stamped_on_the_sim_clock():
             nodes = await _nodes(client)
             assert await history.historizing(client, nodes) == dict.fromkeys(nodes, True)
             current = await client.uaclient.read_attributes(list(nodes.values()), ua.AttributeIds.Value)
-            got = await history.read_raw(
-                client, nodes, dict.fromkeys(nodes, START.timestamp() - 1), plant.clock.now() + 3600
-            )
+            served = {(dv.SourceTimestamp.timestamp(), dv.Value.Value) for dv in current}
+            for _ in range(25):  # the server files a value into history just after serving it
+                got = await history.read_raw(
+                    client, nodes, dict.fromkeys(nodes, START.timestamp() - 1), plant.clock.now() + 3600
+                )
+                if served <= {(r.ts, r.value) for rs in got.readings.values() for r in rs}:
+                    break
+                await asyncio.sleep(0.02)
     assert got.failed == {}
     step = TICK_S * SPEED  # simulated seconds between ticks
     for (tag, readings), dv in zip(got.readings.items(), current):
         # Every tick's value, the last 20 only (the oldest were dropped), up to the one served now.
         assert len(readings) == 20, tag
-        gaps = {round(b.ts - a.ts, 6) for a, b in zip(readings, readings[1:])}
-        assert gaps == {step}, tag
+        # One value per tick published (a loaded loop publishes only the newest of the ticks it caught up).
+        ticks = [(b.ts - a.ts) / step for a, b in zip(readings, readings[1:])]
+        assert all(t >= 1 and abs(t - round(t)) < 1e-6 for t in ticks), tag
         assert readings[0].ts > START.timestamp()
-        # The value read just before is in the history (the plant may have ticked once since).
-        now = dv.SourceTimestamp.timestamp()
-        assert (now, dv.Value.Value) in [(r.ts, r.value) for r in readings[-2:]], tag
+        # The value read just before is in the history (the plant may have ticked since).
+        assert (dv.SourceTimestamp.timestamp(), dv.Value.Value) in [(r.ts, r.value) for r in readings], tag
 
 
 async def test_history_can_be_turned_off():
