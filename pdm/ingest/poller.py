@@ -31,8 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.errors import EndpointRefused, EndpointUnavailable
+from pdm.ingest import backfill
 from pdm.ingest.health import Health
 from pdm.ingest.spool import DRAIN_BATCH_ROWS, Spool
+from pdm.storage.gaps import record_gaps
 from pdm.storage.readings import READING_COLUMNS as COLUMNS
 from pdm.storage.readings import insert_reading_tuples
 from pdm.storage.session import DB_ERRORS
@@ -98,6 +100,9 @@ class EndpointPoller:
         self.next_attempt = 0.0
         self.down_since: float | None = None
         self.stored = 0
+        self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
+        self._read_at: float | None = None  # when the last successful read was received
+        self._pending_gaps: list[dict] = []  # written with the next transaction that goes through
         self.bad_nodes: dict[str, int] = {}
         self.health = Health()
         self._queue: list[list[Reading]] = []
@@ -166,8 +171,16 @@ class EndpointPoller:
         except (EndpointUnavailable, EndpointRefused) as exc:
             await self._went_down(str(exc))
             return 0
+        was = self.state
         self._came_up()
         self._report_bad_nodes(readings)
+        lost: EndpointUnavailable | None = None
+        if was in ("NEW", "DOWN"):  # read back what nobody read meanwhile, before the live values
+            try:
+                await self._backfill(was, readings)
+            except EndpointUnavailable as exc:
+                lost = exc
+        self._read_at = max((r.received_at for r in readings), default=time.time())
         # Writing overlaps the next reads: the server's answer is what a poll waits for, and the
         # database write fits in that wait. One writer at a time keeps the order of writes (and
         # of the spool); batches queued meanwhile go in one transaction.
@@ -178,6 +191,8 @@ class EndpointPoller:
         if self._queued_rows >= MAX_QUEUED_ROWS:
             self._hurry.set()
             await self._writer
+        if lost is not None:
+            await self._went_down(str(lost))
         taken = sum(len(self.tags.get(r.node_id, ())) for r in readings)
         self.health.readings(taken)
         return taken
@@ -197,7 +212,7 @@ class EndpointPoller:
                 except TimeoutError:
                     pass
             batches, self._queue, self._queued_rows = self._queue, [], 0
-            if batches:
+            if batches or self._pending_gaps:
                 await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
             if self._replay_due():  # live rows first: the spool goes behind them, a bounded batch at a time
                 await asyncio.to_thread(self._replay_some)
@@ -279,15 +294,18 @@ class EndpointPoller:
         self.db_up = False
 
     def _store(self, rows: list[tuple]) -> None:
-        if not rows:  # values read again unchanged: nothing to write, and nothing learnt of the database
+        gaps = list(self._pending_gaps)  # a backfill may add more while this transaction runs
+        if not rows and not gaps:  # values read again unchanged: nothing to write, nothing learnt of the database
             return
         try:
             with self.sessions.begin() as session:
                 self._write(session, rows)
+                self._record_gaps(session, gaps)
         except DB_ERRORS as exc:
             self.spool.append([dict(zip(COLUMNS, r)) for r in rows])
             self._database_down(exc)
             return
+        self._pending_gaps = [g for g in self._pending_gaps if g not in gaps]
         if not self.db_up:
             log.warning(
                 "database back for endpoint %s; replaying %d spooled readings behind the live ones",
@@ -311,6 +329,55 @@ class EndpointPoller:
             # UP, and committed after this mark it would hide the outage.
             await self.flush()
             await asyncio.to_thread(self._mark, "DOWN", reason)
+
+    def _record_gaps(self, session: Session, gaps: list[dict]) -> None:
+        if not gaps:
+            return
+        try:
+            with session.begin_nested():
+                record_gaps(session, gaps)
+        except ValueError as exc:  # the endpoint or a tag was deleted meanwhile: nothing left to mark
+            log.warning("endpoint %s: %d gaps not recorded: %s", self.name, len(gaps), exc)
+
+    async def _backfill(self, was: str, readings: list[Reading]) -> None:
+        """Queue what the server's history holds since the last value stored; what it cannot give is a gap."""
+        until = min((r.received_at for r in readings), default=time.time())
+        if was == "DOWN":
+            last, unread_from = dict(self._last_ts), self._read_at or until
+        else:  # a new poller (a take-over, a restart): the database says where its data stops
+            try:
+                last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S)
+            except DB_ERRORS:
+                return  # nothing known to start from; the spool keeps what is read from now on
+            if not last:
+                return  # an endpoint never read before: nothing was missed
+            unread_from = max(last.values())
+        since = backfill.since_by_node(self.tags, last)
+        missed = await backfill.read_missed(
+            self.connector,
+            endpoint_id=self.endpoint_id,
+            tags=self.tags,
+            since=since,
+            unread_from=unread_from,
+            until=until,
+        )
+        if missed.readings:
+            self._queue.append(missed.readings)
+            self._queued_rows += len(missed.readings)
+        self.backfilled += len(missed.readings)
+        self._pending_gaps.extend(missed.gaps)
+        if missed.readings or missed.gaps:
+            reasons = sorted({g["reason"] for g in missed.gaps})
+            log.warning(
+                "endpoint %s: %d readings read back from history%s",
+                self.name,
+                len(missed.readings),
+                f"; {len(missed.gaps)} tags recorded as gaps ({'; '.join(reasons)})" if missed.gaps else "",
+            )
+
+    def _stored_last(self, not_before: float) -> dict[int, float]:
+        with self.sessions() as session:
+            return backfill.last_stored(session, {t for ts in self.tags.values() for t in ts}, not_before=not_before)
 
     def _came_up(self) -> None:
         self.backoff.reset()
