@@ -113,6 +113,12 @@ class EndpointConfig(_Strict):
     deadband: Annotated[Real, Field(ge=0, le=1e9)] | None = None  # absolute, in the node's unit
     max_nodes_per_read: Annotated[Whole, Field(ge=1, le=100_000)] | None = None
     timestamp_source: Literal["source", "server", "received"] = "source"
+    # A timestamp further ahead of the receive time than this is a clock gone wrong (a time zone
+    # stamped as UTC), not a reading from the future; at least 1 s (clocks drift), at most a day.
+    timestamp_max_future_s: Annotated[Real, Field(ge=1, le=86_400)] = 300.0
+    # What times a reading whose timestamp is missing, before 2000, too far ahead or stuck:
+    # the server's timestamp (when it is itself sane, else the receive time), or the receive time.
+    timestamp_fallback: Literal["server", "received"] = "server"
     enabled: Flag = True
     nodes: list[NodeMap] = []
 
