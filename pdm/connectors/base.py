@@ -2,6 +2,12 @@
 
 A connector knows how to talk to one kind of server; it does not know about tags,
 assets or the database (that is ``pdm.ingest.poller``). Constructors do no I/O.
+
+Optional, outside the Protocol (so a connector or a test fake without it still is one):
+``take_notes() -> list[str]``, the device quirks seen since the last call (a value that is not a
+number, a clock that cannot be believed: ``pdm.connectors.quirks``), each said once per node and
+kind, ``"node <node_id>: <what>"``. The poller calls it after each read through
+``getattr(connector, "take_notes", None)``, logs each message once and counts them in health.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from asyncua import Client, ua
 
 from pdm.access import crypto
 from pdm.config import EndpointConfig
-from pdm.connectors import history, security
+from pdm.connectors import history, quirks, security
 from pdm.connectors.asyncua_logs import quiet_lost_connection_tracebacks
 from pdm.connectors.base import ConnectorBase, Reading
 from pdm.errors import EndpointRefused, EndpointUnavailable
@@ -82,6 +82,14 @@ class OpcUaConnector(ConnectorBase):
         self._namespaces: list[str] = []
         self._resolved: dict[str, ua.NodeId] = {}
         self.max_nodes_per_read: int = endpoint.max_nodes_per_read or DEFAULT_MAX_NODES_PER_READ
+        # Kept across reconnects: a quirk is said once per connector, and a stuck clock stays known.
+        self._notes = quirks.Notes()
+        self._times = quirks.TimestampPolicy(
+            endpoint.timestamp_source,
+            max_future_s=endpoint.timestamp_max_future_s,
+            fallback=endpoint.timestamp_fallback,
+            notes=self._notes,
+        )
 
     @property
     def connected(self) -> bool:
@@ -246,10 +254,16 @@ class OpcUaConnector(ConnectorBase):
         step = self.max_nodes_per_read
         for start in range(0, len(node_ids), step):
             chunk = node_ids[start : start + step]
+            # Both timestamps: read_attributes asks for the source one only (ReadParameters' default),
+            # and the server one is what timestamp_source server, and a source clock gone wrong, fall back on.
+            params = ua.ReadParameters(
+                TimestampsToReturn=ua.TimestampsToReturn.Both,
+                NodesToRead=[
+                    ua.ReadValueId(NodeId=self._node_or_fake(n), AttributeId=ua.AttributeIds.Value) for n in chunk
+                ],
+            )
             try:
-                values = await self._client.uaclient.read_attributes(
-                    [self._node_or_fake(n) for n in chunk], ua.AttributeIds.Value
-                )
+                values = await self._client.uaclient.read(params)
             except (TimeoutError, OSError, ConnectionError, ua.UaError) as exc:
                 await self.close()
                 raise EndpointUnavailable(f"{self.endpoint.endpoint_url}: {type(exc).__name__}: {exc}") from None
@@ -266,25 +280,29 @@ class OpcUaConnector(ConnectorBase):
             return ua.NodeId("pdm-unresolved", 0, ua.NodeIdType.String)
 
     def _to_reading(self, node_id: str, dv: ua.DataValue, received: float) -> Reading:
-        quality = dv.StatusCode.value if dv.StatusCode is not None else 0
-        value = dv.Value.Value if dv.Value is not None else None
-        if isinstance(value, bool):
-            value = float(value)
-        elif not isinstance(value, (int, float)):
-            value = None
-        source = self.endpoint.timestamp_source
-        ts = None
-        if source == "source":
-            ts = _epoch(dv.SourceTimestamp) or _epoch(dv.ServerTimestamp)
-        elif source == "server":
-            ts = _epoch(dv.ServerTimestamp)
-        return Reading(
-            node_id=node_id,
-            value=None if value is None else float(value),
-            quality=int(quality),
-            ts=ts or received,
-            received_at=received,
+        """One value as stored: a non-number gets a Bad status with its reason, and a clock that
+        cannot be believed is replaced per the endpoint's policy (``pdm.connectors.quirks``)."""
+        status = int(dv.StatusCode.value) if dv.StatusCode is not None else 0
+        raw = dv.Value.Value if dv.Value is not None else None
+        value, quality = quirks.value_and_status(self._notes, node_id, raw, status)
+        ts = self._times.choose(
+            node_id,
+            value,
+            source_ts=_epoch(dv.SourceTimestamp),
+            server_ts=_epoch(dv.ServerTimestamp),
+            received=received,
         )
+        return Reading(node_id=node_id, value=value, quality=quality, ts=ts, received_at=received)
+
+    def take_notes(self) -> list[str]:
+        """Quirks seen since the last call, each once per node and kind (empty when all is well).
+
+        ``"node <node_id>: <what came>; <what was stored instead>"``, e.g.
+        ``node ns=2;s=T1: a string where a number is mapped; stored as BadTypeMismatch`` or
+        ``node ns=2;s=T1: source timestamp 1970-01-01 00:00:00 UTC is impossible (before 2000-01-01);
+        using the server time``. The poller calls it after each read, logs each one and counts them.
+        """
+        return self._notes.take()
 
     async def _history_chunk(self) -> int:
         """Nodes per HistoryRead: the server's MaxNodesPerHistoryReadData when it says, and never more than a read."""

@@ -3,7 +3,10 @@
 ``read`` returns what the server reported since the previous call, so ``EndpointPoller``
 stores, spools, backs off and logs exactly as in poll mode: the worker's poll interval
 becomes the store interval. Every interval is explicit (asyncua samples every 50 ms unless
-told otherwise).
+told otherwise). Each notified value goes through the poll path's ``_to_reading`` (monitored
+items carry both timestamps: asyncua asks for ``TimestampsToReturn.Both``), so a NaN, a string or
+a stuck clock is stored, timed and noted (``take_notes``) exactly as when polled
+(``pdm.connectors.quirks``).
 
 A subscription can go silent without the connection failing (server restarted its
 subscription service, a gateway dropped it): the server must answer at least a keep-alive
@@ -43,6 +46,7 @@ class _Handler:
         self.owner = owner
 
     def datachange_notification(self, node, val, data) -> None:
+        # ``val`` is asyncua's Python value; the DataValue keeps the status and both timestamps.
         owner = self.owner
         name = owner._names.get(node.nodeid)
         if name is not None:
