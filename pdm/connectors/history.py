@@ -20,6 +20,7 @@ Servers differ, and these functions do not trust any one of them:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ DEFAULT_CHUNK = 100  # nodes per request, as for reads
 # before a node's own start is dropped here. Far-apart starts get requests of their own.
 GROUP_SPREAD_S = 300.0
 BAD_TYPE_MISMATCH = 0x80740000
+BAD_OUT_OF_RANGE = 0x803C0000
 BAD_HISTORY_UNSUPPORTED = 0x80720000
 HISTORY_READ_BIT = 1 << ua.AccessLevel.HistoryRead.value
 # Status codes that mean the session or channel is gone: raised, never reported per node.
@@ -142,12 +144,28 @@ def _dt(epoch: float) -> datetime:
 
 
 def _simple_value(value: object) -> tuple[float | None, int | None]:
-    """A number as float; anything else None with BadTypeMismatch (``pdm.connectors.quirks`` knows more)."""
+    """A finite number as float; else None and the Bad status that says why (used without ``quirks``)."""
     if isinstance(value, (bool, int, float)):
-        return float(value), None
+        number = float(value)
+        return (number, None) if math.isfinite(number) else (None, BAD_OUT_OF_RANGE)
     if value is None:
         return None, None
     return None, BAD_TYPE_MISMATCH
+
+
+def _classifier() -> Callable[[object], tuple[float | None, int | None]]:
+    """``pdm.connectors.quirks.classify_value`` (value, status, why), as polled values are classified; else
+    the simple rule above."""
+    try:
+        from pdm.connectors.quirks import classify_value
+    except ImportError:
+        return _simple_value
+
+    def classify(value: object) -> tuple[float | None, int | None]:
+        number, status, _why = classify_value(value)
+        return number, status
+
+    return classify
 
 
 @dataclass
@@ -184,8 +202,10 @@ async def read_raw(
     close start times together; ``max_values`` bounds each node's values per answer. With ``check``
     (the default) nodes without the HistoryRead access bit are reported, not read (pass False when
     ``historizing`` was just asked). A Reading's ``ts`` is the source timestamp (else the server's),
-    its ``quality`` the value's status code; a value that is not a number is None with
-    BadTypeMismatch. Raises only what the connection raises (ConnectionError, TimeoutError, ...).
+    its ``quality`` the value's status code; a value that is not a finite number is None with the Bad
+    status that says why (``pdm.connectors.quirks.classify_value``: BadTypeMismatch, BadOutOfRange for
+    NaN and inf, ...), unless the server already marked it Bad. Raises only what the connection
+    raises (ConnectionError, TimeoutError, ...).
     """
     result = HistoryResult(readings={k: [] for k in nodes})
     if not nodes:
@@ -202,7 +222,7 @@ async def read_raw(
         for key, nid in nodes.items()
         if key not in result.failed and _us(since[key]) < end
     ]
-    classify = _simple_value
+    classify = _classifier()
     uac = _uaclient(client)
     while todo:
         for batch, start in list(_requests(todo, chunk)):  # planned before any answer changes a node
@@ -303,8 +323,10 @@ def _take(
             if skip > 0:
                 skip -= 1
                 continue
-        value, status = classify(dv.Value.Value if dv.Value is not None else None)
-        quality = status if status is not None else (dv.StatusCode.value if dv.StatusCode is not None else 0)
+        value, override = classify(dv.Value.Value if dv.Value is not None else None)
+        server = dv.StatusCode.value if dv.StatusCode is not None else 0
+        # Not a number: stored Bad with why, unless the server already said Bad (its reason is better).
+        quality = server if override is None or server & 0x80000000 else override
         out.append(Reading(node_id=n.key, value=value, quality=int(quality), ts=ts, received_at=received))
         taken += 1
     previous_cp, n.cp = n.cp, answer.ContinuationPoint or None

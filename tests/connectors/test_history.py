@@ -174,14 +174,15 @@ async def test_nodes_with_close_starts_share_a_request_and_far_ones_do_not(hserv
     assert sorted(hserver.requests) == [1, 2]
 
 
-async def test_values_that_are_not_numbers_are_kept_as_bad_type_mismatch(hserver, client):
-    await hserver.store(0, [(T0, 1.5), (T0 + 1, "text"), (T0 + 2, True), (T0 + 3, 7)])
-    got = await history.read_raw(client, nodes_of(hserver, [0]), {"v0": T0 - 1}, T0 + 3)
+async def test_values_that_are_not_finite_numbers_are_kept_bad_with_the_status_why(hserver, client):
+    await hserver.store(0, [(T0, 1.5), (T0 + 1, "text"), (T0 + 2, True), (T0 + 3, 7), (T0 + 4, float("nan"))])
+    got = await history.read_raw(client, nodes_of(hserver, [0]), {"v0": T0 - 1}, T0 + 4)
     assert [(r.value, r.quality) for r in got.readings["v0"]] == [
         (1.5, 0),
         (None, history.BAD_TYPE_MISMATCH),
         (1.0, 0),
         (7.0, 0),
+        (None, history.BAD_OUT_OF_RANGE),
     ]
 
 
@@ -220,3 +221,18 @@ async def test_the_connector_raises_endpoint_unavailable_when_the_server_goes_aw
         assert not conn.connected
     finally:
         await conn.close()
+
+
+def test_without_the_quirks_module_values_are_classified_by_the_simple_rule(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pdm.connectors.quirks", None)  # import fails as if absent
+    classify = history._classifier()
+    assert classify is history._simple_value
+    assert [classify(v) for v in (2, True, "x", float("-inf"), None)] == [
+        (2.0, None),
+        (1.0, None),
+        (None, history.BAD_TYPE_MISMATCH),
+        (None, history.BAD_OUT_OF_RANGE),
+        (None, None),
+    ]
