@@ -100,6 +100,7 @@ class EndpointPoller:
         self.next_attempt = 0.0
         self.down_since: float | None = None
         self.stored = 0
+        self.quirks = 0  # values and timestamps the connector could not take as they came
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
         self._read_at: float | None = None  # when the last successful read was received
         self._pending_gaps: list[dict] = []  # written with the next transaction that goes through
@@ -235,10 +236,23 @@ class EndpointPoller:
             writer, self._writer = self._writer, None
             await writer
 
+    def _report_quirks(self) -> set[str]:
+        """Log and count what the connector noticed (a NaN, a clock that cannot be believed), each once per
+        node and kind; returns the nodes it spoke of."""
+        noted = set()
+        for note in getattr(self.connector, "take_notes", list)():
+            log.warning("endpoint %s: %s", self.name, note)
+            self.health.error(note)
+            self.quirks += 1
+            if note.startswith("node "):
+                noted.add(note[5:].split(": ", 1)[0])
+        return noted
+
     def _report_bad_nodes(self, readings: list[Reading]) -> None:
+        explained = self._report_quirks()  # a node whose note says why it is Bad is not logged twice
         bad = {r.node_id: r.quality for r in readings if not is_good(r.quality)}
         for node_id, quality in bad.items():
-            if self.bad_nodes.get(node_id) != quality:
+            if self.bad_nodes.get(node_id) != quality and node_id not in explained:
                 log.warning("endpoint %s: node %s is %s", self.name, node_id, status_name(quality))
                 self.health.error(f"node {node_id}: {status_name(quality)}")
         for node_id in self.bad_nodes.keys() - bad.keys():
