@@ -185,6 +185,8 @@ class TimestampPolicy:
             return received
         which = self.source
         ts = source_ts if which == "source" else server_ts
+        if ts is None and value is None:  # a Bad answer (a node deleted) often comes with no time: nothing to say
+            return received
         if ts is None:
             problem = ("missing", "missing")
         else:

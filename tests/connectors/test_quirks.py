@@ -429,3 +429,9 @@ async def test_subscribed_values_and_clocks_are_handled_as_when_polled(quirk_ser
     # The same notes as when polled, each once: 8 values that are not numbers, 3 clocks.
     said = [re.match(r"node nsu=urn:pdm:quirks;s=(\w+): ", n)[1] for n in notes]
     assert said == [n for n in VALUES if n not in ("number", "flag", "broken")] + ["epoch0", "ahead", "constant"]
+
+
+def test_a_bad_answer_without_any_time_is_timed_on_receipt_without_a_note():
+    policy = TimestampPolicy()
+    assert policy.choose("ns=2;s=gone", None, source_ts=None, server_ts=None, received=RECEIVED) == RECEIVED
+    assert policy.take_notes() == []
