@@ -122,8 +122,9 @@ class Notes:
         self._said: set[tuple[str, str]] = set()
         self._new: list[str] = []
 
-    def add(self, node_id: str, kind: str, message: str) -> None:
-        key = (node_id, kind)
+    def add(self, node_id: str, kind: str, message: str, *, once_per_endpoint: bool = False) -> None:
+        """``once_per_endpoint``: a property of the server, not of the node: said for the first node only."""
+        key = ("", kind) if once_per_endpoint else (node_id, kind)
         if key not in self._said:
             self._said.add(key)
             self._new.append(f"node {node_id}: {message}")
@@ -145,7 +146,12 @@ class TimestampPolicy:
     - missing;
     - impossible: before 2000-01-01 (a device clock reset to 1970, or OPC UA's 1601 "no time");
     - ahead: more than ``max_future_s`` after the receive time (a time-zone stamped as UTC, a
-      clock set wrong): storing it would post-date the reading and hide the ones after it;
+      clock set wrong): storing it would post-date the reading and hide the ones after it. Unless
+      the value's other timestamp agrees with it (within ``max_future_s``): then it is the server's
+      own clock that runs ahead, stamping both, as the simulated plant's does on purpose (its clock
+      runs ``speed`` times faster than the wall, and everything downstream runs on it). A server
+      cannot be told from a simulation by one reading, so the time is kept, and said once for the
+      endpoint;
     - stuck: the same time as this node's previous number while the number changed (a device that
       stamps every value with its boot time, say, or a clock too coarse to tell two values apart).
       All those values would share one key and all but the first be lost. Once seen, that time
@@ -190,7 +196,19 @@ class TimestampPolicy:
         if ts is None:
             problem = ("missing", "missing")
         else:
-            found = self._problem(ts, received) or self._stuck_check(node_id, ts, value)
+            found = self._problem(ts, received)
+            other = server_ts if which == "source" else source_ts
+            if found is not None and found[0] == "ahead" and other is not None and abs(other - ts) <= self.max_future_s:
+                self.notes.add(
+                    node_id,
+                    "clock-ahead",
+                    f"source and server timestamps agree at {ts - received:.0f} s ahead of the receive time: the "
+                    "server's own clock runs ahead (an accelerated simulated plant, or a server clock set wrong); "
+                    "times kept as sent",
+                    once_per_endpoint=True,
+                )
+                found = None
+            found = found or self._stuck_check(node_id, ts, value)
             if found is None:
                 return ts
             problem = found

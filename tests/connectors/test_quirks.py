@@ -139,6 +139,26 @@ def test_a_source_timestamp_that_cannot_be_believed_falls_back_to_the_server_tim
     assert note.startswith(f"node ns=2;s=X: {said}") and note.endswith("; using the server time")
 
 
+def test_a_server_clock_ahead_stamping_both_is_kept_and_said_once_for_the_endpoint():
+    # The simulated plant stamps source and server time with its clock, running `speed` times the wall.
+    policy = TimestampPolicy("source", max_future_s=300)
+    ahead = RECEIVED + 3600
+    assert _choose(policy, source=ahead, server=ahead, node="A") == ahead
+    assert _choose(policy, 2.0, source=ahead + 60, server=ahead + 60.5, node="A") == ahead + 60
+    assert _choose(policy, source=ahead, server=ahead + 299, node="B") == ahead  # agree within max_future_s
+    assert _choose(policy, source=ahead, server=ahead + 301, node="C") == RECEIVED  # they disagree: both ahead
+    assert policy.take_notes() == [
+        "node A: source and server timestamps agree at 3600 s ahead of the receive time: the server's own clock "
+        "runs ahead (an accelerated simulated plant, or a server clock set wrong); times kept as sent",
+        "node C: source timestamp 2026-09-21 15:13:20 UTC is 3600 s ahead of the receive time "
+        "(more than timestamp_max_future_s 300 s); using the receive time",
+    ]
+    stuck = TimestampPolicy("source")  # a clock ahead is still checked for being stuck
+    assert _choose(stuck, 1.0, source=ahead, server=ahead) == ahead
+    assert _choose(stuck, 2.0, source=ahead, server=ahead) == RECEIVED  # the server time is ahead too
+    assert [n.split(": ", 1)[1][:12] for n in stuck.take_notes()] == ["source and s", "source times"]
+
+
 def test_fallback_received_takes_the_receive_time():
     policy = TimestampPolicy("source", fallback="received")
     assert _choose(policy, source=0.0) == RECEIVED
@@ -232,7 +252,7 @@ VALUES = {  # node -> what it serves, and what is stored: (value, quality)
     "null": (ua.Variant(None, ua.VariantType.Null), (None, BAD_NO_VALUE)),
     "broken": (ua.Variant(None, ua.VariantType.Null), (None, BAD_SERVER)),  # the server's own Bad, kept
 }
-CLOCKS = ("epoch0", "ahead", "constant", "server_past")
+CLOCKS = ("epoch0", "ahead", "constant", "server_past", "sim_clock")
 
 
 def _stamp(epoch: float) -> datetime:
@@ -285,6 +305,8 @@ class QuirkServer:
         await self.write("ahead", ua.Variant(2.0, double), source=self.now + 86_400, server=self.now - 7)
         await self.write("constant", ua.Variant(3.0, double), source=self.now - 100, server=self.now - 6)
         await self.write("server_past", ua.Variant(4.0, double), source=self.now - 1, server=self.now - 3600)
+        # As the simulated plant stamps its values: both times on its own clock, an hour ahead.
+        await self.write("sim_clock", ua.Variant(5.0, double), source=self.now + 3600, server=self.now + 3600)
         service = server.iserver.attribute_service
         original = service.read
 
@@ -384,6 +406,20 @@ async def test_timestamp_source_server_asks_for_and_uses_the_server_timestamp(qu
         assert conn.take_notes() == []
     assert (r.value, r.quality, r.ts) == (4.0, GOOD, srv.now - 3600)
     assert r.received_at - r.ts > 3500  # not the receive time, nor the source time
+
+
+async def test_a_server_whose_own_clock_runs_ahead_keeps_its_times_and_says_so_once(quirk_server):
+    srv = quirk_server
+    async with make_connector(_cfg(srv.url)) as conn:
+        (r,) = await conn.read([srv.node_id("sim_clock")])
+        (again,) = await conn.read([srv.node_id("sim_clock")])
+        (note,) = conn.take_notes()
+    assert (r.value, r.quality, r.ts) == (again.value, again.quality, again.ts) == (5.0, GOOD, srv.now + 3600)
+    assert note.startswith(f"node {srv.node_id('sim_clock')}: source and server timestamps agree at ")
+    assert note.endswith(
+        "s ahead of the receive time: the server's own clock runs ahead (an accelerated simulated "
+        "plant, or a server clock set wrong); times kept as sent"
+    )
 
 
 async def test_a_larger_max_future_believes_a_clock_a_day_ahead(quirk_server):
