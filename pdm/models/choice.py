@@ -10,9 +10,11 @@ its training data, so an asset nobody tuned still gets a detector suited to its 
   reset): ``rebase``, which follows a level the process settles at;
 - otherwise (independent tags): ``mad``.
 
-Some tags are left out of the model, each with its reason: a stuck tag (one value over the whole
-training) carries no information, and a counter (parts made, running hours: it only rises) has
-a level that is never "normal". Each choice comes with the figure that decided it, stored with
+Some tags are left out of the model, each with its reason: a tag that is not a finite number in
+some rows (an inf stored as a Good reading before the connectors checked values: one such tag
+would make every detector refuse the asset, at every retrain, for ever), a stuck tag (one value
+over the whole training) carries no information, and a counter (parts made, running hours: it
+only rises) has a level that is never "normal". Each choice comes with the figure that decided it, stored with
 the model and shown on the asset page.
 """
 
@@ -65,9 +67,29 @@ def _is_counter(values: pd.Series) -> bool:
     return bool((steps >= 0).mean() >= COUNTER_RISING and (steps > 0).mean() >= COUNTER_DISTINCT)
 
 
-def _left_out(frame: pd.DataFrame) -> dict[str, str]:
+def non_finite(frame: pd.DataFrame) -> dict[str, str]:
+    """Tags with an inf (or the NaN a smoothed inf becomes) in any row -> why they are left out.
+
+    Whatever the detector, not only ``auto``'s: no detector fits on them."""
     out = {}
     for tag in frame.columns:
+        values = frame[tag].to_numpy(dtype=float)
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            out[tag] = f"not a finite number (inf) in {bad} of {len(values)} rows"
+    return out
+
+
+def said(left_out: dict[str, str]) -> str:
+    """``"; left out: a why, b why"`` to end a choice's reason with, or nothing."""
+    return "; left out: " + ", ".join(f"{t} {why}" for t, why in left_out.items()) if left_out else ""
+
+
+def _left_out(frame: pd.DataFrame) -> dict[str, str]:
+    out = non_finite(frame)  # first: an all-inf tag is not "stuck", it is not a number
+    for tag in frame.columns:
+        if tag in out:
+            continue
         if frame[tag].nunique(dropna=True) <= 1:
             out[tag] = "stuck (one value all through training)"
         elif _is_counter(frame[tag]):
@@ -94,7 +116,7 @@ def choose(p: Profile) -> list[tuple[str, str]]:
     """Detectors to try on an asset of this profile, best suited first, each with why."""
     if not p.usable:
         raise ValueError("no tag to learn from: " + "; ".join(f"{t} {why}" for t, why in p.left_out.items()))
-    stuck = "; left out: " + ", ".join(f"{t} {why}" for t, why in p.left_out.items()) if p.left_out else ""
+    stuck = said(p.left_out)
     if len(p.usable) == 1 and p.drift <= DRIFT_SPREADS:
         return [("mad", f"auto: one usable tag{stuck}")]
     if p.max_corr >= CORRELATED and p.corr_pair is not None:

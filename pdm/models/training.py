@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
 from pdm.models import budget, make_detector
-from pdm.models.choice import choose, profile
+from pdm.models.choice import choose, non_finite, profile, said
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
@@ -73,14 +73,19 @@ AUTO = "auto"  # chosen per asset from its training data (pdm.models.choice)
 
 def candidates(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[list[tuple[str, str]], list[str]]:
     """Detectors to try on this asset, in order, each with why it is tried, and the tags they learn
-    from (an automatic choice leaves stuck tags and counters out)."""
+    from (an automatic choice leaves stuck tags and counters out; any choice leaves out a tag that
+    is not a finite number, with its reason, rather than failing every retrain on it)."""
     if detection.detector == AUTO:
         shape = profile(frame)
         return choose(shape), shape.usable
-    wanted = [(detection.detector, "configured")]
+    bad = non_finite(frame)
+    tags = [c for c in frame.columns if c not in bad]
+    if not tags:
+        raise ValueError("no tag to learn from: " + "; ".join(f"{t} {why}" for t, why in bad.items()))
+    wanted = [(detection.detector, f"configured{said(bad)}")]
     if detection.detector != FALLBACK_DETECTOR:
-        wanted.append((FALLBACK_DETECTOR, "watches each tag on its own"))
-    return wanted, list(frame.columns)
+        wanted.append((FALLBACK_DETECTOR, f"watches each tag on its own{said(bad)}"))
+    return wanted, tags
 
 
 def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | None = None):
@@ -128,8 +133,8 @@ def fit(frame: pd.DataFrame, detection: DetectionConfig, *, silent_min: float | 
 
 
 def _worth_saying(choice: str) -> bool:
-    """A refusal or an automatic choice is part of why this model exists; "configured" is not."""
-    return "refused" in choice or "auto:" in choice
+    """A refusal, an automatic choice or a tag left out is part of why this model exists; "configured" is not."""
+    return "refused" in choice or "auto:" in choice or "left out:" in choice
 
 
 def calibration_rows(frame: pd.DataFrame, detection: DetectionConfig) -> pd.DataFrame:
