@@ -207,7 +207,17 @@ def endpoint_status(
     with session_factory(_engine(cfg))() as session:
         rows = endpoint_health(session, company_id=_company(session, company).id)
     table = Table(
-        "endpoint", "enabled", "state", "last read", "readings/s", "errors 1h", "spool rows", "worker", "last error"
+        "endpoint",
+        "enabled",
+        "state",
+        "last read",
+        "readings/s",
+        "errors 1h",
+        "spool rows",
+        "history",
+        "backfilled",
+        "worker",
+        "last error",
     )
     for r in rows:
         table.add_row(
@@ -218,6 +228,8 @@ def endpoint_status(
             f"{r['readings_per_s']:.3g}",
             str(r["errors_last_hour"]),
             str(r["spool_rows"]),
+            r["history"],
+            str(r["backfilled"]),
             r["worker"] or "none",
             r["last_error"] or "",
         )

@@ -72,6 +72,10 @@ def save_health(session: Session, rows: list[dict]) -> None:
         "errors_last_hour",
         "last_error",
         "spool_rows",
+        "nodes",
+        "history_nodes",
+        "backfilled",
+        "quirks",
     )
     session.execute(
         stmt.on_conflict_do_update(
@@ -109,11 +113,21 @@ def endpoint_health(session: Session, *, company_id: int, now: float | None = No
                 "readings_per_s": h.readings_per_s if h and age < 120 else 0.0,
                 "errors_last_hour": h.errors_last_hour if h and age < HOUR else 0,
                 "spool_rows": h.spool_rows if h else 0,
+                "history": _history(h),
+                "backfilled": h.backfilled if h else 0,
+                "quirks": h.quirks if h else 0,
                 "worker": held_by.get(ep.id, ""),
                 "last_error": ep.last_error or (h.last_error if h else None),
             }
         )
     return rows
+
+
+def _history(h: EndpointHealth | None) -> str:
+    """``18/20``: nodes whose history the server keeps, of those read; ``?`` until a worker has connected."""
+    if h is None or h.nodes is None or h.history_nodes is None:
+        return "?"
+    return f"{h.history_nodes}/{h.nodes}"
 
 
 def _age(ts: float | None, now: float) -> str:

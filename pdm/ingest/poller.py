@@ -100,6 +100,7 @@ class EndpointPoller:
         self.next_attempt = 0.0
         self.down_since: float | None = None
         self.stored = 0
+        self.history_nodes: int | None = None  # nodes whose history the server keeps; None: not connected yet
         self.quirks = 0  # values and timestamps the connector could not take as they came
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
         self._read_at: float | None = None  # when the last successful read was received
@@ -168,6 +169,7 @@ class EndpointPoller:
         try:
             if not getattr(self.connector, "connected", False):
                 await self.connector.connect()
+                await self._check_history()
             readings = await self.connector.read(self.node_ids)
         except (EndpointUnavailable, EndpointRefused) as exc:
             await self._went_down(str(exc))
@@ -388,6 +390,14 @@ class EndpointPoller:
                 len(missed.readings),
                 f"; {len(missed.gaps)} tags recorded as gaps ({'; '.join(reasons)})" if missed.gaps else "",
             )
+
+    async def _check_history(self) -> None:
+        """How many nodes the server keeps history for (asked once per connection, shown in health)."""
+        ask = getattr(self.connector, "historizing", None)
+        if ask is None:
+            self.history_nodes = 0
+            return
+        self.history_nodes = sum(bool(v) for v in (await ask(self.node_ids)).values())
 
     def _stored_last(self, not_before: float) -> dict[int, float]:
         with self.sessions() as session:

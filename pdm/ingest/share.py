@@ -254,6 +254,10 @@ class EndpointShare:
             "company_id": self._companies[endpoint_id],
             "worker_id": self.worker_id,
             "spool_rows": poller.spool_rows(),
+            "nodes": len(poller.node_ids),
+            "history_nodes": poller.history_nodes,
+            "backfilled": poller.backfilled,
+            "quirks": poller.quirks,
         }
 
     async def _stop_poller(self, endpoint_id: int) -> None:

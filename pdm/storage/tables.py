@@ -402,6 +402,14 @@ class EndpointHealth(Base):
     errors_last_hour: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     spool_rows: Mapped[int] = mapped_column(Integer, default=0)
+    nodes: Mapped[int | None] = mapped_column(Integer)  # nodes read; None: not reported yet
+    history_nodes: Mapped[int | None] = mapped_column(Integer)  # of which the server keeps history
+    backfilled: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # read back since the poller started
+    quirks: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # values or clocks not taken as they came
 
 
 class Gap(Base):

@@ -74,6 +74,8 @@ def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dic
                 "readings/s": health.get(ep.id, {}).get("readings_per_s", 0.0),
                 "errors 1h": health.get(ep.id, {}).get("errors_last_hour", 0),
                 "spool rows": health.get(ep.id, {}).get("spool_rows", 0),
+                "history": health.get(ep.id, {}).get("history", "?"),
+                "backfilled": health.get(ep.id, {}).get("backfilled", 0),
                 "worker": health.get(ep.id, {}).get("worker", ""),
                 "readings total": ep.readings_total,
                 "last error": ep.last_error or "",

@@ -101,7 +101,7 @@ async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_a
         assert stored[historized] == [5.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0], historized
     for plain in ("t2", "t3"):
         assert stored[plain] == [5.0, 15.0], plain  # only what was there when it came back
-    assert poller.backfilled == 12
+    assert poller.backfilled == 12 and poller.history_nodes == 2  # of 4: health says 2/4
     with sessions() as s:
         gaps = gaps_for_endpoint(s, company_id=1, endpoint_id=poller.endpoint_id, start=0, end=2 * healed_at)
     assert sorted(g.tag for g in gaps) == ["t2", "t3"]

@@ -23,3 +23,45 @@ def test_readings_older_than_a_minute_leave_the_rate():
     assert health.snapshot(1030.0)["readings_per_s"] == 20.0
     # A minute later nothing new came: the rate falls to nothing rather than keeping the old figure.
     assert health.snapshot(1100.0)["readings_per_s"] == 0.0
+
+
+def test_status_says_how_many_nodes_keep_history_and_what_was_read_back(sessions):
+    from pdm.config import parse_plants
+    from pdm.ingest.health import endpoint_health, save_health
+    from pdm.storage.catalog import apply_plants, list_endpoints
+
+    endpoints = [{"name": n, "endpoint_url": f"opc.tcp://127.0.0.1:4840/{n}"} for n in ("plc", "scada")]
+    cfg = parse_plants({"companies": [{"id": "acme", "sites": [{"id": "s", "endpoints": endpoints}]}]})
+    base = {"company_id": 1, "worker_id": "w", "updated_at": 1000.0, "readings_per_s": 1.0, "errors_last_hour": 0}
+    with sessions.begin() as s:
+        apply_plants(s, cfg)
+        ids = {e.name: e.id for e in list_endpoints(s, company_id=1)}
+        save_health(
+            s,
+            [
+                {
+                    **base,
+                    "endpoint_id": ids["plc"],
+                    "last_error": None,
+                    "spool_rows": 0,
+                    "nodes": 4,
+                    "history_nodes": 2,
+                    "backfilled": 12,
+                    "quirks": 3,
+                },
+                {
+                    **base,
+                    "endpoint_id": ids["scada"],
+                    "last_error": None,
+                    "spool_rows": 0,
+                    "nodes": None,
+                    "history_nodes": None,
+                    "backfilled": 0,
+                    "quirks": 0,
+                },
+            ],
+        )
+    with sessions() as s:
+        rows = {r["name"]: r for r in endpoint_health(s, company_id=1, now=1010.0)}
+    assert (rows["plc"]["history"], rows["plc"]["backfilled"], rows["plc"]["quirks"]) == ("2/4", 12, 3)
+    assert rows["scada"]["history"] == "?"  # not connected yet: unknown, not "none"
