@@ -29,13 +29,16 @@ class Missed:
     gaps: list[dict] = field(default_factory=list)  # rows for pdm.storage.gaps.record_gaps
 
 
-def last_stored(session: Session, tag_ids: Iterable[int], *, not_before: float) -> dict[int, float]:
-    """Tag id → source time of its newest stored reading (one index lookup per tag)."""
+def last_stored(
+    session: Session, tag_ids: Iterable[int], *, not_before: float, before: float | None = None
+) -> dict[int, float]:
+    """Tag id → source time of its newest stored reading in [not_before, before) (one index lookup per tag)."""
     out = {}
     for tag_id in tag_ids:
-        ts = session.execute(
-            select(func.max(StoredReading.ts)).where(StoredReading.tag_id == tag_id, StoredReading.ts >= not_before)
-        ).scalar()
+        stmt = select(func.max(StoredReading.ts)).where(StoredReading.tag_id == tag_id, StoredReading.ts >= not_before)
+        if before is not None:
+            stmt = stmt.where(StoredReading.ts < before)
+        ts = session.execute(stmt).scalar()
         if ts is not None:
             out[tag_id] = float(ts)
     return out

@@ -104,7 +104,11 @@ class EndpointPoller:
         self.quirks = 0  # values and timestamps the connector could not take as they came
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
         self._read_at: float | None = None  # when the last successful read was received
-        self._pending_gaps: list[dict] = []  # written with the next transaction that goes through
+        self._pending_gaps: list[dict] = []
+        # Set when the first read came while the database was down: the backfill waits for it, and for
+        # the share to say the spools of the worker this one replaces are stored (``catch_up_ready``).
+        self._deferred_until: float | None = None
+        self.catch_up_ready = False  # written with the next transaction that goes through
         self.bad_nodes: dict[str, int] = {}
         self.health = Health()
         self._queue: list[list[Reading]] = []
@@ -178,11 +182,13 @@ class EndpointPoller:
         self._came_up()
         self._report_bad_nodes(readings)
         lost: EndpointUnavailable | None = None
-        if was in ("NEW", "DOWN"):  # read back what nobody read meanwhile, before the live values
-            try:
+        try:
+            if was in ("NEW", "DOWN"):  # read back what nobody read meanwhile, before the live values
                 await self._backfill(was, readings)
-            except EndpointUnavailable as exc:
-                lost = exc
+            elif self._deferred_until is not None and self.catch_up_ready:
+                await self._catch_up()
+        except EndpointUnavailable as exc:
+            lost = exc
         self._read_at = max((r.received_at for r in readings), default=time.time())
         # Writing overlaps the next reads: the server's answer is what a poll waits for, and the
         # database write fits in that wait. One writer at a time keeps the order of writes (and
@@ -297,6 +303,7 @@ class EndpointPoller:
             self._database_down(exc)
             return
         self.spool.commit(batch)
+        self.db_up = True
         if not self.spool.rows:
             log.warning("endpoint %s: spool replayed", self.name)
 
@@ -364,10 +371,28 @@ class EndpointPoller:
             try:
                 last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S)
             except DB_ERRORS:
-                return  # nothing known to start from; the spool keeps what is read from now on
+                # Started while the database is down: what the previous holder missed before this first
+                # read is read back once the database, and that holder's spool, are in (``_catch_up``).
+                self._deferred_until = until
+                return
             if not last:
                 return  # an endpoint never read before: nothing was missed
             unread_from = max(last.values())
+        await self._read_back(last, unread_from, until)
+
+    async def _catch_up(self) -> None:
+        """The backfill a poller started during a database outage could not do: up to its first read."""
+        until = self._deferred_until
+        assert until is not None
+        try:
+            last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S, until)
+        except DB_ERRORS:
+            return  # down again: next poll
+        self._deferred_until = None
+        if last:
+            await self._read_back(last, max(last.values()), until)
+
+    async def _read_back(self, last: dict[int, float], unread_from: float, until: float) -> None:
         since = backfill.since_by_node(self.tags, last)
         missed = await backfill.read_missed(
             self.connector,
@@ -399,9 +424,10 @@ class EndpointPoller:
             return
         self.history_nodes = sum(bool(v) for v in (await ask(self.node_ids)).values())
 
-    def _stored_last(self, not_before: float) -> dict[int, float]:
+    def _stored_last(self, not_before: float, before: float | None = None) -> dict[int, float]:
         with self.sessions() as session:
-            return backfill.last_stored(session, {t for ts in self.tags.values() for t in ts}, not_before=not_before)
+            tag_ids = {t for ts in self.tags.values() for t in ts}
+            return backfill.last_stored(session, tag_ids, not_before=not_before, before=before)
 
     def _came_up(self) -> None:
         self.backoff.reset()
@@ -426,8 +452,11 @@ class EndpointPoller:
             await self.flush()
             self._closing = True
             deadline = time.monotonic() + CLOSE_REPLAY_S
-            while self.spool.rows and self.db_up and time.monotonic() < deadline:
+            while self.spool.rows and time.monotonic() < deadline:
+                before = self.spool.rows
                 await asyncio.to_thread(self._replay_some)
+                if self.spool.rows == before:
+                    break  # the database is still away: the spool waits on disk
         finally:
             self._closing = True
             await self.connector.close()

@@ -60,6 +60,7 @@ class EndpointShare:
         self._adopted: assignment.Adopted | None = None  # dead workers' endpoints polled while the database is down
         self._planned = False  # a plan has gone through since this worker started
         self._adoption_tried = False
+        self._draining: asyncio.Future | None = None
         self._companies: dict[int, int] = {}  # endpoint id -> company id, for health rows
         self._settings: dict[int, dict] = {}  # endpoint id -> its stored settings, for assignment.json
         # What each poller was built from (settings, node→tag map): a change rebuilds it.
@@ -124,7 +125,22 @@ class EndpointShare:
                 self._adopted.release()
                 self._adopted = None
             await asyncio.to_thread(self._save_assignment)
-            await asyncio.to_thread(self.drain_orphan_spools, set(self.pollers))
+            self._drain_in_background()
+
+    def _drain_in_background(self) -> None:
+        """Replay orphan spools beside the ticks, not inside one: a large spool takes a while, and the
+        leases must be renewed meanwhile. Once done, pollers started during an outage may catch up."""
+        if self._draining is not None and not self._draining.done():
+            return
+        polling = set(self.pollers)
+
+        def done(task: asyncio.Future) -> None:
+            if not task.cancelled() and task.exception() is None:
+                for endpoint_id in polling & self.pollers.keys():
+                    self.pollers[endpoint_id].catch_up_ready = True
+
+        self._draining = asyncio.ensure_future(asyncio.to_thread(self.drain_orphan_spools, polling))
+        self._draining.add_done_callback(done)
 
     def _start_poller(self, endpoint_id: int, signature: tuple, poller: EndpointPoller) -> None:
         self._signatures[endpoint_id] = signature
@@ -275,6 +291,8 @@ class EndpointShare:
         """Write what was read, give every endpoint back and leave, so the others take over at once."""
         async with self._busy:
             self._closed = True
+            if self._draining is not None:
+                await bounded(asyncio.shield(self._draining), POLLER_STOP_S, "the replay of orphan spools")
             for endpoint_id in list(self.pollers):
                 await self._stop_poller(endpoint_id)
             try:

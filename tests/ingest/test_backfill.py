@@ -151,3 +151,49 @@ async def test_an_endpoint_never_read_before_asks_no_history(sessions, tmp_path)
     finally:
         await server.stop()
     assert poller.backfilled == 0 and server.requests == []
+
+
+async def test_a_poller_started_while_the_database_is_down_catches_up_once_it_is_back(sessions, tmp_path):
+    from pdm.storage.session import make_engine, session_factory
+    from tests.helpers.servers import free_port
+
+    server = await HistorizingServer(n=2, historized=1).start()
+    first = _poller(sessions, server.url, server.node_ids, tmp_path)
+    dead = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_pre_ping=False)
+    try:
+        now = time.time()
+        for i in range(2):
+            await server.write(i, [(now, 5.0)])
+        assert await first.poll_once() == 2
+        await first.close()  # the worker holding the endpoint dies ...
+        await asyncio.sleep(0.1)
+        missed = time.time() - 0.05
+        for i in range(2):  # ... values come and go before anyone polls again ...
+            await server.write(i, [(missed + k * 0.01, 20.0 + k) for k in range(3)])
+        second = EndpointPoller(  # ... and its successor starts while the database is down
+            endpoint_id=first.endpoint_id,
+            name=first.name,
+            config=first.config,
+            tags={n: t[0] for n, t in first.tags.items()},
+            sessions=session_factory(dead),
+            spool=Spool(tmp_path / "spool2", max_bytes=10_000_000),
+        )
+        assert await second.poll_once() == 2 and second.backfilled == 0
+        await second.flush()
+        assert second.spool.rows == 2
+        second.sessions = sessions  # the database is back
+        assert await second.poll_once() == 2
+        await second.flush()
+        assert second.backfilled == 0  # not before the previous holder's spools are in
+        second.catch_up_ready = True
+        assert await second.poll_once() == 2
+        await second.close()
+    finally:
+        dead.dispose()
+        await server.stop()
+    stored = _stored(sessions)
+    assert stored["t0"] == [5.0, 20.0, 21.0, 22.0] and stored["t1"] == [5.0, 22.0]
+    assert second.backfilled == 3  # 20, 21 and 22 (also read live: stored once)
+    with sessions() as s:
+        gaps = gaps_for_endpoint(s, company_id=1, endpoint_id=first.endpoint_id)
+    assert [(g.tag, "BadHistoryOperationUnsupported" in g.reason) for g in gaps] == [("t1", True)]

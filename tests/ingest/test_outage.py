@@ -26,10 +26,13 @@ from pdm.runtime.worker import Worker
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
+from tests.connectors.test_history import HistorizingServer
 
 PLANTS = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
 LEASES = {"lease_ttl_s": 3.0, "lease_renew_s": 0.5}
-HOLD_S = 1.5  # each value stays on the server longer than a worker takes to start polling
+# Each value stays on the server a shorter time than the new worker takes to start polling: what the
+# dead worker had no time to spool is read back from the server's history once the database is back.
+HOLD_S = 0.3
 
 
 def _plant(sessions, server) -> dict[int, str]:
@@ -69,24 +72,26 @@ async def _until(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_worker_restarted_during_a_database_outage_polls_spools_and_loses_nothing(
-    private_postgres, opcua_server, tmp_path
-):
+async def test_worker_restarted_during_a_database_outage_polls_spools_and_loses_nothing(private_postgres, tmp_path):
+    opcua_server = await HistorizingServer(n=4, historized=4).start()
     engine = make_engine(private_postgres.url)
     upgrade(engine)
     sessions = session_factory(engine)
     tags = _plant(sessions, opcua_server)
-    variables = opcua_server.variables[:4]
     written: list[float] = []
+
+    writing = True
 
     async def write_values():
         n = 0
-        while True:
+        while writing:  # stopped between two ticks, never in the middle of one
             n += 1
-            now = datetime.now(UTC)
-            for var in variables:
-                await var.write_value(ua.DataValue(ua.Variant(float(n), ua.VariantType.Double), SourceTimestamp=now))
-            written.append(now.timestamp())
+            now = time.time()
+            stamp = datetime.fromtimestamp(now, UTC)
+            for var in opcua_server.variables[:4]:
+                dv = ua.DataValue(ua.Variant(100.0 + n), SourceTimestamp=stamp, ServerTimestamp=stamp)
+                await opcua_server.server.write_attribute_value(var.nodeid, dv)
+            written.append(now)
             await asyncio.sleep(HOLD_S)
 
     var_dir = tmp_path / "var"
@@ -126,7 +131,8 @@ async def test_worker_restarted_during_a_database_outage_polls_spools_and_loses_
         b_run = asyncio.create_task(b.run(stop_b))
         await _until(lambda: b.pollers, 10, "the new worker to poll the dead one's endpoint")
         poller = next(iter(b.pollers.values()))
-        await _until(lambda: poller.spool.rows >= 8, 20, "the new worker to spool")
+        await _until(lambda: poller.spool.rows >= 8 or writer.done(), 20, "the new worker to spool")
+        assert not writer.done(), writer.exception()
 
         private_postgres.start()  # the outage ends
         await _until(
@@ -136,7 +142,8 @@ async def test_worker_restarted_during_a_database_outage_polls_spools_and_loses_
         )
         await _until(lambda: not (var_dir / "spool" / dead).exists(), 30, "the dead worker's spool to be replayed")
         await asyncio.sleep(2 * HOLD_S)
-        writer.cancel()
+        writing = False
+        await writer
         await asyncio.sleep(1.0)  # the last value is read and committed
     finally:
         if writer:
@@ -146,6 +153,7 @@ async def test_worker_restarted_during_a_database_outage_polls_spools_and_loses_
         stop_b.set()
         if b_run:
             await b_run
+        await opcua_server.stop()
     with sessions() as s:
         stored = s.execute(select(Reading.tag_id, Reading.ts).where(Reading.ts >= written[0] - 1e-3)).all()
     engine.dispose()
