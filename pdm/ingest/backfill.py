@@ -30,14 +30,16 @@ class Missed:
 
 
 def last_stored(
-    session: Session, tag_ids: Iterable[int], *, not_before: float, before: float | None = None
+    session: Session, tag_ids: Iterable[int], *, not_before: float, before: Mapping[int, float] | None = None
 ) -> dict[int, float]:
-    """Tag id → source time of its newest stored reading in [not_before, before) (one index lookup per tag)."""
+    """Tag id → source time of its newest stored reading at or after ``not_before`` and, where ``before``
+    names the tag, before that time (one index lookup per tag)."""
     out = {}
+    before = before or {}
     for tag_id in tag_ids:
         stmt = select(func.max(StoredReading.ts)).where(StoredReading.tag_id == tag_id, StoredReading.ts >= not_before)
-        if before is not None:
-            stmt = stmt.where(StoredReading.ts < before)
+        if tag_id in before:
+            stmt = stmt.where(StoredReading.ts < before[tag_id])
         ts = session.execute(stmt).scalar()
         if ts is not None:
             out[tag_id] = float(ts)

@@ -108,6 +108,7 @@ class EndpointPoller:
         # Set when the first read came while the database was down: the backfill waits for it, and for
         # the share to say the spools of the worker this one replaces are stored (``catch_up_ready``).
         self._deferred_until: float | None = None
+        self._deferred_first: dict[int, float] = {}  # tag -> source time of its first value read
         self.catch_up_ready = False  # written with the next transaction that goes through
         self.bad_nodes: dict[str, int] = {}
         self.health = Health()
@@ -374,6 +375,9 @@ class EndpointPoller:
                 # Started while the database is down: what the previous holder missed before this first
                 # read is read back once the database, and that holder's spool, are in (``_catch_up``).
                 self._deferred_until = until
+                # Its own first values reach the database first (from its spool): the stretch to read back
+                # ends before them, per tag.
+                self._deferred_first = {t: r.ts for r in readings for t in self.tags.get(r.node_id, ())}
                 return
             if not last:
                 return  # an endpoint never read before: nothing was missed
@@ -385,7 +389,7 @@ class EndpointPoller:
         until = self._deferred_until
         assert until is not None
         try:
-            last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S, until)
+            last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S, self._deferred_first)
         except DB_ERRORS:
             return  # down again: next poll
         self._deferred_until = None
@@ -424,7 +428,7 @@ class EndpointPoller:
             return
         self.history_nodes = sum(bool(v) for v in (await ask(self.node_ids)).values())
 
-    def _stored_last(self, not_before: float, before: float | None = None) -> dict[int, float]:
+    def _stored_last(self, not_before: float, before: dict[int, float] | None = None) -> dict[int, float]:
         with self.sessions() as session:
             tag_ids = {t for ts in self.tags.values() for t in ts}
             return backfill.last_stored(session, tag_ids, not_before=not_before, before=before)
