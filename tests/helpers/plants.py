@@ -66,3 +66,21 @@ def plant_dict(
             }
         )
     return {"companies": out, "simulation": {"seed": 7, "speed": speed, "faults": list(faults)}, "detection": detection}
+
+
+def one_endpoint(url: str, nodes: list[dict], *, assets=("P-1",), **endpoint) -> dict:
+    """A plant file of one company (acme), one site, pumps ``assets`` and one endpoint reading ``nodes``."""
+    return {
+        "companies": [
+            {
+                "id": "acme",
+                "sites": [
+                    {
+                        "id": "s",
+                        "assets": [{"id": a, "asset_class": "centrifugal_pump"} for a in assets],
+                        "endpoints": [{"name": "plc", "endpoint_url": url, **endpoint, "nodes": nodes}],
+                    }
+                ],
+            }
+        ]
+    }

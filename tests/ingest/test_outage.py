@@ -27,6 +27,7 @@ from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
 from tests.connectors.test_history import HistorizingServer
+from tests.helpers.plants import one_endpoint
 
 PLANTS = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
 LEASES = {"lease_ttl_s": 3.0, "lease_renew_s": 0.5}
@@ -37,24 +38,7 @@ HOLD_S = 0.3
 
 def _plant(sessions, server) -> dict[int, str]:
     nodes = [{"node_id": server.node_ids[i], "tag": f"t{i}", "asset": "P-1"} for i in range(4)]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [
-                                {"name": "plc", "endpoint_url": server.url, "poll_interval_s": 0.2, "nodes": nodes}
-                            ],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
+    cfg = parse_plants(one_endpoint(server.url, nodes, poll_interval_s=0.2))
     with sessions.begin() as s:
         apply_plants(s, cfg)
         return {t.id: t.node_id for t in list_tags(s, company_id=1)}

@@ -12,6 +12,7 @@ from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Reading, Tag
 from tests.connectors.test_quirks import QuirkServer
+from tests.helpers.plants import one_endpoint
 
 BAD_OUT_OF_RANGE, BAD_TYPE_MISMATCH = 0x803C0000, 0x80740000
 
@@ -20,22 +21,7 @@ async def test_quirky_values_and_clocks_are_stored_honestly_and_said_once(sessio
     server = await QuirkServer().start()
     names = ["nan", "text", "epoch0"]
     nodes = [{"node_id": server.node_id(n), "tag": n.replace("0", "-zero"), "asset": "P-1"} for n in names]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
+    cfg = parse_plants(one_endpoint(server.url, nodes))
     with sessions.begin() as s:
         apply_plants(s, cfg)
         ep = list_endpoints(s, company_id=1)[0]

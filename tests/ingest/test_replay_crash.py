@@ -12,6 +12,7 @@ from pdm.config import parse_plants
 from pdm.ingest.spool import Spool
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.tables import Reading
+from tests.helpers.plants import one_endpoint
 
 ROWS = 12_000
 BATCH = 1_000
@@ -20,26 +21,7 @@ KILL_AFTER = 5  # batches committed before the kill
 
 def _tag(sessions) -> int:
     cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [
-                                {
-                                    "name": "plc",
-                                    "endpoint_url": "opc.tcp://127.0.0.1:4840",
-                                    "nodes": [{"node_id": "ns=2;i=2", "tag": "flow", "asset": "P-1"}],
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ]
-        }
+        one_endpoint("opc.tcp://127.0.0.1:4840", [{"node_id": "ns=2;i=2", "tag": "flow", "asset": "P-1"}])
     )
     with sessions.begin() as s:
         apply_plants(s, cfg)
