@@ -63,12 +63,15 @@ class HistoryResult:
 
     ``readings`` has an entry for every node asked (oldest first, possibly empty); ``failed`` names
     the nodes whose history could not be read, or not to the end, with the status code name why.
-    A failed node may still have the readings taken before it failed. ``requests`` counts the
-    HistoryRead requests sent.
+    A failed node may still have the readings taken before it failed. ``reached`` names the nodes
+    whose history held a value at or before their ``since`` (the value already stored, usually): their
+    history reaches back over the whole range, so a first value long after ``since`` means no change
+    meanwhile, not a history cut short. ``requests`` counts the HistoryRead requests sent.
     """
 
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    reached: set[str] = field(default_factory=set)
     requests: int = 0
 
     @property
@@ -175,6 +178,7 @@ class _Node:
     key: str
     nodeid: ua.NodeId
     floor: int
+    origin: int  # the floor asked for (µs), before a truncated page moved ``floor`` on
     skip: int | None = None  # None: every value at ``floor`` is skipped (the exclusive ``since``)
     start: float = 0.0  # epoch to ask from when no continuation point
     cp: bytes | None = None
@@ -218,7 +222,7 @@ async def read_raw(
                 result.failed[key] = status_name(BAD_HISTORY_UNSUPPORTED)
     end = _us(until)
     todo = [
-        _Node(key, nid, floor=_us(since[key]), start=since[key])
+        _Node(key, nid, floor=_us(since[key]), origin=_us(since[key]), start=since[key])
         for key, nid in nodes.items()
         if key not in result.failed and _us(since[key]) < end
     ]
@@ -315,6 +319,8 @@ def _take(
             continue  # a historical value without a time cannot be placed
         us = _us(ts)
         last, at_last = (us, at_last + 1) if us == last else (us, 1)
+        if us <= n.origin:
+            result.reached.add(n.key)
         if us < n.floor or us > end:
             continue
         if us == n.floor:

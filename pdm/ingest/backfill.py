@@ -5,6 +5,12 @@ is read from its server's history (OPC UA HistoryRead, ``pdm.connectors.history`
 source time of the last value stored for its tags. A node the server keeps no history for, or
 refuses, becomes a gap row (``pdm.storage.gaps``) covering the time nobody was reading it:
 shown on the asset chart and counted in data coverage, never silently missing.
+
+A history that keeps less than the outage lasted (two minutes kept, five missed) answers with
+values that start late. That is told apart from "no change until then" by the history holding
+the value already stored: if it does, it reaches back over the whole stretch; if it does not,
+and its first value (or, when it gives none, the node's current value) came more than
+``SLACK_POLLS`` poll intervals after the stretch began, what lies before is a gap.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from pdm.storage.tables import Reading as StoredReading
 
 BACKFILL_MAX_S = 24 * 3600.0  # history is asked for this far back at most; older is a gap
 NO_HISTORY = "the connector cannot read history"
+CUT_SHORT = "the server's history does not reach back that far"
+# A value this many poll intervals after the last read is still the next one expected: the
+# server's clock and ours disagree a little, and a device updates on its own schedule.
+SLACK_POLLS = 2
 
 
 @dataclass
@@ -64,12 +74,16 @@ async def read_missed(
     since: Mapping[str, float],
     unread_from: float,
     until: float,
+    current: Mapping[str, float] | None = None,
+    poll_interval_s: float = 0.0,
 ) -> Missed:
     """History over ``(since[node], until]``; nodes it cannot give become gaps over ``[unread_from, until]``.
 
     ``unread_from`` is when the last poll that read the endpoint ended (or, after a take-over, the
-    newest time stored): what lies between was never seen. Raises EndpointUnavailable when the
-    connection is lost meanwhile, as a read does.
+    newest time stored): what lies between was never seen. ``current`` is, per node, the source time
+    of the value read at ``until``. A node whose history does not reach back to ``unread_from`` is a
+    gap from there to its history's first value (see the module's docstring). Raises
+    EndpointUnavailable when the connection is lost meanwhile, as a read does.
     """
     floor = until - BACKFILL_MAX_S
     since = {n: max(t, floor) for n, t in since.items() if t < until}
@@ -77,23 +91,42 @@ async def read_missed(
     if not since:
         return missed
     reader = getattr(connector, "read_history", None)
+    unknown: dict[str, tuple[float, float, str]] = {}  # node -> the stretch history cannot tell, and why
     if reader is None:
-        failed = {n: NO_HISTORY for n in since}
+        unknown = {n: (min(unread_from, until), until, NO_HISTORY) for n in since}
     else:
         result = await reader(dict(since), until)
-        failed = result.failed
+        unknown = {n: (min(unread_from, until), until, why) for n, why in result.failed.items()}
         missed.readings = [r for node in since for r in result.readings.get(node, ())]
+        slack = SLACK_POLLS * poll_interval_s
+        for node_id in since.keys() - unknown.keys() - result.reached:
+            got = result.readings.get(node_id) or []
+            start = min(max(unread_from, since[node_id]), until)
+            end = _first_known(got, (current or {}).get(node_id), until)
+            if end is not None and end - start > slack:
+                unknown[node_id] = (start, end, CUT_SHORT)
     recorded_at = time.time()
-    for node_id, reason in failed.items():
+    for node_id, (start, end, reason) in unknown.items():
         for tag_id in tags.get(node_id, ()):
             missed.gaps.append(
                 {
                     "endpoint_id": endpoint_id,
                     "tag_id": tag_id,
-                    "start_ts": min(unread_from, until),
-                    "end_ts": until,
+                    "start_ts": start,
+                    "end_ts": end,
                     "reason": f"not backfilled: {reason}",
                     "recorded_at": recorded_at,
                 }
             )
     return missed
+
+
+def _first_known(got: list[Reading], current: float | None, until: float) -> float | None:
+    """Where a history that does not reach back starts to be believed: its first value, or, when it gave
+    none, the current value's time if that lies within the stretch (it changed, and history lost it).
+    None: nothing says anything changed, so nothing was missed."""
+    if got:
+        return min(r.ts for r in got)
+    if current is not None and current <= until:
+        return current
+    return None

@@ -366,6 +366,7 @@ class EndpointPoller:
     async def _backfill(self, was: str, readings: list[Reading]) -> None:
         """Queue what the server's history holds since the last value stored; what it cannot give is a gap."""
         until = min((r.received_at for r in readings), default=time.time())
+        current = {r.node_id: r.ts for r in readings}
         if was == "DOWN":
             last, unread_from = dict(self._last_ts), self._read_at or until
         else:  # a new poller (a take-over, a restart): the database says where its data stops
@@ -382,7 +383,7 @@ class EndpointPoller:
             if not last:
                 return  # an endpoint never read before: nothing was missed
             unread_from = max(last.values())
-        await self._read_back(last, unread_from, until)
+        await self._read_back(last, unread_from, until, current)
 
     async def _catch_up(self) -> None:
         """The backfill a poller started during a database outage could not do: up to its first read."""
@@ -394,17 +395,23 @@ class EndpointPoller:
             return  # down again: next poll
         self._deferred_until = None
         if last:
-            await self._read_back(last, max(last.values()), until)
+            # What the node held at ``until`` is what this poller first read of it, not what it reads now.
+            first = self._deferred_first
+            current = {n: first[ts[0]] for n, ts in self.tags.items() if ts[0] in first}
+            await self._read_back(last, max(last.values()), until, current)
 
-    async def _read_back(self, last: dict[int, float], unread_from: float, until: float) -> None:
-        since = backfill.since_by_node(self.tags, last)
+    async def _read_back(
+        self, last: dict[int, float], unread_from: float, until: float, current: dict[str, float]
+    ) -> None:
         missed = await backfill.read_missed(
             self.connector,
             endpoint_id=self.endpoint_id,
             tags=self.tags,
-            since=since,
+            since=backfill.since_by_node(self.tags, last),
             unread_from=unread_from,
             until=until,
+            current=current,
+            poll_interval_s=self.config.poll_interval_s,
         )
         if missed.readings:
             self._queue.append(missed.readings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import Client, ua
@@ -26,18 +26,33 @@ T0 = float(int(time.time()) - 3600)
 
 class HistorizingServer(OpcUaTestServer):
     """``OpcUaTestServer`` whose first ``historized`` variables keep history; ``page`` caps one answer
-    (asyncua then hands out a continuation point), as a historian with a response limit does."""
+    (asyncua then hands out a continuation point), as a historian with a response limit does.
+    ``keep_s`` (variable index -> seconds) makes a variable's history keep only that long: asyncua
+    drops older values (by source time) whenever the variable changes."""
 
-    def __init__(self, n: int = 4, historized: int = 3, page: int = 10_000):
+    def __init__(self, n: int = 4, historized: int = 3, page: int = 10_000, keep_s: dict[int, float] | None = None):
         super().__init__(n)
-        self.historized, self.page = historized, page
+        self.historized, self.page, self.keep_s = historized, page, dict(keep_s or {})
         self.requests: list[int] = []  # nodes per HistoryRead request
+        self.saved: dict[int, int] = {}  # variable index -> values the history was handed (kept or not)
 
     async def start(self):
         await super().start()
         manager = self.server.iserver.history_manager
-        manager.set_storage(HistoryDict(max_history_data_response_size=self.page))
-        await self.server.historize_node_data_change(self.variables[: self.historized], count=100_000)
+        storage = HistoryDict(max_history_data_response_size=self.page)
+        manager.set_storage(storage)
+        index = {v.nodeid: i for i, v in enumerate(self.variables)}
+        save = storage.save_node_value
+
+        async def counting_save(node_id, datavalue):
+            # Counted here, not from the stored list: a short history may drop a value as soon as it comes.
+            self.saved[index[node_id]] = self.saved.get(index[node_id], 0) + 1
+            await save(node_id, datavalue)
+
+        storage.save_node_value = counting_save
+        for i, var in enumerate(self.variables[: self.historized]):
+            period = timedelta(seconds=self.keep_s[i]) if i in self.keep_s else timedelta(days=7)
+            await self.server.historize_node_data_change(var, period=period, count=100_000)
         original = manager.read_history
 
         async def counting(params):
@@ -47,7 +62,7 @@ class HistorizingServer(OpcUaTestServer):
         manager.read_history = counting
         # The history starts with each variable's value at the time it was historized (stamped now).
         for _ in range(500):
-            if all(self.stored(i) == 1 for i in range(self.historized)):
+            if all(self.saved.get(i) == 1 for i in range(self.historized)):
                 break
             await asyncio.sleep(0.01)
         return self
@@ -56,8 +71,8 @@ class HistorizingServer(OpcUaTestServer):
         return len(self.server.iserver.history_manager.storage._datachanges.get(self.variables[i].nodeid, []))
 
     async def write(self, i: int, points: list[tuple[float, object]]) -> None:
-        """Write ``(ts, value)`` pairs to variable ``i``; for a historized one, wait until history has them."""
-        before = self.stored(i)
+        """Write ``(ts, value)`` pairs to variable ``i``; for a historized one, wait until history was handed them."""
+        before = self.saved.get(i, 0)
         for ts, value in points:
             stamp = datetime.fromtimestamp(ts, tz=UTC)
             await self.server.write_attribute_value(
@@ -66,10 +81,10 @@ class HistorizingServer(OpcUaTestServer):
             )
         if i < self.historized:
             for _ in range(500):
-                if self.stored(i) >= before + len(points):
+                if self.saved.get(i, 0) >= before + len(points):
                     break
                 await asyncio.sleep(0.01)
-            assert self.stored(i) == before + len(points)
+            assert self.saved.get(i, 0) == before + len(points)
 
     async def store(self, i: int, points: list[tuple[float, object]]) -> None:
         """Put values straight into variable ``i``'s history, whatever their type (the address space would refuse)."""
@@ -236,3 +251,11 @@ def test_without_the_quirks_module_values_are_classified_by_the_simple_rule(monk
         (None, history.BAD_OUT_OF_RANGE),
         (None, None),
     ]
+
+
+async def test_a_history_that_holds_the_value_at_since_is_said_to_reach_back(hserver, client):
+    await hserver.write(0, series(10))
+    await hserver.write(1, series(10))
+    got = await history.read_raw(client, nodes_of(hserver, range(2)), {"v0": T0 + 3, "v1": T0 - 5}, T0 + 9)
+    assert got.reached == {"v0"}  # v1's history starts after its since: it may have lost what came before
+    assert [len(got.readings[k]) for k in ("v0", "v1")] == [6, 10]
