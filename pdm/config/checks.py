@@ -25,6 +25,31 @@ class _Seen:
         self.first[key] = where
 
 
+class _TagMaps:
+    """Where each tag of one site is mapped. A tag is read from one endpoint of its site (the catalog
+    keeps one endpoint per tag, so a second mapping would silently replace the first): a second
+    mapping, on the same endpoint or another, is a ``ConfigError`` naming both places."""
+
+    def __init__(self, source: str, site: str):
+        self.source, self.site = source, site
+        self.first: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def add(self, asset: str, tag: str, endpoint: str, where: str) -> None:
+        if (asset, tag) not in self.first:
+            self.first[(asset, tag)] = (endpoint, where)
+            return
+        first_endpoint, first_where = self.first[(asset, tag)]
+        if first_endpoint == endpoint:  # endpoint names are unique in a company (checked before the nodes)
+            raise ConfigError(self.source, where, tag, f"tag mapped twice for this asset (also at {first_where})")
+        raise ConfigError(
+            self.source,
+            where,
+            tag,
+            f"{self.site}/{asset}/{tag} is mapped on two endpoints of this site, {first_endpoint} and {endpoint} "
+            f"(also at {first_where}): a tag is read from one endpoint",
+        )
+
+
 def check_references(cfg: PlantConfig, source: str) -> None:
     company_ids = _Seen(source, "duplicate company id")
     for ci, company in enumerate(cfg.companies):
@@ -40,9 +65,9 @@ def check_references(cfg: PlantConfig, source: str) -> None:
         endpoint_urls = _Seen(source, "this company already has an endpoint with this URL")
         for si, site in enumerate(company.sites):
             site_assets = {a.id for a in site.assets}
+            tags = _TagMaps(source, f"{company.id}/{site.id}")
             for ei, ep in enumerate(site.endpoints):
                 ewhere = f"{where}.sites[{si}].endpoints[{ei}]"
-                tags = _Seen(source, "tag mapped twice for this asset")
                 endpoint_names.add(ep.name, f"{ewhere}.name")
                 endpoint_urls.add(ep.endpoint_url, f"{ewhere}.endpoint_url")
                 if ep.auth_method == "username" and not ep.username:
@@ -54,7 +79,7 @@ def check_references(cfg: PlantConfig, source: str) -> None:
                         raise ConfigError(
                             source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"
                         )
-                    tags.add((node.asset, node.tag), f"{ewhere}.nodes[{ni}].tag", node.tag)
+                    tags.add(node.asset, node.tag, ep.name, f"{ewhere}.nodes[{ni}].tag")
     if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
         raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
     known = {(c.id, a.id): a for c, _, a in cfg.iter_assets()}

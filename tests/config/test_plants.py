@@ -94,6 +94,20 @@ def test_duplicate_endpoint_url_in_one_company_is_refused():
         parse_plants(data, "x.yaml")
 
 
+def test_a_tag_mapped_on_two_endpoints_of_one_site_is_refused_naming_both():
+    data = plant_dict({"acme": [("P-1", "centrifugal_pump")]})
+    site = data["companies"][0]["sites"][0]
+    flow = {"node_id": "ns=2;s=P-1.flow", "tag": "flow", "asset": "P-1"}
+    site["endpoints"].append({"name": "scada", "endpoint_url": "opc.tcp://scada.example:4840", "nodes": [flow]})
+    with pytest.raises(ConfigError) as info:
+        parse_plants(data, "x.yaml")
+    assert info.value.field == "companies[0].sites[0].endpoints[1].nodes[0].tag"
+    assert "acme/site/P-1/flow is mapped on two endpoints of this site, plc and scada" in str(info.value)
+    assert "(also at companies[0].sites[0].endpoints[0].nodes[0].tag)" in str(info.value)
+    site["endpoints"][1]["nodes"] = [{**flow, "tag": "flow_scada"}]  # another tag of the same asset: fine
+    assert parse_plants(data, "x.yaml")
+
+
 def test_invalid_yaml_names_the_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("companies:\n  - id: a\n   name: [unclosed\n")

@@ -8,10 +8,12 @@ variants that must still load (IPv6, byte-order marks, other node id kinds, edge
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 from tests.helpers.plant_base import (
     A0,
+    B0,
     BASE,
     C0,
     C1,
@@ -29,7 +31,8 @@ from tests.helpers.plant_base import (
     path_text,
     removed,
 )
-from tests.helpers.plant_files import document_cases, good_cases, line_cases
+from tests.helpers.plant_files import document_cases, line_cases
+from tests.helpers.plant_files import good_cases as _text_good_cases
 
 __all__ = ["bad_cases", "good_cases"]
 
@@ -279,6 +282,91 @@ def _cross_field_cases() -> Iterator[Case]:
     ]
     for i, (data, field) in enumerate(rules):
         yield Case(f"rule #{i}", dump(data), field=field)
+    yield from _two_endpoint_cases()
+
+
+def _with_endpoint(site: tuple, endpoint: dict, at: int | None = None, base: dict | None = None) -> dict:
+    """The base (or ``base``) with ``endpoint`` added to ``site``'s endpoints, last or at index ``at``."""
+    data = copy.deepcopy(base or BASE)
+    endpoints = _at(data, site)["endpoints"]
+    endpoints.insert(len(endpoints) if at is None else at, copy.deepcopy(endpoint))
+    return data
+
+
+def _two_endpoint_cases() -> Iterator[Case]:
+    """Every tag of the base mapped again from a second endpoint of its site (after the first or
+    before it, by the same node id or another, enabled or not): refused naming both places."""
+    sites = [(S0, "acme/north", "north-plc"), (S1, "acme/south", "south-plc"), (B0, "beta/main", "beta-plc")]
+    for site, label, first_name in sites:
+        first = _at(BASE, site)["endpoints"][0]
+        for ni, node in enumerate(first["nodes"]):
+            for same_id in (True, False):
+                node_id = node["node_id"] if same_id else f"ns=3;s=scada.{node['asset']}.{node['tag']}"
+                scada = {
+                    "name": "scada",
+                    "endpoint_url": f"opc.tcp://scada-{label.replace('/', '-')}.example:4840",
+                    "nodes": [{**node, "node_id": node_id}],
+                }
+                fragment = f"{label}/{node['asset']}/{node['tag']} is mapped on two endpoints of this site"
+                name = f"tag on two endpoints {label}/{node['asset']}/{node['tag']} same_id={same_id}"
+                yield Case(
+                    f"{name} after",
+                    dump(_with_endpoint(site, scada)),
+                    field=path_text((*site, "endpoints", 1, "nodes", 0, "tag")),
+                    fragment=f"{fragment}, {first_name} and scada",
+                )
+                yield Case(
+                    f"{name} before",
+                    dump(_with_endpoint(site, scada, at=0)),
+                    field=path_text((*site, "endpoints", 1, "nodes", ni, "tag")),
+                    fragment=f"{fragment}, scada and {first_name}",
+                )
+                yield Case(
+                    f"{name} disabled",
+                    dump(_with_endpoint(site, {**scada, "enabled": False})),
+                    field=path_text((*site, "endpoints", 1, "nodes", 0, "tag")),
+                    fragment=f"{fragment}, {first_name} and scada",
+                )
+    # A third endpoint repeating the first one's tag, the second mapping other tags.
+    other = {"name": "hmi", "endpoint_url": "opc.tcp://hmi.example:4840", "nodes": [_motor_current("P-1")]}
+    again = {
+        "name": "scada",
+        "endpoint_url": "opc.tcp://scada.example:4840",
+        "nodes": [
+            _motor_current("P-2"),
+            {**_at(BASE, (*E0, "nodes", 1)), "node_id": "ns=3;s=P-1.vibration"},
+        ],
+    }
+    yield Case(
+        "tag on the first and third endpoints",
+        dump(_with_endpoint(S0, again, base=_with_endpoint(S0, other))),
+        field=path_text((*S0, "endpoints", 2, "nodes", 1, "tag")),
+        fragment="acme/north/P-1/vibration is mapped on two endpoints of this site, north-plc and scada",
+    )
+
+
+def _at(data: dict, path: tuple):
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _motor_current(asset: str) -> dict:
+    """A node the base does not map: a second endpoint may read it."""
+    return {"node_id": f"ns=3;s={asset}.motor_current", "tag": "motor_current", "asset": asset}
+
+
+def _good_two_endpoint_cases() -> Iterator[tuple[str, bytes]]:
+    """A site with a second endpoint reading tags the first does not: accepted."""
+    scada = {"name": "scada", "endpoint_url": "opc.tcp://scada.example:4840", "nodes": [_motor_current("P-1")]}
+    yield "second endpoint, other tag", dump(_with_endpoint(S0, scada))
+    both = {**scada, "nodes": [_motor_current("P-1"), _motor_current("P-2")]}
+    yield "second endpoint first, other tags", dump(_with_endpoint(S0, both, at=0))
+
+
+def good_cases() -> Iterator[tuple[str, bytes]]:
+    yield from _text_good_cases()
+    yield from _good_two_endpoint_cases()
 
 
 def bad_cases() -> list[Case]:

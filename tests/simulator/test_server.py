@@ -17,6 +17,7 @@ from pdm.simulator import SENSORS, SimClock, SimulatedPlant
 URI = "urn:pdm:simulator"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SPEED = 60.0
+PLC_PUMP_TAGS = [tag for tag in SENSORS["centrifugal_pump"] if tag != "flow"]  # flow comes from the SCADA
 
 
 def free_port() -> int:
@@ -34,7 +35,8 @@ def nodes(company, asset, asset_class, tags=None):
 
 
 def plant_config(shared_url, other_url, **simulation):
-    """Two companies; both serve from ``shared_url``; the first also has ``other_url``."""
+    """Two companies; both serve from ``shared_url``; the first also has ``other_url``, which serves
+    P-101's flow (a tag is read from one endpoint of its site, so the PLC serves P-101's other tags)."""
     return parse_plants(
         {
             "companies": [
@@ -51,7 +53,7 @@ def plant_config(shared_url, other_url, **simulation):
                                 {
                                     "name": "plc",
                                     "endpoint_url": shared_url,
-                                    "nodes": nodes("cleon-moteurs", "P-101", "centrifugal_pump")
+                                    "nodes": nodes("cleon-moteurs", "P-101", "centrifugal_pump", PLC_PUMP_TAGS)
                                     + nodes("cleon-moteurs", "C-201", "air_compressor"),
                                 },
                                 {
@@ -116,9 +118,10 @@ def plant():
         yield sim
 
 
-async def read_all(client, company, asset, asset_class):
+async def read_all(client, company, asset, asset_class, tags=None):
     idx = await client.get_namespace_index(URI)  # nsu= ids are resolved through the namespace array
-    ids = [client.get_node(ua.NodeId(f"{company}/{asset}/{tag}", idx)) for tag in SENSORS[asset_class]]
+    tags = SENSORS[asset_class] if tags is None else tags
+    ids = [client.get_node(ua.NodeId(f"{company}/{asset}/{tag}", idx)) for tag in tags]
     return await client.read_attributes(ids)
 
 
@@ -191,11 +194,11 @@ def test_sim_clock_runs_speed_times_faster():
 async def test_client_reads_good_doubles_stamped_on_the_sim_clock(plant):
     url = plant.urls[0]
     async with Client(url, timeout=5) as client:
-        values = await read_all(client, "cleon-moteurs", "P-101", "centrifugal_pump")
+        values = await read_all(client, "cleon-moteurs", "P-101", "centrifugal_pump", PLC_PUMP_TAGS)
         values += await read_all(client, "cleon-moteurs", "C-201", "air_compressor")
         values += await read_all(client, "usinage-ouest", "S-1", "cnc_spindle")  # other company, same URL
         now = plant.clock.now_datetime()
-    assert len(values) == 21
+    assert len(values) == 20
     for dv in values:
         assert dv.StatusCode.is_good()
         assert dv.Value.VariantType == ua.VariantType.Double
