@@ -12,7 +12,8 @@ for each.
 Readings the database cannot take go to the endpoint's spool. Once the database is back, live
 readings are written first and the spool is replayed behind them in bounded batches, each its
 own transaction, so a large spool never stalls polling and a batch leaves the spool only once
-it is committed.
+it is committed. Gaps a backfill found wait beside the spool (``pdm.ingest.pending_gaps``) until
+a transaction records them.
 
 Health (readings/s, errors in the last hour) is counted in memory (``pdm.ingest.health``).
 """
@@ -31,10 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.errors import EndpointRefused, EndpointUnavailable
-from pdm.ingest import backfill
+from pdm.ingest import backfill, pending_gaps
 from pdm.ingest.health import Health
+from pdm.ingest.pending_gaps import PendingGaps
 from pdm.ingest.spool import DRAIN_BATCH_ROWS, Spool
-from pdm.storage.gaps import record_gaps
 from pdm.storage.readings import READING_COLUMNS as COLUMNS
 from pdm.storage.readings import insert_reading_tuples
 from pdm.storage.session import DB_ERRORS
@@ -104,7 +105,7 @@ class EndpointPoller:
         self.quirks = 0  # values and timestamps the connector could not take as they came
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
         self._read_at: float | None = None  # when the last successful read was received
-        self._pending_gaps: list[dict] = []
+        self.pending_gaps = PendingGaps(spool.folder)  # those a predecessor on this folder left are recorded first
         # Set when the first read came while the database was down: the backfill waits for it, and for
         # the share to say the spools of the worker this one replaces are stored (``catch_up_ready``).
         self._deferred_until: float | None = None
@@ -209,7 +210,7 @@ class EndpointPoller:
 
     def _kick_replay(self) -> None:
         """Start the writer for the spool alone (no live rows: the server may be the one that is down)."""
-        if self.spool.rows and not self._closing and (self._writer is None or self._writer.done()):
+        if self._unwritten() and not self._closing and (self._writer is None or self._writer.done()):
             if time.monotonic() >= self._next_replay:
                 self._writer = asyncio.ensure_future(self._write_queued())
 
@@ -222,7 +223,7 @@ class EndpointPoller:
                 except TimeoutError:
                     pass
             batches, self._queue, self._queued_rows = self._queue, [], 0
-            if batches or self._pending_gaps:
+            if batches or self.pending_gaps:
                 await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
             if self._replay_due():  # live rows first: the spool goes behind them, a bounded batch at a time
                 await asyncio.to_thread(self._replay_some)
@@ -233,10 +234,12 @@ class EndpointPoller:
         # Not while a flush waits (it waits for the live rows, not for a long replay), nor while closing:
         # a spool left over is replayed by the next poll, or by the next holder of the endpoint.
         return (
-            bool(self.spool.rows)
-            and not (self._closing or self._hurry.is_set())
-            and time.monotonic() >= self._next_replay
+            self._unwritten() and not (self._closing or self._hurry.is_set()) and time.monotonic() >= self._next_replay
         )
+
+    def _unwritten(self) -> bool:
+        """Something on disk waits for the database: spooled readings, or gaps (stored by ``_store``)."""
+        return bool(self.spool.rows or self.pending_gaps)
 
     async def flush(self) -> None:
         """Wait until every batch taken so far is committed (or spooled)."""
@@ -318,18 +321,18 @@ class EndpointPoller:
         self.db_up = False
 
     def _store(self, rows: list[tuple]) -> None:
-        gaps = list(self._pending_gaps)  # a backfill may add more while this transaction runs
+        gaps = self.pending_gaps.peek()  # a backfill may add more while this transaction runs
         if not rows and not gaps:  # values read again unchanged: nothing to write, nothing learnt of the database
             return
         try:
             with self.sessions.begin() as session:
                 self._write(session, rows)
-                self._record_gaps(session, gaps)
+                pending_gaps.record(session, gaps, name=self.name)
         except DB_ERRORS as exc:
             self.spool.append([dict(zip(COLUMNS, r)) for r in rows])
             self._database_down(exc)
             return
-        self._pending_gaps = [g for g in self._pending_gaps if g not in gaps]
+        self.pending_gaps.commit(gaps)
         if not self.db_up:
             log.warning(
                 "database back for endpoint %s; replaying %d spooled readings behind the live ones",
@@ -353,15 +356,6 @@ class EndpointPoller:
             # UP, and committed after this mark it would hide the outage.
             await self.flush()
             await asyncio.to_thread(self._mark, "DOWN", reason)
-
-    def _record_gaps(self, session: Session, gaps: list[dict]) -> None:
-        if not gaps:
-            return
-        try:
-            with session.begin_nested():
-                record_gaps(session, gaps)
-        except ValueError as exc:  # the endpoint or a tag was deleted meanwhile: nothing left to mark
-            log.warning("endpoint %s: %d gaps not recorded: %s", self.name, len(gaps), exc)
 
     async def _backfill(self, was: str, readings: list[Reading]) -> None:
         """Queue what the server's history holds since the last value stored; what it cannot give is a gap."""
@@ -417,7 +411,7 @@ class EndpointPoller:
             self._queue.append(missed.readings)
             self._queued_rows += len(missed.readings)
         self.backfilled += len(missed.readings)
-        self._pending_gaps.extend(missed.gaps)
+        await asyncio.to_thread(self.pending_gaps.add, missed.gaps)
         if missed.readings or missed.gaps:
             reasons = sorted({g["reason"] for g in missed.gaps})
             log.warning(
@@ -462,6 +456,8 @@ class EndpointPoller:
         try:
             await self.flush()
             self._closing = True
+            if self.pending_gaps:  # the database may be back since the last write: no reason to leave them
+                await asyncio.to_thread(self._store, [])
             deadline = time.monotonic() + CLOSE_REPLAY_S
             while self.spool.rows and time.monotonic() < deadline:
                 before = self.spool.rows

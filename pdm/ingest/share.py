@@ -9,7 +9,8 @@ while this worker was cut off are stopped; changed settings or node maps rebuild
 Spool files are per host and per worker (``var/spool/<worker id>/<endpoint id>/``). A worker
 holds a lock on its folder for its lifetime, so a folder whose lock is free belongs to a dead
 worker: any worker on the same host drains it into the database (readings are keyed by tag
-and time, so nothing is stored twice) and removes it.
+and time, so nothing is stored twice), with the gaps its pollers had not recorded yet
+(``pdm.ingest.pending_gaps``), and removes it.
 
 Beside its spool each worker keeps the last assignment it polled (``assignment.json``: the
 endpoints, their settings and node→tag maps). A worker started while the database is down
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.config import EndpointConfig, Settings, validate_model
 from pdm.connectors import make_connector
 from pdm.errors import PdmError
-from pdm.ingest import assignment, leases
+from pdm.ingest import assignment, leases, pending_gaps
 from pdm.ingest.health import save_health
 from pdm.ingest.poller import EndpointPoller
 from pdm.ingest.spool import Spool
@@ -318,7 +319,7 @@ class EndpointShare:
         try:
             own, polled = self.spool_root / self.worker_id, {str(i) for i in polling}
             for folder in sorted(p for p in own.glob("*") if p.is_dir() and p.name not in polled):
-                replayed += Spool(folder, max_bytes=self.settings.spool_max_bytes).drain(self._write_rows)
+                replayed += self._drain_folder(folder)
             for folder in sorted(p for p in self.spool_root.iterdir() if p.is_dir() and p.name != self.worker_id):
                 replayed += self._drain_if_orphan(folder)
         except DB_ERRORS:
@@ -334,14 +335,21 @@ class EndpointShare:
                 return 0  # its worker is alive
             replayed = 0
             for spool_dir in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
-                spool = Spool(spool_dir, max_bytes=self.settings.spool_max_bytes)
-                replayed += spool.drain(self._write_rows)
+                replayed += self._drain_folder(spool_dir)
             if replayed:
                 log.warning("replayed %d spooled readings left by a stopped worker in %s", replayed, folder)
             shutil.rmtree(folder, ignore_errors=True)
             return replayed
         finally:
             os.close(fd)
+
+    def _drain_folder(self, folder: Path) -> int:
+        """A spool folder's readings, then its gaps; returns how many readings."""
+        replayed = Spool(folder, max_bytes=self.settings.spool_max_bytes).drain(self._write_rows)
+        gaps = pending_gaps.drain(folder, self.sessions)
+        if gaps:
+            log.warning("recorded %d gaps a stopped poller had left in %s", gaps, folder)
+        return replayed
 
     def _write_rows(self, rows: list[dict]) -> None:
         with self.sessions.begin() as session:

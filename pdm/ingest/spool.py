@@ -72,7 +72,8 @@ class Spool:
     def _files(self) -> list[Path]:
         if not self.folder.exists():
             return []
-        return sorted(self.folder.glob("*.jsonl"), key=lambda p: int(p.stem))
+        # Numbered segments only: other files live beside them (the gaps waiting, pdm.ingest.pending_gaps).
+        return sorted((p for p in self.folder.glob("*.jsonl") if p.stem.isdigit()), key=lambda p: int(p.stem))
 
     def _cut_torn_tail(self, path: Path) -> None:
         """A worker killed in the middle of an append leaves half a line: cut it, so the next append
