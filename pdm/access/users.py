@@ -1,8 +1,7 @@
-"""Users: argon2 password hashes, login with throttling, and signed session tokens.
+"""Users: argon2 password hashes, throttled login, and signed session tokens.
 
-Throttling is per user name (existing or not, so a probe cannot tell them apart): after
-``MAX_FAILURES`` failures within ``WINDOW_S`` the name is locked until ``LOCK_S`` after the
-last of those failures; a locked name is refused without even checking the password.
+Login is throttled by user name and source with growing delays (``pdm/access/throttle.py``),
+never locked outright, so nobody can lock another user out.
 
 Session tokens are ``payload.signature`` with an HMAC-SHA256 over the payload; the key comes
 from ``PDM_SECRET_KEY`` or ``<var_dir>/secret.key`` (created on first use, mode 0600). A token
@@ -23,17 +22,14 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdm.access import audit
+from pdm.access import audit, throttle
 from pdm.access.tenancy import Principal, check_role
 from pdm.errors import NotFound, PdmError
-from pdm.storage.tables import LoginAttempt, User
+from pdm.storage.tables import User
 
-MAX_FAILURES = 5
-WINDOW_S = 15 * 60
-LOCK_S = 15 * 60
 TOKEN_TTL_S = 12 * 3600
 MIN_PASSWORD = 8
 SECRET_ENV = "PDM_SECRET_KEY"
@@ -48,9 +44,13 @@ class LoginRefused(PdmError):
 
 
 class LoginLocked(LoginRefused):
-    def __init__(self, until: float):
+    """This source must wait before trying this name again (growing delays, never a lock)."""
+
+    def __init__(self, until: float, now: float):
         self.until = until
-        super().__init__(f"too many failed logins: try again after {time.strftime('%H:%M', time.localtime(until))}")
+        wait_s = max(1, round(until - now))
+        when = f"{wait_s} s" if wait_s < 120 else f"{round(wait_s / 60)} min"
+        super().__init__(f"too many failed logins: try again in {when}")
 
 
 def _check_name(username: str) -> str:
@@ -121,49 +121,67 @@ def set_password(session: Session, *, username: str, password: str, actor: str =
     user = get_user(session, username=username)
     user.password_hash = _hasher.hash(_check_password(password))
     user.token_epoch += 1
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
     audit.record(session, actor=actor, action="password_changed", company_id=user.company_id, target=username)
+    throttle.clear(
+        session, username=username, actor=actor, now=time.time(), company_id=user.company_id, by="password_changed"
+    )
     return user
 
 
-def locked_until(session: Session, *, username: str, now: float | None = None) -> float | None:
-    now = time.time() if now is None else now
-    recent = list(
-        session.execute(
-            select(LoginAttempt.at)
-            .where(LoginAttempt.username == username, LoginAttempt.at > now - WINDOW_S)
-            .order_by(LoginAttempt.at.desc())
-            .limit(MAX_FAILURES)
-        ).scalars()
+def unlock(session: Session, *, username: str, actor: str) -> int:
+    """Forget a name's failed logins (every source); the number forgotten. Audited when there were any."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return throttle.clear(
+        session, username=username, actor=actor, now=time.time(), company_id=user.company_id if user else None, by=actor
     )
-    if len(recent) < MAX_FAILURES:
-        return None
-    until = recent[0] + LOCK_S
-    return until if until > now else None
 
 
-def authenticate(session: Session, *, username: str, password: str, now: float | None = None) -> Principal:
-    """The principal, or LoginRefused. Writes the attempt and its audit row in ``session``."""
+def authenticate(
+    session: Session, *, username: str, password: str, source: str = "", now: float | None = None
+) -> Principal:
+    """The principal, or LoginRefused. Writes the attempt and its audit row in ``session``.
+
+    ``source`` is where the attempt comes from (web client address, ``cli:user@host``): throttling
+    slows that source, not the user everywhere.
+    """
     now = time.time() if now is None else now
     username = (username or "").strip().lower()[:64]
-    until = locked_until(session, username=username, now=now)
-    if until is not None:
-        audit.record(session, actor=username, action="login_locked", target=username, now=now)
-        raise LoginLocked(until)
+    source = (source or "")[:128]
+    wait = throttle.wait(session, username=username, source=source, now=now)
+    if wait is not None:
+        audit.record(
+            session,
+            actor=username,
+            action="login_locked",
+            target=username,
+            now=now,
+            details={"source": source, "scope": wait.scope, "failures": wait.failures},
+        )
+        raise LoginLocked(wait.until, now)
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    company_id = user.company_id if user else None
     if not _verify(user.password_hash if user else _DUMMY_HASH, password) or user is None or not user.enabled:
-        session.add(LoginAttempt(username=username, at=now))
         audit.record(
             session,
             actor=username,
             action="login_failed",
             target=username,
             now=now,
-            company_id=user.company_id if user else None,
+            company_id=company_id,
+            details={"source": source},
         )
+        throttle.failed(session, username=username, source=source, now=now, company_id=company_id)
         raise LoginRefused("wrong user name or password")
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
-    audit.record(session, actor=username, action="login", company_id=user.company_id, target=username, now=now)
+    throttle.succeeded(session, username=username, source=source, now=now, company_id=company_id)
+    audit.record(
+        session,
+        actor=username,
+        action="login",
+        company_id=company_id,
+        target=username,
+        now=now,
+        details={"source": source},
+    )
     return Principal(user.username, user.role, user.company_id)
 
 
@@ -172,12 +190,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password or "")
     except (VerificationError, InvalidHashError):
         return False
-
-
-def failures(session: Session, *, username: str) -> int:
-    return session.execute(
-        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == username)
-    ).scalar_one()
 
 
 # --- session tokens -------------------------------------------------------------------------
@@ -222,12 +234,15 @@ def principal_from_token(session: Session, *, token: str, key: bytes, now: float
     """The principal a token stands for, or None (bad signature, expired, user disabled or changed)."""
     try:
         payload, signature = token.split(".", 1)
-        if not hmac.compare_digest(signature, _sign(key, payload)):
+        # Bytes, not str: compare_digest raises TypeError on a str with non-ASCII characters.
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), _sign(key, payload).encode()):
             return None
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, UnicodeError):
         return None
-    if data.get("x", 0) < (time.time() if now is None else now):
+    if not isinstance(data, dict) or not isinstance(data.get("x"), int | float):
+        return None
+    if data["x"] < (time.time() if now is None else now):
         return None
     user = session.execute(select(User).where(User.username == data.get("u"))).scalar_one_or_none()
     if user is None or not user.enabled or user.token_epoch != data.get("e"):

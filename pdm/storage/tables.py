@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -343,13 +344,45 @@ class User(Base):
 
 
 class LoginAttempt(Base):
-    """One failed login per row, by user name (also for names that do not exist): the throttle's memory."""
+    """The throttle's memory: failed logins by user name and source (also for names that do not exist),
+    and the last success of each name from each source (a known source is not slowed by others' failures)."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_name_at", "username", "at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_name_at", "username", "at"),
+        Index("ix_login_attempts_name_source", "username", "source"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[float] = mapped_column(Float)
+    # Web: the client's address as Streamlit sees it; command line: "cli:<os user>@<host>".
+    source: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class CliSession(Base):
+    """A ``pdmctl login``: only the token's SHA-256 is kept, so a copy of the database logs nobody in."""
+
+    __tablename__ = "cli_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The user's token_epoch at login: a password change or a disable ends the session.
+    token_epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(128))
+
+
+class HostKey(Base):
+    """The fingerprint of the host's secret key, written by the first ``pdmctl --local-admin``: later
+    local-admin commands must hold the same key (a key made in some other folder proves nothing)."""
+
+    __tablename__ = "host_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEvent(Base):

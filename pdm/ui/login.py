@@ -45,12 +45,21 @@ def _forget() -> None:
         del st.query_params[TOKEN_PARAM]
 
 
+def client_source() -> str:
+    """The throttle's source: the browser's address as Streamlit sees it (None when on this host)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no client context (AppTest, a bare script run)
+        address = None
+    return f"web:{address or 'local'}"
+
+
 def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:
     name, password = st.session_state.get("login_user", ""), st.session_state.get("login_password", "")
     st.session_state["login_password"] = ""  # never keep the password in session state
     with make_session() as session:
         try:
-            principal = users.authenticate(session, username=name, password=password)
+            principal = users.authenticate(session, username=name, password=password, source=client_source())
             token = users.issue_token(session, username=principal.username, key=users.secret_key(var_dir))
         except users.LoginRefused as exc:
             st.session_state["login_error"] = str(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from pdm.access import users
+from pdm.access import throttle, users
 from pdm.access.tenancy import Principal
 from pdm.errors import NotFound, PdmError
 from pdm.storage.tables import AuditEvent, Company
@@ -49,32 +49,12 @@ def test_login_gives_the_principal_and_audits(sessions, company_id):
     assert actions[-3:] == [("ana", "login"), ("ana", "login_failed"), ("nobody", "login_failed")]
 
 
-def test_five_failures_lock_the_name_for_fifteen_minutes(sessions, company_id):
-    t0 = 10_000.0
-    for i in range(users.MAX_FAILURES):
-        with pytest.raises(users.LoginRefused):
-            _login(sessions, "ana", "wrong-password", t0 + i)
-    # Locked: even the right password is refused, without a hint that it was right.
-    with pytest.raises(users.LoginLocked):
-        _login(sessions, "ana", PW, t0 + 60)
-    # Another name is not affected.
-    with sessions() as s:
-        assert users.locked_until(s, username="bob", now=t0 + 60) is None
-    # The lock ends 15 min after the last failure.
-    assert _login(sessions, "ana", PW, t0 + users.MAX_FAILURES - 1 + users.LOCK_S + 1).username == "ana"
-
-
-def test_failures_spread_over_more_than_the_window_do_not_lock(sessions, company_id):
-    for i in range(users.MAX_FAILURES + 2):
-        with pytest.raises(users.LoginRefused):
-            _login(sessions, "ana", "wrong-password", 50_000.0 + i * (users.WINDOW_S / 4 + 1))
-    assert _login(sessions, "ana", PW, 50_000.0 + 8 * users.WINDOW_S).username == "ana"
-
-
-def test_set_password_clears_lock_and_disable_refuses_login(sessions, company_id):
-    for i in range(users.MAX_FAILURES):
+def test_set_password_clears_the_wait_and_disable_refuses_login(sessions, company_id):
+    for i in range(throttle.FREE_FAILURES + 2):
         with pytest.raises(users.LoginRefused):
             _login(sessions, "ana", "wrong-password", 1.0 + i)
+    with pytest.raises(users.LoginLocked):
+        _login(sessions, "ana", PW, 7.0)
     with sessions.begin() as s:
         users.set_password(s, username="ana", password="a new password", actor="root")
     assert _login(sessions, "ana", "a new password", 10.0).username == "ana"
