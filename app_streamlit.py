@@ -33,7 +33,7 @@ def _companies(url: str):
         engine, make_session = engine_for(url)
         if not is_initialised(engine):
             _fail(
-                f"The database at `{safe_url(url)}` has no tables yet. Run `pdmctl db upgrade` "
+                f"The database at `{safe_url(url)}` has no tables yet. Run `pdmctl --local-admin db upgrade` "
                 "(or `make demo`, which creates and fills a demo database)."
             )
         with make_session() as session:
@@ -43,7 +43,8 @@ def _companies(url: str):
         _fail(f"Cannot read the database at `{safe_url(url)}`: {getattr(exc, 'orig', None) or exc}")
     if not companies:
         st.info(
-            "No companies configured yet. Load the plant config with `pdmctl config apply config/plants.example.yaml`."
+            "No companies configured yet. Load the plant config with "
+            "`pdmctl --local-admin config apply config/plants.example.yaml`."
         )
         st.stop()
     return make_session, companies

@@ -33,6 +33,12 @@ def _keep_main_module():
         sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def _own_cli_sessions(tmp_path, monkeypatch):
+    # `pdmctl login` writes a session file; a test's must be its own, never the user's ~/.config.
+    monkeypatch.setenv("PDMCTL_SESSION_FILE", str(tmp_path / "pdmctl-sessions.json"))
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'pdm.sqlite3'}"

@@ -1,7 +1,9 @@
 """`pdmctl alerts`: a company's alerts and the technician's steps, for those who script.
 
-Every command names its company (``--company``); every step names who does it (``--user``).
-An unknown alert, another company's alert or a refused step is one line on stderr, exit 1.
+Every command names its company (``--company``) and runs as the logged-in user (``pdmctl login``)
+or the host's operator (``pdmctl --local-admin``): the step is recorded under that identity, and a
+user of another company finds neither the company nor its alerts. An unknown alert, another
+company's alert or a refused step is one line on stderr, exit 1.
 """
 
 from __future__ import annotations
@@ -13,27 +15,30 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
-from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 
 alerts_app = typer.Typer(help="Alerts of one company.", no_args_is_help=True)
 
 CompanyOpt = Annotated[str, typer.Option("--company", help="Company id.")]
-UserOpt = Annotated[str, typer.Option("--user", help="Who does this step (kept in the audit trail).")]
 AlertArg = Annotated[int, typer.Argument(help="Alert id.")]
 CommentOpt = Annotated[str | None, typer.Option("--comment", help="A note kept with this step.")]
 JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
 @contextmanager
-def _tenant(company: str, database: str | None, settings, *, write: bool):
+def _tenant(ctx: typer.Context, company: str, database: str | None, settings, *, write: bool):
+    """A session, the company id the caller may act on, and the caller's name for the trail."""
     from pdm.storage.session import session_factory
 
-    factory = session_factory(_engine(_settings(settings, database)))
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    acting = identity.acting(ctx, engine, cfg, page="alerts", company=company)
+    factory = session_factory(engine)
     with factory.begin() if write else factory() as session:
-        yield session, _company(session, company).id
+        yield session, acting.company_id, acting.principal.username
 
 
 def _iso(ts: float | None) -> str | None:
@@ -57,6 +62,7 @@ def _row(alert, asset) -> dict:
 
 @alerts_app.command("list")
 def alerts_list(
+    ctx: typer.Context,
     company: CompanyOpt,
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -68,7 +74,7 @@ def alerts_list(
 
     statuses = [s.upper() for s in status or []]
     _check_statuses(statuses)
-    with _tenant(company, database, settings, write=False) as (session, cid):
+    with _tenant(ctx, company, database, settings, write=False) as (session, cid, _):
         rows = [_row(a, asset) for a, asset in list_alerts(session, company_id=cid, statuses=statuses or None)]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -99,6 +105,7 @@ def _check_statuses(statuses: list[str]) -> None:
 
 @alerts_app.command("show")
 def alerts_show(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
     database: DatabaseOpt = None,
@@ -111,7 +118,7 @@ def alerts_show(
     from pdm.models.fleet_scoring import version_label
     from pdm.storage.catalog import get_asset
 
-    with _tenant(company, database, settings, write=False) as (session, cid):
+    with _tenant(ctx, company, database, settings, write=False) as (session, cid, _):
         alert = get_alert(session, company_id=cid, alert_id=alert_id)
         detail = {
             **_row(alert, get_asset(session, company_id=cid, asset_id=alert.asset_id)),
@@ -142,18 +149,18 @@ def alerts_show(
         )
 
 
-def _step(company: str, database, settings, fn, **kwargs) -> None:
-    with _tenant(company, database, settings, write=True) as (session, cid):
-        result = fn(session, company_id=cid, **kwargs)
+def _step(ctx: typer.Context, company: str, database, settings, fn, **kwargs) -> None:
+    with _tenant(ctx, company, database, settings, write=True) as (session, cid, user):
+        result = fn(session, company_id=cid, user=user, **kwargs)
         status = getattr(result, "status", None) or result.to_status
     out.print(f"alert {kwargs['alert_id']}: {status}")
 
 
 @alerts_app.command("ack")
 def alerts_ack(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     comment: CommentOpt = None,
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -161,14 +168,14 @@ def alerts_ack(
     """Acknowledge an OPEN alert."""
     from pdm.alerts.feedback import acknowledge
 
-    _step(company, database, settings, acknowledge, alert_id=alert_id, user=user, comment=comment)
+    _step(ctx, company, database, settings, acknowledge, alert_id=alert_id, comment=comment)
 
 
 @alerts_app.command("start")
 def alerts_start(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     comment: CommentOpt = None,
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -176,14 +183,14 @@ def alerts_start(
     """Take an alert in hand (IN_PROGRESS)."""
     from pdm.alerts.feedback import start
 
-    _step(company, database, settings, start, alert_id=alert_id, user=user, comment=comment)
+    _step(ctx, company, database, settings, start, alert_id=alert_id, comment=comment)
 
 
 @alerts_app.command("resolve")
 def alerts_resolve(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     failure_mode: Annotated[str, typer.Option(help="A failure mode code (see `failure-modes`).")],
     action: Annotated[str, typer.Option(help="Action taken.")],
     downtime_avoided_h: Annotated[float | None, typer.Option(help="Hours of downtime avoided.")] = None,
@@ -196,12 +203,12 @@ def alerts_resolve(
     from pdm.alerts.feedback import resolve
 
     _step(
+        ctx,
         company,
         database,
         settings,
         resolve,
         alert_id=alert_id,
-        user=user,
         failure_mode=failure_mode,
         action_taken=action,
         downtime_avoided_h=downtime_avoided_h,
@@ -212,9 +219,9 @@ def alerts_resolve(
 
 @alerts_app.command("false-alarm")
 def alerts_false_alarm(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     reason: Annotated[str, typer.Option(help="Why it was not a real problem.")],
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -222,14 +229,14 @@ def alerts_false_alarm(
     """Close as a false alarm, saying why."""
     from pdm.alerts.feedback import mark_false_alarm
 
-    _step(company, database, settings, mark_false_alarm, alert_id=alert_id, user=user, reason=reason)
+    _step(ctx, company, database, settings, mark_false_alarm, alert_id=alert_id, reason=reason)
 
 
 @alerts_app.command("reopen")
 def alerts_reopen(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     comment: CommentOpt = None,
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -237,14 +244,14 @@ def alerts_reopen(
     """Reopen a closed alert."""
     from pdm.alerts.feedback import reopen
 
-    _step(company, database, settings, reopen, alert_id=alert_id, user=user, comment=comment)
+    _step(ctx, company, database, settings, reopen, alert_id=alert_id, comment=comment)
 
 
 @alerts_app.command("comment")
 def alerts_comment(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     text: Annotated[str, typer.Option("--text", help="The comment.")],
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -252,14 +259,14 @@ def alerts_comment(
     """Add a comment to the alert's trail."""
     from pdm.alerts.feedback import comment as add_comment
 
-    _step(company, database, settings, add_comment, alert_id=alert_id, user=user, text=text)
+    _step(ctx, company, database, settings, add_comment, alert_id=alert_id, text=text)
 
 
 @alerts_app.command("assign")
 def alerts_assign(
+    ctx: typer.Context,
     alert_id: AlertArg,
     company: CompanyOpt,
-    user: UserOpt,
     to: Annotated[str, typer.Option("--to", help="Assignee ('' for nobody).")],
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -267,23 +274,27 @@ def alerts_assign(
     """Give the alert to someone."""
     from pdm.alerts.feedback import assign
 
-    _step(company, database, settings, assign, alert_id=alert_id, user=user, assignee=to)
+    _step(ctx, company, database, settings, assign, alert_id=alert_id, assignee=to)
 
 
 @alerts_app.command("failure-modes")
 def alerts_failure_modes(
+    ctx: typer.Context,
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
     add: Annotated[str | None, typer.Option(help="Add this code (cluster-wide).")] = None,
     label: Annotated[str | None, typer.Option(help="Label of the added code.")] = None,
     asset_class: Annotated[str | None, typer.Option(help="Only for this asset class.")] = None,
 ) -> None:
-    """The failure modes a resolution can name; --add extends the cluster's list."""
+    """The failure modes a resolution can name; --add extends the cluster's list (reviewers, admins)."""
     from pdm.alerts.feedback import add_failure_mode, list_failure_modes
     from pdm.storage.session import session_factory
 
-    factory = session_factory(_engine(_settings(settings, database)))
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    factory = session_factory(engine)
     if add is not None:
+        identity.acting(ctx, engine, cfg, page="failure-modes")
         with factory.begin() as session:
             add_failure_mode(session, code=add, label=label or add, asset_class=asset_class)
     with factory() as session:

@@ -1,6 +1,6 @@
 """`pdmctl audit list`: the security audit log, newest first.
 
-Whoever can run pdmctl against the database is the operator, so the command reads as the admin.
+Admins only: a logged-in admin (``pdmctl login``) or the host's operator (``--local-admin``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
 from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
@@ -21,6 +22,7 @@ audit_app = typer.Typer(help="Security audit log.", no_args_is_help=True)
 
 @audit_app.command("list")
 def list_(
+    ctx: typer.Context,
     action: Annotated[str | None, typer.Option("--action", help="Only this action (e.g. login_failed).")] = None,
     user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
     company: Annotated[str | None, typer.Option("--company", help="Only this company id.")] = None,
@@ -31,17 +33,19 @@ def list_(
 ) -> None:
     """Logins, failed logins, user, endpoint and alert-closure events."""
     from pdm.access import audit
-    from pdm.access.tenancy import ADMIN, Principal
     from pdm.demo.run import _iso
     from pdm.errors import PdmError
     from pdm.storage.session import session_factory
 
     if action is not None and action not in audit.ACTIONS:
         raise PdmError(f"--action = {action!r}: expected one of {', '.join(audit.ACTIONS)}")
-    with session_factory(_engine(_settings(settings, database)))() as session:
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    principal = identity.admin(ctx, engine, cfg)
+    with session_factory(engine)() as session:
         company_id = _company(session, company).id if company else None
         events = audit.list_events(
-            session, principal=Principal("pdmctl", ADMIN), action=action, actor=user, company_id=company_id, limit=limit
+            session, principal=principal, action=action, actor=user, company_id=company_id, limit=limit
         )
         rows = [
             {

@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
-from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 from pdm.errors import PdmError
@@ -195,6 +195,7 @@ def endpoint_browse(
 
 @endpoint_app.command("status")
 def endpoint_status(
+    ctx: typer.Context,
     company: Annotated[str, typer.Option(help="Company id.")],
     database: DatabaseOpt = None,
     settings: SettingsOpt = None,
@@ -204,8 +205,10 @@ def endpoint_status(
     from pdm.storage.session import session_factory
 
     cfg = _settings(settings, database)
-    with session_factory(_engine(cfg))() as session:
-        rows = endpoint_health(session, company_id=_company(session, company).id)
+    engine = _engine(cfg)
+    cid = identity.acting(ctx, engine, cfg, page="endpoints", company=company).company_id
+    with session_factory(engine)() as session:
+        rows = endpoint_health(session, company_id=cid)
     table = Table(
         "endpoint",
         "enabled",

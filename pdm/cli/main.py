@@ -22,6 +22,7 @@ try:
 except ImportError:  # a typer that uses the standalone click
     TyperClickException = click.exceptions.ClickException
 
+from pdm.cli import identity
 from pdm.cli.alerts import alerts_app
 from pdm.cli.audit import audit_app
 from pdm.cli.bench import bench_app
@@ -31,6 +32,7 @@ from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 from pdm.cli.endpoint import endpoint_app
+from pdm.cli.login import login_commands
 from pdm.cli.models import models_app
 from pdm.cli.savings import savings_app
 from pdm.cli.secrets import secrets_app
@@ -56,28 +58,53 @@ app.add_typer(savings_app, name="savings")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
+for command in login_commands:
+    app.command(command.__name__.removeprefix("cli_"))(command)
+
+
+@app.callback()
+def identity_options(
+    local_admin: Annotated[
+        bool,
+        typer.Option(
+            "--local-admin",
+            help=(
+                "Act as the host's operator: needs the service's secret key (var/secret.key or PDM_SECRET_KEY); "
+                "audited as local_admin with your OS account."
+            ),
+        ),
+    ] = False,
+) -> None:
+    """Commands on a company's data run as the user of `pdmctl login`, or with --local-admin on the host."""
 
 
 @db_app.command("upgrade")
-def db_upgrade(database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head") -> None:
-    """Create or migrate the schema to the latest (or given) revision."""
+def db_upgrade(
+    ctx: typer.Context, database: DatabaseOpt = None, settings: SettingsOpt = None, revision: str = "head"
+) -> None:
+    """Create or migrate the schema to the latest (or given) revision (an admin; a new database: --local-admin)."""
     from pdm.storage.session import upgrade
 
-    upgrade(_engine(_settings(settings, database)), revision)
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    identity.admin_around_upgrade(ctx, engine, cfg, lambda: upgrade(engine, revision))
     out.print(f"database at revision {revision}")
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: str, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
-    """Migrate the schema down to REVISION ('base' drops everything)."""
+def db_downgrade(ctx: typer.Context, revision: str, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+    """Migrate the schema down to REVISION ('base' drops everything); an admin only."""
     from pdm.storage.session import downgrade
 
-    downgrade(_engine(_settings(settings, database)), revision)
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    identity.admin(ctx, engine, cfg)
+    downgrade(engine, revision)
     out.print(f"database at revision {revision}")
 
 
 @db_app.command("maintain")
-def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def db_maintain(ctx: typer.Context, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Partitions ahead (PostgreSQL); raw readings past retention.raw_days into 1-minute aggregates."""
     from sqlalchemy import inspect
 
@@ -87,8 +114,10 @@ def db_maintain(database: DatabaseOpt = None, settings: SettingsOpt = None) -> N
     engine = _engine(cfg)
     if not inspect(engine).has_table("readings_1m"):  # never initialised, or from before retention
         raise PdmError(
-            f"database {engine.url.render_as_string()} has no readings_1m table: run `pdmctl db upgrade` first"
+            f"database {engine.url.render_as_string()} has no readings_1m table: "
+            "run `pdmctl --local-admin db upgrade` first"
         )
+    identity.admin(ctx, engine, cfg)
     r = maintain(engine, cfg.retention)
     out.print(
         f"partitions created {len(r.partitions_created)}, dropped {len(r.partitions_dropped)}; "
@@ -108,7 +137,7 @@ def config_check(path: Path) -> None:
 
 
 @config_app.command("apply")
-def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
+def config_apply(ctx: typer.Context, path: Path, database: DatabaseOpt = None, settings: SettingsOpt = None) -> None:
     """Load a plant file into the database (idempotent)."""
     from pdm.access import audit
     from pdm.access.crypto import check_plant_secrets
@@ -119,11 +148,11 @@ def config_apply(path: Path, database: DatabaseOpt = None, settings: SettingsOpt
     service = _settings(settings, database)
     check_plant_secrets(cfg, str(path), var_dir=Path(service.var_dir))
     engine = _engine(service)
-    upgrade(engine)
+    actor = identity.admin_around_upgrade(ctx, engine, service, lambda: upgrade(engine)).username
     with session_factory(engine).begin() as session:
         before = audit.endpoint_snapshot(session)
         s = apply_plants(session, cfg)
-        audit.record_endpoint_changes(session, actor="pdmctl", before=before, after=audit.endpoint_snapshot(session))
+        audit.record_endpoint_changes(session, actor=actor, before=before, after=audit.endpoint_snapshot(session))
     out.print(
         f"applied {path}: {s.companies} companies, {s.sites} sites, {s.assets} assets, "
         f"{s.endpoints} endpoints, {s.tags} tags"
@@ -238,6 +267,7 @@ def worker(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     company: Annotated[str, typer.Option(help="Company id.")],
     asset: Annotated[str, typer.Option(help="Asset id.")],
     config: ConfigOpt = DEFAULT_PLANTS,
@@ -254,7 +284,11 @@ def train(
     from pdm.storage.tables import Asset
 
     plants = load_plants(config)
-    with session_factory(_engine(_settings(settings, database))).begin() as session:
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    # The plant engineer's page in the app, so technicians and reviewers may not.
+    identity.acting(ctx, engine, cfg, page="endpoints", company=company)
+    with session_factory(engine).begin() as session:
         c = _company(session, company)
         a = session.execute(select(Asset).where(Asset.company_id == c.id, Asset.slug == asset)).scalar_one_or_none()
         if a is None:
@@ -330,7 +364,7 @@ def main(args: list[str] | None = None) -> None:
     except OperationalError as exc:
         print(
             f"error: database: {str(exc.orig).strip().splitlines()[0]} "
-            "(is it reachable, and initialised with `pdmctl db upgrade`?)",
+            "(is it reachable, and initialised with `pdmctl --local-admin db upgrade`?)",
             file=sys.stderr,
         )
         sys.exit(1)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
-from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 
@@ -24,6 +24,7 @@ def _window(start: float, end: float) -> str:
 
 @models_app.command("list")
 def models_list(
+    ctx: typer.Context,
     company: Annotated[str, typer.Option(help="Company id.")],
     asset: Annotated[str | None, typer.Option(help="Only this asset.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list.")] = False,
@@ -38,16 +39,18 @@ def models_list(
     from pdm.storage.session import session_factory
     from pdm.storage.tables import Asset, ModelVersion
 
-    with session_factory(_engine(_settings(settings, database)))() as session:
-        c = _company(session, company)
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    cid = identity.acting(ctx, engine, cfg, page="assets", company=company).company_id
+    with session_factory(engine)() as session:
         stmt = (
             select(ModelVersion, Asset.slug)
             .join(Asset, Asset.id == ModelVersion.asset_id)
-            .where(ModelVersion.company_id == c.id)
+            .where(ModelVersion.company_id == cid)
             .order_by(Asset.slug, ModelVersion.version)
         )
         if asset is not None:
-            if session.execute(select(Asset.id).where(Asset.company_id == c.id, Asset.slug == asset)).first() is None:
+            if session.execute(select(Asset.id).where(Asset.company_id == cid, Asset.slug == asset)).first() is None:
                 raise NotFound(f"asset {asset!r} not found for company {company!r}")
             stmt = stmt.where(Asset.slug == asset)
         rows = [

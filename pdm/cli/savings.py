@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
-from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 
@@ -24,6 +24,7 @@ FORMATS = ("csv", "html", "json")
 
 @savings_app.callback(invoke_without_command=True)
 def savings(
+    ctx: typer.Context,
     company: Annotated[str | None, typer.Option("--company", help="Company id.")] = None,
     cluster: Annotated[bool, typer.Option("--cluster", help="Aggregates over every member.")] = False,
     period: Annotated[str | None, typer.Option(help="YYYY, YYYYQ1..4 or YYYY-MM (UTC).")] = None,
@@ -38,17 +39,22 @@ def savings(
     from pdm.savings.figures import cluster_view, member_view
     from pdm.savings.periods import parse_period
     from pdm.storage.session import session_factory
+    from pdm.storage.tables import Company
 
     if (company is None) == (not cluster):
         raise InvalidInput("--company/--cluster", company, "give exactly one of --company C or --cluster")
     if fmt not in FORMATS:
         raise InvalidInput("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     parse_period(period, "--period")  # before touching the database
-    with session_factory(_engine(_settings(settings, database)))() as session:
+    cfg = _settings(settings, database)
+    engine = _engine(cfg)
+    # The same pages as in the app: the cluster page for --cluster, the company's savings page otherwise.
+    acting = identity.acting(ctx, engine, cfg, page="cluster" if cluster else "savings", company=company)
+    with session_factory(engine)() as session:
         if cluster:
             view, title = cluster_view(session, period=period), "Cluster savings"
         else:
-            found = _company(session, company)
+            found = session.get(Company, acting.company_id)
             view = member_view(session, company_id=found.id, period=period)
             title = f"Savings — {found.name or found.slug}"
     text = {

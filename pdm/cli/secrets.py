@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from pdm.cli import identity
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
@@ -47,6 +48,7 @@ def secrets_new_key() -> None:
 
 @secrets_app.command("rotate")
 def secrets_rotate(
+    ctx: typer.Context,
     retire_old: Annotated[
         bool, typer.Option(help="Drop the older keys from the key file once everything is re-encrypted.")
     ] = False,
@@ -68,12 +70,14 @@ def secrets_rotate(
     from_env = bool(os.environ.get(crypto.KEY_ENV, "").strip())
     if from_env and retire_old:
         raise ConfigError(f"${crypto.KEY_ENV}", "--retire-old", True, "remove the old keys from the variable instead")
+    engine = _engine(cfg)
+    actor = identity.admin(ctx, engine, cfg).username  # before a new key is written
     ring = crypto.load_keyring(var_dir) if from_env else crypto.add_new_key(var_dir)
-    with session_factory(_engine(cfg)).begin() as session:
+    with session_factory(engine).begin() as session:
         names = crypto.rotate_endpoint_tokens(session, ring)
         key_files = {Pki(var_dir / "pki").own_key} | crypto.endpoint_key_files(session)
         audit.record(
-            session, actor="pdmctl", action="secrets_rotated", target=ring.source, details={"endpoints": len(names)}
+            session, actor=actor, action="secrets_rotated", target=ring.source, details={"endpoints": len(names)}
         )
     for key_file in sorted(key_files):  # every encrypted private key moves to the newest passphrase too
         if key_file.exists() and private_key_password(key_file, var_dir=var_dir, field="private key") is not None:

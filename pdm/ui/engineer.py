@@ -99,7 +99,7 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
         if not endpoints:
             st.info(
                 f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
-                "and run `pdmctl config apply <file>`."
+                "and run `pdmctl config apply <file>` (as an admin, or `pdmctl --local-admin` on the host)."
             )
             return
         health = {h["id"]: h for h in endpoint_health(session, company_id=company.id)}

@@ -108,6 +108,7 @@ def test_no_plaintext_secret_reaches_the_database_or_the_logs(sessions, monkeypa
 def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_path, capsys, monkeypatch):
     import yaml
 
+    from pdm.access import local_admin
     from tests.helpers.pdmctl import run_pdmctl
 
     def apply(**changes) -> list[tuple[str, str, dict]]:
@@ -123,8 +124,8 @@ def test_config_apply_audits_endpoints_added_changed_and_disabled(db_url, tmp_pa
 
         engine = make_engine(db_url)
         with session_factory(engine)() as s:
-            events = audit.list_events(s, principal=ADMIN, actor="pdmctl")
-            out = [(e.action, e.target, e.details) for e in reversed(events)]
+            events = audit.list_events(s, principal=ADMIN, actor=f"local:{local_admin.os_account()}")
+            out = [(e.action, e.target, e.details) for e in reversed(events) if e.action.startswith("endpoint_")]
         engine.dispose()
         return out
 

@@ -6,8 +6,6 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from pdm.access.tenancy import Principal, require_company
@@ -100,27 +98,35 @@ def test_endpoint_reads_and_mapping_refuse_another_companys_endpoint(sessions, w
         assert s.query(Tag).filter_by(name="stolen").count() == 0
 
 
-def test_cli_refuses_another_companys_alert(engine, world, capsys, monkeypatch):
-    from pdm.cli.main import main
+def test_cli_refuses_another_companys_alert(engine, world, sessions, capsys, monkeypatch):
+    from pdm.access import users
+    from tests.helpers.pdmctl import login_pdmctl, run_pdmctl
 
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "pdmctl",
-            "alerts",
-            "show",
-            str(world["alpha"]["alert"]),
-            "--company",
-            "beta",
-            "--database",
-            engine.url.render_as_string(hide_password=False),
-        ],
-    )
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    err = capsys.readouterr().err
-    assert exit_.value.code == 1 and err.strip() == f"error: alert {world['alpha']['alert']} not found"
+    with sessions.begin() as s:
+        users.add_user(
+            s, username="bea", password="beta's own pw", role="technician", company_id=world["beta"]["company"]
+        )
+    url = engine.url.render_as_string(hide_password=False)
+    login_pdmctl(capsys, monkeypatch, url, "bea", "beta's own pw")
+    alert = str(world["alpha"]["alert"])
+    for company, message in (("beta", f"alert {alert} not found"), ("alpha", "company 'alpha' not found")):
+        for step in (["show"], ["ack"], ["comment", "--text", "mine now"]):
+            code, _, err = run_pdmctl(
+                capsys,
+                monkeypatch,
+                "alerts",
+                step[0],
+                alert,
+                *step[1:],
+                "--company",
+                company,
+                "--database",
+                url,
+                local_admin=False,
+            )
+            assert (code, err.strip()) == (1, f"error: {message}")
+    with sessions() as s:
+        assert s.get(Alert, world["alpha"]["alert"]).status == "OPEN"
 
 
 def test_pages_of_a_beta_technician_never_show_alpha(monkeypatch, tmp_path):

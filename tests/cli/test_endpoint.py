@@ -184,7 +184,9 @@ async def test_status_shows_the_health_the_reading_worker_stored(tmp_path):
             ],
         )
     engine.dispose()
-    code, out, err = await pdmctl(tmp_path, "endpoint", "status", "--company", "acme", "--database", url)
+    code, out, err = await pdmctl(
+        tmp_path, "--local-admin", "endpoint", "status", "--company", "acme", "--database", url
+    )
     assert code == 0, err
     line = next(row for row in out.splitlines() if "plc" in row)
     assert "NEW" in line and "never" in line and " 12.5 " in line and " 2 " in line and " 7 " in line

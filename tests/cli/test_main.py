@@ -49,14 +49,18 @@ def test_db_upgrade_then_config_apply_then_lists(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     path = tmp_path / "plants.yaml"
     path.write_text(yaml.safe_dump(plant_dict({"acme": [("P-1", "centrifugal_pump")]})))
-    assert run("db", "upgrade", "--database", url).returncode == 0
-    proc = run("config", "apply", str(path), "--database", url)
+    proc = run("db", "upgrade", "--database", url)
+    assert proc.returncode == 1 and "pdmctl --local-admin db upgrade" in proc.stderr  # a new database: the host only
+    assert run("--local-admin", "db", "upgrade", "--database", url).returncode == 0
+    proc = run("--local-admin", "config", "apply", str(path), "--database", url)
     assert proc.returncode == 0 and "1 companies" in proc.stdout and "7 tags" in proc.stdout
-    proc = run("alerts", "list", "--company", "acme", "--database", url, "--json")
+    proc = run("--local-admin", "alerts", "list", "--company", "acme", "--database", url, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
-    proc = run("alerts", "list", "--company", "nobody", "--database", url)
+    proc = run("--local-admin", "alerts", "list", "--company", "nobody", "--database", url)
     assert proc.returncode == 1 and proc.stderr.strip() == "error: company 'nobody' not found"
-    proc = run("train", "--company", "acme", "--asset", "P-1", "--database", url, "--config", str(path))
+    proc = run(
+        "--local-admin", "train", "--company", "acme", "--asset", "P-1", "--database", url, "--config", str(path)
+    )
     assert proc.returncode == 1 and "not enough data" in proc.stderr
 
 

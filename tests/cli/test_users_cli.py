@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pdm.access import users
+from pdm.access import local_admin, users
 from pdm.storage.catalog import apply_plants
 from pdm.storage.session import make_engine, session_factory, upgrade
 from tests.helpers.pdmctl import run_pdmctl
@@ -56,8 +56,10 @@ def test_add_list_disable_and_set_password(url, capsys, monkeypatch):
         _login(url, "ana", "second password")
     code, out, _ = run("audit", "list", "--json")
     actions = [(r["actor"], r["action"], r["target"]) for r in json.loads(out)]
-    assert ("pdmctl", "user_disabled", "ana") in actions and ("ana", "login_failed", "ana") in actions
-    assert ("pdmctl", "password_changed", "ana") in actions and ("ana", "login", "ana") in actions
+    operator = f"local:{local_admin.os_account()}"
+    assert (operator, "user_disabled", "ana") in actions and ("ana", "login_failed", "ana") in actions
+    assert (operator, "password_changed", "ana") in actions and ("ana", "login", "ana") in actions
+    assert (operator, "local_admin", "user disable") in actions  # the operator's own commands, audited as such
     code, out, _ = run("audit", "list", "--action", "login_failed", "--json")
     assert {r["action"] for r in json.loads(out)} == {"login_failed"}
     # No password, hash or token anywhere in what the audit log prints.

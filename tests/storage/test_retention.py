@@ -247,7 +247,7 @@ def test_pdmctl_db_maintain_runs_retention_and_refuses_an_uninitialised_database
 
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     code, out, err = run_pdmctl(capsys, monkeypatch, "db", "maintain", "--database", empty)
-    assert code == 1 and err.count("\n") == 1 and "run `pdmctl db upgrade` first" in err
+    assert code == 1 and err.count("\n") == 1 and "run `pdmctl --local-admin db upgrade` first" in err
 
 
 def test_pdmctl_db_maintain_on_a_schema_from_before_retention_says_upgrade(db_url, capsys, monkeypatch):

@@ -146,13 +146,13 @@ def test_cluster_page_counts(app, plant_db):
 
 def test_empty_database_says_how_to_load_config(monkeypatch, tmp_path):
     at = _app(monkeypatch, app_db(tmp_path / "empty.sqlite3", fill=False))
-    assert "pdmctl config apply config/plants.example.yaml" in page_text(at)
+    assert "pdmctl --local-admin config apply config/plants.example.yaml" in page_text(at)
 
 
 def test_database_without_tables_says_how_to_upgrade(monkeypatch, tmp_path):
     at = _app(monkeypatch, app_db(tmp_path / "bare.sqlite3", migrate=False, fill=False), login=False)
     text = page_text(at)
-    assert "pdmctl db upgrade" in text and "make demo" in text
+    assert "pdmctl --local-admin db upgrade" in text and "make demo" in text
 
 
 def test_unreachable_database_is_reported_without_password(monkeypatch):
