@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.access import audit, users
+from pdm.access import audit, throttle, users
 from pdm.access.tenancy import COMPANY_ROLES, ROLES, Principal
 from pdm.errors import PdmError
 from pdm.ui.common import CompanyRef, iso_local
@@ -47,6 +47,7 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
     names = {c.id: c.name for c in companies}
     with make_session() as session:
         rows = users.list_users(session)
+        failed = {u.username: throttle.failures(session, username=u.username) for u in rows}
     st.dataframe(
         pd.DataFrame(
             [
@@ -56,10 +57,11 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
                     "company": names.get(u.company_id, ""),
                     "enabled": u.enabled,
                     "created": iso_local(u.created_at),
+                    "failed logins": failed[u.username],
                 }
                 for u in rows
             ],
-            columns=["user", "role", "company", "enabled", "created"],
+            columns=["user", "role", "company", "enabled", "created", "failed logins"],
         ),
         hide_index=True,
     )
@@ -80,6 +82,15 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
             args=(make_session, f"User {name!r} {'disabled' if enabled else 'enabled'}", users.set_enabled),
             kwargs={"username": name, "enabled": not enabled, "actor": principal.username},
         )
+        if failed.get(name):
+            # Logins are slowed per source, never locked; this forgets the failures so no source waits.
+            st.button(
+                f"Forget {failed[name]} failed logins",
+                key="unlock_user",
+                on_click=_run,
+                args=(make_session, f"Failed logins of {name!r} forgotten", users.unlock),
+                kwargs={"username": name, "actor": principal.username},
+            )
         with st.form("reset_password", clear_on_submit=True):
             st.text_input("New password", type="password", key="reset_password_value")
             st.form_submit_button("Set password", on_click=_reset, args=(make_session, principal, name))

@@ -49,9 +49,10 @@ def client_source() -> str:
     """The throttle's source: the browser's address as Streamlit sees it (None when on this host)."""
     try:
         address = st.context.ip_address
-    except Exception:  # no client context (AppTest, a bare script run)
+    except Exception:  # no client context (a bare script run)
         address = None
-    return f"web:{address or 'local'}"
+    # AppTest answers with a mock object, not an address: anything but a string is "local".
+    return f"web:{address if isinstance(address, str) and address else 'local'}"
 
 
 def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:

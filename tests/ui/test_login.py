@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -141,3 +143,45 @@ def test_admin_adds_a_user_and_reads_the_audit_log(monkeypatch, tmp_path):
     log = at.dataframe[0].value
     assert {"user_added", "user_disabled"} <= set(log["action"])
     assert PASSWORD not in log.to_string()
+
+
+def test_wrong_passwords_slow_the_browser_and_the_admin_forgets_them(monkeypatch, tmp_path):
+    from pdm.access import throttle
+
+    url = app_db(tmp_path / "pdm.sqlite3")
+    seed_user(url, "tech", "technician", "alpha")
+    monkeypatch.setenv("PDM_DATABASE_URL", url)
+    monkeypatch.setenv(users.SECRET_ENV, SECRET)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    for _ in range(throttle.FREE_FAILURES):
+        at.text_input(key="login_user").set_value("tech")
+        at.text_input(key="login_password").set_value("not the password")
+        at.button[0].click().run()
+    # More failures from the same browser, stamped now: a wait of a minute, longer than this test's steps.
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        for _ in range(5):
+            throttle.failed(session, username="tech", source="web:local", now=time.time(), company_id=None)
+    engine.dispose()
+    at.text_input(key="login_user").set_value("tech")
+    at.text_input(key="login_password").set_value(PASSWORD)
+    at.button[0].click().run()
+    assert at.title[0].value == "Log in" and "too many failed logins: try again in" in page_text(at)
+    admin = logged_in(monkeypatch, url, "root", "admin", None)
+    assert _reachable(admin, "users", "Users")
+    table = admin.dataframe[0].value.set_index("user")
+    assert table.loc["tech", "failed logins"] == throttle.FREE_FAILURES + 5
+    admin.selectbox(key="admin_pick_user").set_value("tech").run()
+    admin.button(key="unlock_user").click().run()
+    assert [s.value for s in admin.success] == ["Failed logins of 'tech' forgotten"]
+    at.text_input(key="login_user").set_value("tech")
+    at.text_input(key="login_password").set_value(PASSWORD)
+    at.button[0].click().run()
+    assert at.title[0].value != "Log in"
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        events = {(e.action, e.actor) for e in session.query(AuditEvent)}
+        sources = {e.details.get("source") for e in session.query(AuditEvent).filter_by(action="login_failed")}
+    engine.dispose()
+    assert {("login_throttled", "tech"), ("login_locked", "tech"), ("login_unlocked", "root")} <= events
+    assert sources == {"web:local"}  # AppTest has no client address: the host's own browser
