@@ -18,7 +18,7 @@ from pdm.storage.catalog import list_assets
 from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
 from pdm.storage.gaps import GapRow, gaps_for_asset
 from pdm.storage.tables import Alert, Asset, Site
-from pdm.ui.common import CompanyRef, iso_local, page_link, take_param
+from pdm.ui.common import CompanyRef, iso_local, page_link, take_id_param
 from pdm.ui.model_card import render_model
 
 BACK_STATE = "pdm_asset_back"
@@ -53,11 +53,16 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
 
 def _follow_link(company: CompanyRef, by_id: dict[int, Asset]) -> None:
     """Arriving from an alert's link: show that asset (of this company only) and offer the way back."""
-    asset_id, alert_id = take_param("asset"), take_param("alert")
-    if asset_id and asset_id.isdigit() and int(asset_id) in by_id:
-        st.session_state[f"asset_pick_{company.id}"] = int(asset_id)
-        if alert_id and alert_id.isdigit():
-            st.session_state[BACK_STATE] = (company.id, int(asset_id), int(alert_id))
+    asset_id, alert_id = take_id_param("asset"), take_id_param("alert")
+    if asset_id is None:
+        return
+    if asset_id not in by_id:
+        # The same words for an asset of another company as for one that does not exist.
+        st.warning(f"Ignored the link's `asset` parameter: {company.name} has no asset {asset_id}.")
+        return
+    st.session_state[f"asset_pick_{company.id}"] = asset_id
+    if alert_id is not None:
+        st.session_state[BACK_STATE] = (company.id, asset_id, alert_id)
 
 
 def site_names(session: Session, *, company_id: int) -> dict[int, str]:

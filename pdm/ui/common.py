@@ -127,6 +127,31 @@ def take_param(name: str) -> str | None:
     return value
 
 
+# An id is at most 18 ASCII digits: it fits the databases' 64-bit integers and int() never refuses it
+# ("²".isdigit() is True, and int() of a 5,000-digit string raises).
+ID_DIGITS = 18
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value from the URL for a one-line message: cut to ``limit`` characters, invisible and
+    direction-changing characters escaped, nothing Streamlit's markdown would interpret."""
+    cut = value if len(value) <= limit else value[:limit] + "…"
+    return repr(cut).translate(_MARKDOWN)
+
+
+def take_id_param(name: str) -> int | None:
+    """An id a link carried here (``take_param``); a malformed one is ignored with a one-line warning."""
+    value = take_param(name)
+    if value is None or not value.strip():
+        return None
+    digits = value.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= ID_DIGITS:
+        return int(digits)
+    st.warning(f"Ignored the link's `{name}` parameter: {shown(value)} is not an id (up to {ID_DIGITS} digits 0 to 9).")
+    return None
+
+
 def tenant(principal, companies: list[CompanyRef]) -> CompanyRef:
     """The company a company page works for: the user's own; only the admin picks one."""
     if principal.company_id is None:

@@ -21,7 +21,7 @@ from pdm.storage.catalog import get_asset, list_assets
 from pdm.storage.downsample import chart_series
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
-from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_param
+from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_id_param
 
 # Enough context before the alert to see the sensors leave their normal band, and a little after.
 BEFORE_S = 30 * 60
@@ -36,9 +36,9 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     st.caption(company.name)
     # The logged-in user, never typed: every step is recorded under this name.
     st.session_state[USER] = user
-    alert_id = take_param("alert")  # arriving from a link (the asset page's way back)
-    if alert_id and alert_id.isdigit():
-        st.session_state[f"alert_pick_{company.id}"] = int(alert_id)
+    alert_id = take_id_param("alert")  # arriving from a link (the asset page's way back)
+    if alert_id is not None:
+        st.session_state[f"alert_pick_{company.id}"] = alert_id
     with make_session() as session:
         filters = _filters(session, company)
     _alerts(make_session, company, filters)
