@@ -16,7 +16,7 @@ from pdm.errors import ConfigError
 # a secret is (an environment variable's name, a key file's path), where a secret is often pasted
 # by mistake. A field whose name contains one of these words is hidden too (an unknown ``passwd:``).
 SECRET_FIELDS = ("password_encrypted", "password", "password_env", "client_private_key", "user_private_key")
-_SECRET_WORDS = re.compile(r"pass|pwd|secret|token|private_key|api_key|credential", re.IGNORECASE)
+_SECRET_WORDS = re.compile(r"pass|pwd|secret|token|private_key|api_key|credential|authorization|bearer", re.IGNORECASE)
 
 # Strict types for the plant file: a bool is not a number (``true`` seconds are refused, not 1 s),
 # a string is not a number, an integer is not a float written 3.0, and every float is finite.
@@ -52,6 +52,52 @@ def is_secret_field(name: object) -> bool:
     return isinstance(name, str) and (name in SECRET_FIELDS or bool(_SECRET_WORDS.search(name)))
 
 
+def redacted_url(url: str, keep_path: bool = True) -> str:
+    """``url`` as an error may show it: ``scheme://host/…`` when it carries userinfo (a password)
+    or when ``keep_path`` is false (a webhook's token is in its path or query); the query is always
+    cut. Text that is no ``scheme://`` URL is hidden when it could hold a secret."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,30}", scheme):
+        return url if keep_path and "@" not in url else "(hidden)"
+    # With userinfo the host follows the last "@": a password may itself hold "/", "?" or "#" (a user
+    # name does not, so an "@" further down a path, as in sqlite:///a@b.db, is no userinfo).
+    before, _, after = rest.rpartition("@")
+    userinfo = bool(before) and not re.search(r"[/?#]", before.split(":", 1)[0])
+    after = after if userinfo else rest
+    host = re.split(r"[/?#]", after, maxsplit=1)[0]
+    tail = after[len(host) :]
+    if userinfo or not keep_path:
+        return f"{scheme}://{host}" + ("/…" if tail not in ("", "/") else tail)
+    path, query = re.split(r"[?#]", tail, maxsplit=1)[0], re.search(r"[?#]", tail)
+    return f"{scheme}://{host}{path}" + ("?…" if query else "")
+
+
+_USERINFO = re.compile(r"^[^\s/@:]+:\S*@")
+
+
+def _is_webhook(loc: tuple[Any, ...]) -> bool:
+    return any(isinstance(part, str) and "hook" in part.lower() for part in loc)
+
+
+def shown(loc: tuple[Any, ...], value: Any, unknown: bool = False) -> Any:
+    """What an error at ``loc`` may echo of ``value``: nothing of a secret ("(hidden)"), and a URL
+    without its password, nor its path and query when it is a webhook's or an unknown field's."""
+    if value is None:
+        return None
+    if any(is_secret_field(part) for part in loc):
+        return "(hidden)"  # a password pasted into the wrong field must not be echoed back
+    last = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    webhook = _is_webhook(loc)
+    if isinstance(value, (list, tuple, dict, set)):
+        # A list or mapping holding a URL (or any in a webhook: {Authorization: Bearer …}) is not shown.
+        return "(hidden)" if webhook or "://" in repr(value) or "@" in repr(value) else value
+    if isinstance(value, str) and (last.lower().endswith("url") or "://" in value or (webhook and unknown)):
+        return redacted_url(value, keep_path=not (unknown or webhook))
+    if isinstance(value, str) and _USERINFO.match(value):
+        return "(hidden)"  # user:password@host without a scheme
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,6 +129,5 @@ def validate_model(model: type[BaseModel], data: Any, source: str) -> Any:
         if err["type"] == "extra_forbidden":
             value = _lookup(data, loc)
         reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        if value is not None and any(is_secret_field(part) for part in loc):
-            value = "(hidden)"  # a password pasted into the wrong field must not be echoed back
+        value = shown(loc, value, unknown=err["type"] == "extra_forbidden")
         raise ConfigError(source, _field_path(loc), value, reason) from None

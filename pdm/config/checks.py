@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pdm.config.base import redacted_url
 from pdm.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pdm.config.plants import PlantConfig
+    from pdm.config.plants import NotificationsConfig, PlantConfig
 
 
 class _Seen:
@@ -50,6 +51,17 @@ class _TagMaps:
         )
 
 
+def _check_routes(notifications: NotificationsConfig, where: str, source: str) -> None:
+    """One route per webhook URL and per recipient list: the catalog keeps one channel for each, so
+    a second route would silently replace the first one's severity."""
+    hooks = _Seen(source, "this company already has a webhook with this URL")
+    for hi, hook in enumerate(notifications.webhooks):
+        hooks.add(hook.url, f"{where}.webhooks[{hi}].url", redacted_url(hook.url, keep_path=False))
+    emails = _Seen(source, "this company already has an e-mail route to the same recipients")
+    for ri, route in enumerate(notifications.email):
+        emails.add(frozenset(route.to), f"{where}.email[{ri}].to", ", ".join(route.to))
+
+
 def check_references(cfg: PlantConfig, source: str) -> None:
     company_ids = _Seen(source, "duplicate company id")
     for ci, company in enumerate(cfg.companies):
@@ -80,6 +92,7 @@ def check_references(cfg: PlantConfig, source: str) -> None:
                             source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"
                         )
                     tags.add(node.asset, node.tag, ep.name, f"{ewhere}.nodes[{ni}].tag")
+        _check_routes(company.notifications, f"{where}.notifications", source)
     if cfg.detection.executor == "dask" and not cfg.detection.dask_scheduler:
         raise ConfigError(source, "detection.dask_scheduler", None, "required when executor is dask")
     known = {(c.id, a.id): a for c, _, a in cfg.iter_assets()}

@@ -3,6 +3,8 @@ loaded and checked across fields (references, duplicates) after pydantic's field
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -116,8 +118,28 @@ class EmailRoute(_Strict):
     min_severity: Severity = "high"
 
 
+def _webhook_url(url: str) -> str:
+    """``http(s)://host[:port]/...``; a reason never quotes the URL (its path or query often holds the token)."""
+    if len(url) > 2048:
+        raise ValueError("longer than 2048 characters")
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        raise ValueError("expected an http:// or https:// URL")
+    if re.search(r"\s", url):
+        raise ValueError("a URL has no spaces or line breaks")
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # an unclosed [ of an IPv6 address
+        raise ValueError("the host in brackets is not an IPv6 address") from None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"(?!-)[A-Za-z0-9_-]{1,63}(?:\.(?!-)[A-Za-z0-9_-]{1,63})*\.?", host):
+            raise ValueError("expected an http:// or https:// URL with a host name or address") from None
+    return _port_in_range(url)
+
+
 class WebhookRoute(_Strict):
-    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048), AfterValidator(_port_in_range)]
+    url: Annotated[str, AfterValidator(_webhook_url)]
     min_severity: Severity = "medium"
     timeout_s: PositiveSeconds = 10.0
 

@@ -108,6 +108,24 @@ def test_a_tag_mapped_on_two_endpoints_of_one_site_is_refused_naming_both():
     assert parse_plants(data, "x.yaml")
 
 
+@pytest.mark.parametrize(
+    "url, shown, reason",
+    [
+        ("https://hooks.slack.com:0/services/T0/B0/T0K3N", "https://hooks.slack.com:0/…", "port"),
+        ("ftp://hooks.example/T0K3N", "ftp://hooks.example/…", "expected an http:// or https:// URL"),
+        ("hooks.slack.com/services/T0K3N", "(hidden)", "expected an http:// or https:// URL"),
+        ("https://bot:T0K3N@/x", "https:///…", "with a host"),
+    ],
+)
+def test_a_bad_webhook_url_is_named_without_its_token(url, shown, reason):
+    data = plant_dict({"acme": [("P-1", "centrifugal_pump")]})
+    data["companies"][0]["notifications"] = {"webhooks": [{"url": url}]}
+    with pytest.raises(ConfigError) as info:
+        parse_plants(data, "x.yaml")
+    assert info.value.field == "companies[0].notifications.webhooks[0].url" and info.value.value == shown
+    assert reason in str(info.value) and "T0K3N" not in str(info.value)
+
+
 def test_invalid_yaml_names_the_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("companies:\n  - id: a\n   name: [unclosed\n")

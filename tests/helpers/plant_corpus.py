@@ -153,6 +153,36 @@ BAD_URLS = [
     "opc.tcp://h:4840/" + "x" * 3000,
     4840,
 ]
+# Webhook URLs carry their secret in the path or query (Slack, Teams, ntfy): TOKEN must never be echoed.
+TOKEN = "T0K3Nsecret"
+BAD_WEBHOOKS = [
+    f"https://hooks.example:0/services/{TOKEN}",
+    f"https://hooks.example:70000/services/{TOKEN}",
+    f"https://hooks.example:abc/{TOKEN}",
+    f"ftp://hooks.example/{TOKEN}",
+    f"mailto:{TOKEN}@example.com",
+    "https://",
+    f"https:///{TOKEN}",
+    f"https://:443/{TOKEN}",
+    f"hooks.slack.com/services/{TOKEN}",
+    f"//hooks.example/{TOKEN}",
+    f"https://hooks.example/{TOKEN} x",
+    f"https://hooks.example/x?token={TOKEN}\n",
+    f"https://[::1/{TOKEN}",
+    f"https://[zz]/{TOKEN}",
+    f"https://a..b/{TOKEN}",
+    f"https://-bad.example/{TOKEN}",
+    f"https://hooks.example/{TOKEN}" + "x" * 2100,
+    f"https://bot:{TOKEN}@hooks.example:0/x",
+    f"https://bot:{TOKEN}@/x",
+    f"https://ntfy.example:99999/alerts?auth={TOKEN}",
+    "",
+    5,
+    True,
+    None,
+    [f"https://hooks.example/{TOKEN}"],
+    {"url": f"https://hooks.example/{TOKEN}"},
+]
 SECRETS = ["Tr0ub4dor&3", "hunter2Secret9", "aB3xYz9QwErTy", "p@ssw0rd!", "correct horse battery", "Z" * 50, "ç2ñ"]
 LITERALS = [
     ((*E0, "mode"), "push"),
@@ -208,9 +238,7 @@ def _data_cases() -> Iterator[Case]:
     for path in [(*E0, "endpoint_url"), (*E1, "endpoint_url"), (*E2, "endpoint_url")]:
         for i, value in enumerate(BAD_URLS):
             yield Case(f"url {path_text(path)} #{i}", dump(mutated(path, value)), field=path_text(path))
-    for i, value in enumerate(["https://hooks.example:0/x", "https://hooks.example:70000/x", "ftp://x", "https://"]):
-        path = (*C0, "notifications", "webhooks", 0, "url")
-        yield Case(f"webhook #{i}", dump(mutated(path, value)), field=path_text(path))
+    yield from _webhook_cases()
     for path in [(*E0, "password_env"), (*SMTP, "password_env")]:
         for i, value in enumerate(SECRETS):
             yield Case(
@@ -235,6 +263,49 @@ def _data_cases() -> Iterator[Case]:
     for path in [(*A0, "name"), (*C0, "name"), (*E0, "nodes", 0, "unit"), (*E0, "username")]:
         yield Case(f"long text {path_text(path)}", dump(mutated(path, "é" * 10_000)), field=path_text(path))
     yield from _cross_field_cases()
+
+
+def _webhook_cases() -> Iterator[Case]:
+    hook = (*C0, "notifications", "webhooks", 0)
+    for i, value in enumerate(BAD_WEBHOOKS):
+        path = (*hook, "url")
+        yield Case(f"webhook #{i}", dump(mutated(path, value)), field=path_text(path), secret=TOKEN)
+    url = f"https://hooks.slack.com/services/T00/B00/{TOKEN}"
+    for i, value in enumerate([url, [url], {"url": url}, f"bot:{TOKEN}@hooks.example"]):
+        for path in [(*C0, "notifications", "slack"), (*hook, "href"), (*hook, "headers")]:
+            yield Case(
+                f"unknown {path_text(path)} #{i}", dump(mutated(path, value)), field=path_text(path), secret=TOKEN
+            )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    yield Case(
+        "webhook headers", dump(mutated((*hook, "headers"), headers)), field=path_text((*hook, "headers")), secret=TOKEN
+    )
+    for path in [(*C0, "notifications", "webhooks"), hook]:  # a URL where a list or a route belongs
+        yield Case(f"webhook as text {path_text(path)}", dump(mutated(path, url)), field=path_text(path), secret=TOKEN)
+    # The same URL twice in one company: the catalog keeps one channel, so one route's severity would be lost.
+    routes = (*C0, "notifications", "webhooks")
+    secret_url = f"https://hooks.example/services/{TOKEN}"
+    twice = [{"url": secret_url, "min_severity": "low"}, {"url": secret_url, "min_severity": "critical"}]
+    yield Case(
+        "duplicate webhook",
+        dump(mutated(routes, twice)),
+        field=path_text((*routes, 1, "url")),
+        fragment=f"also at {path_text((*routes, 0, 'url'))}",
+        secret=TOKEN,
+    )
+    emails = (*C0, "notifications", "email")
+    for to in (["maint@acme.example"], ["b@acme.example", "maint@acme.example"]):
+        pair = [{"to": ["maint@acme.example", "b@acme.example"][: len(to)]}, {"to": to, "min_severity": "low"}]
+        yield Case(
+            f"duplicate e-mail route {len(to)}",
+            dump(mutated(emails, pair)),
+            field=path_text((*emails, 1, "to")),
+            fragment=f"also at {path_text((*emails, 0, 'to'))}",
+        )
+    # An OPC UA endpoint URL with a password in it is refused without echoing the password.
+    for value in ("opc.tcp://reader:Tr0ub4dor@127.0.0.1:4840/x", "opc.tcp://reader:Tr0/ub4dor@h:0"):
+        path = (*E0, "endpoint_url")
+        yield Case(f"url with userinfo {value[-6:]}", dump(mutated(path, value)), field=path_text(path), secret="Tr0")
 
 
 def _cross_field_cases() -> Iterator[Case]:
@@ -364,9 +435,25 @@ def _good_two_endpoint_cases() -> Iterator[tuple[str, bytes]]:
     yield "second endpoint first, other tags", dump(_with_endpoint(S0, both, at=0))
 
 
+GOOD_WEBHOOKS = [
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://ntfy.example/pdm-alerts?auth=abc",
+    "http://10.0.0.9:8080/hook",
+    "https://[2001:db8::1]:8443/hook",
+    "HTTPS://Hooks.Example/x",
+    "https://bot:s3cret@hooks.example/x",
+    "http://alert_relay:9000",
+    "https://hooks.example.",
+]
+
+
 def good_cases() -> Iterator[tuple[str, bytes]]:
     yield from _text_good_cases()
     yield from _good_two_endpoint_cases()
+    for i, url in enumerate(GOOD_WEBHOOKS):
+        yield f"webhook #{i}", dump(mutated((*C0, "notifications", "webhooks", 0, "url"), url))
+    routes = [{"url": GOOD_WEBHOOKS[0]}, {"url": GOOD_WEBHOOKS[1], "min_severity": "critical"}]
+    yield "two webhooks", dump(mutated((*C0, "notifications", "webhooks"), routes))
 
 
 def bad_cases() -> list[Case]:
