@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -230,6 +231,21 @@ def issue_token(
     return f"{payload}.{_sign(key, payload)}"
 
 
+def _well_formed(data: object) -> bool:
+    """A payload ``issue_token`` could have written: a name, an integer epoch, a finite expiry."""
+    if not isinstance(data, dict):
+        return False
+    name, epoch, expiry = data.get("u"), data.get("e"), data.get("x")
+    return (
+        isinstance(name, str)
+        and isinstance(epoch, int)
+        and not isinstance(epoch, bool)
+        and not isinstance(expiry, bool)
+        # An int is finite however large (math.isfinite would overflow converting it to float).
+        and (isinstance(expiry, int) or (isinstance(expiry, float) and math.isfinite(expiry)))
+    )
+
+
 def principal_from_token(session: Session, *, token: str, key: bytes, now: float | None = None) -> Principal | None:
     """The principal a token stands for, or None (bad signature, expired, user disabled or changed)."""
     try:
@@ -240,11 +256,13 @@ def principal_from_token(session: Session, *, token: str, key: bytes, now: float
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (ValueError, AttributeError, UnicodeError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("x"), int | float):
+    if not _well_formed(data):
         return None
-    if data["x"] < (time.time() if now is None else now):
+    now = time.time() if now is None else now
+    # A token never outlives TOKEN_TTL_S, whatever expiry a holder of the key wrote into it.
+    if not now <= data["x"] <= now + TOKEN_TTL_S:
         return None
-    user = session.execute(select(User).where(User.username == data.get("u"))).scalar_one_or_none()
+    user = session.execute(select(User).where(User.username == data["u"])).scalar_one_or_none()
     if user is None or not user.enabled or user.token_epoch != data.get("e"):
         return None
     return Principal(user.username, user.role, user.company_id)
