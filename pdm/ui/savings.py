@@ -27,7 +27,9 @@ METHOD = {
     "coverage": "readings / (tags × (⌊span / poll_interval_s⌋ + 1)), span = oldest stored reading → last read, "
     "cut to the period; readings = those stored in the period, raw or in the 1-minute aggregates retention "
     "folds them into (all time: every reading received); "
-    "capped at 100 %.",
+    "capped at 100 %. gaps, gap_s: stretches an outage took that backfill could not read back from the "
+    "server's history (how many overlap the period, and the seconds of it in which any tag was missing, overlaps "
+    "counted once); they are shaded grey on the charts.",
 }
 
 

@@ -19,6 +19,7 @@ from pdm.errors import PdmError
 from pdm.models.fleet_scoring import version_label
 from pdm.storage.catalog import get_asset, list_assets
 from pdm.storage.downsample import chart_series
+from pdm.storage.gaps import gaps_for_asset
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
 from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_id_param
@@ -141,11 +142,13 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     # Raw where still kept, 1-minute aggregates before (an old alert keeps its telemetry); a long alert in buckets.
     readings = chart_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end, tags=tags)
     scores = score_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
+    # A stretch never stored near the alert must not read as "the sensor was flat then".
+    gaps = gaps_for_asset(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
     # Columns stack on a phone-width screen, side by side on a desktop.
     left, right = st.columns(2)
     with left:
         st.markdown("**Telemetry**")
-        telemetry_chart(readings, alert.sensors)
+        telemetry_chart(readings, alert.sensors, gaps=gaps, shown=(start, end))
     with right:
         st.markdown("**Anomaly score**")
         score_chart(scores, alert)

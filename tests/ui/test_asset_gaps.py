@@ -88,3 +88,41 @@ def test_gaps_are_shaded_under_bucketed_charts_too(monkeypatch, gaps_db):
     marks = dict(_marks(c) for c in app.get("vega_lite_chart"))
     assert marks == {"vibration": ["rect", "area", "line"], "bearing_temp": ["rect", "area", "line"]}
     assert "Grey: data never stored (2 gaps, 11.0 min in all" in page_text(app)
+
+
+def test_the_alert_page_shades_gaps_near_the_alert(monkeypatch, tmp_path):
+    from sqlalchemy import select
+
+    from pdm.storage.tables import Alert
+
+    url = app_db(tmp_path / "pdm.sqlite3")
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        alpha = company_by_slug(s, "alpha")
+        alert = s.execute(select(Alert).where(Alert.company_id == alpha.id)).scalar_one()
+        # A tag the alert names: the alert page charts only those.
+        named = {sensor["tag"] for sensor in alert.sensors}
+        tag = next(t for t in list_tags(s, company_id=alpha.id) if t.asset_id == alert.asset_id and t.name in named)
+        (ep,) = list_endpoints(s, company_id=alpha.id)
+        record_gaps(
+            s,
+            [
+                {
+                    "endpoint_id": ep.id,
+                    "tag_id": tag.id,
+                    "start_ts": alert.opened_at - 10 * STEP,
+                    "end_ts": alert.opened_at - 5 * STEP,
+                    "reason": "no history on the server",
+                }
+            ],
+        )
+        company_id, alert_id, tag_name = alpha.id, alert.id, tag.name
+    engine.dispose()
+    app = open_page(logged_in(monkeypatch, url), "alerts")
+    app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
+    assert not app.exception, app.exception
+    # Telemetry charts carry their tag as title (the score chart has none).
+    charts = [c for c in app.get("vega_lite_chart") if "title" in json.loads(c.proto.spec)]
+    marks = dict(_marks(c) for c in charts)
+    assert marks[tag_name][0] == "rect"  # the gap, under the line
+    assert "Grey: data never stored (1 gap, " in page_text(app) and "no history on the server" in page_text(app)

@@ -33,6 +33,7 @@ def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3)
     assert sorted(alerts["savings"]) == sorted(["7179.50", "5200.00", "-150.00", "2333.00"])
     assert set(alerts["downtime_h_source"].dropna()) == {"reported", "default"}
     assert "Method:" in all_text(at)
+    assert "gaps, gap_s: stretches an outage took that backfill could not read back" in all_text(at)
     (chart,) = at.get("vega_lite_chart")  # the cumulative savings, one point per closing
     assert len(chart_data(chart)) == 4 and chart_data(chart)["cumulative_savings"].iloc[-1] == float(ALPHA_TOTAL)
     assert "rank **1 of 3**" in all_text(at) and "Beta" not in all_text(at) and "Gamma" not in all_text(at)
