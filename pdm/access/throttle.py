@@ -120,9 +120,8 @@ def succeeded(session: Session, *, username: str, source: str, now: float, compa
 
 def clear(session: Session, *, username: str, actor: str, now: float, company_id: int | None, by: str) -> int:
     """Forget every failure of a name (password set, admin unlock); audited when there were any."""
-    count = session.execute(
-        delete(LoginAttempt).where(LoginAttempt.username == username, LoginAttempt.succeeded.is_(False))
-    ).rowcount
+    count = failures(session, username=username)
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username, LoginAttempt.succeeded.is_(False)))
     if count:
         audit.record(
             session,
@@ -133,7 +132,7 @@ def clear(session: Session, *, username: str, actor: str, now: float, company_id
             now=now,
             details={"by": by, "failures": count},
         )
-    return int(count or 0)
+    return count
 
 
 def failures(session: Session, *, username: str) -> int:

@@ -35,10 +35,10 @@ def _tenant(ctx: typer.Context, company: str, database: str | None, settings, *,
 
     cfg = _settings(settings, database)
     engine = _engine(cfg)
-    acting = identity.acting(ctx, engine, cfg, page="alerts", company=company)
+    principal, company_id = identity.for_company(ctx, engine, cfg, page="alerts", company=company)
     factory = session_factory(engine)
     with factory.begin() if write else factory() as session:
-        yield session, acting.company_id, acting.principal.username
+        yield session, company_id, principal.username
 
 
 def _iso(ts: float | None) -> str | None:

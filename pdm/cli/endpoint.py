@@ -206,7 +206,7 @@ def endpoint_status(
 
     cfg = _settings(settings, database)
     engine = _engine(cfg)
-    cid = identity.acting(ctx, engine, cfg, page="endpoints", company=company).company_id
+    _, cid = identity.for_company(ctx, engine, cfg, page="endpoints", company=company)
     with session_factory(engine)() as session:
         rows = endpoint_health(session, company_id=cid)
     table = Table(

@@ -15,7 +15,6 @@ import json
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -32,12 +31,6 @@ SESSION_FILE_ENV = "PDMCTL_SESSION_FILE"
 
 class NotLoggedIn(PdmError):
     """No usable session for this database."""
-
-
-@dataclass(frozen=True)
-class Acting:
-    principal: Principal
-    company_id: int | None = None
 
 
 def session_file() -> Path:
@@ -107,20 +100,26 @@ def whoami(ctx: typer.Context, engine: Engine, settings: Settings) -> Principal:
     )
 
 
-def acting(ctx: typer.Context, engine: Engine, settings: Settings, *, page: str, company: str | None = None) -> Acting:
-    """The principal, allowed ``page`` (a url path of ``ROLE_PAGES``), and the company id it may act on."""
-    from pdm.storage.catalog import company_by_slug
-    from pdm.storage.session import session_factory
-
+def acting(ctx: typer.Context, engine: Engine, settings: Settings, *, page: str) -> Principal:
+    """The principal, if its role may open ``page`` (a url path of ``ROLE_PAGES``) in the app."""
     principal = whoami(ctx, engine, settings)
     if page not in pages_for(principal):
         raise PdmError(f"{principal.username} ({principal.role}) may not do this: it needs the {page} page's role")
-    if company is None:
-        return Acting(principal)
+    return principal
+
+
+def for_company(
+    ctx: typer.Context, engine: Engine, settings: Settings, *, page: str, company: str
+) -> tuple[Principal, int]:
+    """The principal allowed ``page``, and the id of ``company`` if it may act on it (else NotFound)."""
+    from pdm.storage.catalog import company_by_slug
+    from pdm.storage.session import session_factory
+
+    principal = acting(ctx, engine, settings, page=page)
     with session_factory(engine)() as session:
         company_id = company_by_slug(session, company).id
     try:
-        return Acting(principal, require_company(principal, company_id))
+        return principal, require_company(principal, company_id)
     except NotFound:
         # Worded as for a company that does not exist, so a probe learns nothing.
         raise NotFound(f"company {company!r} not found") from None

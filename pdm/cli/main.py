@@ -287,7 +287,7 @@ def train(
     cfg = _settings(settings, database)
     engine = _engine(cfg)
     # The plant engineer's page in the app, so technicians and reviewers may not.
-    identity.acting(ctx, engine, cfg, page="endpoints", company=company)
+    identity.for_company(ctx, engine, cfg, page="endpoints", company=company)
     with session_factory(engine).begin() as session:
         c = _company(session, company)
         a = session.execute(select(Asset).where(Asset.company_id == c.id, Asset.slug == asset)).scalar_one_or_none()

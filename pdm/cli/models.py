@@ -41,7 +41,7 @@ def models_list(
 
     cfg = _settings(settings, database)
     engine = _engine(cfg)
-    cid = identity.acting(ctx, engine, cfg, page="assets", company=company).company_id
+    _, cid = identity.for_company(ctx, engine, cfg, page="assets", company=company)
     with session_factory(engine)() as session:
         stmt = (
             select(ModelVersion, Asset.slug)

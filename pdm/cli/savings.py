@@ -49,13 +49,15 @@ def savings(
     cfg = _settings(settings, database)
     engine = _engine(cfg)
     # The same pages as in the app: the cluster page for --cluster, the company's savings page otherwise.
-    acting = identity.acting(ctx, engine, cfg, page="cluster" if cluster else "savings", company=company)
-    with session_factory(engine)() as session:
-        if cluster:
+    if company is None:
+        identity.acting(ctx, engine, cfg, page="cluster")
+        with session_factory(engine)() as session:
             view, title = cluster_view(session, period=period), "Cluster savings"
-        else:
-            found = session.get(Company, acting.company_id)
-            view = member_view(session, company_id=found.id, period=period)
+    else:
+        _, company_id = identity.for_company(ctx, engine, cfg, page="savings", company=company)
+        with session_factory(engine)() as session:
+            found = session.get_one(Company, company_id)
+            view = member_view(session, company_id=company_id, period=period)
             title = f"Savings — {found.name or found.slug}"
     text = {
         "csv": report.to_csv,
