@@ -66,7 +66,7 @@ def decode(raw: bytes, source: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, kind: str = "plant file") -> str:
     """At most ``MAX_BYTES`` of ``path``, decoded; a larger file is refused without reading the rest."""
     source = str(path)
     try:
@@ -76,7 +76,7 @@ def read_text(path: Path) -> str:
         raise ConfigError(source, "(file)", source, exc.strerror or str(exc)) from None
     if len(raw) > MAX_BYTES:
         limit = f"at most {MAX_BYTES // 2**20} MB"
-        raise ConfigError(source, "(file)", f"more than {MAX_BYTES} bytes", f"too large for a plant file ({limit})")
+        raise ConfigError(source, "(file)", f"more than {MAX_BYTES} bytes", f"too large for a {kind} ({limit})")
     return decode(raw, source)
 
 
