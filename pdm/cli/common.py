@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,13 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configura
 DatabaseOpt = Annotated[str | None, typer.Option("--database", help="Database URL (default: settings).")]
 SettingsOpt = Annotated[Path | None, typer.Option("--settings", help="Settings file (TOML).")]
 out = Console(soft_wrap=True)  # a long path must not be broken across lines in scripts
+
+
+def read_password(from_stdin: bool, *, confirm: bool = False) -> str:
+    """The first line of stdin (for scripts), else a hidden prompt: never a command-line argument."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
 
 
 def settings(settings_path: Path | None, database: str | None) -> Settings:

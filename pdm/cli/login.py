@@ -6,14 +6,13 @@ throttled exactly as at the web login, with ``cli:<os user>@<host>`` as the sour
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated
 
 import typer
 
 from pdm.cli import identity
-from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out, read_password
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 
@@ -32,7 +31,7 @@ def cli_login(
 
     cfg = _settings(settings, database)
     engine = _engine(cfg)
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    password = read_password(password_stdin)
     source = f"cli:{local_admin.os_account()}"
     with session_factory(engine)() as session:
         try:

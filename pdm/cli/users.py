@@ -8,14 +8,13 @@ shell history and ``ps``): it is prompted for, or read from stdin with ``--passw
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from pdm.cli import identity
-from pdm.cli.common import DatabaseOpt, SettingsOpt, out
+from pdm.cli.common import DatabaseOpt, SettingsOpt, out, read_password
 from pdm.cli.common import company as _company
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
@@ -35,12 +34,6 @@ def _admin(ctx: typer.Context, database: str | None, settings):
     return session_factory(engine), identity.admin(ctx, engine, cfg).username
 
 
-def _password(stdin: bool) -> str:
-    if stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
 @user_app.command("add")
 def add(
     ctx: typer.Context,
@@ -55,7 +48,7 @@ def add(
     from pdm.access import users
 
     factory, actor = _admin(ctx, database, settings)
-    password = _password(password_stdin)
+    password = read_password(password_stdin, confirm=True)
     with factory.begin() as session:
         company_id = _company(session, company).id if company else None
         users.add_user(session, username=username, password=password, role=role, company_id=company_id, actor=actor)
@@ -123,7 +116,7 @@ def set_password(
     from pdm.access import users
 
     factory, actor = _admin(ctx, database, settings)
-    password = _password(password_stdin)
+    password = read_password(password_stdin, confirm=True)
     with factory.begin() as session:
         users.set_password(session, username=username, password=password, actor=actor)
     out.print(f"password of {username} changed")
