@@ -33,7 +33,8 @@ from pdm.config import DetectionConfig
 from pdm.models import budget, make_detector
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import dump, library_versions
-from pdm.models.training import active_model, asset_features, run_scores
+from pdm.models.running import lookback_s, running_rows
+from pdm.models.training import active_model, asset_detection, asset_features, run_scores
 from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, FleetModel, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -77,20 +78,30 @@ def members(session: Session, *, asset_class: str) -> list[tuple[Asset, ModelVer
 
 
 def normal_frame(
-    session: Session, asset: Asset, version: ModelVersion, *, freq_s: float, smooth_rows: int
+    session: Session,
+    asset: Asset,
+    version: ModelVersion,
+    *,
+    freq_s: float,
+    smooth_rows: int,
+    rule: DetectionConfig | None = None,
 ) -> pd.DataFrame:
-    """The member's rows inside its own model's training window, minus its alert windows."""
+    """The member's rows inside its own model's training window, minus its alert windows and,
+    with the member's detection settings as ``rule``, minus its stopped and warm-up rows (its own
+    model did not learn them either)."""
     frame = asset_features(
         session,
         company_id=asset.company_id,
         asset_id=asset.id,
         freq_s=freq_s,
         smooth_rows=smooth_rows,
-        start=version.trained_from,
+        start=version.trained_from - (0.0 if rule is None else lookback_s(rule)),
     )
     if frame.empty:
         return frame
-    frame = frame.loc[frame.index <= version.trained_to]
+    if rule is not None:
+        frame = frame.loc[running_rows(frame, rule)]
+    frame = frame.loc[(frame.index >= version.trained_from) & (frame.index <= version.trained_to)]
     return drop_windows(frame, alert_windows(session, company_id=asset.company_id, asset_id=asset.id))
 
 
@@ -125,7 +136,12 @@ def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfi
     freq_s = detection.resample_s or float(np.median([float(v.metrics["freq_s"]) for _, v in pairs]))
     frames, company_of = {}, {}
     for asset, version in pairs:
-        frame = normal_frame(session, asset, version, freq_s=freq_s, smooth_rows=detection.smooth_rows)
+        rule = asset_detection(detection, asset)
+        try:
+            frame = normal_frame(session, asset, version, freq_s=freq_s, smooth_rows=detection.smooth_rows, rule=rule)
+        except ValueError as exc:  # its running_tag is not one of its tags: its own training says so too
+            log.info("fleet %s leaves out member %s: %s", asset_class, asset.slug, exc)
+            continue
         if len(frame) >= detection.train_min_rows:
             frames[asset.id] = frame.tail(detection.train_max_rows)
             company_of[asset.id] = asset.company_id

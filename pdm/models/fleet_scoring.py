@@ -25,6 +25,7 @@ from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.fleet import FLEET_COMPANY, active_fleet, fleet_label
 from pdm.models.normalise import ClassNominal, Normaliser, baseline_normaliser
 from pdm.models.persistence import load
+from pdm.models.running import running_rows
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import asset_readings
 from pdm.storage.tables import Asset, FleetModel, ModelVersion, Reading, Tag
@@ -135,19 +136,42 @@ def _reading_span(session: Session, *, asset: Asset) -> tuple[float | None, floa
     return tuple(session.execute(stmt).one())
 
 
-def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: DetectionConfig) -> ModelVersion | None:
+def _baseline(session: Session, *, asset: Asset, names: list[str], fleet: FleetModel, detection: DetectionConfig):
+    """The asset's first ``baseline_min`` minutes of running rows (pdm.models.running: a machine
+    first read while stopped would otherwise take "stopped" as its own normal level), or None
+    while it has fewer, or lacks a tag the class model needs; with the window it covers."""
     first, last = _reading_span(session, asset=asset)
     baseline_s = detection.fleet.baseline_min * 60.0
     if first is None or last < first + baseline_s:
         return None
     freq_s, smooth = float(fleet.metrics["freq_s"]), int(fleet.metrics["smooth_rows"])
-    names = list(fleet.feature_names)
-    long = asset_readings(
-        session, company_id=asset.company_id, asset_id=asset.id, start=first, end=first + baseline_s, tags=names
-    )
-    baseline = causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth) if not long.empty else pd.DataFrame()
-    if baseline.empty or not set(names) <= set(baseline.columns):
+    rule = detection.running_tag
+    # Without a rule the window is the first baseline_min minutes; with one, it ends where enough
+    # running rows have been seen, so everything read so far is needed (a cold start: little).
+    end = first + baseline_s if rule is None else last
+    tags = names if rule is None or rule in names else [*names, rule]
+    long = asset_readings(session, company_id=asset.company_id, asset_id=asset.id, start=first, end=end, tags=tags)
+    frame = causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth) if not long.empty else pd.DataFrame()
+    if frame.empty or not set(tags) <= set(frame.columns):
         return None  # the asset lacks a tag the class model needs (or has no good reading of it yet)
+    if rule is None:
+        return frame[names], first, end
+    # As many running rows as the window holds on the grid: stops in between do not count.
+    need = max(1, int(baseline_s // freq_s))
+    frame = frame.loc[running_rows(frame, detection)].iloc[:need]
+    if len(frame) < need:
+        return None  # not yet baseline_min minutes of running rows
+    return frame[names], float(frame.index[0]), float(frame.index[-1])
+
+
+def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: DetectionConfig) -> ModelVersion | None:
+    names = list(fleet.feature_names)
+    found = _baseline(session, asset=asset, names=names, fleet=fleet, detection=detection)
+    if found is None:
+        return None
+    baseline, trained_from, trained_to = found
+    freq_s, smooth = float(fleet.metrics["freq_s"]), int(fleet.metrics["smooth_rows"])
+    first = float(_reading_span(session, asset=asset)[0])
     normaliser = baseline_normaliser(
         baseline, ClassNominal.from_json(fleet.nominal), coverage=detection.fleet.baseline_guard_coverage
     )
@@ -160,8 +184,8 @@ def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: Detec
         version=(previous or 0) + 1,
         detector=fleet_label(asset.asset_class),
         created_at=time.time(),
-        trained_from=first,
-        trained_to=first + baseline_s,
+        trained_from=trained_from,
+        trained_to=trained_to,
         threshold=float(fleet.threshold),
         feature_names=names,
         metrics={
