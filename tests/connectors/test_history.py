@@ -7,92 +7,18 @@ changes), and the test waits until the server's history holds all of them before
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import Client, ua
-from asyncua.server.history import HistoryDict
 
 from pdm.config import EndpointConfig
 from pdm.connectors import history, make_connector
 from pdm.connectors.base import is_good
 from pdm.errors import EndpointUnavailable
-from tests.helpers.servers import OpcUaTestServer
+from tests.helpers.servers import HistorizingServer
 
 T0 = float(int(time.time()) - 3600)
-
-
-class HistorizingServer(OpcUaTestServer):
-    """``OpcUaTestServer`` whose first ``historized`` variables keep history; ``page`` caps one answer
-    (asyncua then hands out a continuation point), as a historian with a response limit does.
-    ``keep_s`` (variable index -> seconds) makes a variable's history keep only that long: asyncua
-    drops older values (by source time) whenever the variable changes."""
-
-    def __init__(self, n: int = 4, historized: int = 3, page: int = 10_000, keep_s: dict[int, float] | None = None):
-        super().__init__(n)
-        self.historized, self.page, self.keep_s = historized, page, dict(keep_s or {})
-        self.requests: list[int] = []  # nodes per HistoryRead request
-        self.saved: dict[int, int] = {}  # variable index -> values the history was handed (kept or not)
-
-    async def start(self):
-        await super().start()
-        manager = self.server.iserver.history_manager
-        storage = HistoryDict(max_history_data_response_size=self.page)
-        manager.set_storage(storage)
-        index = {v.nodeid: i for i, v in enumerate(self.variables)}
-        save = storage.save_node_value
-
-        async def counting_save(node_id, datavalue):
-            # Counted here, not from the stored list: a short history may drop a value as soon as it comes.
-            self.saved[index[node_id]] = self.saved.get(index[node_id], 0) + 1
-            await save(node_id, datavalue)
-
-        storage.save_node_value = counting_save
-        for i, var in enumerate(self.variables[: self.historized]):
-            period = timedelta(seconds=self.keep_s[i]) if i in self.keep_s else timedelta(days=7)
-            await self.server.historize_node_data_change(var, period=period, count=100_000)
-        original = manager.read_history
-
-        async def counting(params):
-            self.requests.append(len(params.NodesToRead))
-            return await original(params)
-
-        manager.read_history = counting
-        # The history starts with each variable's value at the time it was historized (stamped now).
-        for _ in range(500):
-            if all(self.saved.get(i) == 1 for i in range(self.historized)):
-                break
-            await asyncio.sleep(0.01)
-        return self
-
-    def stored(self, i: int) -> int:
-        return len(self.server.iserver.history_manager.storage._datachanges.get(self.variables[i].nodeid, []))
-
-    async def write(self, i: int, points: list[tuple[float, object]]) -> None:
-        """Write ``(ts, value)`` pairs to variable ``i``; for a historized one, wait until history was handed them."""
-        before = self.saved.get(i, 0)
-        for ts, value in points:
-            stamp = datetime.fromtimestamp(ts, tz=UTC)
-            await self.server.write_attribute_value(
-                self.variables[i].nodeid,
-                ua.DataValue(ua.Variant(value), SourceTimestamp=stamp, ServerTimestamp=stamp),
-            )
-        if i < self.historized:
-            for _ in range(500):
-                if self.saved.get(i, 0) >= before + len(points):
-                    break
-                await asyncio.sleep(0.01)
-            assert self.saved.get(i, 0) == before + len(points)
-
-    async def store(self, i: int, points: list[tuple[float, object]]) -> None:
-        """Put values straight into variable ``i``'s history, whatever their type (the address space would refuse)."""
-        storage = self.server.iserver.history_manager.storage
-        for ts, value in points:
-            stamp = datetime.fromtimestamp(ts, tz=UTC)
-            dv = ua.DataValue(ua.Variant(value), SourceTimestamp=stamp, ServerTimestamp=stamp)
-            await storage.save_node_value(self.variables[i].nodeid, dv)
 
 
 def series(n: int, *, start: float = T0, step: float = 1.0, offset: float = 0.0) -> list[tuple[float, float]]:

@@ -8,14 +8,12 @@ server (polled and subscribed) that serves them and answers only the timestamps 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import re
-import time
 from datetime import UTC, datetime
 
 import pytest
-from asyncua import Server, ua
+from asyncua import ua
 
 from pdm.config import EndpointConfig
 from pdm.connectors import make_connector
@@ -29,7 +27,7 @@ from pdm.connectors.quirks import (
     honest_status,
     value_and_status,
 )
-from tests.helpers.servers import free_port
+from tests.helpers.servers import QuirkServer
 
 GOOD = 0
 UNCERTAIN = ua.StatusCodes.UncertainLastUsableValue
@@ -238,99 +236,11 @@ def test_timestamp_notes_are_said_once_per_node_and_kind_and_taken_once():
 
 # --- a real server --------------------------------------------------------------------------------
 
-NS = "urn:pdm:quirks"
-VALUES = {  # node -> what it serves, and what is stored: (value, quality)
-    "number": (ua.Variant(21.5, ua.VariantType.Double), (21.5, GOOD)),
-    "flag": (ua.Variant(True, ua.VariantType.Boolean), (1.0, GOOD)),
-    "nan": (ua.Variant(math.nan, ua.VariantType.Double), (None, BAD_OUT_OF_RANGE)),
-    "pinf": (ua.Variant(math.inf, ua.VariantType.Double), (None, BAD_OUT_OF_RANGE)),
-    "ninf": (ua.Variant(-math.inf, ua.VariantType.Float), (None, BAD_OUT_OF_RANGE)),
-    "text": (ua.Variant("ERR 42", ua.VariantType.String), (None, BAD_TYPE_MISMATCH)),
-    "array": (ua.Variant([1.0, 2.0, 3.0], ua.VariantType.Double), (None, BAD_TYPE_MISMATCH)),
-    "date": (ua.Variant(datetime(2026, 1, 1, tzinfo=UTC), ua.VariantType.DateTime), (None, BAD_TYPE_MISMATCH)),
-    "bytes": (ua.Variant(b"\x01\x02", ua.VariantType.ByteString), (None, BAD_TYPE_MISMATCH)),
-    "null": (ua.Variant(None, ua.VariantType.Null), (None, BAD_NO_VALUE)),
-    "broken": (ua.Variant(None, ua.VariantType.Null), (None, BAD_SERVER)),  # the server's own Bad, kept
-}
-CLOCKS = ("epoch0", "ahead", "constant", "server_past", "sim_clock")
+VALUES = QuirkServer.VALUES
 
 
 def _stamp(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
-
-
-class QuirkServer:
-    """An asyncua server on a free port serving the values of ``VALUES`` and the clocks of ``CLOCKS``.
-
-    Every DataValue is written whole, both timestamps included (the server is told not to restamp
-    them), and a read answers only the timestamps it asked for, as the specification says (asyncua's
-    server sends both whatever is asked: a client that never asks for the server's would pass).
-    """
-
-    def __init__(self):
-        self.url = f"opc.tcp://127.0.0.1:{free_port()}/quirks"
-        self.now = float(math.floor(time.time()))  # whole seconds, exact through OPC UA DateTime; never ahead
-        self.vars: dict[str, object] = {}
-        self.server = None
-
-    def node_id(self, name: str) -> str:
-        return f"nsu={NS};s={name}"
-
-    async def write(self, name, variant, *, source, server, status=GOOD):
-        dv = ua.DataValue(
-            variant,
-            StatusCode=ua.StatusCode(status),
-            SourceTimestamp=None if source is None else _stamp(source),
-            ServerTimestamp=None if server is None else _stamp(server),
-        )
-        await self.server.iserver.aspace.write_attribute_value(self.vars[name].nodeid, ua.AttributeIds.Value, dv)
-
-    async def start(self):
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.url)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.disable_clock()
-        idx = await server.register_namespace(NS)
-        obj = await server.nodes.objects.add_object(ua.NodeId("quirks", idx), "quirks")
-        for name in [*VALUES, *CLOCKS]:  # each of its own data type, as a device's would be
-            initial = VALUES[name][0] if name in VALUES and name != "broken" else 0.0
-            self.vars[name] = await obj.add_variable(ua.NodeId(name, idx), name, initial)
-        self.server = server
-        for name, (variant, _) in VALUES.items():
-            status = BAD_SERVER if name == "broken" else GOOD
-            await self.write(name, variant, source=self.now - 10, server=self.now - 9, status=status)
-        double = ua.VariantType.Double
-        await self.write("epoch0", ua.Variant(1.0, double), source=0.0, server=self.now - 8)
-        await self.write("ahead", ua.Variant(2.0, double), source=self.now + 86_400, server=self.now - 7)
-        await self.write("constant", ua.Variant(3.0, double), source=self.now - 100, server=self.now - 6)
-        await self.write("server_past", ua.Variant(4.0, double), source=self.now - 1, server=self.now - 3600)
-        # As the simulated plant stamps its values: both times on its own clock, an hour ahead.
-        await self.write("sim_clock", ua.Variant(5.0, double), source=self.now + 3600, server=self.now + 3600)
-        service = server.iserver.attribute_service
-        original = service.read
-
-        def read(params: ua.ReadParameters):
-            asked = params.TimestampsToReturn
-            keep_source = asked in (ua.TimestampsToReturn.Source, ua.TimestampsToReturn.Both)
-            keep_server = asked in (ua.TimestampsToReturn.Server, ua.TimestampsToReturn.Both)
-            return [
-                dataclasses.replace(
-                    dv,
-                    SourceTimestamp=dv.SourceTimestamp if keep_source else None,
-                    ServerTimestamp=dv.ServerTimestamp if keep_server else None,
-                )
-                for dv in original(params)
-            ]
-
-        service.read = read
-        await server.start()
-        return self
-
-    async def stop(self):
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
 
 
 @pytest.fixture

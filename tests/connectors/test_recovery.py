@@ -15,11 +15,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from pdm.config import EndpointConfig, parse_plants
+from pdm.config import EndpointConfig
 from pdm.ingest.poller import Backoff, EndpointPoller
-from pdm.ingest.spool import Spool
-from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Reading, Tag
+from tests.helpers import pollers
 from tests.helpers.netem import NetemProxy
 from tests.helpers.servers import OpcUaTestServer
 
@@ -29,36 +28,7 @@ SUBSCRIBE = {"mode": "subscribe", "sampling_interval_s": 0.05, "publishing_inter
 
 
 def make_poller(sessions, url: str, node_ids: list[str], tmp_path, **settings) -> EndpointPoller:
-    nodes = [{"node_id": n, "tag": f"t{i}", "asset": "A-1"} for i, n in enumerate(node_ids)]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [{"name": "plc", "endpoint_url": url, "nodes": nodes}],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-    with sessions.begin() as s:
-        apply_plants(s, cfg)
-        ep = list_endpoints(s, company_id=1)[0]
-        tags = {t.node_id: t.id for t in list_tags(s, company_id=1)}
-        config = EndpointConfig.model_validate({**ep.settings, **FAST, **settings})
-    return EndpointPoller(
-        endpoint_id=ep.id,
-        name="acme/plc",
-        config=config,
-        tags=tags,
-        sessions=sessions,
-        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
-    )
+    return pollers.make_poller(sessions, url, node_ids, tmp_path, **{**FAST, **settings})
 
 
 async def drive(poller: EndpointPoller, until, *, limit_s: float, what: str) -> float:

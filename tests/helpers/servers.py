@@ -1,17 +1,26 @@
 """Real asyncua servers on free ports for the connector, ingest, CLI and UI tests.
 
 ``OpcUaTestServer`` serves plain Double variables; ``LimitedServer`` enforces a read limit as a real PLC does;
-``SecureServer`` has its own certificate, chosen policies, users and client trust; ``Users`` and ``CertUsers`` are
-its user managers; ``InThread`` runs any of them on its own loop for synchronous callers (AppTest, the CLI).
+``HistorizingServer`` keeps history for some of them (optionally only briefly); ``QuirkServer`` serves values
+that are not numbers and clocks that cannot be believed; ``SecureServer`` has its own certificate, chosen
+policies, users and client trust; ``Users`` and ``CertUsers`` are its user managers; ``InThread`` runs any of
+them on its own loop for synchronous callers (AppTest, the CLI).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import socket
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 from asyncua import ua
+from asyncua.server.history import HistoryDict
+
+from pdm.connectors.quirks import BAD_NO_VALUE, BAD_OUT_OF_RANGE, BAD_TYPE_MISMATCH
 
 
 def free_port() -> int:
@@ -88,6 +97,177 @@ class LimitedServer(OpcUaTestServer):
 
         service.read = read
         return self
+
+
+class HistorizingServer(OpcUaTestServer):
+    """``OpcUaTestServer`` whose first ``historized`` variables keep history; ``page`` caps one answer
+    (asyncua then hands out a continuation point), as a historian with a response limit does.
+    ``keep_s`` (variable index -> seconds) makes a variable's history keep only that long: asyncua
+    drops older values (by source time) whenever the variable changes."""
+
+    def __init__(self, n: int = 4, historized: int = 3, page: int = 10_000, keep_s: dict[int, float] | None = None):
+        super().__init__(n)
+        self.historized, self.page, self.keep_s = historized, page, dict(keep_s or {})
+        self.requests: list[int] = []  # nodes per HistoryRead request
+        self.saved: dict[int, int] = {}  # variable index -> values the history was handed (kept or not)
+
+    async def start(self):
+        await super().start()
+        manager = self.server.iserver.history_manager
+        storage = HistoryDict(max_history_data_response_size=self.page)
+        manager.set_storage(storage)
+        index = {v.nodeid: i for i, v in enumerate(self.variables)}
+        save = storage.save_node_value
+
+        async def counting_save(node_id, datavalue):
+            # Counted here, not from the stored list: a short history may drop a value as soon as it comes.
+            self.saved[index[node_id]] = self.saved.get(index[node_id], 0) + 1
+            await save(node_id, datavalue)
+
+        storage.save_node_value = counting_save
+        for i, var in enumerate(self.variables[: self.historized]):
+            period = timedelta(seconds=self.keep_s[i]) if i in self.keep_s else timedelta(days=7)
+            await self.server.historize_node_data_change(var, period=period, count=100_000)
+        original = manager.read_history
+
+        async def counting(params):
+            self.requests.append(len(params.NodesToRead))
+            return await original(params)
+
+        manager.read_history = counting
+        # The history starts with each variable's value at the time it was historized (stamped now).
+        for _ in range(500):
+            if all(self.saved.get(i) == 1 for i in range(self.historized)):
+                break
+            await asyncio.sleep(0.01)
+        return self
+
+    def stored(self, i: int) -> int:
+        return len(self.server.iserver.history_manager.storage._datachanges.get(self.variables[i].nodeid, []))
+
+    async def write(self, i: int, points: list[tuple[float, object]]) -> None:
+        """Write ``(ts, value)`` pairs to variable ``i``; for a historized one, wait until history was handed them."""
+        before = self.saved.get(i, 0)
+        for ts, value in points:
+            stamp = datetime.fromtimestamp(ts, tz=UTC)
+            await self.server.write_attribute_value(
+                self.variables[i].nodeid,
+                ua.DataValue(ua.Variant(value), SourceTimestamp=stamp, ServerTimestamp=stamp),
+            )
+        if i < self.historized:
+            for _ in range(500):
+                if self.saved.get(i, 0) >= before + len(points):
+                    break
+                await asyncio.sleep(0.01)
+            assert self.saved.get(i, 0) == before + len(points)
+
+    async def store(self, i: int, points: list[tuple[float, object]]) -> None:
+        """Put values straight into variable ``i``'s history, whatever their type (the address space would refuse)."""
+        storage = self.server.iserver.history_manager.storage
+        for ts, value in points:
+            stamp = datetime.fromtimestamp(ts, tz=UTC)
+            dv = ua.DataValue(ua.Variant(value), SourceTimestamp=stamp, ServerTimestamp=stamp)
+            await storage.save_node_value(self.variables[i].nodeid, dv)
+
+
+_GOOD = 0
+_BROKEN = ua.StatusCodes.BadSensorFailure  # QuirkServer's node "broken": the server's own Bad
+
+
+def _stamp(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class QuirkServer:
+    """An asyncua server on a free port serving the values of ``VALUES`` and the clocks of ``CLOCKS``.
+
+    Every DataValue is written whole, both timestamps included (the server is told not to restamp
+    them), and a read answers only the timestamps it asked for, as the specification says (asyncua's
+    server sends both whatever is asked: a client that never asks for the server's would pass).
+    """
+
+    NS = "urn:pdm:quirks"
+    VALUES = {  # node -> what it serves, and what is stored: (value, quality)
+        "number": (ua.Variant(21.5, ua.VariantType.Double), (21.5, _GOOD)),
+        "flag": (ua.Variant(True, ua.VariantType.Boolean), (1.0, _GOOD)),
+        "nan": (ua.Variant(math.nan, ua.VariantType.Double), (None, BAD_OUT_OF_RANGE)),
+        "pinf": (ua.Variant(math.inf, ua.VariantType.Double), (None, BAD_OUT_OF_RANGE)),
+        "ninf": (ua.Variant(-math.inf, ua.VariantType.Float), (None, BAD_OUT_OF_RANGE)),
+        "text": (ua.Variant("ERR 42", ua.VariantType.String), (None, BAD_TYPE_MISMATCH)),
+        "array": (ua.Variant([1.0, 2.0, 3.0], ua.VariantType.Double), (None, BAD_TYPE_MISMATCH)),
+        "date": (ua.Variant(datetime(2026, 1, 1, tzinfo=UTC), ua.VariantType.DateTime), (None, BAD_TYPE_MISMATCH)),
+        "bytes": (ua.Variant(b"\x01\x02", ua.VariantType.ByteString), (None, BAD_TYPE_MISMATCH)),
+        "null": (ua.Variant(None, ua.VariantType.Null), (None, BAD_NO_VALUE)),
+        "broken": (ua.Variant(None, ua.VariantType.Null), (None, _BROKEN)),  # the server's own Bad, kept
+    }
+    CLOCKS = ("epoch0", "ahead", "constant", "server_past", "sim_clock")
+
+    def __init__(self):
+        self.url = f"opc.tcp://127.0.0.1:{free_port()}/quirks"
+        self.now = float(math.floor(time.time()))  # whole seconds, exact through OPC UA DateTime; never ahead
+        self.vars: dict[str, object] = {}
+        self.server = None
+
+    def node_id(self, name: str) -> str:
+        return f"nsu={self.NS};s={name}"
+
+    async def write(self, name, variant, *, source, server, status=_GOOD):
+        dv = ua.DataValue(
+            variant,
+            StatusCode=ua.StatusCode(status),
+            SourceTimestamp=None if source is None else _stamp(source),
+            ServerTimestamp=None if server is None else _stamp(server),
+        )
+        await self.server.iserver.aspace.write_attribute_value(self.vars[name].nodeid, ua.AttributeIds.Value, dv)
+
+    async def start(self):
+        from asyncua import Server
+
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.disable_clock()
+        idx = await server.register_namespace(self.NS)
+        obj = await server.nodes.objects.add_object(ua.NodeId("quirks", idx), "quirks")
+        for name in [*self.VALUES, *self.CLOCKS]:  # each of its own data type, as a device's would be
+            initial = self.VALUES[name][0] if name in self.VALUES and name != "broken" else 0.0
+            self.vars[name] = await obj.add_variable(ua.NodeId(name, idx), name, initial)
+        self.server = server
+        for name, (variant, _) in self.VALUES.items():
+            status = _BROKEN if name == "broken" else _GOOD
+            await self.write(name, variant, source=self.now - 10, server=self.now - 9, status=status)
+        double = ua.VariantType.Double
+        await self.write("epoch0", ua.Variant(1.0, double), source=0.0, server=self.now - 8)
+        await self.write("ahead", ua.Variant(2.0, double), source=self.now + 86_400, server=self.now - 7)
+        await self.write("constant", ua.Variant(3.0, double), source=self.now - 100, server=self.now - 6)
+        await self.write("server_past", ua.Variant(4.0, double), source=self.now - 1, server=self.now - 3600)
+        # As the simulated plant stamps its values: both times on its own clock, an hour ahead.
+        await self.write("sim_clock", ua.Variant(5.0, double), source=self.now + 3600, server=self.now + 3600)
+        service = server.iserver.attribute_service
+        original = service.read
+
+        def read(params: ua.ReadParameters):
+            asked = params.TimestampsToReturn
+            keep_source = asked in (ua.TimestampsToReturn.Source, ua.TimestampsToReturn.Both)
+            keep_server = asked in (ua.TimestampsToReturn.Server, ua.TimestampsToReturn.Both)
+            return [
+                dataclasses.replace(
+                    dv,
+                    SourceTimestamp=dv.SourceTimestamp if keep_source else None,
+                    ServerTimestamp=dv.ServerTimestamp if keep_server else None,
+                )
+                for dv in original(params)
+            ]
+
+        service.read = read
+        await server.start()
+        return self
+
+    async def stop(self):
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
 
 
 class Users:

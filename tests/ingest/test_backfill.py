@@ -6,66 +6,10 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import select
-
-from pdm.config import EndpointConfig, parse_plants
-from pdm.ingest.poller import EndpointPoller
-from pdm.ingest.spool import Spool
-from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.gaps import gaps_for_endpoint
-from pdm.storage.tables import Reading, Tag
-from tests.connectors.test_history import HistorizingServer
 from tests.helpers.netem import NetemProxy
-
-
-def _poller(sessions, url, node_ids, tmp_path, name="plc"):
-    nodes = [{"node_id": n, "tag": f"t{i}", "asset": "P-1"} for i, n in enumerate(node_ids)]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "P-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [{"name": name, "endpoint_url": url, "nodes": nodes}],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-    with sessions.begin() as s:
-        apply_plants(s, cfg)
-        ep = list_endpoints(s, company_id=1)[0]
-        tags = {t.node_id: t.id for t in list_tags(s, company_id=1)}
-        settings = {**ep.settings, "reconnect_max_delay_s": 0.5, "connect_timeout_s": 2, "request_timeout_s": 2}
-    return EndpointPoller(
-        endpoint_id=ep.id,
-        name=f"acme/{name}",
-        config=EndpointConfig.model_validate(settings),
-        tags=tags,
-        sessions=sessions,
-        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
-    )
-
-
-def _stored(sessions) -> dict[str, list[float]]:
-    with sessions() as s:
-        rows = s.execute(select(Tag.name, Reading.value).join(Reading, Reading.tag_id == Tag.id).order_by(Reading.ts))
-        out: dict[str, list[float]] = {}
-        for name, value in rows:
-            out.setdefault(name, []).append(value)
-        return out
-
-
-async def _until_up(poller, limit_s=20.0):
-    deadline = time.monotonic() + limit_s
-    while poller.state != "UP":
-        assert time.monotonic() < deadline, "the endpoint never came back"
-        poller.next_attempt = 0  # state, not timing: skip the backoff wait
-        await poller.poll_once()
+from tests.helpers.pollers import QUICK, make_poller, stored_values, successor, until_up
+from tests.helpers.servers import HistorizingServer
 
 
 async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_as_a_gap_where_not(
@@ -73,7 +17,7 @@ async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_a
 ):
     server = await HistorizingServer(n=4, historized=2).start()
     proxy = await NetemProxy(server.port).start()
-    poller = _poller(sessions, proxy.url(), server.node_ids, tmp_path)
+    poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path, **QUICK)
     try:
         now = time.time()
         for i in range(4):
@@ -89,14 +33,14 @@ async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_a
             await server.write(i, [(start + k * 0.01, 10.0 + k) for k in range(6)])
         await proxy.heal()
         with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
-            await _until_up(poller)
+            await until_up(poller)
         healed_at = time.time()
         await poller.flush()
     finally:
         await poller.close()
         await proxy.stop()
         await server.stop()
-    stored = _stored(sessions)
+    stored = stored_values(sessions)
     for historized in ("t0", "t1"):
         assert stored[historized] == [5.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0], historized
     for plain in ("t2", "t3"):
@@ -114,7 +58,7 @@ async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_a
 
 async def test_a_new_poller_reads_back_from_the_last_value_stored_by_the_one_before(sessions, tmp_path):
     server = await HistorizingServer(n=2, historized=1).start()
-    first = _poller(sessions, server.url, server.node_ids, tmp_path)
+    first = make_poller(sessions, server.url, server.node_ids, tmp_path, **QUICK)
     try:
         now = time.time()
         for i in range(2):
@@ -125,26 +69,19 @@ async def test_a_new_poller_reads_back_from_the_last_value_stored_by_the_one_bef
         await asyncio.sleep(0.1)
         for i in range(2):
             await server.write(i, [(later + k * 0.01, 20.0 + k) for k in range(3)])
-        second = EndpointPoller(  # ... and another takes it over
-            endpoint_id=first.endpoint_id,
-            name=first.name,
-            config=first.config,
-            tags={n: t[0] for n, t in first.tags.items()},
-            sessions=sessions,
-            spool=Spool(tmp_path / "spool2", max_bytes=10_000_000),
-        )
+        second = successor(first, tmp_path / "spool2")  # ... and another takes it over
         assert await second.poll_once() == 2
         await second.close()
     finally:
         await server.stop()
-    stored = _stored(sessions)
+    stored = stored_values(sessions)
     assert stored["t0"] == [5.0, 20.0, 21.0, 22.0] and stored["t1"] == [5.0, 22.0]
     assert second.backfilled == 3
 
 
 async def test_an_endpoint_never_read_before_asks_no_history(sessions, tmp_path):
     server = await HistorizingServer(n=2, historized=2).start()
-    poller = _poller(sessions, server.url, server.node_ids, tmp_path)
+    poller = make_poller(sessions, server.url, server.node_ids, tmp_path, **QUICK)
     try:
         assert await poller.poll_once() == 2
         await poller.close()
@@ -158,7 +95,7 @@ async def test_a_poller_started_while_the_database_is_down_catches_up_once_it_is
     from tests.helpers.servers import free_port
 
     server = await HistorizingServer(n=2, historized=1).start()
-    first = _poller(sessions, server.url, server.node_ids, tmp_path)
+    first = make_poller(sessions, server.url, server.node_ids, tmp_path, **QUICK)
     dead = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_pre_ping=False)
     try:
         now = time.time()
@@ -170,14 +107,8 @@ async def test_a_poller_started_while_the_database_is_down_catches_up_once_it_is
         missed = time.time() - 0.05
         for i in range(2):  # ... values come and go before anyone polls again ...
             await server.write(i, [(missed + k * 0.01, 20.0 + k) for k in range(3)])
-        second = EndpointPoller(  # ... and its successor starts while the database is down
-            endpoint_id=first.endpoint_id,
-            name=first.name,
-            config=first.config,
-            tags={n: t[0] for n, t in first.tags.items()},
-            sessions=session_factory(dead),
-            spool=Spool(tmp_path / "spool2", max_bytes=10_000_000),
-        )
+        # ... and its successor starts while the database is down
+        second = successor(first, tmp_path / "spool2", session_factory(dead))
         assert await second.poll_once() == 2 and second.backfilled == 0
         await second.flush()
         assert second.spool.rows == 2
@@ -197,7 +128,7 @@ async def test_a_poller_started_while_the_database_is_down_catches_up_once_it_is
     finally:
         dead.dispose()
         await server.stop()
-    stored = _stored(sessions)
+    stored = stored_values(sessions)
     assert stored["t0"] == [5.0, 20.0, 21.0, 22.0] and stored["t1"] == [5.0, 22.0]
     assert second.backfilled == 3  # 20, 21 and 22 (also read live: stored once)
     with sessions() as s:

@@ -26,8 +26,8 @@ from pdm.runtime.worker import Worker
 from pdm.storage.catalog import apply_plants, list_tags
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Reading
-from tests.connectors.test_history import HistorizingServer
 from tests.helpers.plants import one_endpoint
+from tests.helpers.servers import HistorizingServer
 
 PLANTS = Path(__file__).resolve().parents[2] / "config" / "plants.example.yaml"
 LEASES = {"lease_ttl_s": 3.0, "lease_renew_s": 0.5}

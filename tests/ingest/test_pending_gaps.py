@@ -14,10 +14,9 @@ from pdm.ingest.share import EndpointShare
 from pdm.ingest.spool import Spool
 from pdm.storage.gaps import gaps_for_endpoint, record_gaps
 from pdm.storage.session import make_engine, session_factory
-from tests.connectors.test_history import HistorizingServer
 from tests.helpers.netem import NetemProxy
-from tests.helpers.servers import free_port
-from tests.ingest.test_backfill import _poller, _until_up
+from tests.helpers.pollers import QUICK, make_poller, successor, until_up
+from tests.helpers.servers import HistorizingServer, free_port
 
 
 def _gap(i: int) -> dict:
@@ -53,7 +52,7 @@ async def _gap_while_the_database_is_down(sessions, tmp_path) -> EndpointPoller:
     """A poller whose server comes back while the database is away: its backfill finds a gap it cannot record."""
     server = await HistorizingServer(n=2, historized=1).start()  # t1 keeps no history: its outage is a gap
     proxy = await NetemProxy(server.port).start()
-    poller = _poller(sessions, proxy.url(), server.node_ids, tmp_path)
+    poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path, **QUICK)
     dead = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none", pool_pre_ping=False)
     try:
         for i in range(2):
@@ -67,7 +66,7 @@ async def _gap_while_the_database_is_down(sessions, tmp_path) -> EndpointPoller:
             await server.write(i, [(time.time(), 6.0)])
         poller.sessions = session_factory(dead)  # the database goes away too
         await proxy.heal()
-        await _until_up(poller)
+        await until_up(poller)
         await poller.flush()
         assert len(poller.pending_gaps) == 1 and poller.spool.rows > 0
         await poller.connector.close()  # the worker dies here: the poller is never closed, nothing is flushed
@@ -90,14 +89,7 @@ async def test_a_gap_found_during_a_database_outage_is_recorded_once_after_the_w
         with sessions.begin() as s:
             record_gaps(s, [expected])
     if replayed_by.startswith("next poller"):  # the endpoint's next poller on the same folder, its server still away
-        again = EndpointPoller(
-            endpoint_id=dead_worker.endpoint_id,
-            name=dead_worker.name,
-            config=dead_worker.config,
-            tags={n: t[0] for n, t in dead_worker.tags.items()},
-            sessions=sessions,
-            spool=Spool(folder, max_bytes=10_000_000),
-        )
+        again = successor(dead_worker, folder, sessions)
         assert len(again.pending_gaps) == 1
         assert await again.poll_once() == 0 and again.state == "DOWN"
         for _ in range(100):

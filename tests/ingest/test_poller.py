@@ -5,51 +5,24 @@ import logging
 
 from sqlalchemy import func, select
 
-from pdm.config import EndpointConfig, parse_plants
 from pdm.ingest.poller import EndpointPoller
 from pdm.ingest.spool import Spool
-from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
+from tests.helpers.pollers import load_endpoint, make_poller
 from tests.helpers.servers import OpcUaTestServer, free_port
 
 
-def _load(sessions, server, extra_nodes=()):
-    nodes = [{"node_id": n, "tag": f"t{i}", "asset": "A-1"} for i, n in enumerate(server.node_ids)]
-    nodes += [{"node_id": n, "tag": f"x{i}", "asset": "A-1"} for i, n in enumerate(extra_nodes)]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [{"id": "A-1", "asset_class": "centrifugal_pump"}],
-                            "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-    with sessions.begin() as s:
-        apply_plants(s, cfg)
-        ep = list_endpoints(s, company_id=1)[0]
-        tags = {t.node_id: t.id for t in list_tags(s, company_id=1)}
-        return ep.id, EndpointConfig.model_validate({**ep.settings, "reconnect_max_delay_s": 1}), tags
+def _nodes(server, extra_nodes=()) -> list:
+    return [*server.node_ids, *({"node_id": n, "tag": f"x{i}", "asset": "P-1"} for i, n in enumerate(extra_nodes))]
+
+
+def _load(sessions, server):
+    return load_endpoint(sessions, server.url, _nodes(server), reconnect_max_delay_s=1)
 
 
 def _poller(sessions, server, tmp_path, extra_nodes=()):
-    ep_id, config, tags = _load(sessions, server, extra_nodes)
-    return EndpointPoller(
-        endpoint_id=ep_id,
-        name="acme/plc",
-        config=config,
-        tags=tags,
-        sessions=sessions,
-        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
-    )
+    return make_poller(sessions, server.url, _nodes(server, extra_nodes), tmp_path, reconnect_max_delay_s=1)
 
 
 def _count(sessions):
@@ -229,32 +202,7 @@ def _shared_node_plant(sessions, server):
         {"node_id": server.node_ids[1], "tag": "flow", "asset": "P-1"},
         {"node_id": server.node_ids[2], "tag": "flow", "asset": "P-2"},
     ]
-    cfg = parse_plants(
-        {
-            "companies": [
-                {
-                    "id": "acme",
-                    "sites": [
-                        {
-                            "id": "s",
-                            "assets": [
-                                {"id": "P-1", "asset_class": "centrifugal_pump"},
-                                {"id": "P-2", "asset_class": "centrifugal_pump"},
-                            ],
-                            "endpoints": [{"name": "plc", "endpoint_url": server.url, "nodes": nodes}],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-    with sessions.begin() as s:
-        apply_plants(s, cfg)
-        ep = list_endpoints(s, company_id=1)[0]
-        tags: dict[str, list[int]] = {}
-        for t in list_tags(s, company_id=1):
-            tags.setdefault(t.node_id, []).append(t.id)
-        return ep.id, EndpointConfig.model_validate(ep.settings), tags
+    return load_endpoint(sessions, server.url, nodes, assets=("P-1", "P-2"))
 
 
 async def test_a_node_shared_by_two_tags_is_read_once_and_stored_for_each(sessions, opcua_server, tmp_path):

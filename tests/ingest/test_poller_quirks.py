@@ -6,13 +6,9 @@ import logging
 
 from sqlalchemy import select
 
-from pdm.config import EndpointConfig, parse_plants
-from pdm.ingest.poller import EndpointPoller
-from pdm.ingest.spool import Spool
-from pdm.storage.catalog import apply_plants, list_endpoints, list_tags
 from pdm.storage.tables import Reading, Tag
-from tests.connectors.test_quirks import QuirkServer
-from tests.helpers.plants import one_endpoint
+from tests.helpers.pollers import make_poller
+from tests.helpers.servers import QuirkServer
 
 BAD_OUT_OF_RANGE, BAD_TYPE_MISMATCH = 0x803C0000, 0x80740000
 
@@ -21,19 +17,7 @@ async def test_quirky_values_and_clocks_are_stored_honestly_and_said_once(sessio
     server = await QuirkServer().start()
     names = ["nan", "text", "epoch0"]
     nodes = [{"node_id": server.node_id(n), "tag": n.replace("0", "-zero"), "asset": "P-1"} for n in names]
-    cfg = parse_plants(one_endpoint(server.url, nodes))
-    with sessions.begin() as s:
-        apply_plants(s, cfg)
-        ep = list_endpoints(s, company_id=1)[0]
-        tags = {t.node_id: t.id for t in list_tags(s, company_id=1)}
-    poller = EndpointPoller(
-        endpoint_id=ep.id,
-        name="acme/plc",
-        config=EndpointConfig.model_validate(ep.settings),
-        tags=tags,
-        sessions=sessions,
-        spool=Spool(tmp_path / "spool", max_bytes=10_000_000),
-    )
+    poller = make_poller(sessions, server.url, nodes, tmp_path)
     try:
         with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
             for _ in range(3):

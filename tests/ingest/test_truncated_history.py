@@ -9,9 +9,9 @@ from pdm.connectors import Reading
 from pdm.connectors.history import HistoryResult
 from pdm.ingest import backfill
 from pdm.storage.gaps import gaps_for_endpoint
-from tests.connectors.test_history import HistorizingServer
 from tests.helpers.netem import NetemProxy
-from tests.ingest.test_backfill import _poller, _stored, _until_up
+from tests.helpers.pollers import QUICK, make_poller, stored_values, until_up
+from tests.helpers.servers import HistorizingServer
 
 KEEP_S = 0.5  # the short histories keep half a second
 POLL_S = 0.1  # so values more than 0.2 s after the last read are not "the next one expected"
@@ -20,7 +20,7 @@ POLL_S = 0.1  # so values more than 0.2 s after the last read are not "the next 
 async def test_a_cut_longer_than_the_history_keeps_is_a_gap_up_to_the_first_value_it_still_holds(sessions, tmp_path):
     server = await HistorizingServer(n=3, historized=3, keep_s={0: KEEP_S, 1: KEEP_S}).start()
     proxy = await NetemProxy(server.port).start()
-    poller = _poller(sessions, proxy.url(), server.node_ids, tmp_path)
+    poller = make_poller(sessions, proxy.url(), server.node_ids, tmp_path, **QUICK)
     poller.config = poller.config.model_copy(update={"poll_interval_s": POLL_S})
     try:
         now = time.time()
@@ -37,13 +37,13 @@ async def test_a_cut_longer_than_the_history_keeps_is_a_gap_up_to_the_first_valu
         await server.write(1, [(cut + 0.5, 20.0)])  # changed early on: its history has already let it go
         await server.write(2, [(time.time(), 30.0)])  # changed late; its history keeps everything
         await proxy.heal()
-        await _until_up(poller)
+        await until_up(poller)
         await poller.flush()
     finally:
         await poller.close()
         await proxy.stop()
         await server.stop()
-    stored = _stored(sessions)
+    stored = stored_values(sessions)
     with sessions() as s:
         gaps = {g.tag: g for g in gaps_for_endpoint(s, company_id=1, endpoint_id=poller.endpoint_id)}
     assert sorted(gaps) == ["t0", "t1"]
