@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -50,29 +51,22 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if chosen is None:
         return None
     version, load_detector = chosen
-    freq_s = float(version.metrics["freq_s"])
-    smooth = int(version.metrics["smooth_rows"])
     # A fleet model also scores the asset's first rows (its baseline window).
     last = _last_scored(session, company_id=company_id, asset_id=asset_id) or version.metrics.get(
         "score_after", version.trained_to
     )
+    # Rows up to ``since`` were scored or left out as stopped (which leaves no score).
+    since = max(last, asset.considered_to or last)
     run = _run_state(session, version)
     resume = None if run is None else run.resume_ts
-    begin = last if resume is None else min(last, resume)
-    # Enough history before ``begin`` for the causal smoothing window to be full again.
-    frame = asset_features(
-        session,
-        company_id=company_id,
-        asset_id=asset_id,
-        freq_s=freq_s,
-        smooth_rows=smooth,
-        start=begin - max(freq_s * (smooth + 3), lookback_s(detection)),
-    )
     names = list(version.feature_names)
-    if frame.empty or not set(names) <= set(frame.columns):
+    frame, latest = _rows_to_score(
+        session, asset=asset, names=names, version=version, detection=detection, last=last, since=since, resume=resume
+    )
+    if frame is None:
         return None
-    frame = frame.loc[running_rows(frame, detection)]  # a stopped machine is not scored
-    frame = frame.loc[(frame.index > last) if resume is None else (frame.index >= resume), names]
+    if latest is not None and latest > since:
+        asset.considered_to = latest
     if not (frame.index > last).any():
         return None
     detector = load_detector()
@@ -124,6 +118,46 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
         debounce_rows=detection.debounce_rows,
         silent_period_min=detection.silent_period_min,
     )
+
+
+def _rows_to_score(session: Session, *, asset, names, version, detection, last, since, resume):
+    """The running rows to score (those after ``since``, and a sequential detector's rows again from
+    ``resume``) and the latest row read, or (None, None) when the asset lacks a model tag.
+
+    Rows in (``last``, ``since``] were left out as stopped by an earlier pass: not read again. Each
+    read reaches back far enough for the causal smoothing window to be full and a recent restart known."""
+    freq_s, smooth = float(version.metrics["freq_s"]), int(version.metrics["smooth_rows"])
+    pad = max(freq_s * (smooth + 3), lookback_s(detection))
+
+    def read(start, end=None):
+        frame = asset_features(
+            session,
+            company_id=asset.company_id,
+            asset_id=asset.id,
+            freq_s=freq_s,
+            smooth_rows=smooth,
+            start=start - pad,
+            end=end,
+        )
+        if frame.empty or not set(names) <= set(frame.columns):
+            return None, None
+        return frame.loc[running_rows(frame, detection), names], float(frame.index[-1])  # stopped: not scored
+
+    if resume is None or resume > last or since == last:
+        # One read: from the last score (or the resume row, a few rows already scored) onwards.
+        frame, latest = read(since if resume is None else min(since, resume))
+        if frame is None:
+            return None, None
+        return frame.loc[(frame.index > since) if resume is None else (frame.index >= resume)], latest
+    # A sequential detector's rows from its resume row to its last score, then the rows after the stop.
+    tail, latest = read(since)
+    if tail is None:
+        return None, None
+    head, _ = read(resume, end=last)
+    parts = [tail.loc[tail.index > since]]
+    if head is not None:
+        parts.insert(0, head.loc[(head.index >= resume) & (head.index <= last)])
+    return pd.concat(parts), latest
 
 
 def _run_state(session: Session, version: ModelVersion) -> DetectorState | None:

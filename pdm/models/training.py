@@ -33,9 +33,10 @@ def asset_features(
     freq_s: float | None,
     smooth_rows: int,
     start: float | None = None,
+    end: float | None = None,
 ) -> pd.DataFrame:
     # Raw readings only (never readings_1m): the window is bounded by retention.raw_days.
-    long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start)
+    long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start, end=end)
     # One timestamp has no spacing to infer a grid from: no rows yet, rather than an error.
     if long.empty or (freq_s is None and long["ts"].nunique() < 2):
         return pd.DataFrame()

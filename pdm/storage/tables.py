@@ -78,6 +78,9 @@ class Asset(Base):
     # when; None once a training succeeds. Shown on the asset page.
     training_note: Mapped[str | None] = mapped_column(Text)
     training_note_at: Mapped[float | None] = mapped_column(Float)
+    # The latest row scoring has scored or left out as stopped (pdm.models.scoring): a stopped row
+    # leaves no score, so without this each pass during a long stop would read the whole stop again.
+    considered_to: Mapped[float | None] = mapped_column(Float)
 
 
 class CostDefault(Base):

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from pdm.config import DetectionConfig
+from pdm.models import training
 from pdm.models.running import running_rows
 from pdm.models.scoring import score_asset
 from pdm.storage.catalog import list_tags
 from pdm.storage.readings import insert_readings
-from pdm.storage.tables import Alert, Score
+from pdm.storage.tables import Alert, Asset, Score
 from tests.helpers.lifecycle import DETECTION, TAGS, Plant, ts
 
 RUNNING = DETECTION.model_copy(update={"running_tag": "flow", "running_above": 1.0, "startup_min": 5.0})
@@ -78,3 +79,36 @@ def test_training_learns_only_from_running_rows(sessions):
     plant.write(400, 200)
     version = plant.train(RUNNING)
     assert version[1] == "active" and version[5]["rows"] == 600 - 100 - 10
+
+
+@pytest.mark.parametrize("detector", ["pca", "rebase"])
+def test_a_long_stop_is_read_once_and_the_restart_scored_after_its_warm_up(sessions, monkeypatch, detector):
+    loaded: list[int] = []
+    load = training.asset_readings
+
+    def counting(*args, **kwargs):  # readings loaded to build feature rows, one entry per load
+        long = load(*args, **kwargs)
+        loaded.append(len(long))
+        return long
+
+    monkeypatch.setattr(training, "asset_readings", counting)
+    rule = RUNNING.model_copy(update={"detector": detector})
+    plant = Plant(sessions)
+    plant.write(0, 400)
+    assert plant.train(rule)[1] == "active"
+    plant.write(400, 100)
+    _score(plant, rule)
+    loaded.clear()
+    for first in (500, 1100):  # a long stop, seen by two passes
+        _stop(plant, first, 600)
+        assert _score(plant, rule) is None
+    # Each pass reads its own 600 stopped rows and the 11 before them that can tell a recent
+    # restart (startup_min 5 at 30 s, both ends counted); without the mark the second read 1211.
+    assert loaded == [(600 + 11) * len(TAGS)] * 2
+    with sessions() as s:
+        assert s.get(Asset, plant.aid).considered_to == ts(1699)
+    plant.write(1700, 100)  # running again
+    assert _score(plant, rule) is None
+    with sessions() as s:
+        after = s.execute(select(Score.ts).where(Score.asset_id == plant.aid, Score.ts > ts(500))).scalars().all()
+    assert min(after) == ts(1710) and len(after) == 90  # after its 10 warm-up rows (5 min at 30 s)
