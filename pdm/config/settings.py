@@ -35,7 +35,7 @@ from pydantic import (
     field_validator,
 )
 
-from pdm.config.base import Real, Whole, _Strict, shown, validate_model
+from pdm.config.base import PositiveSeconds, Real, Whole, _Strict, shown, validate_model
 from pdm.config.yaml_loader import MAX_DIGITS, read_text
 from pdm.errors import ConfigError
 
@@ -122,10 +122,11 @@ class Settings(_Strict):
     retention: RetentionConfig = RetentionConfig()
     # Several workers: an endpoint lease (and a worker's registration) not renewed for lease_ttl_s is
     # taken over; workers renew every lease_renew_s; a standby scheduler retries the lock every leader_retry_s.
-    # At least 1 s and 0.1 s: shorter is a busy loop of the database, or a lease lost to any pause.
+    # A TTL of at least 1 s (shorter, any pause loses the lease); renewals and retries at least 10 ms,
+    # like every interval of the plant file (shorter is a busy loop of the database).
     lease_ttl_s: Annotated[Real, Field(ge=1, le=3600)] = 15.0
-    lease_renew_s: Annotated[Real, Field(ge=0.1, le=600)] = 5.0
-    leader_retry_s: Annotated[Real, Field(ge=0.1, le=600)] = 5.0
+    lease_renew_s: Annotated[PositiveSeconds, Field(le=600)] = 5.0
+    leader_retry_s: Annotated[PositiveSeconds, Field(le=600)] = 5.0
 
     @field_validator("lease_renew_s")
     @classmethod

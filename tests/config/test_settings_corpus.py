@@ -48,7 +48,7 @@ INTS = ["spool_max_bytes", "streamlit_port", "retention.batch_rows", "retention.
 # Out of bounds, per field: (too small, too large).
 BOUNDS = {
     "lease_ttl_s": ("0.5", "3601"),
-    "lease_renew_s": ("0.01", "601"),
+    "lease_renew_s": ("0.001", "601"),
     "leader_retry_s": ("0", "601"),
     "retention.raw_days": ("0.5", "3651"),
     "retention.interval_s": ("9", "86401"),
@@ -78,8 +78,26 @@ BAD_TOML_NUMBERS = [
     "10_000_000_000_000_000_000_000",
 ]
 BAD_TOML_INTS = ["3.5", "30.0", "1e3"]
-BAD_ENV_NUMBERS = ["30s", "true", "false", "", " 30", "30 ", "inf", "-inf", "nan", "1e400", "0x10", "1_000", "٣٠",
-                   "３０", "1,5", "9" * 50, "30\n", "-"]  # fmt: skip
+BAD_ENV_NUMBERS = [
+    "30s",
+    "true",
+    "false",
+    "",
+    " 30",
+    "30 ",
+    "inf",
+    "-inf",
+    "nan",
+    "1e400",
+    "0x10",
+    "1_000",
+    "٣٠",
+    "３０",
+    "1,5",
+    "9" * 50,
+    "30\n",
+    "-",
+]
 BAD_ENV_INTS = ["3.5", "1e3", "30."]
 BAD_DATABASE_URLS = [
     ('"nonsense"', None),
@@ -188,8 +206,14 @@ def bad_cases() -> list[Case]:
     add(Case("renew = ttl", with_value("lease_renew_s", "15"), field="lease_renew_s", fragment="shorter than"))
     add(Case("renew > ttl", with_value("lease_renew_s", "20.5"), field="lease_renew_s", fragment="shorter than"))
     for days in ("29", "1", "29.99"):
-        add(Case(f"aggregates {days} < raw", with_value("retention.aggregate_days", days),
-                 field="retention.aggregate_days", fragment="raw_days"))  # fmt: skip
+        add(
+            Case(
+                f"aggregates {days} < raw",
+                with_value("retention.aggregate_days", days),
+                field="retention.aggregate_days",
+                fragment="raw_days",
+            )
+        )
     # Unknown keys, named.
     for key in ("colour", "lease_ttl", "database", "PDM_LEASE_TTL_S", "retention_days"):
         add(Case(f"unknown key {key}", settings_text(top={**TOP, key: "1"}).encode(), field=key, fragment="unknown"))
@@ -198,15 +222,32 @@ def bad_cases() -> list[Case]:
         add(Case(f"unknown retention key {key}", content, field=f"retention.{key}", fragment="unknown"))
     add(Case("unknown table", settings_text(extra="[colour]\nred = 1\n").encode(), field="colour"))
     add(Case("unknown nested", settings_text(extra="[retention.more]\nx = 1\n").encode(), field="retention.more"))
-    add(Case("unknown key with a URL", settings_text(top={**TOP, "webhook": f'"https://hooks.example/{SECRET}"'}).encode(),
-             field="webhook", secret=SECRET))  # fmt: skip
-    add(Case("unknown key, password", settings_text(top={**TOP, "db_password": f'"{SECRET}"'}).encode(),
-             field="db_password", secret=SECRET))  # fmt: skip
+    add(
+        Case(
+            "unknown key with a URL",
+            settings_text(top={**TOP, "webhook": f'"https://hooks.example/{SECRET}"'}).encode(),
+            field="webhook",
+            secret=SECRET,
+        )
+    )
+    add(
+        Case(
+            "unknown key, password",
+            settings_text(top={**TOP, "db_password": f'"{SECRET}"'}).encode(),
+            field="db_password",
+            secret=SECRET,
+        )
+    )
     for i, literal in enumerate(["5", '"x"', "[]", "true"]):
         top = {**TOP, "retention": literal}
         add(Case(f"retention not a table #{i}", settings_text(top=top, tables=False).encode(), field="retention"))
-    add(Case("retention array of tables", settings_text(tables=False, extra="[[retention]]\nraw_days = 30\n").encode(),
-             field="retention"))  # fmt: skip
+    add(
+        Case(
+            "retention array of tables",
+            settings_text(tables=False, extra="[[retention]]\nraw_days = 30\n").encode(),
+            field="retention",
+        )
+    )
     # TOML syntax: one line naming the line.
     base_lines = settings_text().splitlines(keepends=True)
     syntax = {
@@ -255,29 +296,87 @@ def bad_cases() -> list[Case]:
         add(Case(f"env {key} over a good file", settings_text().encode(), {key: "30s"}, field=path, source=f"${key}"))
     for i, (literal, secret) in enumerate(BAD_DATABASE_URLS[:12]):
         value = literal.strip('"').replace("\\n", "\n")
-        add(Case(f"env database_url #{i}", None, {"PDM_DATABASE_URL": value}, field="database_url",
-                 source="$PDM_DATABASE_URL", secret=secret))  # fmt: skip
+        add(
+            Case(
+                f"env database_url #{i}",
+                None,
+                {"PDM_DATABASE_URL": value},
+                field="database_url",
+                source="$PDM_DATABASE_URL",
+                secret=secret,
+            )
+        )
     for i, value in enumerate(["", " ", "a\nb"]):
         add(Case(f"env var_dir #{i}", None, {"PDM_VAR_DIR": value}, field="var_dir", source="$PDM_VAR_DIR"))
-    add(Case("env renew > ttl", None, {"PDM_LEASE_TTL_S": "15", "PDM_LEASE_RENEW_S": "20"}, field="lease_renew_s",
-             source="$PDM_LEASE_RENEW_S", fragment="lease_renew_s = '20'"))  # fmt: skip
-    add(Case("env renew > file ttl", with_value("lease_ttl_s", "3"), {"PDM_LEASE_RENEW_S": "4"},
-             field="lease_renew_s", source="$PDM_LEASE_RENEW_S"))  # fmt: skip
-    add(Case("env aggregates < file raw", with_value("retention.raw_days", "60"),
-             {"PDM_RETENTION__AGGREGATE_DAYS": "30"}, field="retention.aggregate_days",
-             source="$PDM_RETENTION__AGGREGATE_DAYS"))  # fmt: skip
+    add(
+        Case(
+            "env renew > ttl",
+            None,
+            {"PDM_LEASE_TTL_S": "15", "PDM_LEASE_RENEW_S": "20"},
+            field="lease_renew_s",
+            source="$PDM_LEASE_RENEW_S",
+            fragment="lease_renew_s = '20'",
+        )
+    )
+    add(
+        Case(
+            "env renew > file ttl",
+            with_value("lease_ttl_s", "3"),
+            {"PDM_LEASE_RENEW_S": "4"},
+            field="lease_renew_s",
+            source="$PDM_LEASE_RENEW_S",
+        )
+    )
+    add(
+        Case(
+            "env aggregates < file raw",
+            with_value("retention.raw_days", "60"),
+            {"PDM_RETENTION__AGGREGATE_DAYS": "30"},
+            field="retention.aggregate_days",
+            source="$PDM_RETENTION__AGGREGATE_DAYS",
+        )
+    )
     for key, (loc, meant) in NEAR_MISSES.items():
         value = SECRET if "KEY" in key.upper() else "30"
-        add(Case(f"env near miss {key}", None, {key: value, **FOREIGN_ENV}, field=loc, source=f"${key}",
-                 fragment=f"${meant}" if meant else "unknown setting", secret=SECRET))  # fmt: skip
-    add(Case("env near miss with a password URL", None, {"PDM_DATABASE_URI": f"postgresql://pdm:{SECRET}@h/pdm"},
-             field="database_uri", source="$PDM_DATABASE_URI", secret=SECRET))  # fmt: skip
+        add(
+            Case(
+                f"env near miss {key}",
+                None,
+                {key: value, **FOREIGN_ENV},
+                field=loc,
+                source=f"${key}",
+                fragment=f"${meant}" if meant else "unknown setting",
+                secret=SECRET,
+            )
+        )
+    add(
+        Case(
+            "env near miss with a password URL",
+            None,
+            {"PDM_DATABASE_URI": f"postgresql://pdm:{SECRET}@h/pdm"},
+            field="database_uri",
+            source="$PDM_DATABASE_URI",
+            secret=SECRET,
+        )
+    )
     # A file value that a variable replaces must still be valid: the variable does not hide it.
-    for path, literal in [("lease_ttl_s", '"x"'), ("streamlit_port", "true"), ("retention.raw_days", "inf"),
-                          ("database_url", f'"postgresql://pdm:{SECRET}@h:0/pdm"'), ("var_dir", '""')]:  # fmt: skip
+    for path, literal in [
+        ("lease_ttl_s", '"x"'),
+        ("streamlit_port", "true"),
+        ("retention.raw_days", "inf"),
+        ("database_url", f'"postgresql://pdm:{SECRET}@h:0/pdm"'),
+        ("var_dir", '""'),
+    ]:
         good = {"database_url": "sqlite:///x.db", "var_dir": "v", "streamlit_port": "80"}.get(path, "30")
-        add(Case(f"bad file {path} under a variable", with_value(path, literal), {env_name(path): good},
-                 field=path, secret=SECRET))  # fmt: skip
+        add(
+            Case(
+                f"bad file {path} under a variable",
+                with_value(path, literal),
+                {env_name(path): good},
+                field=path,
+                secret=SECRET,
+            )
+        )
     return out
 
 
@@ -300,14 +399,14 @@ def good_cases() -> list[tuple[str, bytes | None, dict[str, str]]]:
                 top={
                     **TOP,
                     "lease_ttl_s": "1",
-                    "lease_renew_s": "0.1",
-                    "leader_retry_s": "0.1",
+                    "lease_renew_s": "0.01",
+                    "leader_retry_s": "0.01",
                     "spool_max_bytes": "1024",
                     "streamlit_port": "1",
                 }
             ).encode(),
             {},
-        ),  # fmt: skip
+        ),
         ("foreign variables", None, FOREIGN_ENV),
         (
             "every number as a variable",
@@ -319,7 +418,7 @@ def good_cases() -> list[tuple[str, bytes | None, dict[str, str]]]:
                     *zip(INTS, ["1024", "+8502", "100", "60"]),
                 ]
             },
-        ),  # fmt: skip
+        ),
         ("variables over a file", settings_text().encode(), {"PDM_LEASE_TTL_S": "20", "PDM_VAR_DIR": "/srv/pdm var"}),
     ]
     for url in [
