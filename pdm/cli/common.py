@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pdm.config import Settings, load_settings
+from pdm.config import Settings, load_settings, validate_model
 
 DEFAULT_PLANTS = Path("config/plants.example.yaml")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Plant configuration (YAML).")]
@@ -28,7 +28,10 @@ def read_password(from_stdin: bool, *, confirm: bool = False) -> str:
 
 def settings(settings_path: Path | None, database: str | None) -> Settings:
     loaded = load_settings(settings_path)
-    return loaded.model_copy(update={"database_url": database}) if database else loaded
+    if not database:
+        return loaded
+    # Validated like the settings file's own value (model_copy would skip every check).
+    return validate_model(Settings, {**loaded.model_dump(), "database_url": database}, "--database")
 
 
 def engine(settings: Settings):

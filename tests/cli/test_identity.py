@@ -211,3 +211,18 @@ def test_an_old_database_is_upgraded_by_the_host_only(tmp_path, capsys, monkeypa
     assert code == 1 and "`pdmctl --local-admin db upgrade`" in err
     assert run_pdmctl(capsys, monkeypatch, "db", "upgrade", "--database", url)[0] == 0
     assert [e.target for e in _events(url, "local_admin")] == ["db upgrade"]
+
+
+@pytest.mark.parametrize(
+    "database, error",
+    [
+        (
+            "postgresql://u:pw@h:0/db",
+            "error: --database: database_url = 'postgresql://h:0/…': the port must be from 1 to 65535",
+        ),
+        ("nonsense", "error: --database: database_url = 'nonsense': not a database URL"),
+    ],
+)
+def test_a_bad_database_option_is_checked_like_the_settings_file(capsys, monkeypatch, database, error):
+    code, _, err = run_pdmctl(capsys, monkeypatch, "alerts", "list", "--company", "acme", "--database", database)
+    assert code == 2 and err.startswith(error) and "pw" not in err and err.count("\n") == 1
