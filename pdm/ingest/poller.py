@@ -104,7 +104,7 @@ class EndpointPoller:
         self.history_nodes: int | None = None  # nodes whose history the server keeps; None: not connected yet
         self.quirks = 0  # values and timestamps the connector could not take as they came
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
-        self._read_at: float | None = None  # when the last successful read was received
+        self._read_at: float | None = None  # when the last successful read was asked
         self.pending_gaps = PendingGaps(spool.folder)  # those a predecessor on this folder left are recorded first
         # Set when the first read came while the database was down: the backfill waits for it, and for
         # the share to say the spools of the worker this one replaces are stored (``catch_up_ready``).
@@ -176,6 +176,7 @@ class EndpointPoller:
             if not getattr(self.connector, "connected", False):
                 await self.connector.connect()
                 await self._check_history()
+            asked_at = time.time()
             readings = await self.connector.read(self.node_ids)
         except (EndpointUnavailable, EndpointRefused) as exc:
             await self._went_down(str(exc))
@@ -191,7 +192,9 @@ class EndpointPoller:
                 await self._catch_up()
         except EndpointUnavailable as exc:
             lost = exc
-        self._read_at = max((r.received_at for r in readings), default=time.time())
+        # When the read was asked, not answered: a value the server made while the answer travelled
+        # is not in it, and must fall inside the gap if the connection drops now.
+        self._read_at = asked_at
         # Writing overlaps the next reads: the server's answer is what a poll waits for, and the
         # database write fits in that wait. One writer at a time keeps the order of writes (and
         # of the spool); batches queued meanwhile go in one transaction.

@@ -134,3 +134,48 @@ async def test_a_poller_started_while_the_database_is_down_catches_up_once_it_is
     with sessions() as s:
         gaps = gaps_for_endpoint(s, company_id=1, endpoint_id=first.endpoint_id)
     assert [(g.tag, "BadHistoryOperationUnsupported" in g.reason) for g in gaps] == [("t1", True)]
+
+
+class _SlowAnswer:
+    """A server without history whose answers take 0.3 s; the second read finds the connection gone."""
+
+    connected = False
+
+    def __init__(self):
+        self.reads = 0
+        self.made_during_first_answer: float | None = None
+
+    async def connect(self):
+        self.connected = True
+
+    async def close(self):
+        self.connected = False
+
+    async def read(self, node_ids):
+        from pdm.connectors import Reading
+        from pdm.errors import EndpointUnavailable
+
+        self.reads += 1
+        if self.reads == 2:
+            raise EndpointUnavailable("connection reset")
+        sampled = time.time()
+        await asyncio.sleep(0.3)
+        if self.reads == 1:  # the server made a new value while its answer travelled
+            self.made_during_first_answer = sampled + 0.1
+        return [Reading(node_id=n, value=1.0, quality=0, ts=sampled, received_at=time.time()) for n in node_ids]
+
+
+async def test_a_value_made_while_the_last_answer_travelled_lies_inside_the_gap(sessions, tmp_path):
+    poller = make_poller(sessions, "opc.tcp://127.0.0.1:1/never", ["ns=2;s=a"], tmp_path)
+    poller.connector = fake = _SlowAnswer()
+    poller.backoff.next = lambda: 0.0
+    try:
+        assert await poller.poll_once() == 1
+        assert await poller.poll_once() == 0 and poller.state == "DOWN"
+        assert await poller.poll_once() == 1
+        await poller.flush()
+    finally:
+        await poller.close()
+    with sessions() as s:
+        (gap,) = gaps_for_endpoint(s, company_id=1, endpoint_id=poller.endpoint_id)
+    assert gap.start_ts <= fake.made_during_first_answer <= gap.end_ts
