@@ -73,6 +73,7 @@ class AssetDetection(_Strict):
     running_tag: Text | None = None
     running_above: Annotated[Real, Field(ge=-1e12, le=1e12)] | None = None
     startup_min: Annotated[Real, Field(ge=0, le=1440)] | None = None
+    running_auto: Flag | None = None
 
     def changes(self) -> dict:
         return self.model_dump(exclude_none=True)
@@ -106,6 +107,10 @@ class DetectionConfig(_Strict):
     running_tag: Text | None = None
     running_above: Annotated[Real, Field(ge=-1e12, le=1e12)] = 0.0
     startup_min: Annotated[Real, Field(ge=0, le=1440)] = 0.0
+    # Without a running_tag, training looks for a tag with a clear stopped mode (a speed, a current
+    # near zero for a good share of the rows) and uses it as the rule (pdm.models.stopped); false:
+    # every row counts as running.
+    running_auto: Flag = True
     # Where retraining many assets runs: in the worker, on all local cores, or on a Dask cluster.
     executor: Literal["serial", "process", "dask"] = "serial"
     max_workers: Annotated[Whole, Field(ge=1, le=1024)] | None = None

@@ -33,7 +33,7 @@ from pdm.config import DetectionConfig
 from pdm.models import budget, make_detector
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import dump, library_versions
-from pdm.models.running import lookback_s, running_rows
+from pdm.models.running import lookback_s, model_rule, running_rows
 from pdm.models.training import active_model, asset_detection, asset_features, run_scores
 from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, FleetModel, ModelVersion
 
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 FLEET_COMPANY = "cluster"  # the envelope's owner: nobody's company
 # Alert windows that were not normal operation; a FALSE_ALARM window was.
 NOT_NORMAL_STATUSES = (*OPEN_STATUSES, "RESOLVED")
+ALWAYS_RUNNING = DetectionConfig()  # no running_tag: every row counts
 
 
 def fleet_label(asset_class: str) -> str:
@@ -78,29 +79,21 @@ def members(session: Session, *, asset_class: str) -> list[tuple[Asset, ModelVer
 
 
 def normal_frame(
-    session: Session,
-    asset: Asset,
-    version: ModelVersion,
-    *,
-    freq_s: float,
-    smooth_rows: int,
-    rule: DetectionConfig | None = None,
+    session: Session, asset: Asset, version: ModelVersion, *, freq_s: float, smooth_rows: int, rule=ALWAYS_RUNNING
 ) -> pd.DataFrame:
-    """The member's rows inside its own model's training window, minus its alert windows and,
-    with the member's detection settings as ``rule``, minus its stopped and warm-up rows (its own
-    model did not learn them either)."""
+    """The member's rows inside its own model's training window, minus its alert windows and the
+    rows its running ``rule`` (the member's detection settings) leaves out, as its own model did."""
     frame = asset_features(
         session,
         company_id=asset.company_id,
         asset_id=asset.id,
         freq_s=freq_s,
         smooth_rows=smooth_rows,
-        start=version.trained_from - (0.0 if rule is None else lookback_s(rule)),
+        start=version.trained_from - lookback_s(rule),
     )
     if frame.empty:
         return frame
-    if rule is not None:
-        frame = frame.loc[running_rows(frame, rule)]
+    frame = frame.loc[running_rows(frame, rule)]
     frame = frame.loc[(frame.index >= version.trained_from) & (frame.index <= version.trained_to)]
     return drop_windows(frame, alert_windows(session, company_id=asset.company_id, asset_id=asset.id))
 
@@ -136,10 +129,10 @@ def train_fleet(session: Session, *, asset_class: str, detection: DetectionConfi
     freq_s = detection.resample_s or float(np.median([float(v.metrics["freq_s"]) for _, v in pairs]))
     frames, company_of = {}, {}
     for asset, version in pairs:
-        rule = asset_detection(detection, asset)
-        try:
+        rule = model_rule(asset_detection(detection, asset), version.metrics)
+        try:  # a running_tag that is not one of its tags: its own training says so too
             frame = normal_frame(session, asset, version, freq_s=freq_s, smooth_rows=detection.smooth_rows, rule=rule)
-        except ValueError as exc:  # its running_tag is not one of its tags: its own training says so too
+        except ValueError as exc:
             log.info("fleet %s leaves out member %s: %s", asset_class, asset.slug, exc)
             continue
         if len(frame) >= detection.train_min_rows:

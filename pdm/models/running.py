@@ -3,7 +3,10 @@ night shift off) is not abnormal, and a cold restart's warm-up is not a fault. R
 and the first ``startup_min`` after each start, are neither learned from nor scored.
 
 The rule is the asset's ``running_tag`` reading above ``running_above`` (its class's or its own
-detection settings); without a ``running_tag`` every row counts as running.
+detection settings). Without a ``running_tag`` (and unless ``running_auto`` is off), training looks
+for a tag with a clear stopped mode (``pdm.models.stopped``); the rule it finds, or why none, is
+stored with the model (``metrics["running"]``) and scoring uses it. Otherwise every row counts as
+running.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pdm.config import DetectionConfig
+from pdm.models.stopped import find_off_mode
 
 
 def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
@@ -37,3 +41,35 @@ def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
 def lookback_s(detection: DetectionConfig) -> float:
     """How far before the first row to score the frame must reach to know a recent restart."""
     return detection.startup_min * 60.0 if detection.running_tag is not None else 0.0
+
+
+def auto_rule(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[DetectionConfig, dict | None]:
+    """``detection`` with the stopped mode found in ``frame`` (training data) as its rule, and the
+    record stored with the model; unchanged, and no record, when the plant file names a rule or
+    turns the search off."""
+    if detection.running_tag is not None or not detection.running_auto or frame.empty:
+        return detection, None
+    mode, reason = find_off_mode(frame)
+    if mode is None:
+        return detection, {"tag": None, "above": None, "reason": reason}
+    found = {"tag": mode.tag, "above": mode.above, "reason": reason}
+    return detection.model_copy(update={"running_tag": mode.tag, "running_above": mode.above}), found
+
+
+def running_part(frame: pd.DataFrame, normal: np.ndarray, detection: DetectionConfig) -> pd.DataFrame:
+    """The ``normal`` rows of ``frame`` that are running, for training. Without a rule in the plant
+    file, the rule found in those rows is applied and its record kept in ``attrs["running"]``, which
+    ``pdm.models.training.store_version`` stores with the model trained on them."""
+    detection, found = auto_rule(frame.loc[normal], detection)
+    part = frame.loc[normal & running_rows(frame, detection)]
+    if found is not None:
+        part.attrs["running"] = found
+    return part
+
+
+def model_rule(detection: DetectionConfig, metrics: dict | None) -> DetectionConfig:
+    """The rule a model's rows are scored with: the plant file's, else the one found in its training data."""
+    found = (metrics or {}).get("running") or {}
+    if detection.running_tag is not None or not detection.running_auto or not found.get("tag"):
+        return detection
+    return detection.model_copy(update={"running_tag": found["tag"], "running_above": float(found["above"])})

@@ -22,7 +22,7 @@ from pdm.alerts import rules as alerts
 from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
 from pdm.models.fleet_scoring import fleet_model_for
-from pdm.models.running import lookback_s, running_rows
+from pdm.models.running import lookback_s, model_rule, running_rows
 from pdm.models.training import active_model, asset_detection, asset_features, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
@@ -51,6 +51,7 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
     if chosen is None:
         return None
     version, load_detector = chosen
+    detection = model_rule(detection, version.metrics)  # a rule found at training, if the plant file has none
     # A fleet model also scores the asset's first rows (its baseline window).
     last = _last_scored(session, company_id=company_id, asset_id=asset_id) or version.metrics.get(
         "score_after", version.trained_to

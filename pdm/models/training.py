@@ -138,6 +138,13 @@ def _worth_saying(choice: str) -> bool:
     return "refused" in choice or "auto:" in choice or "left out:" in choice
 
 
+def _reason(reason: str, metrics: dict) -> str:
+    if _worth_saying(metrics.get("choice", "")):
+        reason = f"{reason}; {metrics['choice']}"
+    found = metrics.get("running") or {}
+    return f"{reason}; running rule {found['reason']}" if found.get("tag") else reason
+
+
 def calibration_rows(frame: pd.DataFrame, detection: DetectionConfig) -> pd.DataFrame:
     """The latest ``holdout_fraction`` of ``frame``, or none when that is too short to calibrate on."""
     held = frame.iloc[len(frame) - math.ceil(len(frame) * detection.holdout_fraction) :]
@@ -179,7 +186,11 @@ def store_version(
     status: str,
     reason: str,
 ) -> ModelVersion:
-    """Save ``detector`` as the asset's next version; ``status`` "active" retires the current one."""
+    """Save ``detector`` as the asset's next version; ``status`` "active" retires the current one.
+    A running rule found in the training rows (``frame.attrs["running"]``, pdm.models.running) is
+    stored with it, for scoring to use."""
+    if "running" in frame.attrs:
+        metrics = {**metrics, "running": frame.attrs["running"]}
     asset = get_asset(session, company_id=company_id, asset_id=asset_id)
     company_slug = session.get(Company, company_id).slug
     trained_from, trained_to = float(frame.index[0]), float(frame.index[-1])
@@ -219,7 +230,7 @@ def store_version(
         metrics=metrics,
         active=status == "active",
         status=status,
-        reason=f"{reason}; {metrics['choice']}" if _worth_saying(metrics.get("choice", "")) else reason,
+        reason=_reason(reason, metrics),
         envelope=blob,
     )
     session.add(version)
