@@ -18,7 +18,7 @@ from pdm.config import load_settings
 from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
-from pdm.ui import admin, asset, cluster, costs, engineer, failure_modes, login, savings, technician
+from pdm.ui import admin, asset, cluster, costs, engineer, failure_modes, login, overview, savings, technician
 from pdm.ui.common import CompanyRef, engine_for, role_navigation, safe_url, tenant
 
 
@@ -75,6 +75,9 @@ def main() -> None:
     login.sidebar(make_session=make_session, principal=principal, company_name=own)
 
     # Callables, not page files: each page gets its session factory and tenant explicitly.
+    def overview_page() -> None:
+        overview.render(make_session=make_session, principal=principal, companies=companies)
+
     def alerts_page() -> None:
         technician.render(make_session=make_session, company=tenant(principal, companies), user=principal.username)
 
@@ -105,8 +108,14 @@ def main() -> None:
     page = role_navigation(
         principal,
         {
+            # First, and the default: where every role lands after logging in (the reviewer gets counts only).
+            "Home": [
+                st.Page(
+                    overview_page, title="Overview", url_path="overview", icon=":material/dashboard:", default=True
+                ),
+            ],
             "Company": [
-                st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:", default=True),
+                st.Page(alerts_page, title="Alerts", url_path="alerts", icon=":material/notifications:"),
                 st.Page(assets_page, title="Assets", url_path="assets", icon=":material/precision_manufacturing:"),
                 st.Page(endpoints_page, title="Endpoints", url_path="endpoints", icon=":material/lan:"),
                 st.Page(savings_page, title="Savings", url_path="savings", icon=":material/savings:"),

@@ -22,11 +22,23 @@ COMPANY_ROLES = (TECHNICIAN, ENGINEER)
 
 # Pages (st.navigation url paths) each role may open. One table, so the UI and the tests agree.
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    TECHNICIAN: ("alerts", "assets"),
+    # overview: every role's landing page (its own company's tiles; counts per company for the reviewer).
+    TECHNICIAN: ("overview", "alerts", "assets"),
     # savings and costs: the other member pages (pdm/ui/savings.py, pdm/ui/costs.py).
-    ENGINEER: ("alerts", "assets", "endpoints", "savings", "costs"),
-    CLUSTER_REVIEWER: ("cluster", "failure-modes"),
-    ADMIN: ("alerts", "assets", "endpoints", "savings", "costs", "cluster", "failure-modes", "users", "audit"),
+    ENGINEER: ("overview", "alerts", "assets", "endpoints", "savings", "costs"),
+    CLUSTER_REVIEWER: ("overview", "cluster", "failure-modes"),
+    ADMIN: (
+        "overview",
+        "alerts",
+        "assets",
+        "endpoints",
+        "savings",
+        "costs",
+        "cluster",
+        "failure-modes",
+        "users",
+        "audit",
+    ),
 }
 
 

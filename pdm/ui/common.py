@@ -103,7 +103,7 @@ def role_navigation(principal, sections: dict[str, list]):
         name: [p for p in pages if p._script_hash in allowed or principal.role == ADMIN]
         for name, pages in sections.items()
     }
-    # Without its default page (alerts), st.navigation makes the first visible page the default.
+    # Without its default page (overview), st.navigation makes the first visible page the default.
     kept = {name: pages for name, pages in kept.items() if pages}
     # A link to a page defined by a callable needs its Page object: kept for this run's links.
     st.session_state[PAGES_STATE] = {p._script_hash: p for pages in kept.values() for p in pages}

@@ -136,7 +136,7 @@ def test_pages_of_a_beta_technician_never_show_alpha(monkeypatch, tmp_path):
     from tests.helpers.login import logged_in
 
     url = app_db(tmp_path / "pdm.sqlite3")
-    at = logged_in(monkeypatch, url, "bea", "technician", "beta")
+    at = logged_in(monkeypatch, url, "bea", "technician", "beta", page="alerts")
     engine = make_engine(url)
     with session_factory(engine)() as session:
         beta_id, alpha_alert = company_by_slug(session, "beta").id, session.query(Alert.id).scalar()
@@ -159,7 +159,7 @@ def test_cluster_reviewer_sees_counts_only(monkeypatch, tmp_path):
     from tests.helpers.app import app_db, page_text
     from tests.helpers.login import logged_in
 
-    at = logged_in(monkeypatch, app_db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None)
+    at = logged_in(monkeypatch, app_db(tmp_path / "pdm.sqlite3"), "rev", "cluster_reviewer", None, page="cluster")
     text = page_text(at)
     assert at.title[0].value == "Cluster" and "only 2 companies in the group" in text  # the k rule: no names
     for detail in ("Pump A1", "vibration", "opc.tcp", "#", "Alpha Foods"):

@@ -17,7 +17,13 @@ from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import Alert, ModelVersion, Score
 
 APP = Path(__file__).parents[2] / "app_streamlit.py"
-TITLES = {"alerts": "Alerts", "endpoints": "Endpoints", "cluster": "Cluster", "assets": "Assets"}
+TITLES = {
+    "overview": "Overview",
+    "alerts": "Alerts",
+    "endpoints": "Endpoints",
+    "cluster": "Cluster",
+    "assets": "Assets",
+}
 T0 = 1_700_000_000.0  # data time, deliberately far from "now"
 STEP = 60.0
 N = 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from pdm.access import users
 from pdm.storage.catalog import company_by_slug
@@ -32,12 +33,17 @@ def logged_in(
     role: str = "technician",
     company: str | None = "alpha",
     timeout: float = 30,
+    page: str | None = None,
 ) -> AppTest:
-    """An AppTest whose browser URL carries a valid session token, as after a login and a reload."""
+    """An AppTest whose browser URL carries a valid session token, as after a login and a reload; on ``page``
+    (a url path) when given, else on the landing page (the overview)."""
     monkeypatch.setenv("PDM_DATABASE_URL", url)
     monkeypatch.setenv(users.SECRET_ENV, SECRET)
     at = AppTest.from_file(APP, default_timeout=timeout)
     at.query_params["session"] = seed_user(url, username, role, company)
+    if page is not None:
+        # Pages are callables, registered by st.navigation under calc_hash(url_path) (tests/helpers/app.open_page).
+        at._page_hash = calc_hash(page)
     at.run()
     assert not at.exception, at.exception
     return at

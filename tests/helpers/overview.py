@@ -68,10 +68,13 @@ def expected_state(slug: str) -> str:
     return STATES[int(slug.rsplit("-m", 1)[1]) % len(STATES)]
 
 
-def fill(session, companies: dict[str, int], *, now: float, sites: int = 2) -> dict[str, str]:
-    """Builds the plant with its readings, models, scores and alerts; returns {asset name: expected state}."""
+def fill(
+    session, companies: dict[str, int], *, now: float, sites: int = 2, readings: int = READINGS, scores: int = SCORES
+) -> dict[str, str]:
+    """Builds the plant with ``readings`` per tag and ``scores`` per modelled asset, its models and alerts;
+    returns {asset name: expected state}."""
     apply_plants(session, parse_plants(plant(companies, sites)))
-    expected, readings = {}, []
+    expected, rows = {}, []
     for company in list_companies(session):
         tags: dict[int, list] = {}
         for tag in list_tags(session, company_id=company.id):
@@ -83,7 +86,7 @@ def fill(session, companies: dict[str, int], *, now: float, sites: int = 2) -> d
             newest = now - (7200.0 if state == NO_DATA else 60.0)
             for tag in tags.get(asset.id, []):
                 value = 0.0 if (tag.name == "speed" and state == STOPPED) else 100.0
-                readings += [
+                rows += [
                     {
                         "tag_id": tag.id,
                         "ts": newest - k * 60,
@@ -91,15 +94,15 @@ def fill(session, companies: dict[str, int], *, now: float, sites: int = 2) -> d
                         "quality": 0,
                         "received_at": newest - k * 60,
                     }
-                    for k in range(READINGS)
+                    for k in range(readings)
                 ]
             if state != NO_MODEL:
-                _model(session, company.id, asset.id, state, newest)
-    insert_readings(session, readings)
+                _model(session, company.id, asset.id, state, newest, scores)
+    insert_readings(session, rows)
     return expected
 
 
-def _model(session, company_id: int, asset_id: int, state: str, newest: float) -> None:
+def _model(session, company_id: int, asset_id: int, state: str, newest: float, scores: int) -> None:
     mv = ModelVersion(
         company_id=company_id,
         asset_id=asset_id,
@@ -125,7 +128,7 @@ def _model(session, company_id: int, asset_id: int, state: str, newest: float) -
             score=THRESHOLD * (ratio if k < 2 else 0.3),
             threshold=THRESHOLD,
         )
-        for k in range(SCORES)
+        for k in range(scores)
     )
     if state == ALERT:
         session.add(

@@ -170,7 +170,7 @@ def test_an_alert_from_the_fleet_model_says_so_on_the_page_and_the_command_line(
         )
     engine.dispose()
 
-    app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
+    app = logged_in(monkeypatch, url, "ana", "technician", "alpha", page="alerts")
     app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
     assert not app.exception, app.exception
     assert any("model fleet:pump v3" in m.value for m in app.markdown)

@@ -301,7 +301,7 @@ def test_an_alert_older_than_raw_retention_still_shows_its_telemetry(monkeypatch
     with engine.connect() as conn:
         ((company_id, alert_id),) = conn.execute(select(Alert.company_id, Alert.id)).all()
     engine.dispose()
-    app = logged_in(monkeypatch, url, "ana", "technician", "alpha")
+    app = logged_in(monkeypatch, url, "ana", "technician", "alpha", page="alerts")
     app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run()
     assert not app.exception, app.exception
     assert "No readings stored around this alert." not in page_text(app)

@@ -39,7 +39,8 @@ def _app(monkeypatch, url: str, *, login: bool = True) -> AppTest:
 
 @pytest.fixture
 def app(monkeypatch, plant_db) -> AppTest:
-    return _app(monkeypatch, plant_db)
+    # The alerts page: these tests start from it (the landing page is the overview, tests/ui/test_overview.py).
+    return open_page(_app(monkeypatch, plant_db), "alerts")
 
 
 def _pick_company(at: AppTest, slug: str) -> AppTest:

@@ -7,6 +7,7 @@ Skipped where Chromium or the playwright package is missing; never downloads a b
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import select
@@ -64,10 +65,11 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
         page.get_by_role("textbox", name="User name").fill("ana")
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
+        # The landing page: the overview's tiles; one click from the pump's tile to its alert.
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        base = page.url  # carries the session, for the phone-width pages below
+        page.get_by_role("link", name=re.compile(r"Alert #\d+ of Pump A1")).click()
         expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
-        base = page.url  # carries the session, for the phone-width page below
-        page.get_by_role("combobox", name="Alert details").click()
-        page.get_by_role("option", name=re.compile(r"Pump A1")).click()
         expect(page.get_by_role("heading", name=re.compile(r"Pump A1: alert #\d+"))).to_be_visible()
         _idle(page)
         page.get_by_role("button", name="Acknowledge").click()
@@ -84,7 +86,12 @@ def test_acknowledge_and_resolve_in_a_real_browser(streamlit_url, tmp_path):
         page.screenshot(path=str(tmp_path / "resolved.png"))
         # A phone opens the app with the sidebar folded: the alert and its actions still fit.
         phone = page.context.browser.new_page(viewport={"width": 390, "height": 1800})
+        # The overview on a phone: tiles one under the other, its state in words, nothing wider than the screen.
         phone.goto(base)
+        expect(phone.get_by_role("heading", name="Overview")).to_be_visible()
+        expect(phone.get_by_role("link", name=re.compile(r"Fan A2: asset page"))).to_be_visible()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        phone.goto(urlunsplit(urlsplit(base)._replace(path="/alerts")))
         phone.get_by_role("combobox", name="Alert details").click()
         phone.get_by_role("option", name=re.compile(r"Pump A1")).click()
         expect(phone.get_by_role("button", name="Reopen")).to_be_in_viewport()

@@ -24,7 +24,7 @@ def cluster_url(tmp_path):
     url = savings_db(tmp_path / "pdm.sqlite3", 3)
     token = seed_user(url, "rev", "cluster_reviewer")
     with streamlit_server(url, tmp_path / "var") as base:
-        yield f"{base}/?session={token}"  # the cluster page is a reviewer's first (default) page
+        yield f"{base}/cluster?session={token}"  # the cluster page by its URL (a reviewer lands on the overview)
 
 
 def _metric(page, label: str):

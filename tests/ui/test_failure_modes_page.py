@@ -78,5 +78,5 @@ def test_bad_input_is_refused_naming_field_and_value(monkeypatch, url, code, lab
 
 def test_technician_cannot_open_the_page(monkeypatch, url):
     at = _page(monkeypatch, url, "tech", "technician", "alpha")
-    assert at.title[0].value == "Alerts"  # asking for the page by URL falls back to the default page
+    assert at.title[0].value == "Overview"  # asking for the page by URL falls back to the default page
     assert all(t.key != "fm_code" for t in at.text_input)

@@ -37,6 +37,7 @@ def _reachable(at: AppTest, url_path: str, title: str) -> bool:
 
 
 ALL = {
+    "overview": "Overview",
     "alerts": "Alerts",
     "assets": "Assets",
     "endpoints": "Endpoints",
@@ -48,9 +49,9 @@ ALL = {
     "audit": "Audit log",
 }
 VISIBLE = {
-    "tech": {"alerts", "assets"},
-    "eng": {"alerts", "assets", "endpoints", "savings", "costs"},
-    "rev": {"cluster", "failure-modes"},
+    "tech": {"overview", "alerts", "assets"},
+    "eng": {"overview", "alerts", "assets", "endpoints", "savings", "costs"},
+    "rev": {"overview", "cluster", "failure-modes"},
     "root": set(ALL),
 }
 
@@ -80,7 +81,7 @@ def test_login_form_then_reload_keeps_session(monkeypatch, db):
     at.text_input(key="login_password").set_value(PASSWORD)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert at.title[0].value == "Alerts" and "Pump A1" in page_text(at)
+    assert at.title[0].value == "Overview" and "Pump A1" in page_text(at)  # the landing page
     assert not at.sidebar.selectbox  # no company picker for a technician
     token = at.query_params["session"]
     token = token[0] if isinstance(token, list) else token
@@ -88,7 +89,7 @@ def test_login_form_then_reload_keeps_session(monkeypatch, db):
     again = AppTest.from_file(APP, default_timeout=30)
     again.query_params["session"] = token
     again.run()
-    assert again.title[0].value == "Alerts"
+    assert again.title[0].value == "Overview"
     # Log out: the same URL no longer opens anything but the login.
     again.sidebar.button(key="logout").click().run()
     third = AppTest.from_file(APP, default_timeout=30)

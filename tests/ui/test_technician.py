@@ -36,7 +36,7 @@ def _ok(at: AppTest) -> AppTest:
 
 @pytest.fixture
 def at(monkeypatch, db):
-    app = _ok(logged_in(monkeypatch, db, "ana", "technician", "alpha"))
+    app = _ok(logged_in(monkeypatch, db, "ana", "technician", "alpha", page="alerts"))
     ((company_id, alert_id),) = _query(db, select(Alert.company_id, Alert.id))
     _ok(app.selectbox(key=f"alert_pick_{company_id}").set_value(alert_id).run())
     return app, alert_id
@@ -160,7 +160,7 @@ def test_alert_links_to_its_asset_page_and_back(at, db):
 def test_a_linked_id_of_another_company_shows_nothing_of_it(at, monkeypatch, db):
     app, aid = at
     ((asset_id,),) = _query(db, select(Alert.asset_id))
-    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
+    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta", page="alerts"))
     other.query_params["alert"] = str(aid)
     _ok(other.run())
     assert "No alerts for Beta Metals" in page_text(other) and "Pump A1" not in page_text(other)
@@ -186,6 +186,6 @@ def test_asset_page_shows_the_alert_history(at, db):
 def test_another_company_sees_nothing_to_act_on(at, monkeypatch, db):
     app, aid = at
     assert not app.sidebar.selectbox  # a technician has no company picker
-    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta"))
+    other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta", page="alerts"))
     text = page_text(other)
     assert "No alerts for Beta Metals" in text and not other.main.button

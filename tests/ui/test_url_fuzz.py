@@ -125,7 +125,7 @@ PATHS = [
     ("long", "p" * 10_000),
     ("sql", "alerts' OR '1'='1"),
 ]
-TECH_PAGES = {"Alerts", "Assets"}
+TECH_PAGES = {"Overview", "Alerts", "Assets"}
 BETA_TEXT = ("Beta Metals", "Press B1", "hydraulic_pressure")
 ALPHA_TEXT = ("Alpha Foods", "Pump A1", "Fan A2", "vibration")
 
@@ -224,12 +224,12 @@ def test_logged_out_page_path_shows_the_login(env, monkeypatch, case, path):
     _login_page(_by_page_name(monkeypatch, {}, path))
 
 
-# Logged in as a technician of Alpha: the page of the URL (or the default one), its own company only.
+# Logged in as a technician of Alpha: the page of the URL (or the landing one, the overview), its own company only.
 
 
 @pytest.mark.parametrize(("case", "value"), HOSTILE + WELL_FORMED, ids=_ids(HOSTILE + WELL_FORMED))
 def test_alert_param_on_the_alerts_page(env, case, value):
-    at = _run({"session": env["tokens"]["ana"], "alert": value})
+    at = _run({"session": env["tokens"]["ana"], "alert": value}, page_hash=calc_hash("alerts"))
     _own_page(at, "Alerts")
     assert _warned_about(at, "alert") == _malformed(value)
     assert "alert" not in at.query_params  # read once, then gone: a reload does not warn again
@@ -260,7 +260,7 @@ def test_alert_param_beside_a_valid_asset(env, case, value):
 )
 def test_repeated_session_param_uses_the_last(env, case, value):
     good = env["tokens"]["ana"]
-    _own_page(_run({"session": [_last(value), good]}), "Alerts")
+    _own_page(_run({"session": [_last(value), good]}), "Overview")  # the landing page
     _login_page(_run({"session": [good, _last(value) or "x"]}))
 
 
@@ -293,7 +293,7 @@ def test_other_companys_ids_show_nothing_of_it(env):
             f"Ignored the link's `asset` parameter: Beta Metals has no asset {asset_id}."
         ]
         assert not at.get("page_link")
-    at = _run({"session": bea, "alert": str(env["alert"])})
+    at = _run({"session": bea, "alert": str(env["alert"])}, page_hash=calc_hash("alerts"))
     assert "No alerts for Beta Metals" in _own_page(at, "Alerts", foreign=ALPHA_TEXT)
     beta_press = env["assets"]["press-b1"]
     at = _run({"session": ana, "asset": str(beta_press)}, page_hash=calc_hash("assets"))
@@ -304,7 +304,7 @@ def test_other_companys_ids_show_nothing_of_it(env):
 
 
 def test_a_warning_shows_the_value_cut_and_escaped(env):
-    at = _run({"session": env["tokens"]["ana"], "alert": "\u202e" + "*" * 200})
+    at = _run({"session": env["tokens"]["ana"], "alert": "\u202e" + "*" * 200}, page_hash=calc_hash("alerts"))
     (warning,) = at.warning
     assert "\\u202e" in warning.value  # the direction override made visible, not obeyed
     assert warning.value.count("\\*") == SHOWN - 1 and "…" in warning.value
