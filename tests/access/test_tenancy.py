@@ -46,9 +46,17 @@ def test_role_and_company_must_fit():
 
 def test_pages_per_role():
     assert pages_for(None) == ()
-    assert set(pages_for(Principal("t", TECHNICIAN, 1))) == {"alerts", "assets"}
-    assert set(pages_for(Principal("e", ENGINEER, 1))) == {"alerts", "assets", "endpoints", "savings", "costs"}
-    assert pages_for(Principal("r", CLUSTER_REVIEWER)) == ("cluster", "failure-modes")
+    assert set(pages_for(Principal("t", TECHNICIAN, 1))) == {"overview", "alerts", "assets"}
+    assert set(pages_for(Principal("e", ENGINEER, 1))) == {
+        "overview",
+        "alerts",
+        "assets",
+        "endpoints",
+        "savings",
+        "costs",
+    }
+    # The overview first: every role's landing page (for the reviewer, counts per state only).
+    assert pages_for(Principal("r", CLUSTER_REVIEWER)) == ("overview", "cluster", "failure-modes")
     assert {"users", "audit"} <= set(pages_for(Principal("a", ADMIN)))
     with pytest.raises(Forbidden):
         require_role(Principal("t", TECHNICIAN, 1), ADMIN)
