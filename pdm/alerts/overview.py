@@ -9,7 +9,8 @@ States, first match wins (the most urgent thing a person should see first):
 - ``stopped``: the running rule (``pdm.models.running``: the ``running_tag`` reading above ``running_above``)
   says the machine is off, from that tag's newest reading. The rule is the asset's own ``detection`` (stored
   with it) over the ``detection`` config when the caller has one (the app has no plant file, so a rule set
-  only per class or globally is not known to it).
+  only per class or globally is not known to it), else the rule training found and stored with the active
+  model (``metrics["running"]``).
 - ``no model``: no active model version yet, so nothing can be watched.
 - ``watch``: no alert, but within the last ``WATCH_WINDOW_S`` of the asset's own scores (its data clock)
   some score reached ``WATCH_RATIO`` of its threshold. The maximum, not the latest: a score that crosses
@@ -125,10 +126,16 @@ def _stopped(rule: DetectionConfig | None, tags: dict[str, tuple]) -> bool:
     return value is not None and not value > rule.running_above
 
 
-def _rule(detection: DetectionConfig | None, asset_class: str, overrides: dict | None) -> DetectionConfig | None:
-    if detection is None and not (overrides or {}).get("running_tag"):
-        return None
-    return (detection or DetectionConfig()).for_asset(asset_class, overrides)
+def _rule(
+    detection: DetectionConfig | None, asset_class: str, overrides: dict | None, metrics: dict | None
+) -> DetectionConfig | None:
+    rule = (detection or DetectionConfig()).for_asset(asset_class, overrides)
+    # Else the rule training found in the asset's rows and stored with its active model, as
+    # pdm.models.running.model_rule scores with it (that layer is above this one: the same three checks).
+    found = (metrics or {}).get("running") or {}
+    if rule.running_tag is None and rule.running_auto and found.get("tag"):
+        return rule.model_copy(update={"running_tag": found["tag"], "running_above": float(found["above"])})
+    return rule if rule.running_tag is not None else None
 
 
 def _health(
@@ -142,8 +149,10 @@ def _health(
     ).all()
     open_alerts = select(Alert).where(Alert.company_id == company_id, Alert.status.in_(OPEN_STATUSES))
     alerts = {a.asset_id: a for a in session.scalars(open_alerts)}
-    active = select(ModelVersion.asset_id).where(ModelVersion.company_id == company_id, ModelVersion.active.is_(True))
-    modelled = set(session.scalars(active))
+    active = select(ModelVersion.asset_id, ModelVersion.metrics).where(
+        ModelVersion.company_id == company_id, ModelVersion.active.is_(True)
+    )
+    modelled: dict[int, dict | None] = {aid: metrics for aid, metrics in session.execute(active)}
     latest = _latest_per_tag(session, company_id)
     ratios = _worst_ratios(session, company_id)
     out = []
@@ -163,7 +172,7 @@ def _health(
             health = AssetHealth(**common, state=NO_DATA, detail="no reading stored")
         elif now - received > stale_s:
             health = AssetHealth(**common, state=NO_DATA, detail=f"no reading for over {stale_s / 60:g} min")
-        elif _stopped(rule := _rule(detection, asset_class, overrides), tags):
+        elif _stopped(rule := _rule(detection, asset_class, overrides, modelled.get(aid)), tags):
             health = AssetHealth(
                 **common, state=STOPPED, detail=f"{rule.running_tag} at or below {rule.running_above:g}"
             )

@@ -20,7 +20,7 @@ from pdm.alerts.overview import (
 )
 from pdm.config import DetectionConfig
 from pdm.storage.catalog import company_by_slug
-from pdm.storage.tables import Alert, Asset
+from pdm.storage.tables import Alert, Asset, ModelVersion
 from tests.helpers.overview import fill
 
 NOW = time.time()
@@ -84,6 +84,17 @@ def test_without_a_running_rule_a_stopped_machine_is_judged_on_its_scores(sessio
     # The plant file's class rule, when the caller has it, applies as the worker would.
     rule = DetectionConfig.model_validate({"classes": {"pump": {"running_tag": "speed", "running_above": 10}}})
     assert _states(sessions, "alpha", detection=rule)["A M2"] == STOPPED
+
+
+def test_a_running_rule_found_at_training_says_stopped_too(sessions, plant):
+    with sessions.begin() as session:
+        session.execute(update(Asset).values(detection=None))
+        found = {"running": {"tag": "speed", "above": 10.0, "reason": "found"}}
+        session.execute(update(ModelVersion).values(metrics=found))
+    assert _states(sessions, "alpha")["A M2"] == STOPPED
+    # running_auto off in the plant file: the found rule is not used, as in scoring.
+    off = DetectionConfig.model_validate({"running_auto": False})
+    assert _states(sessions, "alpha", detection=off)["A M2"] == HEALTHY
 
 
 def test_no_model_is_said_before_watch_and_healthy(sessions, plant):
