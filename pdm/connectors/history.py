@@ -1,7 +1,7 @@
 """OPC UA history: which nodes a server keeps history for, and their raw values over a time range.
 
 Backfill after an outage reads what the server stored while we could not poll
-(``pdm.ingest.poller`` decides when and from which time). The range is ``(since, until]``:
+(``pdm.ingest.readback`` decides when and from which time). The range is ``(since, until]``:
 a value stamped exactly ``since`` is the one already stored and is skipped, a value at
 ``until`` is kept, so a backfill that ends where the next one starts stores nothing twice.
 

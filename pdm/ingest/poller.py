@@ -12,8 +12,9 @@ for each.
 Readings the database cannot take go to the endpoint's spool. Once the database is back, live
 readings are written first and the spool is replayed behind them in bounded batches, each its
 own transaction, so a large spool never stalls polling and a batch leaves the spool only once
-it is committed. Gaps a backfill found wait beside the spool (``pdm.ingest.pending_gaps``) until
-a transaction records them.
+it is committed. What nobody read while the endpoint was away is read back from the server's
+history first (``pdm.ingest.readback``); gaps it found wait beside the spool
+(``pdm.ingest.pending_gaps``) until a transaction records them.
 
 Health (readings/s, errors in the last hour) is counted in memory (``pdm.ingest.health``).
 """
@@ -32,9 +33,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.config import EndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.errors import EndpointRefused, EndpointUnavailable
-from pdm.ingest import backfill, pending_gaps
+from pdm.ingest import pending_gaps, readback
 from pdm.ingest.health import Health
 from pdm.ingest.pending_gaps import PendingGaps
+from pdm.ingest.readback import ReadBack
 from pdm.ingest.spool import DRAIN_BATCH_ROWS, Spool
 from pdm.storage.readings import READING_COLUMNS as COLUMNS
 from pdm.storage.readings import insert_reading_tuples
@@ -106,10 +108,13 @@ class EndpointPoller:
         self.backfilled = 0  # readings read back from the server's history after an outage or a take-over
         self._read_at: float | None = None  # when the last successful read was asked
         self.pending_gaps = PendingGaps(spool.folder)  # those a predecessor on this folder left are recorded first
-        # Set when the first read came while the database was down: the backfill waits for it, and for
-        # the share to say the spools of the worker this one replaces are stored (``catch_up_ready``).
-        self._deferred_until: float | None = None
-        self._deferred_first: dict[int, float] = {}  # tag -> source time of its first value read
+        self.read_back = ReadBack(
+            endpoint_id=endpoint_id,
+            name=name,
+            tags=self.tags,
+            pending_gaps=self.pending_gaps,
+            queue=self._queue_read_back,
+        )
         self.catch_up_ready = False  # written with the next transaction that goes through
         self.bad_nodes: dict[str, int] = {}
         self.health = Health()
@@ -175,7 +180,7 @@ class EndpointPoller:
         try:
             if not getattr(self.connector, "connected", False):
                 await self.connector.connect()
-                await self._check_history()
+                self.history_nodes = await readback.history_nodes(self.connector, self.node_ids)
             asked_at = time.time()
             readings = await self.connector.read(self.node_ids)
         except (EndpointUnavailable, EndpointRefused) as exc:
@@ -187,9 +192,19 @@ class EndpointPoller:
         lost: EndpointUnavailable | None = None
         try:
             if was in ("NEW", "DOWN"):  # read back what nobody read meanwhile, before the live values
-                await self._backfill(was, readings)
-            elif self._deferred_until is not None and self.catch_up_ready:
-                await self._catch_up()
+                await self.read_back.backfill(
+                    was,
+                    readings,
+                    last_ts=self._last_ts,
+                    read_at=self._read_at,
+                    connector=self.connector,
+                    sessions=self.sessions,
+                    poll_interval_s=self.config.poll_interval_s,
+                )
+            elif self.read_back.deferred_until is not None and self.catch_up_ready:
+                await self.read_back.catch_up(
+                    connector=self.connector, sessions=self.sessions, poll_interval_s=self.config.poll_interval_s
+                )
         except EndpointUnavailable as exc:
             lost = exc
         # When the read was asked, not answered: a value the server made while the answer travelled
@@ -210,6 +225,12 @@ class EndpointPoller:
         taken = sum(len(self.tags.get(r.node_id, ())) for r in readings)
         self.health.readings(taken)
         return taken
+
+    def _queue_read_back(self, readings: list[Reading]) -> None:
+        if readings:
+            self._queue.append(readings)
+            self._queued_rows += len(readings)
+        self.backfilled += len(readings)
 
     def _kick_replay(self) -> None:
         """Start the writer for the spool alone (no live rows: the server may be the one that is down)."""
@@ -359,83 +380,6 @@ class EndpointPoller:
             # UP, and committed after this mark it would hide the outage.
             await self.flush()
             await asyncio.to_thread(self._mark, "DOWN", reason)
-
-    async def _backfill(self, was: str, readings: list[Reading]) -> None:
-        """Queue what the server's history holds since the last value stored; what it cannot give is a gap."""
-        until = min((r.received_at for r in readings), default=time.time())
-        current = {r.node_id: r.ts for r in readings}
-        if was == "DOWN":
-            last, unread_from = dict(self._last_ts), self._read_at or until
-        else:  # a new poller (a take-over, a restart): the database says where its data stops
-            try:
-                last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S)
-            except DB_ERRORS:
-                # Started while the database is down: what the previous holder missed before this first
-                # read is read back once the database, and that holder's spool, are in (``_catch_up``).
-                self._deferred_until = until
-                # Its own first values reach the database first (from its spool): the stretch to read back
-                # ends before them, per tag.
-                self._deferred_first = {t: r.ts for r in readings for t in self.tags.get(r.node_id, ())}
-                return
-            if not last:
-                return  # an endpoint never read before: nothing was missed
-            unread_from = max(last.values())
-        await self._read_back(last, unread_from, until, current)
-
-    async def _catch_up(self) -> None:
-        """The backfill a poller started during a database outage could not do: up to its first read."""
-        until = self._deferred_until
-        assert until is not None
-        try:
-            last = await asyncio.to_thread(self._stored_last, until - backfill.BACKFILL_MAX_S, self._deferred_first)
-        except DB_ERRORS:
-            return  # down again: next poll
-        self._deferred_until = None
-        if last:
-            # What the node held at ``until`` is what this poller first read of it, not what it reads now.
-            first = self._deferred_first
-            current = {n: first[ts[0]] for n, ts in self.tags.items() if ts[0] in first}
-            await self._read_back(last, max(last.values()), until, current)
-
-    async def _read_back(
-        self, last: dict[int, float], unread_from: float, until: float, current: dict[str, float]
-    ) -> None:
-        missed = await backfill.read_missed(
-            self.connector,
-            endpoint_id=self.endpoint_id,
-            tags=self.tags,
-            since=backfill.since_by_node(self.tags, last),
-            unread_from=unread_from,
-            until=until,
-            current=current,
-            poll_interval_s=self.config.poll_interval_s,
-        )
-        if missed.readings:
-            self._queue.append(missed.readings)
-            self._queued_rows += len(missed.readings)
-        self.backfilled += len(missed.readings)
-        await asyncio.to_thread(self.pending_gaps.add, missed.gaps)
-        if missed.readings or missed.gaps:
-            reasons = sorted({g["reason"] for g in missed.gaps})
-            log.warning(
-                "endpoint %s: %d readings read back from history%s",
-                self.name,
-                len(missed.readings),
-                f"; {len(missed.gaps)} tags recorded as gaps ({'; '.join(reasons)})" if missed.gaps else "",
-            )
-
-    async def _check_history(self) -> None:
-        """How many nodes the server keeps history for (asked once per connection, shown in health)."""
-        ask = getattr(self.connector, "historizing", None)
-        if ask is None:
-            self.history_nodes = 0
-            return
-        self.history_nodes = sum(bool(v) for v in (await ask(self.node_ids)).values())
-
-    def _stored_last(self, not_before: float, before: dict[int, float] | None = None) -> dict[int, float]:
-        with self.sessions() as session:
-            tag_ids = {t for ts in self.tags.values() for t in ts}
-            return backfill.last_stored(session, tag_ids, not_before=not_before, before=before)
 
     def _came_up(self) -> None:
         self.backoff.reset()

@@ -32,7 +32,7 @@ async def test_a_cut_is_backfilled_where_the_server_keeps_history_and_recorded_a
         for i in range(4):  # six values each while nobody can read them
             await server.write(i, [(start + k * 0.01, 10.0 + k) for k in range(6)])
         await proxy.heal()
-        with caplog.at_level(logging.WARNING, logger="pdm.ingest.poller"):
+        with caplog.at_level(logging.WARNING, logger="pdm.ingest"):
             await until_up(poller)
         healed_at = time.time()
         await poller.flush()
