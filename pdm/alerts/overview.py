@@ -172,7 +172,7 @@ def _health(
             health = AssetHealth(**common, state=NO_DATA, detail="no reading stored")
         elif now - received > stale_s:
             health = AssetHealth(**common, state=NO_DATA, detail=f"no reading for over {stale_s / 60:g} min")
-        elif _stopped(rule := _rule(detection, asset_class, overrides, modelled.get(aid)), tags):
+        elif (rule := _rule(detection, asset_class, overrides, modelled.get(aid))) is not None and _stopped(rule, tags):
             health = AssetHealth(
                 **common, state=STOPPED, detail=f"{rule.running_tag} at or below {rule.running_above:g}"
             )

@@ -171,7 +171,8 @@ def _bind(session: Session, *, asset: Asset, fleet: FleetModel, detection: Detec
         return None
     baseline, trained_from, trained_to = found
     freq_s, smooth = float(fleet.metrics["freq_s"]), int(fleet.metrics["smooth_rows"])
-    first = float(_reading_span(session, asset=asset)[0])
+    first = _reading_span(session, asset=asset)[0]
+    assert first is not None  # a baseline was found, so the asset has readings
     normaliser = baseline_normaliser(
         baseline, ClassNominal.from_json(fleet.nominal), coverage=detection.fleet.baseline_guard_coverage
     )

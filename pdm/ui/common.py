@@ -110,7 +110,7 @@ def role_navigation(principal, sections: dict[str, list]):
     return st.navigation(kept)
 
 
-def page_link(url_path: str, label: str, **params: str) -> None:
+def page_link(url_path: str, label: str, **params: str | int) -> None:
     """A link to another page of the app carrying ``params``; nothing when the user may not open it."""
     from streamlit.util import calc_hash
 
