@@ -8,20 +8,10 @@ from sqlalchemy import select
 from pdm.access import throttle, users
 from pdm.access.tenancy import Principal
 from pdm.errors import NotFound, PdmError
-from pdm.storage.tables import AuditEvent, Company
+from pdm.storage.tables import AuditEvent
 
 KEY = b"k" * 32
-PW = "correct horse battery"
-
-
-@pytest.fixture
-def company_id(sessions) -> int:
-    with sessions.begin() as s:
-        c = Company(slug="acme", name="Acme")
-        s.add(c)
-        s.flush()
-        users.add_user(s, username="ana", password=PW, role="technician", company_id=c.id)
-        return c.id
+PW = "correct horse battery"  # ana's, from tests/access/conftest.py
 
 
 def _login(sessions, name, password, now):

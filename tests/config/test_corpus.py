@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pdm.config import load_plants
-from pdm.errors import ECHO_CHARS, ConfigError
+from pdm.errors import ConfigError
+from tests.helpers.config_errors import refusal_problem
 from tests.helpers.plant_corpus import bad_cases, good_cases
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "config").glob("*.yaml"))
@@ -45,20 +46,7 @@ def check(path: Path, case) -> str | None:
         with deadline(PER_FILE_S):
             load_plants(path)
     except ConfigError as exc:
-        message = str(exc)
-        if "\n" in message or "\r" in message:
-            return f"not one line: {message!r}"
-        if not message.startswith(f"{path}: "):
-            return f"does not name the file: {message}"
-        if case.field is not None and exc.field != case.field:
-            return f"names {exc.field!r}, expected {case.field!r}: {message}"
-        if case.fragment is not None and case.fragment not in message:
-            return f"lacks {case.fragment!r}: {message}"
-        if case.secret is not None and case.secret in message:
-            return f"echoes the secret: {message}"
-        if len(repr(exc.value)) > ECHO_CHARS or len(message) > 600:
-            return f"too long ({len(message)} chars): {message[:200]}"
-        return None
+        return refusal_problem(exc, str(path), case, max_chars=600)
     except TimeoutError:
         return "HANG"
     except Exception as exc:

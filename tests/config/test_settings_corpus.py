@@ -21,7 +21,8 @@ import pytest
 from pdm.access import crypto, users
 from pdm.config import Settings, load_settings
 from pdm.config.settings import OTHER_ENV
-from pdm.errors import ECHO_CHARS, ConfigError
+from pdm.errors import ConfigError
+from tests.helpers.config_errors import refusal_problem
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "config").glob("*.toml"))
 SECRET = "Tr0ub4dor"
@@ -443,21 +444,8 @@ def check(path: Path, case: Case) -> str | None:
     try:
         load_settings(path if case.content is not None else None, env=case.env)
     except ConfigError as exc:
-        message = str(exc)
         source = case.source or (str(path) if case.content is not None else "<settings>")
-        if "\n" in message or "\r" in message:
-            return f"not one line: {message!r}"
-        if not message.startswith(f"{source}: "):
-            return f"does not name {source}: {message}"
-        if case.field is not None and exc.field != case.field:
-            return f"names {exc.field!r}, expected {case.field!r}: {message}"
-        if case.fragment is not None and case.fragment not in message:
-            return f"lacks {case.fragment!r}: {message}"
-        if case.secret is not None and case.secret in message:
-            return f"echoes the secret: {message}"
-        if len(repr(exc.value)) > ECHO_CHARS or len(message) > 400:
-            return f"too long ({len(message)} chars): {message[:200]}"
-        return None
+        return refusal_problem(exc, source, case, max_chars=400)
     except Exception as exc:
         return f"TRACEBACK {type(exc).__name__}: {exc}"[:300]
     return "ACCEPTED"
