@@ -14,10 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from pdm.config import PlantConfig, parse_plants
+from pdm.config import PlantConfig
 from pdm.storage.session import make_engine, normalise_url, session_factory, upgrade
 from tests.helpers.pgcluster import PgCluster
-from tests.helpers.plants import plant_dict
+from tests.helpers.plants import small_plant_config
 from tests.helpers.servers import OpcUaTestServer
 
 PG_ENV = "PDM_TEST_POSTGRES_URL"
@@ -109,22 +109,7 @@ def sessions(engine):
 
 @pytest.fixture
 def small_plant() -> PlantConfig:
-    """Two companies, three assets, one bearing fault on acme/P-1."""
-    return parse_plants(
-        plant_dict(
-            {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
-            faults=[
-                {
-                    "company": "acme",
-                    "asset": "P-1",
-                    "kind": "bearing_wear",
-                    "start_min": 40,
-                    "end_min": 200,
-                    "ramp_min": 10,
-                }
-            ],
-        )
-    )
+    return small_plant_config()
 
 
 @pytest.fixture

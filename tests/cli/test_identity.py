@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,24 +16,32 @@ from pdm.storage.catalog import apply_plants, company_by_slug
 from pdm.storage.session import make_engine, session_factory, upgrade
 from pdm.storage.tables import AuditEvent, CliSession, HostKey
 from tests.helpers.pdmctl import login_pdmctl, run_pdmctl
+from tests.helpers.plants import small_plant_config
 
 PW = "a long enough password"
 ROLES = {"tina": ("technician", "acme"), "eric": ("engineer", "acme"), "rita": ("cluster_reviewer", None)}
 
 
-@pytest.fixture
-def url(tmp_path, small_plant, monkeypatch) -> str:
-    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
-    url = f"sqlite:///{tmp_path / 'id.db'}"
-    engine = make_engine(url)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The plant and its three users, made once: each test writes to a copy (argon2 hashing is slow on purpose)."""
+    path = tmp_path_factory.mktemp("identity") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     with session_factory(engine).begin() as s:
-        apply_plants(s, small_plant)
+        apply_plants(s, small_plant_config())
         for name, (role, company) in ROLES.items():
             cid = company_by_slug(s, company).id if company else None
             users.add_user(s, username=name, password=PW, role=role, company_id=cid)
     engine.dispose()
-    return url
+    return path
+
+
+@pytest.fixture
+def url(tmp_path, template, monkeypatch) -> str:
+    monkeypatch.setenv("PDM_VAR_DIR", str(tmp_path / "var"))
+    shutil.copyfile(template, tmp_path / "id.db")
+    return f"sqlite:///{tmp_path / 'id.db'}"
 
 
 def as_user(capsys, monkeypatch, url, *args, stdin=""):

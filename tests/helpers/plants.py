@@ -84,3 +84,24 @@ def one_endpoint(url: str, nodes: list[dict], *, assets=("P-1",), **endpoint) ->
             }
         ]
     }
+
+
+def small_plant_config():
+    """Two companies, three assets, one bearing fault on acme/P-1 (the ``small_plant`` fixture)."""
+    from pdm.config import parse_plants
+
+    return parse_plants(
+        plant_dict(
+            {"acme": [("P-1", "centrifugal_pump"), ("C-1", "air_compressor")], "beta": [("S-1", "cnc_spindle")]},
+            faults=[
+                {
+                    "company": "acme",
+                    "asset": "P-1",
+                    "kind": "bearing_wear",
+                    "start_min": 40,
+                    "end_min": 200,
+                    "ramp_min": 10,
+                }
+            ],
+        )
+    )
