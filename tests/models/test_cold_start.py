@@ -21,6 +21,7 @@ from pdm.runtime.worker import Worker
 from pdm.simulator import SimulatedPlant
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Alert, Asset, Company, FleetModel, ModelVersion, Score
+from tests.helpers.databases import one_database
 from tests.helpers.plants import plant_dict
 
 PUMP = "centrifugal_pump"
@@ -74,6 +75,7 @@ async def _until(check, timeout_s: float, what: str):
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+@one_database
 @pytest.mark.timeout(150)
 async def test_new_pump_catches_a_first_day_fault_with_the_fleet_model(engine, sessions, db_url, tmp_path):
     whole, members, newcomer = _configs()

@@ -16,6 +16,7 @@ from pdm.config import DetectionConfig, Settings, parse_plants
 from pdm.ingest import leases
 from pdm.storage.catalog import apply_plants
 from pdm.storage.tables import Endpoint, EndpointHealth, EndpointLease, IngestWorker, Reading, Tag
+from tests.helpers.databases import one_database
 from tests.helpers.servers import free_port
 
 # Their subprocesses share the working directory's var/ (and the example plant's ports): with
@@ -245,6 +246,7 @@ async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(
     assert all(latest[t] > handed_over for tags in endpoints.values() for t in tags)
 
 
+@one_database
 async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplicated(
     engine, sessions, db_url, opcua_server, tmp_path
 ):
