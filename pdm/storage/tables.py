@@ -46,6 +46,8 @@ class Company(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The app's default language for its users ("fr", "en"); None: English.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class Site(Base):
@@ -55,6 +57,8 @@ class Site(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # IANA zone the site's times are shown in ("Europe/Paris"); None: UTC.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Asset(Base):
@@ -344,6 +348,8 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Float)
     # Bumped on password change or disable: session tokens issued before it stop working.
     token_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The language the user chose in the app; None: the company's locale applies.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class LoginAttempt(Base):
