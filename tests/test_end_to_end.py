@@ -1,7 +1,8 @@
 """The whole flow on real parts: simulated OPC UA plant → ingest → storage → models → alerts.
 
 The plant runs at high acceleration on free ports, the worker in-process; the database is
-a real SQLite file or a real PostgreSQL schema.
+a real PostgreSQL schema where the run has one (CI does), else a real SQLite file: the flow's SQL
+is the same as the shorter tests', which run on both.
 """
 
 from datetime import datetime
@@ -13,6 +14,7 @@ from pdm.config import Settings, parse_plants
 from pdm.demo.run import run_headless
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import ModelVersion, Reading, Score
+from tests.helpers.databases import one_database
 from tests.helpers.plants import plant_dict
 
 
@@ -40,6 +42,7 @@ def _plant():
     )
 
 
+@one_database
 @pytest.mark.timeout(180)
 def test_faulty_asset_alerts_healthy_ones_stay_quiet(db_url, tmp_path):
     engine = make_engine(db_url)
