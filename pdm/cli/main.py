@@ -24,6 +24,7 @@ except ImportError:  # a typer that uses the standalone click
 
 from pdm.cli import identity
 from pdm.cli.alerts import alerts_app
+from pdm.cli.assets import assets_app
 from pdm.cli.audit import audit_app
 from pdm.cli.bench import bench_app
 from pdm.cli.certs import certs_app
@@ -50,6 +51,7 @@ config_app = typer.Typer(help="Plant configuration files.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(assets_app, name="assets")
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(endpoint_app, name="endpoint")

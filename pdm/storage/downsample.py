@@ -77,7 +77,7 @@ def chart_series(
     return merged[SERIES_COLUMNS].sort_values(["ts", "tag"], kind="stable", ignore_index=True)
 
 
-def _bucket(column, size: int, dialect: str):
+def time_bucket(column, size: int, dialect: str):
     # An inline constant, not a parameter: PostgreSQL must see the same expression in GROUP BY.
     n = literal_column(str(int(size)))
     if dialect == "postgresql":
@@ -93,7 +93,7 @@ def _scoped(stmt, table, company_id: int, asset_id: int, tags: list[str] | None)
 def _raw_buckets(dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float, tags: list[str] | None):
     good = and_(Reading.quality >= _GOOD[0], Reading.quality < _GOOD[1])
     value = case((good, Reading.value))
-    bucket = _bucket(Reading.ts, size, dialect)
+    bucket = time_bucket(Reading.ts, size, dialect)
     stmt = select(
         Tag.name,
         bucket,
@@ -111,7 +111,7 @@ def _minute_buckets(
     dialect: str, size: int, company_id: int, asset_id: int, lo: float, hi: float, tags: list[str] | None
 ):
     m = ReadingMinute
-    bucket = _bucket(m.minute, size, dialect)
+    bucket = time_bucket(m.minute, size, dialect)
     stmt = select(
         Tag.name,
         bucket,
