@@ -8,6 +8,8 @@ the field path and the bad value, so the CLI can print one line and exit with co
 from pdm.config.base import SECRET_FIELDS, PositiveSeconds, Slug, validate_model
 from pdm.config.detection import DETECTOR_NAMES, DetectionConfig, FleetConfig
 from pdm.config.endpoints import EndpointConfig, NodeMap
+from pdm.config.kinds import KINDS, AnyEndpoint, endpoint_config
+from pdm.config.mqtt import MqttEndpointConfig, MqttTagMap
 from pdm.config.plants import (
     SEVERITIES,
     AssetConfig,
@@ -40,6 +42,11 @@ __all__ = [
     "DetectionConfig",
     "FleetConfig",
     "EndpointConfig",
+    "AnyEndpoint",
+    "KINDS",
+    "endpoint_config",
+    "MqttEndpointConfig",
+    "MqttTagMap",
     "NodeMap",
     "AssetConfig",
     "CompanyConfig",

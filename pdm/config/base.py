@@ -105,6 +105,8 @@ class _Strict(BaseModel):
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and part.startswith("kind="):  # a union's tag (pdm.config.kinds), not a field
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(root)"
 

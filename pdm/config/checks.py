@@ -9,6 +9,10 @@ from pdm.config.base import redacted_url
 from pdm.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pdm.config.endpoints import NodeMap
+    from pdm.config.mqtt import MqttTagMap
     from pdm.config.plants import NotificationsConfig, PlantConfig
 
 
@@ -82,11 +86,12 @@ def check_references(cfg: PlantConfig, source: str) -> None:
                 ewhere = f"{where}.sites[{si}].endpoints[{ei}]"
                 endpoint_names.add(ep.name, f"{ewhere}.name")
                 endpoint_urls.add(ep.endpoint_url, f"{ewhere}.endpoint_url")
-                if ep.auth_method == "username" and not ep.username:
+                if getattr(ep, "auth_method", None) == "username" and not ep.username:
                     raise ConfigError(
                         source, f"{ewhere}.username", ep.username, "required when auth_method is username"
                     )
-                for ni, node in enumerate(ep.nodes):
+                maps: Sequence[NodeMap | MqttTagMap] = ep.nodes
+                for ni, node in enumerate(maps):
                     if node.asset not in site_assets:
                         raise ConfigError(
                             source, f"{ewhere}.nodes[{ni}].asset", node.asset, "no such asset on this site"

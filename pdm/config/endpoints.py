@@ -72,6 +72,8 @@ class NodeMap(_Strict):
 
 
 class EndpointConfig(_Strict):
+    # Left out in plant files written before other kinds existed (pdm.config.kinds picks the model).
+    kind: Literal["opcua"] = "opcua"
     name: Slug
     endpoint_url: Annotated[str, AfterValidator(_opc_url)]
     security_policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] = "None"
@@ -121,6 +123,13 @@ class EndpointConfig(_Strict):
     timestamp_fallback: Literal["server", "received"] = "server"
     enabled: Flag = True
     nodes: list[NodeMap] = []
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, kind: object) -> object:
+        if kind != "opcua":
+            raise ValueError("unknown endpoint kind: expected opcua or mqtt")
+        return kind
 
     @field_validator("sampling_interval_s")
     @classmethod

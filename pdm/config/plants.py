@@ -15,7 +15,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pdm.config.base import PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict, validate_model
 from pdm.config.checks import check_references
 from pdm.config.detection import AssetDetection, DetectionConfig
-from pdm.config.endpoints import EndpointConfig, env_name
+from pdm.config.endpoints import env_name
+from pdm.config.kinds import AnyEndpoint
 from pdm.config.yaml_loader import load_yaml_file
 from pdm.errors import ConfigError
 
@@ -84,7 +85,7 @@ class SiteConfig(_Strict):
     id: Slug
     name: Text = ""
     assets: list[AssetConfig] = []
-    endpoints: list[EndpointConfig] = []
+    endpoints: list[AnyEndpoint] = []
 
 
 Severity = Literal["low", "medium", "high", "critical"]
