@@ -1,24 +1,29 @@
 """Connectors bring readings in. Each kind is registered by name here, in one place.
 
-Adding MQTT or Modbus is one new module implementing ``Connector`` and one line below.
+A kind is the plant file's endpoint ``kind`` (pdm.config.kinds); adding Modbus is one new module
+implementing ``Connector`` (plus ``probe`` and ``browse`` for onboarding), one settings model and
+one line below.
 """
 
 from __future__ import annotations
 
-from pdm.config import EndpointConfig
-from pdm.connectors.base import Connector, Reading, is_good, status_name
+from pdm.connectors.base import Connector, ConnectorRefused, Reading, Refusal, is_good, status_name
+from pdm.connectors.mqtt import MqttConnector
 from pdm.connectors.opcua import OpcUaConnector
 from pdm.connectors.subscribe import OpcUaSubscriber
 
 CONNECTORS: dict[str, type] = {
     "opcua": OpcUaConnector,
     "opcua-subscribe": OpcUaSubscriber,
+    "mqtt": MqttConnector,
 }
 
 
-def make_connector(endpoint: EndpointConfig, kind: str = "opcua", **options) -> Connector:
-    """``options`` go to the connector (e.g. ``pki_dir``); ``mode: subscribe`` picks the subscriber."""
-    if kind == "opcua" and endpoint.mode == "subscribe":
+def make_connector(endpoint, kind: str | None = None, **options) -> Connector:
+    """The connector of ``endpoint``'s kind (``options`` go to it, e.g. ``pki_dir``); OPC UA's
+    ``mode: subscribe`` picks the subscriber."""
+    kind = kind or str(getattr(endpoint, "kind", "opcua"))
+    if kind == "opcua" and getattr(endpoint, "mode", "poll") == "subscribe":
         kind = "opcua-subscribe"
     try:
         cls = CONNECTORS[kind]
@@ -27,4 +32,13 @@ def make_connector(endpoint: EndpointConfig, kind: str = "opcua", **options) -> 
     return cls(endpoint, **options)
 
 
-__all__ = ["CONNECTORS", "Connector", "Reading", "is_good", "make_connector", "status_name"]
+__all__ = [
+    "CONNECTORS",
+    "Connector",
+    "ConnectorRefused",
+    "Reading",
+    "Refusal",
+    "is_good",
+    "make_connector",
+    "status_name",
+]

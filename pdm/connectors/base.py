@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from pdm.errors import EndpointRefused
+
 GOOD = 0
 
 
@@ -65,3 +67,20 @@ class ConnectorBase:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+class ConnectorRefused(EndpointRefused):
+    """A refusal that says what kind it is and which setting it concerns, so a form can show it
+    beside that field without reading its text: ``kind`` is one of ``credentials``, ``certificate``,
+    ``security``, ``address``, ``secret``, ``authorization``."""
+
+    def __init__(self, message: str, *, kind: str, field: str):
+        super().__init__(message)
+        self.kind, self.field = kind, field
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    kind: str
+    field: str
+    message: str

@@ -7,10 +7,12 @@ server renumbering its namespaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from asyncua import Client, ua
 
-from pdm.errors import EndpointUnavailable
+from pdm.connectors.base import ConnectorRefused, Refusal, is_good, status_name
+from pdm.errors import EndpointRefused, EndpointUnavailable
 
 LIMITS = ("MaxNodesPerRead", "MaxNodesPerBrowse", "MaxMonitoredItemsPerCall", "MaxNodesPerWrite")
 DEFAULT_MAX_NODES = 2000  # a real plant has 100,000s of nodes: a browse must stay bounded
@@ -120,35 +122,59 @@ def error_field(message: str) -> str:
     return "endpoint_url"
 
 
-def check_endpoint(config, pki_dir) -> dict:
-    """Connect and read the server's state once: ``{"ok": info}`` or ``{field: message}``."""
-    import asyncio
+def refusal(exc: Exception) -> Refusal:
+    """A refusal typed by kind and field: a connector's own when it says them, else read from the
+    OPC UA connector's text (whose messages predate the types)."""
+    if isinstance(exc, ConnectorRefused):
+        return Refusal(exc.kind, exc.field, str(exc))
+    field = error_field(str(exc))
+    if isinstance(exc, EndpointUnavailable):
+        return Refusal("unavailable", field, str(exc))
+    kind = {
+        "password_env": "credentials",
+        "password_encrypted": "secret",
+        "auth_method": "credentials",
+        "endpoint_url": "address",
+    }
+    return Refusal(kind.get(field, "certificate" if "certificate" in field else "security"), field, str(exc))
 
-    from pdm.connectors.base import is_good, status_name
-    from pdm.connectors.opcua import OpcUaConnector
-    from pdm.errors import EndpointRefused
 
-    async def run():
-        async with OpcUaConnector(config, pki_dir=pki_dir) as conn:
-            (reading,) = await conn.read([TEST_NODE])
-            return reading, await server_info(conn.client)
-
-    try:
-        reading, info = asyncio.run(run())
-    except (EndpointUnavailable, EndpointRefused) as exc:
-        return {error_field(str(exc)): str(exc)}
+async def probe_opcua(conn) -> dict:
+    """Read the server's state once (every server has it) and what it says about itself."""
+    (reading,) = await conn.read([TEST_NODE])
     if not is_good(reading.quality):
         return {"endpoint_url": f"connected, but the test read returned {status_name(reading.quality)}"}
-    return {"ok": info}
+    return {"ok": await server_info(conn.client)}
 
 
-def browse_endpoint(config, pki_dir, *, depth: int = 3, max_nodes: int = DEFAULT_MAX_NODES):
+def check_endpoint(config, pki_dir) -> dict:
+    """Connect with the connector of the endpoint's kind and test it: ``{"ok": info}`` or ``{field: message}``."""
     import asyncio
 
-    from pdm.connectors.opcua import OpcUaConnector
+    from pdm.connectors import make_connector
 
     async def run():
-        async with OpcUaConnector(config, pki_dir=pki_dir) as conn:
-            return await browse(conn.client, depth=depth, max_nodes=max_nodes)
+        conn: Any = make_connector(config, pki_dir=pki_dir)  # every registered kind has probe()
+        async with conn:
+            return await conn.probe()
+
+    try:
+        return asyncio.run(run())
+    except (EndpointUnavailable, EndpointRefused) as exc:
+        refused = refusal(exc)
+        return {refused.field: refused.message}
+
+
+def browse_endpoint(config, pki_dir, *, depth: int = 3, max_nodes: int = DEFAULT_MAX_NODES, **options):
+    """What the endpoint offers to map: OPC UA's address space, MQTT's topics and metrics heard for a few
+    seconds (``options``: a kind's own, e.g. MQTT's ``seconds``)."""
+    import asyncio
+
+    from pdm.connectors import make_connector
+
+    async def run():
+        conn: Any = make_connector(config, pki_dir=pki_dir)  # every registered kind has browse()
+        async with conn:
+            return await conn.browse(depth=depth, max_nodes=max_nodes, **options)
 
     return asyncio.run(run())

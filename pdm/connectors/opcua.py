@@ -235,6 +235,17 @@ class OpcUaConnector(ConnectorBase):
             # then waits for it forever when it stops: always close our end.
             client.disconnect_socket()
 
+    async def probe(self) -> dict:
+        """Test-before-save (pdm.connectors.browse.check_endpoint)."""
+        from pdm.connectors.browse import probe_opcua
+
+        return await probe_opcua(self)
+
+    async def browse(self, *, depth: int = 3, max_nodes: int = 2000):
+        from pdm.connectors.browse import browse
+
+        return await browse(self.client, depth=depth, max_nodes=max_nodes)
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
