@@ -34,6 +34,7 @@ def forecast(
     from pdm.errors import InvalidInput
     from pdm.models.forecast import DAY_S
     from pdm.models.health import company_forecasts
+    from pdm.savings.kanon import K_MIN
     from pdm.storage.session import session_factory
 
     if not 0.01 <= window_days <= 365:
@@ -42,11 +43,13 @@ def forecast(
     engine = _engine(cfg)
     _, company_id = identity.for_company(ctx, engine, cfg, page="assets", company=company)
     with session_factory(engine)() as session:
-        found = company_forecasts(session, company_id=company_id, window_s=window_days * DAY_S)
+        found = company_forecasts(
+            session, company_id=company_id, pool_min_companies=K_MIN, window_s=window_days * DAY_S
+        )
     if as_json:
         print(json.dumps([f.as_dict() for f in found], indent=2))
         return
-    table = Table("asset", "class", "status", "forecast")
+    table = Table("asset", "class", "status", "forecast", "limit")
     for f in found:
-        table.add_row(f.asset, f.asset_class, f.forecast.status, f.forecast.sentence())
+        table.add_row(f.asset, f.asset_class, f.forecast.status, f.forecast.sentence(), f.limit)
     out.print(table if found else f"no asset of {company} has a model yet")

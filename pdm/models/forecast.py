@@ -1,13 +1,15 @@
 """How long until a health indicator reaches its limit: a fitted trend with a bootstrap interval.
 
-The indicator is the model's score over its threshold (1.0 = where an alert opens), so one limit
-serves every detector. Over a recent window it is smoothed by time-bin medians (one noisy
-scoring row cannot make or break a trend), then fitted two ways: a straight line (wear that
-adds up steadily) and an exponential (damage that feeds itself, as a spreading bearing fault
-does). The better fit is kept and named. The interval comes from the residuals: each bootstrap
-refits the trend on the fitted values plus resampled residuals and lets the crossing happen
-with one more resampled residual on top, so it widens both with a shaky trend and with a
-noisy indicator, instead of a fixed ±.
+The indicator is the model's score over its threshold (1.0 = where an alert opens). Over a recent
+window it is smoothed by time-bin medians (one noisy scoring row cannot make or break a trend),
+then fitted three ways, each a straight line in its own space (``SPACES``): linear, quadratic and
+exponential. The best fit is named; the interval comes from the residuals: each bootstrap draw
+refits on the fitted values plus residuals resampled in blocks and lets the crossing happen with
+one more residual on top, so it widens with a shaky trend and with a noisy indicator, instead of
+a fixed ±. Shapes that fit nearly as well as the best share the draws, and so do the past levels
+at failure when ``limit`` gives several: on simulated run-to-failure histories
+(``bench/prognosis.py``) the shape beyond the window and the level at failure were most of the
+error, which residuals alone would not show.
 
 A forecast is withheld ("no trend") rather than guessed when the fit does not carry it: too
 few bins, a slope that is not clearly upward, a poor fit, or a crossing further out than
@@ -16,7 +18,9 @@ few bins, a slope that is not clearly upward, a poor fit, or a crossing further 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,10 +81,19 @@ class TrendSettings:
 
 
 def forecast(
-    t: np.ndarray, h: np.ndarray, *, limit: float = 1.0, end: float | None = None, settings: TrendSettings | None = None
+    t: np.ndarray,
+    h: np.ndarray,
+    *,
+    limit: float | Sequence[float] = 1.0,
+    end: float | None = None,
+    settings: TrendSettings | None = None,
 ) -> Forecast:
     """Forecast when the indicator ``h`` (at epoch seconds ``t``, ascending) reaches ``limit``, counted
-    from ``end`` (default: the last ``t``; binned rows end before the latest reading they average)."""
+    from ``end`` (default: the last ``t``; binned rows end before the latest reading they average).
+
+    ``limit`` may be several values: the levels at which past failures of such assets happened. Each
+    bootstrap draw then takes one of them, so the interval carries the doubt about where the limit
+    lies, which on real fleets is most of a forecast's error."""
     cfg = settings or TrendSettings()
     t, h = np.asarray(t, dtype=float), np.asarray(h, dtype=float)
     keep = np.isfinite(t) & np.isfinite(h)
@@ -92,15 +105,19 @@ def forecast(
     if len(x) < cfg.min_bins:
         return Forecast("too_little_data", f"too little data: {len(x)} of {cfg.bins} time bins hold scores")
     level = float(y[-1])
-    if level >= limit:
+    limits = np.atleast_1d(np.asarray(limit, dtype=float))
+    if level >= float(np.median(limits)):
         return Forecast("reached", f"the indicator is at {level:.2f} of its limit now", level=level, based_on_s=span)
-    fits = [f for f in (_fit_linear(x, y), _fit_exponential(x, y)) if f is not None]
+    fits = _fits(x, y)
     best = min(fits, key=lambda f: f["sse"])
     refusal = _refusal(best, cfg)
     if refusal:
         return Forecast("no_trend", refusal, level=level, trend=best["kind"], based_on_s=span, r2=best["r2"])
     x_last = float((t[-1] if end is None else end) - t[0])
-    crossings = _bootstrap(best, x, limit, cfg) - x_last
+    # Shapes that fit nearly as well as the best (within twice its squared error) and rise too
+    # share the draws: which curve the wear follows beyond the window is part of the doubt.
+    close = [f for f in fits if f["sse"] <= 2 * best["sse"] and not _refusal(f, cfg)]
+    crossings = np.concatenate([_bootstrap(f, x, limits, cfg) for f in close]) - x_last
     lo_q, hi_q = (1 - cfg.interval) / 2, 1 - (1 - cfg.interval) / 2
     eta = float(np.median(crossings))
     horizon = cfg.max_horizon * max(span, 1.0)
@@ -115,7 +132,7 @@ def forecast(
         trend=best["kind"],
         eta_s=max(eta, 0.0),
         low_s=max(float(low), 0.0),
-        high_s=float(high) if high <= horizon else None,
+        high_s=max(float(high), 0.0) if high <= horizon else None,
         horizon_s=horizon,
         interval=cfg.interval,
         based_on_s=span,
@@ -148,25 +165,31 @@ def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return intercept, slope, se
 
 
-def _fit(kind: str, x: np.ndarray, y: np.ndarray, space: np.ndarray) -> dict:
-    a, b, se = _ols(x, space)
-    fitted_space = a + b * x
-    fitted = fitted_space if kind == "linear" else np.exp(fitted_space)
-    sse = float(((y - fitted) ** 2).sum())
-    sst = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - sse / sst if sst > 0 else 0.0
-    return {"kind": kind, "a": a, "b": b, "se": se, "sse": sse, "r2": r2, "resid": space - fitted_space}
+# Each trend is a straight line in its own space: the indicator itself (wear that adds up), its
+# square root (a squared-distance score, as ``mad`` and ``pca`` give, over a deviation that grows
+# steadily) and its log (damage that feeds itself). Forward map, inverse map, and the lowest value
+# the forward map takes.
+SPACES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], float]] = {
+    "linear": (lambda v: v, lambda v: v, -np.inf),
+    "quadratic": (np.sqrt, np.square, 0.0),
+    "exponential": (np.log, np.exp, 1e-12),
+}
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray) -> dict:
-    return _fit("linear", x, y, y)
-
-
-def _fit_exponential(x: np.ndarray, y: np.ndarray) -> dict | None:
-    # A score can be 0 (a perfectly normal row); an exponential needs a positive indicator.
-    if (y <= 0).any():
-        return None
-    return _fit("exponential", x, y, np.log(y))
+def _fits(x: np.ndarray, y: np.ndarray) -> list[dict]:
+    out = []
+    for kind, (forward, inverse, lowest) in SPACES.items():
+        # A score can be 0 (a perfectly normal row): no log then.
+        if lowest > -np.inf and (y < lowest).any():
+            continue
+        space = forward(y)
+        a, b, se = _ols(x, space)
+        fitted_space = a + b * x
+        sse = float(((y - inverse(fitted_space)) ** 2).sum())
+        sst = float(((y - y.mean()) ** 2).sum())
+        r2 = 1.0 - sse / sst if sst > 0 else 0.0
+        out.append({"kind": kind, "a": a, "b": b, "se": se, "sse": sse, "r2": r2, "resid": space - fitted_space})
+    return out
 
 
 def _refusal(fit: dict, cfg: TrendSettings) -> str:
@@ -177,12 +200,20 @@ def _refusal(fit: dict, cfg: TrendSettings) -> str:
     return ""
 
 
-def _bootstrap(fit: dict, x: np.ndarray, limit: float, cfg: TrendSettings) -> np.ndarray:
-    """Crossing times (seconds from the first row) of ``n_boot`` refits on resampled residuals."""
+def _bootstrap(fit: dict, x: np.ndarray, limits: np.ndarray, cfg: TrendSettings) -> np.ndarray:
+    """Crossing times (seconds from the first row) of ``n_boot`` refits on resampled residuals.
+
+    Residuals are drawn in runs of neighbouring bins (a moving-block bootstrap): a trend that bends
+    leaves residuals of one sign for a stretch, and drawing them one by one would hide it and give
+    an interval far too sure of itself."""
     rng = np.random.default_rng(cfg.seed)
-    target = limit if fit["kind"] == "linear" else np.log(limit)
+    target = SPACES[fit["kind"]][0](rng.choice(limits, size=cfg.n_boot))
     resid = fit["resid"]
-    ys = fit["a"] + fit["b"] * x + rng.choice(resid, size=(cfg.n_boot, len(x)))
+    n = len(resid)
+    block = max(2, round(n**0.5))
+    starts = rng.integers(0, n - block + 1, size=(cfg.n_boot, -(-n // block)))
+    drawn = resid[(starts[:, :, None] + np.arange(block)).reshape(cfg.n_boot, -1)[:, :n]]
+    ys = fit["a"] + fit["b"] * x + drawn
     # Every refit at once: the same least squares as _ols, one row per bootstrap sample.
     xc = x - x.mean()
     b = (ys * xc).sum(axis=1) / (xc**2).sum()

@@ -7,6 +7,13 @@ bin in the database, so a window of 1 Hz scores comes back as a few dozen rows.
 
 The window ends at the asset's latest score, not the wall clock: a replayed or accelerated plant
 runs on its own clock, and a stopped machine's last days are still what its trend was.
+
+The limit the forecast aims at is where past failures of the same asset class were stopped: the
+peak indicator (peak score over threshold) of each resolved alert with a failure mode. The
+company's own are used, and the other members' too once at least ``pool_min_companies`` companies
+contributed (the cluster's anonymity rule: a level says nothing about who it came from, but a pool
+of one other company would). With no such failure yet, the limit is the alert threshold itself:
+the forecast then says when an alert will open.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from pdm.models.forecast import DAY_S, Forecast, TrendSettings, forecast
 from pdm.storage.downsample import time_bucket
-from pdm.storage.tables import Asset, ModelVersion, Score
+from pdm.storage.tables import Alert, Asset, ModelVersion, Score
 
 WINDOW_S = 3 * DAY_S
 
@@ -32,6 +39,7 @@ class AssetForecast:
     criticality: int
     downtime_cost_per_hour: float
     forecast: Forecast
+    limit: str  # where the limit comes from, in words
 
     def as_dict(self) -> dict:
         return {
@@ -40,6 +48,7 @@ class AssetForecast:
             "asset_class": self.asset_class,
             "criticality": self.criticality,
             "sentence": self.forecast.sentence(),
+            "limit": self.limit,
             **self.forecast.as_dict(),
         }
 
@@ -74,21 +83,51 @@ def indicator(
     return np.array([float(r[0]) for r in rows]), np.array([float(r[1]) for r in rows])
 
 
+def failure_levels(
+    session: Session, *, company_id: int, asset_class: str, pool_min_companies: int
+) -> tuple[list[float], str]:
+    """Peak indicator of past confirmed failures of ``asset_class``, and where they come from."""
+    rows = session.execute(
+        select(Alert.company_id, Alert.peak_score / Alert.threshold)
+        .join(Asset, Asset.id == Alert.asset_id)
+        .where(
+            Asset.asset_class == asset_class,
+            Alert.status == "RESOLVED",
+            Alert.failure_mode.is_not(None),
+            Alert.threshold > 0,
+        )
+    ).all()
+    companies = {c for c, _ in rows}
+    if len(companies) >= pool_min_companies:
+        levels, where = [float(v) for _, v in rows], f"across {len(companies)} members"
+    else:
+        levels, where = [float(v) for c, v in rows if c == company_id], "of this company"
+    if not levels:
+        return [1.0], "the alert threshold (no confirmed failure of this class yet)"
+    return levels, f"where {len(levels)} confirmed failure(s) of this class {where} were stopped"
+
+
 def asset_forecast(
     session: Session,
     *,
     company_id: int,
     asset_id: int,
+    limit: float | list[float] = 1.0,
     window_s: float = WINDOW_S,
     settings: TrendSettings | None = None,
 ) -> Forecast:
     t, h = indicator(session, company_id=company_id, asset_id=asset_id, window_s=window_s)
     end = latest_score(session, company_id=company_id, asset_id=asset_id)
-    return forecast(t, h, end=end, settings=settings)
+    return forecast(t, h, limit=limit, end=end, settings=settings)
 
 
 def company_forecasts(
-    session: Session, *, company_id: int, window_s: float = WINDOW_S, settings: TrendSettings | None = None
+    session: Session,
+    *,
+    company_id: int,
+    pool_min_companies: int,
+    window_s: float = WINDOW_S,
+    settings: TrendSettings | None = None,
 ) -> list[AssetForecast]:
     """Every asset of the company with an active model, soonest limit first, then most critical."""
     assets = session.scalars(
@@ -97,17 +136,17 @@ def company_forecasts(
         .where(select(ModelVersion.id).where(ModelVersion.asset_id == Asset.id, ModelVersion.active.is_(True)).exists())
         .order_by(Asset.slug)
     ).all()
-    found = [
-        AssetForecast(
-            a.slug,
-            a.name,
-            a.asset_class,
-            a.criticality,
-            a.downtime_cost_per_hour,
-            asset_forecast(session, company_id=company_id, asset_id=a.id, window_s=window_s, settings=settings),
+    limits = {
+        c: failure_levels(session, company_id=company_id, asset_class=c, pool_min_companies=pool_min_companies)
+        for c in {a.asset_class for a in assets}
+    }
+    found = []
+    for a in assets:
+        levels, where = limits[a.asset_class]
+        f = asset_forecast(
+            session, company_id=company_id, asset_id=a.id, limit=levels, window_s=window_s, settings=settings
         )
-        for a in assets
-    ]
+        found.append(AssetForecast(a.slug, a.name, a.asset_class, a.criticality, a.downtime_cost_per_hour, f, where))
     return sorted(found, key=_urgency)
 
 

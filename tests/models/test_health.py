@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
+from pdm.config import parse_plants
 from pdm.models.forecast import DAY_S
-from pdm.models.health import company_forecasts, indicator
+from pdm.models.health import company_forecasts, failure_levels, indicator
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets
 from pdm.storage.session import make_engine, session_factory
-from pdm.storage.tables import ModelVersion, Score
+from pdm.storage.tables import Alert, ModelVersion, Score
+from tests.helpers.overview import plant
 from tests.helpers.pdmctl import run_pdmctl
 
 END = 1.75e9  # the latest score: the window ends there, whatever the wall clock says
@@ -82,7 +84,7 @@ def test_the_indicator_is_score_over_threshold_across_model_versions(sessions, s
 def test_a_company_sees_its_own_assets_soonest_limit_first(sessions, small_plant):
     with sessions.begin() as s:
         acme = _fill(s, small_plant)
-        found = company_forecasts(s, company_id=acme)
+        found = company_forecasts(s, company_id=acme, pool_min_companies=3)
     assert [f.asset for f in found] == ["P-1", "C-1"]  # beta's S-1 is not acme's
     wear, steady = found[0].forecast, found[1].forecast
     # 0.8 now, +0.15 a day: the limit in 1.33 days.
@@ -95,8 +97,44 @@ def test_an_asset_without_scores_has_too_little_data(sessions, small_plant):
         apply_plants(s, small_plant)
         acme = company_by_slug(s, "acme").id
         _version(s, acme, list_assets(s, company_id=acme)[0].id, 1, 2.0)
-        (only,) = company_forecasts(s, company_id=acme)
+        (only,) = company_forecasts(s, company_id=acme, pool_min_companies=3)
     assert only.forecast.status == "too_little_data"
+
+
+def _failure(s, company_id: int, asset_id: int, peak_ratio: float, *, confirmed: bool = True) -> None:
+    s.add(
+        Alert(
+            company_id=company_id,
+            asset_id=asset_id,
+            status="RESOLVED" if confirmed else "FALSE_ALARM",
+            failure_mode="bearing" if confirmed else None,
+            severity="high",
+            opened_at=0.0,
+            last_seen_at=0.0,
+            peak_score=peak_ratio * 2.0,
+            threshold=2.0,
+        )
+    )
+
+
+def test_the_limit_is_where_past_failures_of_the_class_were_stopped(sessions):
+    with sessions.begin() as s:
+        apply_plants(s, parse_plants(plant({"a": 1, "b": 1, "c": 1}, sites=1)))
+        ids = {
+            slug: (company_by_slug(s, slug).id, list_assets(s, company_id=company_by_slug(s, slug).id)[0].id)
+            for slug in "abc"
+        }
+        a, b = ids["a"], ids["b"]
+        assert failure_levels(s, company_id=a[0], asset_class="pump", pool_min_companies=3)[0] == [1.0]
+        _failure(s, *a, 6.0)
+        _failure(s, *a, 40.0, confirmed=False)  # a false alarm is no failure
+        _failure(s, *b, 8.0)
+        levels, where = failure_levels(s, company_id=a[0], asset_class="pump", pool_min_companies=3)
+        assert levels == [6.0] and "of this company" in where  # two companies: b's level stays b's
+        _failure(s, *ids["c"], 10.0)
+        levels, where = failure_levels(s, company_id=a[0], asset_class="pump", pool_min_companies=3)
+        assert sorted(levels) == [6.0, 8.0, 10.0] and "across 3 members" in where
+        assert failure_levels(s, company_id=a[0], asset_class="compressor", pool_min_companies=3)[0] == [1.0]
 
 
 @pytest.fixture
