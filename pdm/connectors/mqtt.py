@@ -31,6 +31,8 @@ from pdm.connectors.base import ConnectorBase, ConnectorRefused, Reading
 from pdm.connectors.mqtt_decode import Decoder, password
 from pdm.errors import EndpointUnavailable
 
+MAX_TOPICS_REMEMBERED = 10_000
+RECENT_PER_TOPIC = 64  # payloads remembered per topic, to know a redelivered message
 MAX_BUFFERED = 1_000_000  # raw messages held between two reads; the oldest go first beyond it
 # CONNACK reason codes a person must act on (MQTT 5 and 3.1.1's equivalents as paho reports them).
 _REFUSED = {
@@ -51,6 +53,8 @@ class MqttConnector(ConnectorBase):
         self.connected = False
         self._client: paho.Client | None = None
         self._raw: deque[tuple[str, bytes, float]] = deque(maxlen=MAX_BUFFERED)
+        self._recent: dict[str, deque[bytes]] = {}
+        self.redelivered = 0  # QoS 1 messages the broker sent twice, dropped the second time
         self._connack = threading.Event()
         self._suback = threading.Event()
         self._refused: str | None = None
@@ -133,6 +137,16 @@ class MqttConnector(ConnectorBase):
         self._lost = f"connection lost ({reason_code})"
 
     def _on_message(self, client, userdata, message) -> None:
+        # QoS 1 is at least once: a broker that restarted before our PUBACK reached it sends the message
+        # again, flagged dup. Without a source time it would be stored twice (two receive times), so a
+        # dup whose payload this topic just brought is dropped; a dup not seen before is taken.
+        if len(self._recent) > MAX_TOPICS_REMEMBERED:  # a flood of topics: forget, rather than grow
+            self._recent.clear()
+        recent = self._recent.setdefault(message.topic, deque(maxlen=RECENT_PER_TOPIC))
+        if message.dup and message.payload in recent:
+            self.redelivered += 1
+            return
+        recent.append(message.payload)
         self._raw.append((message.topic, message.payload, time.time()))
 
     async def close(self) -> None:

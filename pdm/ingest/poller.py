@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.config import EndpointConfig
+from pdm.config import EndpointConfig, MqttEndpointConfig
 from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
 from pdm.errors import EndpointRefused, EndpointUnavailable
 from pdm.ingest import pending_gaps, readback
@@ -82,11 +82,11 @@ class EndpointPoller:
         *,
         endpoint_id: int,
         name: str,
-        config: EndpointConfig,
+        config: EndpointConfig | MqttEndpointConfig,
         tags: Mapping[str, int | Sequence[int]],
         sessions: sessionmaker[Session],
         spool: Spool,
-        connector_factory: Callable[[EndpointConfig], Connector] = make_connector,
+        connector_factory: Callable[[EndpointConfig | MqttEndpointConfig], Connector] = make_connector,
     ):
         self.endpoint_id = endpoint_id
         self.name = name

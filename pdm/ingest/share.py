@@ -33,7 +33,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pdm.config import EndpointConfig, Settings, validate_model
+from pdm.config import Settings, endpoint_config
 from pdm.connectors import make_connector
 from pdm.errors import PdmError
 from pdm.ingest import assignment, leases, pending_gaps
@@ -250,7 +250,7 @@ class EndpointShare:
     def _make_poller(
         self, endpoint_id: int, name: str, company_id: int, settings: dict, tags: dict[str, list[int]]
     ) -> EndpointPoller:
-        config = validate_model(EndpointConfig, {**settings, "nodes": []}, f"endpoint {name}")
+        config = endpoint_config({**settings, "nodes": []}, f"endpoint {name}")  # the model of its kind
         spool = Spool(self.spool_root / self.worker_id / str(endpoint_id), max_bytes=self.settings.spool_max_bytes)
         self._companies[endpoint_id] = company_id
         self._settings[endpoint_id] = settings

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdm.config import EndpointConfig, NotificationsConfig, PlantConfig
+from pdm.config import EndpointConfig, MqttEndpointConfig, NotificationsConfig, PlantConfig
 from pdm.errors import NotFound
 from pdm.storage.tables import Asset, Company, CostDefault, Endpoint, NotificationChannel, Site, Tag
 
@@ -38,7 +38,7 @@ def _upsert(session: Session, model, keys: dict, values: dict):
     return row
 
 
-def endpoint_settings(ep: EndpointConfig) -> dict:
+def endpoint_settings(ep: EndpointConfig | MqttEndpointConfig) -> dict:
     return ep.model_dump(mode="json", exclude={"nodes"})
 
 
@@ -76,6 +76,7 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                     {
                         "site_id": site.id,
                         "endpoint_url": e.endpoint_url,
+                        "kind": e.kind,
                         "settings": endpoint_settings(e),
                         "enabled": e.enabled,
                     },

@@ -104,6 +104,8 @@ class Endpoint(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     endpoint_url: Mapped[str] = mapped_column(String(500))
+    # Which connector reads it (pdm.connectors.CONNECTORS); its settings are that kind's model.
+    kind: Mapped[str] = mapped_column(String(16), default="opcua", server_default="opcua")
     # The validated EndpointConfig without its nodes (those live in ``tags``); never a secret.
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
