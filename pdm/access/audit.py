@@ -35,6 +35,7 @@ ACTIONS = (
     "endpoint_changed",
     "endpoint_password_set",
     "secrets_rotated",
+    "share_notes_changed",
 )
 # Keys that must never reach the log even if a caller passes them by mistake.
 _SECRET_KEYS = {"password", "token", "secret", "password_hash", "password_encrypted"}

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pdm.cli import identity
+from pdm.cli import identity, similar
 from pdm.cli.common import DatabaseOpt, SettingsOpt, out
 from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
@@ -301,3 +301,9 @@ def alerts_failure_modes(
         for m in list_failure_modes(session):
             # Plain print: tab-separated for scripts (rich would expand the tabs).
             print(f"{m.code}\t{m.label}" + (f"\t{m.asset_class}" if m.asset_class else ""))
+
+
+# Past cases like an alert: their own module, under the same command group.
+alerts_app.command("similar")(similar.alerts_similar)
+alerts_app.command("similar-feedback")(similar.alerts_similar_feedback)
+alerts_app.command("share-notes")(similar.alerts_share_notes)

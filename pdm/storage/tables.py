@@ -48,6 +48,8 @@ class Company(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     # The app's default language for its users ("fr", "en"); None: English.
     locale: Mapped[str | None] = mapped_column(String(16))
+    # Whether other members see this company's notes (action taken, names) on similar past cases.
+    share_notes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Site(Base):
@@ -274,6 +276,22 @@ class Alert(Base):
     downtime_avoided_h: Mapped[float | None] = mapped_column(Float)
     repair_cost: Mapped[float | None] = mapped_column(Float)
     false_alarm_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SimilarCaseFeedback(Base):
+    """A technician's verdict on a past case suggested for an alert: ``helpful`` or ``not_same``.
+    The ranking counts every company's verdicts on a case; only the verdict's own company sees
+    who gave it."""
+
+    __tablename__ = "similar_case_feedback"
+    __table_args__ = (UniqueConstraint("alert_id", "case_alert_id", "by"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    case_alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[float] = mapped_column(Float)
 
 
 class AlertEvent(Base):
