@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
@@ -81,9 +82,25 @@ class AssetConfig(_Strict):
     detection: AssetDetection | None = None
 
 
+def _iana_zone(value: str) -> str:
+    """An IANA time zone name such as Europe/Paris (the site's times are shown in it)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):  # ValueError: an absolute path or "..", refused by zoneinfo
+        raise ValueError("expected an IANA time zone such as Europe/Paris or UTC") from None
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_iana_zone)]
+# The languages the app has catalogues for (pdm/locale); the CLI stays English.
+Locale = Literal["en", "fr"]
+
+
 class SiteConfig(_Strict):
     id: Slug
     name: Text = ""
+    # Times of this site's readings and alerts are shown in its zone.
+    timezone: TimeZone = "UTC"
     assets: list[AssetConfig] = []
     endpoints: list[AnyEndpoint] = []
 
@@ -160,6 +177,8 @@ class NotificationsConfig(_Strict):
 class CompanyConfig(_Strict):
     id: Slug
     name: Text = ""
+    # The app's language for the company's users until each picks one (None: English).
+    locale: Locale | None = None
     sites: list[SiteConfig] = []
     notifications: NotificationsConfig = NotificationsConfig()
 

@@ -45,10 +45,15 @@ def endpoint_settings(ep: EndpointConfig | MqttEndpointConfig) -> dict:
 def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
     summary = ApplySummary()
     for c in cfg.companies:
-        company = _upsert(session, Company, {"slug": c.id}, {"name": c.name or c.id})
+        company = _upsert(session, Company, {"slug": c.id}, {"name": c.name or c.id, "locale": c.locale})
         summary.companies += 1
         for s in c.sites:
-            site = _upsert(session, Site, {"company_id": company.id, "slug": s.id}, {"name": s.name or s.id})
+            site = _upsert(
+                session,
+                Site,
+                {"company_id": company.id, "slug": s.id},
+                {"name": s.name or s.id, "timezone": s.timezone},
+            )
             summary.sites += 1
             assets = {}
             for a in s.assets:
