@@ -26,9 +26,10 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pdm import i18n
 from pdm.config import severity_rank
 from pdm.errors import PdmError
-from pdm.storage.tables import Alert, Asset, Notification, NotificationChannel
+from pdm.storage.tables import Alert, Asset, Company, Notification, NotificationChannel, Site
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ class NotifyError(PdmError):
     """A notification could not be delivered (it stays queued and is retried)."""
 
 
-def payload(alert: Alert, asset: Asset, event: str) -> dict:
-    return {
+def payload(alert: Alert, asset: Asset, event: str, *, lang: str = "en", tz: str | None = None) -> dict:
+    """The message's facts; ``locale`` and ``timezone`` say how its text is written (the company's
+    language, the site's clock), and ``message`` is that text's subject line, for chat webhooks."""
+    body = {
         "event": event,
         "alert_id": alert.id,
         "asset": asset.slug,
@@ -56,7 +59,17 @@ def payload(alert: Alert, asset: Asset, event: str) -> dict:
         "peak_score": alert.peak_score,
         "threshold": alert.threshold,
         "sensors": alert.sensors or [],
+        "locale": lang,
+        "timezone": tz or "UTC",
     }
+    body["message"] = _subject(body)
+    return body
+
+
+def _audience(session: Session, alert: Alert, asset: Asset) -> tuple[str, str | None]:
+    """The company's language and the asset's site zone: a message is read by the plant's people."""
+    company, site = session.get(Company, alert.company_id), session.get(Site, asset.site_id)
+    return i18n.language(company.locale if company else None), site.timezone if site else None
 
 
 def enqueue(
@@ -81,7 +94,8 @@ def enqueue(
         if severity_rank(c.min_severity) <= severity_rank(alert.severity)
         and (previous_severity is None or severity_rank(c.min_severity) > severity_rank(previous_severity))
     ]
-    body = payload(alert, asset, event)
+    lang, tz = _audience(session, alert, asset)
+    body = payload(alert, asset, event, lang=lang, tz=tz)
     for channel in reached:
         session.add(
             Notification(
@@ -181,24 +195,39 @@ def _failed(n: Notification, exc: Exception, now: float) -> str:
 
 
 def _subject(p: dict) -> str:
-    what = "escalated to" if p["event"] == "escalated" else "new"
-    return f"[PdM] {p['asset_name']}: {what} {p['severity']} alert #{p['alert_id']}"
+    lang = p.get("locale", "en")
+    _ = i18n.gettext_for(lang)
+    what = _("[PdM] {asset}: {severity} alert #{id} escalated") if p["event"] == "escalated" else None
+    what = what or _("[PdM] {asset}: new {severity} alert #{id}")
+    return what.format(asset=p["asset_name"], severity=i18n.severity_word(p["severity"], lang), id=p["alert_id"])
 
 
 def _text(p: dict) -> str:
+    lang = p.get("locale", "en")
+    _ = i18n.gettext_for(lang)
+
+    def num(value) -> str:
+        return i18n.format_number(value, lang=lang, digits=3) if isinstance(value, (int, float)) else str(value)
+
     lines = [
         _subject(p),
         "",
-        f"status: {p['status']}",
-        f"peak score {p['peak_score']:.3g} over threshold {p['threshold']:.3g}",
+        _("status: {status}").format(status=i18n.status_word(p["status"], lang)),
+        _("opened: {when}").format(when=i18n.format_when(p.get("opened_at"), lang=lang, tz=p.get("timezone"))),
+        _("peak score {peak} over threshold {threshold}").format(
+            peak=num(p["peak_score"]), threshold=num(p["threshold"])
+        ),
         "",
-        "contributing sensors:",
+        _("contributing sensors:"),
     ]
-    lines += [
-        f"  {s.get('tag')}: value {s.get('value')}, share {s.get('contribution', 0):.0%}"
-        + (f", normal {s['low']}..{s['high']}" if "low" in s else "")
-        for s in p.get("sensors", [])
-    ]
+    for s in p.get("sensors", []):
+        share = i18n.format_share(s.get("contribution", 0), lang=lang)
+        line = _("  {tag}: value {value}, share {share}").format(
+            tag=s.get("tag"), value=num(s.get("value")), share=share
+        )
+        if "low" in s:
+            line += _(", normal {low}..{high}").format(low=num(s["low"]), high=num(s["high"]))
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 

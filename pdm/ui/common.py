@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -12,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.storage.session import make_engine, session_factory
+from pdm.ui.i18n import _, share, use_zone, when
 
 # The widget's own key is dropped by Streamlit whenever a page without the picker runs
 # (the cluster page); this plain key keeps the choice across page switches.
@@ -26,6 +26,9 @@ class CompanyRef:
     id: int
     slug: str
     name: str
+    # The company's default language (None: English) and its sites' time zone (None: UTC).
+    locale: str | None = None
+    timezone: str | None = None
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,7 +52,7 @@ def company_picker(companies: list[CompanyRef]) -> CompanyRef:
     slugs = list(by_slug)
     current = st.session_state.get(COMPANY_STATE)
     slug = st.sidebar.selectbox(
-        "Company",
+        _("Company"),
         slugs,
         index=slugs.index(current) if current in by_slug else 0,
         format_func=lambda s: by_slug[s].name,
@@ -60,31 +63,29 @@ def company_picker(companies: list[CompanyRef]) -> CompanyRef:
 
 
 def iso_local(ts: float | None) -> str:
-    """Epoch seconds as an ISO string in the server's local time zone (with its offset)."""
-    if ts is None:
-        return "—"
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+    """Epoch seconds in the page's site zone and the user's language: "14 nov. 2023, 23:53"."""
+    return when(ts)
 
 
 def ago(ts: float | None, now: float | None = None) -> str:
     """A short "how long since" for status columns: "12 s ago", "5 min ago", "3 h ago"."""
     if ts is None:
-        return "never"
+        return _("never")
     delta = (time.time() if now is None else now) - ts
     if delta < 0:
         # Clock skew between a plant server and us: say so rather than print a negative age.
-        return "in the future"
+        return _("in the future")
     if delta < 60:
-        return f"{int(delta)} s ago"
+        return _("{n} s ago").format(n=int(delta))
     if delta < 3600:
-        return f"{int(delta // 60)} min ago"
+        return _("{n} min ago").format(n=int(delta // 60))
     if delta < 86_400:
-        return f"{int(delta // 3600)} h ago"
-    return f"{int(delta // 86_400)} d ago"
+        return _("{n} h ago").format(n=int(delta // 3600))
+    return _("{n} d ago").format(n=int(delta // 86_400))
 
 
 def percent(fraction: float | None) -> str:
-    return "—" if fraction is None else f"{fraction:.0%}"
+    return share(fraction)
 
 
 def role_navigation(principal, sections: dict[str, list]):
@@ -148,16 +149,24 @@ def take_id_param(name: str) -> int | None:
     digits = value.strip()
     if digits.isascii() and digits.isdigit() and len(digits) <= ID_DIGITS:
         return int(digits)
-    st.warning(f"Ignored the link's `{name}` parameter: {shown(value)} is not an id (up to {ID_DIGITS} digits 0 to 9).")
+    st.warning(
+        _("Ignored the link's `{name}` parameter: {value} is not an id (up to {digits} digits 0 to 9).").format(
+            name=name, value=shown(value), digits=ID_DIGITS
+        )
+    )
     return None
 
 
 def tenant(principal, companies: list[CompanyRef]) -> CompanyRef:
     """The company a company page works for: the user's own; only the admin picks one."""
+    found: CompanyRef | None
     if principal.company_id is None:
-        return company_picker(companies)
-    found = next((c for c in companies if c.id == principal.company_id), None)
+        found = company_picker(companies)
+    else:
+        found = next((c for c in companies if c.id == principal.company_id), None)
     if found is None:
-        st.error("Your company no longer exists; ask an admin.")
+        st.error(_("Your company no longer exists; ask an admin."))
         st.stop()
+    # The page's times are this company's site clock.
+    use_zone(found.timezone)
     return found

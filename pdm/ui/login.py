@@ -10,6 +10,7 @@ HMAC-signed, expires (12 h), and dies with logout, a password change or a disabl
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -17,8 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.access import audit, users
 from pdm.access.tenancy import Principal
+from pdm.ui.i18n import N_, _
 
 TOKEN_PARAM = "session"
+ROLE_WORDS = {
+    "technician": N_("technician"),
+    "engineer": N_("engineer"),
+    "cluster_reviewer": N_("cluster reviewer"),
+    "admin": N_("admin"),
+}
 TOKEN_STATE = "pdm_session_token"
 
 
@@ -55,6 +63,15 @@ def client_source() -> str:
     return f"web:{address if isinstance(address, str) and address else 'local'}"
 
 
+def _refusal(exc: users.LoginRefused) -> str:
+    """The refusal in the user's language, saying no more than pdm.access does (never which part was wrong)."""
+    if isinstance(exc, users.LoginLocked):
+        wait_s = max(1, round(exc.until - time.time()))
+        wait = _("{n} s").format(n=wait_s) if wait_s < 120 else _("{n} min").format(n=round(wait_s / 60))
+        return _("too many failed logins: try again in {wait}").format(wait=wait)
+    return _("wrong user name or password")
+
+
 def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:
     name, password = st.session_state.get("login_user", ""), st.session_state.get("login_password", "")
     st.session_state["login_password"] = ""  # never keep the password in session state
@@ -63,7 +80,7 @@ def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:
             principal = users.authenticate(session, username=name, password=password, source=client_source())
             token = users.issue_token(session, username=principal.username, key=users.secret_key(var_dir))
         except users.LoginRefused as exc:
-            st.session_state["login_error"] = str(exc)
+            st.session_state["login_error"] = _refusal(exc)
             return
         finally:
             session.commit()  # the failed attempt and its audit row count even when refused
@@ -72,14 +89,14 @@ def _submit(make_session: sessionmaker[Session], var_dir: Path) -> None:
 
 
 def render(*, make_session: sessionmaker[Session], var_dir: Path) -> None:
-    st.title("Log in")
+    st.title(_("Log in"))
     error = st.session_state.pop("login_error", None)
     if error:
         st.error(error)
     with st.form("login_form"):
-        st.text_input("User name", key="login_user", autocomplete="username")
-        st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
-        st.form_submit_button("Log in", on_click=_submit, args=(make_session, var_dir))
+        st.text_input(_("User name"), key="login_user", autocomplete="username")
+        st.text_input(_("Password"), type="password", key="login_password", autocomplete="current-password")
+        st.form_submit_button(_("Log in"), on_click=_submit, args=(make_session, var_dir))
 
 
 def _logout(make_session: sessionmaker[Session], principal: Principal) -> None:
@@ -98,7 +115,7 @@ def _logout(make_session: sessionmaker[Session], principal: Principal) -> None:
 
 def sidebar(*, make_session: sessionmaker[Session], principal: Principal, company_name: str | None) -> None:
     st.sidebar.markdown(
-        f"**{principal.username}** · {principal.role.replace('_', ' ')}"
+        f"**{principal.username}** · {_(ROLE_WORDS.get(principal.role, principal.role))}"
         + (f" · {company_name}" if company_name else "")
     )
-    st.sidebar.button("Log out", key="logout", on_click=_logout, args=(make_session, principal))
+    st.sidebar.button(_("Log out"), key="logout", on_click=_logout, args=(make_session, principal))

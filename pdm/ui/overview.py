@@ -9,6 +9,7 @@ screen, so a tile is never squeezed to a few characters.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from itertools import groupby
 
@@ -31,24 +32,35 @@ from pdm.alerts.overview import (
 )
 from pdm.savings import kanon
 from pdm.ui.common import CompanyRef, ago, page_link, tenant
+from pdm.ui.i18n import N_, _, hidden_reason, severity, status
 
 COLUMNS = 3
 # Longer than the alerts page's 5 s: this page reads every asset of the company at each refresh.
 REFRESH_S = 15
 # Colour, icon and words per state: Streamlit's badge colours, Material icons.
 LOOK = {
-    ALERT: ("red", "error", "Alert"),
-    NO_DATA: ("gray", "signal_disconnected", "No data"),
-    STOPPED: ("blue", "pause_circle", "Stopped"),
-    NO_MODEL: ("violet", "hourglass_empty", "No model yet"),
-    WATCH: ("orange", "visibility", "Watch"),
-    HEALTHY: ("green", "check_circle", "Healthy"),
+    ALERT: ("red", "error", N_("Alert")),
+    NO_DATA: ("gray", "signal_disconnected", N_("No data")),
+    STOPPED: ("blue", "pause_circle", N_("Stopped")),
+    NO_MODEL: ("violet", "hourglass_empty", N_("No model yet")),
+    WATCH: ("orange", "visibility", N_("Watch")),
+    HEALTHY: ("green", "check_circle", N_("Healthy")),
 }
+# pdm.alerts.overview says why in English; each of its sentences, as a pattern, and its translation.
+DETAILS = [
+    (r"no reading stored", N_("no reading stored")),
+    (r"no reading for over (?P<n>\S+) min", N_("no reading for over {n} min")),
+    (r"(?P<tag>.+) at or below (?P<n>\S+)", N_("{tag} at or below {n}")),
+    (r"not enough data to train a model yet", N_("not enough data to train a model yet")),
+    (r"score reached (?P<pct>\S+) of its threshold", N_("score reached {pct} of its threshold")),
+    (r"no score yet", N_("no score yet")),
+    (r"score at most (?P<pct>\S+) of its threshold", N_("score at most {pct} of its threshold")),
+]
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
 
 def render(*, make_session: sessionmaker[Session], principal, companies: list[CompanyRef]) -> None:
-    st.title("Overview")
+    st.title(_("Overview"))
     if principal.role == CLUSTER_REVIEWER:
         # Cross-company counts only: a reviewer never sees a member's assets.
         _cluster(make_session)
@@ -57,13 +69,32 @@ def render(*, make_session: sessionmaker[Session], principal, companies: list[Co
     st.caption(company.name)
     _tiles(make_session, company)
     if principal.role == ADMIN:
-        st.subheader("Cluster")
+        st.subheader(_("Cluster"))
         _cluster(make_session)
 
 
 def badge(state: str, text: str | None = None) -> str:
     colour, icon, words = LOOK[state]
-    return f":{colour}-badge[:material/{icon}: {text or words}]"
+    return f":{colour}-badge[:material/{icon}: {text or _(words)}]"
+
+
+def state_word(state: str) -> str:
+    return _(LOOK[state][2])
+
+
+def detail(h: AssetHealth) -> str:
+    """The state's reason in the user's language (an open alert's: severity, status, sensors)."""
+    if h.state == ALERT:
+        # "high · in progress · vibration 62%": the words translated, the sensors as they are.
+        parts = h.detail.split(" · ")
+        if len(parts) >= 2:
+            parts[:2] = [severity(parts[0]), status(parts[1].upper().replace(" ", "_")).replace("_", " ").lower()]
+        return " · ".join(parts)
+    for pattern, words in DETAILS:
+        found = re.fullmatch(pattern, h.detail)
+        if found:
+            return _(words).format(**found.groupdict())
+    return h.detail
 
 
 def _md(text: str) -> str:
@@ -72,14 +103,13 @@ def _md(text: str) -> str:
 
 
 def _tile(h: AssetHealth) -> None:
-    words = LOOK[h.state][2] + (f" · {h.severity}" if h.severity else "")
-    st.markdown(
-        f"**{_md(h.name)}**  \n{badge(h.state, words)} {_md(h.detail)}  \nlast reading {ago(h.last_received_at)}"
-    )
+    words = state_word(h.state) + (f" · {severity(h.severity)}" if h.severity else "")
+    last = _("last reading {age}").format(age=ago(h.last_received_at))
+    st.markdown(f"**{_md(h.name)}**  \n{badge(h.state, words)} {_md(detail(h))}  \n{last}")
     if h.alert_id is not None:
-        page_link("alerts", f"Alert #{h.alert_id} of {h.name}", alert=h.alert_id)
+        page_link("alerts", _("Alert #{id} of {asset}").format(id=h.alert_id, asset=h.name), alert=h.alert_id)
     # The asset's name in the label: a screen reader lists links out of their tile.
-    page_link("assets", f"{h.name}: asset page", asset=h.asset_id)
+    page_link("assets", _("{asset}: asset page").format(asset=h.name), asset=h.asset_id)
 
 
 # A fragment so an open tab (a wall screen, a phone in a pocket) follows the plant without a reload.
@@ -89,10 +119,10 @@ def _tiles(make_session: sessionmaker[Session], company: CompanyRef) -> None:
     with make_session() as session:
         rows = company_health(session, company_id=company.id)
     if not rows:
-        st.info(f"No assets for {company.name}")
+        st.info(_("No assets for {company}").format(company=company.name))
         return
     counts = Counter(h.state for h in rows)
-    st.markdown(" ".join(badge(s, f"{counts[s]} {LOOK[s][2].lower()}") for s in STATES if counts[s]))
+    st.markdown(" ".join(badge(s, f"{counts[s]} {state_word(s).lower()}") for s in STATES if counts[s]))
     for (_site_id, site), group in groupby(rows, key=lambda h: (h.site_id, h.site)):
         st.subheader(site)
         # The most urgent first within a site: an alert is never below the fold behind healthy machines.
@@ -104,9 +134,10 @@ def _tiles(make_session: sessionmaker[Session], company: CompanyRef) -> None:
 
 
 def cluster_frame(rows: list[dict]) -> pd.DataFrame:
+    company, states = _("company"), [state_word(s).lower() for s in STATES]
     return pd.DataFrame(
-        [{"company": r["name"], **{LOOK[s][2].lower(): r[s] for s in STATES}} for r in rows],
-        columns=["company", *(LOOK[s][2].lower() for s in STATES)],
+        [{company: r["name"], **{word: r[s] for s, word in zip(STATES, states)}} for r in rows],
+        columns=[company, *states],
     )
 
 
@@ -115,15 +146,15 @@ def _cluster(make_session: sessionmaker[Session]) -> None:
     with make_session() as session:
         rows = cluster_state_counts(session)
     if not rows:
-        st.info("No companies yet.")
+        st.info(_("No companies yet."))
         return
     df = cluster_frame(rows)
     # Two rows of three metrics: readable on a phone, where the columns stack.
     names = list(df.columns[1:])
     for start in range(0, len(names), 3):
         for column, name in zip(st.columns(3), names[start : start + 3]):
-            column.metric(f"assets: {name}", int(df[name].sum()))
+            column.metric(_("assets: {state}").format(state=name), int(df[name].sum()))
     if kanon.benchmark_allowed(len(df)):
         st.dataframe(df, hide_index=True)
     else:
-        st.info(f"Per-company counts: {kanon.hidden_reason(len(df))}")
+        st.info(_("Per-company counts: {reason}").format(reason=hidden_reason(len(df))))

@@ -23,17 +23,23 @@ from pdm.storage.gaps import gaps_for_asset
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
 from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_id_param
+from pdm.ui.i18n import N_, _, number, severity, status
 
 # Enough context before the alert to see the sensors leave their normal band, and a little after.
 BEFORE_S = 30 * 60
 AFTER_S = 10 * 60
-PERIODS = {"Any time": None, "Last 24 hours": 86_400, "Last 7 days": 7 * 86_400, "Last 30 days": 30 * 86_400}
+PERIODS = {
+    N_("Any time"): None,
+    N_("Last 24 hours"): 86_400,
+    N_("Last 7 days"): 7 * 86_400,
+    N_("Last 30 days"): 30 * 86_400,
+}
 USER = "pdm_user"
 FLASH = "pdm_alert_flash"
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: str) -> None:
-    st.title("Alerts")
+    st.title(_("Alerts"))
     st.caption(company.name)
     # The logged-in user, never typed: every step is recorded under this name.
     st.session_state[USER] = user
@@ -48,12 +54,17 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
 def _filters(session: Session, company: CompanyRef) -> dict:
     sites = site_names(session, company_id=company.id)
     assets = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
-    with st.expander("Filters"):
-        site_ids = st.multiselect("Site", list(sites), format_func=sites.get, key=f"f_site_{company.id}")
-        asset_ids = st.multiselect("Asset", list(assets), format_func=assets.get, key=f"f_asset_{company.id}")
-        statuses = st.multiselect("Status", list(OPEN_STATUSES + CLOSED_STATUSES), key=f"f_status_{company.id}")
-        period = st.selectbox("Period", list(PERIODS), key=f"f_period_{company.id}")
-    seconds = PERIODS[period]
+    with st.expander(_("Filters")):
+        site_ids = st.multiselect(_("Site"), list(sites), format_func=sites.get, key=f"f_site_{company.id}")
+        asset_ids = st.multiselect(_("Asset"), list(assets), format_func=assets.get, key=f"f_asset_{company.id}")
+        # The options are the words shown, not codes with a format_func: AppTest formats a chosen
+        # value with str(), so a translated format_func would not find it among the options.
+        words = {status(code): code for code in OPEN_STATUSES + CLOSED_STATUSES}
+        picked = st.multiselect(_("Status"), list(words), key=f"f_status_{company.id}")
+        periods = {_(name): seconds for name, seconds in PERIODS.items()}
+        period = st.selectbox(_("Period"), list(periods), key=f"f_period_{company.id}")
+    statuses = [words[w] for w in picked if w in words]
+    seconds = periods.get(period)
     return {
         "site_ids": site_ids,
         "asset_ids": asset_ids,
@@ -71,14 +82,14 @@ def alerts_frame(rows: list[tuple[Alert, Asset]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "asset": asset.name or asset.slug,
-                "severity": alert.severity,
-                "status": alert.status,
-                "opened at": iso_local(alert.opened_at),
-                "top sensors": _top_sensors(alert.sensors),
-                "assignee": alert.assignee or "",
-                "last seen": iso_local(alert.last_seen_at),
-                "peak / threshold": f"{alert.peak_score:.2f} / {alert.threshold:.2f}",
+                _("asset"): asset.name or asset.slug,
+                _("severity"): severity(alert.severity),
+                _("status"): status(alert.status),
+                _("opened at"): iso_local(alert.opened_at),
+                _("top sensors"): _top_sensors(alert.sensors),
+                _("assignee"): alert.assignee or "",
+                _("last seen"): iso_local(alert.last_seen_at),
+                _("peak / threshold"): f"{number(alert.peak_score)} / {number(alert.threshold)}",
             }
             for alert, asset in rows
         ]
@@ -88,7 +99,9 @@ def alerts_frame(rows: list[tuple[Alert, Asset]]) -> pd.DataFrame:
 def _label(alert: Alert, asset: Asset) -> str:
     # Only what never changes: a label that changed with the status (after a click) would make
     # the browser drop the chosen alert. Status and severity are in the table above.
-    return f"#{alert.id} · {asset.name or asset.slug} · opened {iso_local(alert.opened_at)}"
+    return _("#{id} · {asset} · opened {when}").format(
+        id=alert.id, asset=asset.name or asset.slug, when=iso_local(alert.opened_at)
+    )
 
 
 # A fragment so an open browser tab picks up new alerts without reloading the whole app.
@@ -104,7 +117,7 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
     with make_session() as session:
         rows = list_alerts(session, company_id=company.id, **filters)
         if not rows:
-            st.info(f"No alerts for {company.name}")
+            st.info(_("No alerts for {company}").format(company=company.name))
             return
         st.dataframe(alerts_frame(rows), hide_index=True)
         labels = {alert.id: _label(alert, asset) for alert, asset in rows}
@@ -112,11 +125,11 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
             # A linked alert that is not listed (filtered out, or not this company's): choose none.
             st.session_state.pop(f"alert_pick_{company.id}", None)
         chosen = st.selectbox(
-            "Alert details",
+            _("Alert details"),
             list(labels),
             index=None,
             format_func=labels.get,
-            placeholder="Choose an alert to see its sensors",
+            placeholder=_("Choose an alert to see its sensors"),
             # Per company: an alert id picked for one tenant must not follow to another.
             key=f"alert_pick_{company.id}",
         )
@@ -127,15 +140,27 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
 def _details(make_session: sessionmaker[Session], session: Session, company: CompanyRef, alert_id: int) -> None:
     alert = get_alert(session, company_id=company.id, alert_id=alert_id)
     asset = get_asset(session, company_id=company.id, asset_id=alert.asset_id)
-    st.subheader(f"{asset.name or asset.slug}: alert #{alert.id}")
+    name = asset.name or asset.slug
+    st.subheader(_("{asset}: alert #{id}").format(asset=name, id=alert.id))
     st.markdown(
-        f"**{alert.status}** · severity **{alert.severity}** · assigned to {alert.assignee or 'nobody'} · "
-        f"opened {iso_local(alert.opened_at)} · last seen {iso_local(alert.last_seen_at)} · "
-        f"peak {alert.peak_score:.2f} / threshold {alert.threshold:.2f} · model "
-        f"{version_label(session, company_id=company.id, version_id=alert.model_version_id)}"
+        _(
+            "**{status}** · severity **{severity}** · assigned to {assignee} · opened {opened} · "
+            "last seen {seen} · peak {peak} / threshold {threshold} · model {model}"
+        ).format(
+            status=status(alert.status),
+            severity=severity(alert.severity),
+            assignee=alert.assignee or _("nobody"),
+            opened=iso_local(alert.opened_at),
+            seen=iso_local(alert.last_seen_at),
+            peak=number(alert.peak_score),
+            threshold=number(alert.threshold),
+            model=version_label(session, company_id=company.id, version_id=alert.model_version_id),
+        )
     )
-    st.write(f"Contributing sensors: {_top_sensors(alert.sensors) or 'none recorded'}")
-    page_link("assets", f"{asset.name or asset.slug}: asset page and alert history", asset=asset.id, alert=alert.id)
+    sensors = _top_sensors(alert.sensors) or _("none recorded")
+    st.write(_("Contributing sensors: {sensors}").format(sensors=sensors))
+    link = _("{asset}: asset page and alert history").format(asset=name)
+    page_link("assets", link, asset=asset.id, alert=alert.id)
     _actions(make_session, company, alert, asset)
     start, end = alert.opened_at - BEFORE_S, alert.last_seen_at + AFTER_S
     tags = [s["tag"] for s in alert.sensors or [] if s.get("tag")] or None
@@ -147,10 +172,10 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     # Columns stack on a phone-width screen, side by side on a desktop.
     left, right = st.columns(2)
     with left:
-        st.markdown("**Telemetry**")
+        st.markdown(_("**Telemetry**"))
         telemetry_chart(readings, alert.sensors, gaps=gaps, shown=(start, end))
     with right:
-        st.markdown("**Anomaly score**")
+        st.markdown(_("**Anomaly score**"))
         score_chart(scores, alert)
     _trail(session, company, alert)
 
@@ -171,7 +196,7 @@ def _resolve(make_session, company_id: int, alert_id: int) -> None:
         make_session,
         company_id,
         feedback.resolve,
-        f"Alert #{alert_id} resolved",
+        _("Alert #{id} resolved").format(id=alert_id),
         alert_id=alert_id,
         failure_mode=st.session_state["fm" + k],
         action_taken=st.session_state["action" + k],
@@ -184,9 +209,9 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
     allowed = feedback.allowed_actions(alert.status)
     cid, aid, k = company.id, alert.id, f"_{alert.id}"
     buttons = [
-        ("acknowledge", "Acknowledge", feedback.acknowledge, "acknowledged"),
-        ("start", "Take in hand", feedback.start, "taken in hand"),
-        ("reopen", "Reopen", feedback.reopen, "reopened"),
+        ("acknowledge", _("Acknowledge"), feedback.acknowledge, _("Alert #{id} acknowledged")),
+        ("start", _("Take in hand"), feedback.start, _("Alert #{id} taken in hand")),
+        ("reopen", _("Reopen"), feedback.reopen, _("Alert #{id} reopened")),
     ]
     shown = [b for b in buttons if b[0] in allowed]
     for col, (action, label, step, done) in zip(st.columns(len(shown) or 1), shown):
@@ -194,56 +219,59 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
             label,
             key=f"{action}{k}",
             on_click=_run,
-            args=(make_session, cid, step, f"Alert #{aid} {done}"),
+            args=(make_session, cid, step, done.format(id=aid)),
             kwargs={"alert_id": aid},
             width="stretch",
         )
     if "resolve" in allowed:
-        with st.expander("Resolve", key=f"exp_resolve{k}"), st.form(f"resolve_form{k}", clear_on_submit=True):
+        with st.expander(_("Resolve"), key=f"exp_resolve{k}"), st.form(f"resolve_form{k}", clear_on_submit=True):
             with make_session() as session:
                 modes = {m.code: m.label for m in feedback.list_failure_modes(session, asset_class=asset.asset_class)}
-            st.selectbox("Failure mode", list(modes), format_func=modes.get, key="fm" + k)
-            st.text_area("Action taken", key="action" + k)
-            st.number_input("Downtime avoided (hours)", min_value=0.0, value=None, key="downtime" + k)
-            st.number_input("Repair cost", min_value=0.0, value=None, key="cost" + k)
-            st.form_submit_button("Resolve", on_click=_resolve, args=(make_session, cid, aid))
+            st.selectbox(_("Failure mode"), list(modes), format_func=modes.get, key="fm" + k)
+            st.text_area(_("Action taken"), key="action" + k)
+            st.number_input(_("Downtime avoided (hours)"), min_value=0.0, value=None, key="downtime" + k)
+            st.number_input(_("Repair cost (€)"), min_value=0.0, value=None, key="cost" + k)
+            st.form_submit_button(_("Resolve"), on_click=_resolve, args=(make_session, cid, aid))
     if "false_alarm" in allowed:
-        with st.expander("False alarm", key=f"exp_false_alarm{k}"), st.form(f"false_form{k}", clear_on_submit=True):
-            st.text_input("Why is it a false alarm?", key="reason" + k)
+        with (
+            st.expander(_("False alarm"), key=f"exp_false_alarm{k}"),
+            st.form(f"false_form{k}", clear_on_submit=True),
+        ):
+            st.text_input(_("Why is it a false alarm?"), key="reason" + k)
             st.form_submit_button(
-                "Mark as false alarm",
+                _("Mark as false alarm"),
                 on_click=lambda: _run(
                     make_session,
                     cid,
                     feedback.mark_false_alarm,
-                    f"Alert #{aid} marked as false alarm",
+                    _("Alert #{id} marked as false alarm").format(id=aid),
                     alert_id=aid,
                     reason=st.session_state["reason" + k],
                 ),
             )
-    with st.expander("Comment or assign", key=f"exp_comment_or_assign{k}"):
+    with st.expander(_("Comment or assign"), key=f"exp_comment_or_assign{k}"):
         with st.form(f"comment_form{k}", clear_on_submit=True):
-            st.text_area("Comment", key="comment" + k)
+            st.text_area(_("Comment"), key="comment" + k)
             st.form_submit_button(
-                "Add comment",
+                _("Add comment"),
                 on_click=lambda: _run(
                     make_session,
                     cid,
                     feedback.comment,
-                    "Comment added",
+                    _("Comment added"),
                     alert_id=aid,
                     text=st.session_state["comment" + k],
                 ),
             )
         with st.form(f"assign_form{k}"):
-            st.text_input("Assign to", value=alert.assignee or "", key="assignee" + k)
+            st.text_input(_("Assign to"), value=alert.assignee or "", key="assignee" + k)
             st.form_submit_button(
-                "Assign",
+                _("Assign"),
                 on_click=lambda: _run(
                     make_session,
                     cid,
                     feedback.assign,
-                    f"Alert #{aid} assigned",
+                    _("Alert #{id} assigned").format(id=aid),
                     alert_id=aid,
                     assignee=st.session_state["assignee" + k],
                 ),
@@ -252,16 +280,16 @@ def _actions(make_session: sessionmaker[Session], company: CompanyRef, alert: Al
 
 def _trail(session: Session, company: CompanyRef, alert: Alert) -> None:
     events = feedback.alert_events(session, company_id=company.id, alert_id=alert.id)
-    with st.expander(f"History ({len(events)})"):
+    with st.expander(_("History ({n})").format(n=len(events))):
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "when": iso_local(e.at),
-                        "who": e.actor,
-                        "what": e.kind,
-                        "status": e.to_status or "",
-                        "comment": e.comment
+                        _("when"): iso_local(e.at),
+                        _("who"): e.actor,
+                        _("what"): e.kind,
+                        _("status"): status(e.to_status) if e.to_status else "",
+                        _("comment"): e.comment
                         or e.details.get("false_alarm_reason")
                         or e.details.get("action_taken")
                         or "",
