@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pdm.access import audit
+from pdm.alerts.iso14224 import MECHANISMS
 from pdm.alerts.rules import get_alert, open_alert, record_closing_data_time
 from pdm.errors import InvalidInput, PdmError
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, FailureMode
@@ -290,14 +291,19 @@ def failure_mode_codes(session: Session, *, asset_class: str | None = None) -> s
     return {m.code for m in list_failure_modes(session, asset_class=asset_class)}
 
 
-def add_failure_mode(session: Session, *, code: str, label: str, asset_class: str | None = None) -> FailureMode:
-    """The cluster operator extends the list (cluster-wide data: no company)."""
+def add_failure_mode(
+    session: Session, *, code: str, label: str, asset_class: str | None = None, iso14224: str | None = None
+) -> FailureMode:
+    """The cluster operator extends the list (cluster-wide data: no company), filed under an ISO 14224
+    failure mechanism when given."""
     code = _text("code", code, limit=64)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
         raise InvalidInput("code", code, "use lowercase letters, digits and _, starting with a letter (e.g. belt_slip)")
     if code in failure_mode_codes(session):
         raise InvalidInput("code", code, "failure mode already exists")
-    mode = FailureMode(code=code, label=_text("label", label, limit=200), asset_class=asset_class)
+    if iso14224 is not None and iso14224 not in MECHANISMS:
+        raise InvalidInput("iso14224", iso14224, "not an ISO 14224 failure mechanism (1.0 to 6.4, e.g. 2.4 for wear)")
+    mode = FailureMode(code=code, label=_text("label", label, limit=200), asset_class=asset_class, iso14224=iso14224)
     session.add(mode)
     session.flush()
     return mode

@@ -285,6 +285,7 @@ def alerts_failure_modes(
     add: Annotated[str | None, typer.Option(help="Add this code (cluster-wide).")] = None,
     label: Annotated[str | None, typer.Option(help="Label of the added code.")] = None,
     asset_class: Annotated[str | None, typer.Option(help="Only for this asset class.")] = None,
+    iso14224: Annotated[str | None, typer.Option(help="ISO 14224 failure mechanism of the added code (e.g. 2.4).")] = None,
 ) -> None:
     """The failure modes a resolution can name; --add extends the cluster's list (reviewers, admins)."""
     from pdm.alerts.feedback import add_failure_mode, list_failure_modes
@@ -296,7 +297,7 @@ def alerts_failure_modes(
     if add is not None:
         identity.acting(ctx, engine, cfg, page="failure-modes")
         with factory.begin() as session:
-            add_failure_mode(session, code=add, label=label or add, asset_class=asset_class)
+            add_failure_mode(session, code=add, label=label or add, asset_class=asset_class, iso14224=iso14224)
     with factory() as session:
         for m in list_failure_modes(session):
             # Plain print: tab-separated for scripts (rich would expand the tabs).
@@ -307,3 +308,4 @@ def alerts_failure_modes(
 alerts_app.command("similar")(similar.alerts_similar)
 alerts_app.command("similar-feedback")(similar.alerts_similar_feedback)
 alerts_app.command("share-notes")(similar.alerts_share_notes)
+alerts_app.command("knowledge")(similar.alerts_knowledge)

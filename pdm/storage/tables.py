@@ -319,6 +319,8 @@ class FailureMode(Base):
     label: Mapped[str] = mapped_column(String(200))
     # None: applies to every asset class.
     asset_class: Mapped[str | None] = mapped_column(String(64))
+    # The ISO 14224 failure mechanism it is filed under (pdm.alerts.iso14224); None: not filed.
+    iso14224: Mapped[str | None] = mapped_column(String(8))
 
 
 class NotificationChannel(Base):

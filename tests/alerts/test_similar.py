@@ -37,7 +37,7 @@ def _alert(s, company: str, status: str = "RESOLVED", sensors=VIB, peak: float =
         peak_score=peak,
         threshold=2.0,
         sensors=sensors,
-        failure_mode="bearing" if status == "RESOLVED" else None,
+        failure_mode="bearing_wear" if status == "RESOLVED" else None,
         **feedback,
     )
     s.add(alert)
@@ -84,7 +84,7 @@ def test_the_case_with_the_same_signature_comes_first_and_others_stay_anonymous(
         _alert(s, "d", status="FALSE_ALARM", sensors=VIB, peak=50.0)  # same sensors, ten times the peak
         found = _shown(s, ids)
     first, second, third = found.cases
-    assert first.failure_mode == "bearing" and first.real and first.downtime_avoided_h == 6.0
+    assert first.failure_mode == "bearing_wear" and first.real and first.downtime_avoided_h == 6.0
     assert first.similarity > second.similarity > third.similarity
     assert not second.real  # the false alarm: same sensors, a peak far off
     assert third.similarity < 0.5  # speed under its range is another story
