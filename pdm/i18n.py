@@ -79,11 +79,12 @@ def format_money(amount: float | None, *, lang: str, currency: str = DEFAULT_CUR
     return format_currency(amount, currency, locale=lang)
 
 
-def format_number(value: float | None, *, lang: str, digits: int = 2) -> str:
-    """A number with the locale's separators and at most ``digits`` decimals."""
+def format_number(value: float | None, *, lang: str, digits: int = 2, fixed: bool = False) -> str:
+    """A number with the locale's separators and at most (``fixed``: exactly) ``digits`` decimals."""
     if value is None:
         return "—"
-    return format_decimal(value, format=f"#,##0.{'#' * digits}" if digits else "#,##0", locale=lang)
+    decimals = ("0" if fixed else "#") * digits
+    return format_decimal(value, format=f"#,##0.{decimals}" if digits else "#,##0", locale=lang)
 
 
 def format_share(fraction: float | None, *, lang: str) -> str:

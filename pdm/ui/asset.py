@@ -19,36 +19,43 @@ from pdm.storage.downsample import RAW_SPAN_S, chart_series, latest_reading_ts
 from pdm.storage.gaps import GapRow, gaps_for_asset
 from pdm.storage.tables import Alert, Asset, Site
 from pdm.ui.common import CompanyRef, iso_local, page_link, take_id_param
+from pdm.ui.i18n import N_, _, money, ngettext, number, severity, status
 from pdm.ui.model_card import render_model
 
 BACK_STATE = "pdm_asset_back"
-RANGES = {"1 hour": 3600, "6 hours": 6 * 3600, "24 hours": 86400, "7 days": 7 * 86400, "30 days": 30 * 86400}
+RANGES = {
+    N_("1 hour"): 3600,
+    N_("6 hours"): 6 * 3600,
+    N_("24 hours"): 86400,
+    N_("7 days"): 7 * 86400,
+    N_("30 days"): 30 * 86400,
+}
 LEVELS = {
-    "raw": "every stored reading",
-    "1m": "1-minute aggregates where raw readings have expired (older than retention.raw_days)",
+    "raw": N_("every stored reading"),
+    "1m": N_("1-minute aggregates where raw readings have expired (older than retention.raw_days)"),
 }
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
-    st.title("Assets")
+    st.title(_("Assets"))
     st.caption(company.name)
     with make_session() as session:
         assets = list_assets(session, company_id=company.id)
         if not assets:
-            st.info(f"No assets for {company.name}")
+            st.info(_("No assets for {company}").format(company=company.name))
             return
         sites = site_names(session, company_id=company.id)
         by_id = {a.id: a for a in assets}
         _follow_link(company, by_id)
         chosen = st.selectbox(
-            "Asset", list(by_id), format_func=lambda i: _asset_label(by_id[i], sites), key=f"asset_pick_{company.id}"
+            _("Asset"), list(by_id), format_func=lambda i: _asset_label(by_id[i], sites), key=f"asset_pick_{company.id}"
         )
         _history(session, company, by_id[chosen])
         render_model(session, company, by_id[chosen])
         _telemetry(session, company, by_id[chosen])
     back = st.session_state.get(BACK_STATE)
     if back and back[0] == company.id and back[1] == chosen:
-        page_link("alerts", f"← Back to alert #{back[2]}", alert=back[2])
+        page_link("alerts", _("← Back to alert #{id}").format(id=back[2]), alert=back[2])
 
 
 def _follow_link(company: CompanyRef, by_id: dict[int, Asset]) -> None:
@@ -58,7 +65,11 @@ def _follow_link(company: CompanyRef, by_id: dict[int, Asset]) -> None:
         return
     if asset_id not in by_id:
         # The same words for an asset of another company as for one that does not exist.
-        st.warning(f"Ignored the link's `asset` parameter: {company.name} has no asset {asset_id}.")
+        st.warning(
+            _("Ignored the link's `asset` parameter: {company} has no asset {id}.").format(
+                company=company.name, id=asset_id
+            )
+        )
         return
     st.session_state[f"asset_pick_{company.id}"] = asset_id
     if alert_id is not None:
@@ -78,17 +89,17 @@ def history_frame(alerts: list[Alert]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "alert": f"#{a.id}",
-                "status": a.status,
-                "severity": a.severity,
-                "opened at": iso_local(a.opened_at),
-                "closed at": iso_local(a.closed_at),
-                "closed by": a.closed_by or "",
-                "failure mode": a.failure_mode or "",
-                "action taken": a.action_taken or "",
-                "downtime avoided (h)": a.downtime_avoided_h,
-                "repair cost": a.repair_cost,
-                "false alarm because": a.false_alarm_reason or "",
+                _("alert"): f"#{a.id}",
+                _("status"): status(a.status),
+                _("severity"): severity(a.severity),
+                _("opened at"): iso_local(a.opened_at),
+                _("closed at"): iso_local(a.closed_at),
+                _("closed by"): a.closed_by or "",
+                _("failure mode"): a.failure_mode or "",
+                _("action taken"): a.action_taken or "",
+                _("downtime avoided (h)"): a.downtime_avoided_h,
+                _("repair cost"): money(a.repair_cost) if a.repair_cost is not None else "",
+                _("false alarm because"): a.false_alarm_reason or "",
             }
             for a in alerts
         ]
@@ -96,34 +107,37 @@ def history_frame(alerts: list[Alert]) -> pd.DataFrame:
 
 
 def _history(session: Session, company: CompanyRef, asset: Asset) -> None:
+    silent = asset.silent_period_min
     st.write(
-        f"Class {asset.asset_class} · criticality {asset.criticality}"
-        + (f" · silent {asset.silent_period_min:g} min after closing" if asset.silent_period_min is not None else "")
+        _("Class {cls} · criticality {n}").format(cls=asset.asset_class, n=asset.criticality)
+        + (_(" · silent {n} min after closing").format(n=number(silent)) if silent is not None else "")
     )
     alerts = [a for a, _ in list_alerts(session, company_id=company.id, asset_ids=[asset.id])]
     if not alerts:
-        st.info(f"No alerts for {asset.name or asset.slug} yet")
+        st.info(_("No alerts for {asset} yet").format(asset=asset.name or asset.slug))
         return
     closed = [a for a in alerts if a.closed_at is not None]
     # Metrics wrap on a narrow screen; two per row keeps them readable on a phone.
     row1, row2 = st.columns(2), st.columns(2)
-    row1[0].metric("alerts", len(alerts))
-    row1[1].metric("false alarms", sum(a.status == "FALSE_ALARM" for a in closed))
-    row2[0].metric("resolved", sum(a.status == "RESOLVED" for a in closed))
-    row2[1].metric("downtime avoided (h)", f"{sum(a.downtime_avoided_h or 0 for a in closed):g}")
-    st.subheader("Alert history")
+    row1[0].metric(_("alerts"), len(alerts))
+    row1[1].metric(_("false alarms"), sum(a.status == "FALSE_ALARM" for a in closed))
+    row2[0].metric(_("resolved"), sum(a.status == "RESOLVED" for a in closed))
+    row2[1].metric(_("downtime avoided (h)"), number(sum(a.downtime_avoided_h or 0 for a in closed)))
+    st.subheader(_("Alert history"))
     st.dataframe(history_frame(alerts), hide_index=True)
 
 
 def _telemetry(session: Session, company: CompanyRef, asset: Asset) -> None:
     """The asset's sensors over a chosen range ending at its newest reading (the data's own clock)."""
-    st.subheader("Telemetry")
-    label = st.selectbox("Range", list(RANGES), index=2, key=f"asset_range_{company.id}")
+    st.subheader(_("Telemetry"))
+    # The words as options (not a format_func): see technician._filters.
+    ranges = {_(name): seconds for name, seconds in RANGES.items()}
+    label = st.selectbox(_("Range"), list(ranges), index=2, key=f"asset_range_{company.id}")
     end = latest_reading_ts(session, company_id=company.id, asset_id=asset.id)
     if end is None:
-        st.info(f"No readings stored for {asset.name or asset.slug}")
+        st.info(_("No readings stored for {asset}").format(asset=asset.name or asset.slug))
         return
-    start = end - RANGES[label]
+    start = end - ranges.get(label, RANGES["24 hours"])
     gaps = gaps_for_asset(session, company_id=company.id, asset_id=asset.id, start=start, end=end)
     telemetry_chart(
         chart_series(session, company_id=company.id, asset_id=asset.id, start=start, end=end),
@@ -134,12 +148,17 @@ def _telemetry(session: Session, company: CompanyRef, asset: Asset) -> None:
 
 def level_caption(readings: pd.DataFrame) -> str:
     """Which level a chart shows, oldest first: raw, 1-minute aggregates, or coarser buckets."""
+    levels = list(dict.fromkeys(readings["level"]))
     shown = [
-        LEVELS.get(level, f"{level} buckets computed from the stored readings")
-        for level in dict.fromkeys(readings["level"])
+        _(LEVELS[level])
+        if level in LEVELS
+        else _("{level} buckets computed from the stored readings").format(level=level)
+        for level in levels
     ]
-    band = "" if shown == [LEVELS["raw"]] else "; line: mean of the Good readings, band: min to max"
-    return f"Shown: {', then '.join(shown)}{band}. Ranges over {RAW_SPAN_S // 3600} h are bucketed."
+    band = "" if levels == ["raw"] else _("; line: mean of the Good readings, band: min to max")
+    return _("Shown: {levels}{band}. Ranges over {n} h are bucketed.").format(
+        levels=_(", then ").join(shown), band=band, n=RAW_SPAN_S // 3600
+    )
 
 
 def _times(ts: pd.Series) -> pd.Series:
@@ -155,10 +174,11 @@ def gaps_caption(gaps: list[GapRow], shown: tuple[float, float] | None = None) -
     seconds = sum(max(0.0, min(g.end_ts, hi) - max(g.start_ts, lo)) for g in distinct)
     reasons = ", ".join(dict.fromkeys(g.reason or "unknown" for g in gaps))
     spans = len(distinct)
-    return (
-        f"Grey: data never stored ({spans} gap{'s' if spans != 1 else ''}, {seconds / 60:.1f} min in all, "
-        f"not backfilled after an outage): {reasons}."
-    )
+    return ngettext(
+        "Grey: data never stored ({n} gap, {min} min in all, not backfilled after an outage): {reasons}.",
+        "Grey: data never stored ({n} gaps, {min} min in all, not backfilled after an outage): {reasons}.",
+        spans,
+    ).format(n=spans, min=number(seconds / 60, digits=1, fixed=True), reasons=reasons)
 
 
 def telemetry_chart(
@@ -175,7 +195,7 @@ def telemetry_chart(
     screen, while a plain chart takes its container's width.
     """
     if readings.empty:
-        st.info("No readings stored around this alert.")
+        st.info(_("No readings stored around this alert."))
         return
     df = readings.assign(time=_times(readings["ts"]))
     bucketed = "level" in df and (df["level"] != "raw").any()
@@ -231,7 +251,7 @@ def _gap_spans(gaps: list[GapRow], shown: tuple[float, float] | None) -> dict[st
 def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
     """The anomaly score around the alert: the alert's window shaded, the threshold as a red rule."""
     if not scores:
-        st.info("No scores stored around this alert.")
+        st.info(_("No scores stored around this alert."))
         return
     df = pd.DataFrame(scores, columns=["ts", "score", "threshold"])
     df["time"] = _times(df["ts"])
@@ -242,7 +262,7 @@ def score_chart(scores: list[tuple[float, float, float]], alert: Alert) -> None:
     line = (
         alt.Chart(df)
         .mark_line()
-        .encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title="score"), tooltip=["time:T", "score:Q"])
+        .encode(x=alt.X("time:T", title=None), y=alt.Y("score:Q", title=_("score")), tooltip=["time:T", "score:Q"])
     )
     rule = (
         alt.Chart(pd.DataFrame({"threshold": [alert.threshold]}))

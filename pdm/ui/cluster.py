@@ -22,9 +22,21 @@ from pdm.storage.readings import stored_counts
 from pdm.storage.tables import Asset, Company, Endpoint, Tag
 from pdm.ui import savings as savings_ui
 from pdm.ui.common import percent
+from pdm.ui.i18n import N_, _, hidden_reason, number
 
 COUNT_COLUMNS = ("assets", "tags", "endpoints", "readings", "open alerts")
-READINGS_METHOD = (
+# The columns' headings as shown (the frame keeps the English names the code and exports use).
+HEADINGS = {
+    "company": N_("company"),
+    "slug": N_("slug"),
+    "assets": N_("assets"),
+    "tags": N_("tags"),
+    "endpoints": N_("endpoints"),
+    "readings": N_("readings"),
+    "open alerts": N_("open alerts"),
+    "data coverage": N_("data coverage"),
+}
+READINGS_METHOD = N_(
     "readings stored with a timestamp in the period (all time: every one stored), raw or folded "
     "into 1-minute aggregates once older than retention.raw_days; aggregates older than "
     "retention.aggregate_days are gone."
@@ -32,40 +44,43 @@ READINGS_METHOD = (
 
 
 def render(*, make_session: sessionmaker[Session]) -> None:
-    st.title("Cluster")
+    st.title(_("Cluster"))
     # One period for the whole page: the readings and coverage columns and the savings below.
     period = savings_ui.period_input("cluster_period")
     with make_session() as session:
         df = counts_frame(session, period=period)
     if df.empty:
-        st.info("No companies yet.")
+        st.info(_("No companies yet."))
         return
-    st.caption(f"Readings and data coverage: {parse_period(period)[2]}")
+    st.caption(_("Readings and data coverage: {period}").format(period=parse_period(period)[2]))
     _totals(df)
     if kanon.benchmark_allowed(len(df)):
-        st.dataframe(df, hide_index=True)
-        st.caption(f"Readings: {READINGS_METHOD} Data coverage: {savings_ui.METHOD['coverage']}")
+        st.dataframe(df.rename(columns=lambda c: _(HEADINGS.get(c, c))), hide_index=True)
+        st.caption(
+            _("Readings: {readings} Data coverage: {coverage}").format(
+                readings=_(READINGS_METHOD), coverage=savings_ui.method("coverage")
+            )
+        )
     else:
-        st.info(f"Per-company figures: {kanon.hidden_reason(len(df))}")
-    _savings(make_session, period)
+        st.info(_("Per-company figures: {reason}").format(reason=hidden_reason(len(df))))
+    _savings(make_session, period, len(df))
 
 
-def _savings(make_session: sessionmaker[Session], period: str | None) -> None:
-    st.subheader("Savings")
+def _savings(make_session: sessionmaker[Session], period: str | None, n_companies: int) -> None:
+    st.subheader(_("Savings"))
     with make_session() as session:
         view = cluster_view(session, period=period)
     savings_ui.figures(view)
     savings_ui.cumulative_chart(view)
     if view.get("by_company_hidden"):
-        st.info(f"Savings per company: {view['by_company_hidden']}")
+        st.info(_("Savings per company: {reason}").format(reason=hidden_reason(n_companies)))
     savings_ui.breakdown(view, "by_company", "company")
     savings_ui.breakdown(view, "by_class", "asset class")
     savings_ui.breakdown(view, "by_month", "month")
     name = f"savings-cluster-{period or 'all'}"
-    st.download_button("CSV (aggregates)", report.to_csv(view), f"{name}.csv", "text/csv")
-    st.download_button(
-        "Printable report (HTML)", report.to_html(view, title="Cluster savings"), f"{name}.html", "text/html"
-    )
+    st.download_button(_("CSV (aggregates)"), report.to_csv(view), f"{name}.csv", "text/csv")
+    title = _("Cluster savings")
+    st.download_button(_("Printable report (HTML)"), report.to_html(view, title=title), f"{name}.html", "text/html")
 
 
 def company_counts(session: Session, *, period: str | None = None) -> list[dict]:
@@ -118,6 +133,6 @@ def counts_frame(session: Session, *, period: str | None = None) -> pd.DataFrame
 
 def _totals(df: pd.DataFrame) -> None:
     columns = st.columns(1 + len(COUNT_COLUMNS))
-    columns[0].metric("companies", len(df))
+    columns[0].metric(_("companies"), len(df))
     for col, name in zip(columns[1:], COUNT_COLUMNS):
-        col.metric(name, f"{int(df[name].sum()):,}")
+        col.metric(_(HEADINGS[name]), number(int(df[name].sum()), digits=0))

@@ -57,8 +57,8 @@ def money(amount: float | None) -> str:
     return i18n.format_money(amount, lang=lang())
 
 
-def number(value: float | None, digits: int = 2) -> str:
-    return i18n.format_number(value, lang=lang(), digits=digits)
+def number(value: float | None, digits: int = 2, fixed: bool = False) -> str:
+    return i18n.format_number(value, lang=lang(), digits=digits, fixed=fixed)
 
 
 def share(fraction: float | None) -> str:

@@ -96,15 +96,12 @@ def _bare_labels(path: Path) -> list[str]:
 # Pages still in English only: strict, so translating one fails here until it leaves this list.
 NOT_YET_TRANSLATED: set[str] = {
     "pdm/ui/admin.py",
-    "pdm/ui/asset.py",
-    "pdm/ui/cluster.py",
     "pdm/ui/costs.py",
     "pdm/ui/endpoint_password.py",
     "pdm/ui/engineer.py",
     "pdm/ui/failure_modes.py",
     "pdm/ui/model_card.py",
     "pdm/ui/node_mapping.py",
-    "pdm/ui/savings.py",
 }
 
 

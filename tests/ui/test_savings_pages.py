@@ -23,7 +23,7 @@ def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3)
     ok(at.text_input(key="savings_period_1").set_value("2026Q4").run())
     m = metrics(at)
     assert (m["savings"], m["resolved alerts"], m["false alarms"], m["precision"], m["mean lead time"]) == (
-        f"{ALPHA_TOTAL:,}",
+        f"€{ALPHA_TOTAL:,}",
         "3",
         "1",
         "75%",
@@ -55,9 +55,9 @@ def test_bad_period_is_named(monkeypatch, db3):
 def test_cluster_page_totals_per_company(monkeypatch, db3):
     at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "cluster", "Cluster")
     ok(at.text_input(key="cluster_period").set_value("2026Q4").run())
-    assert metrics(at)["savings"] == f"{ALPHA_TOTAL + GAMMA_Q4:,}" and metrics(at)["companies"] == "3"
+    assert metrics(at)["savings"] == f"€{ALPHA_TOTAL + GAMMA_Q4:,}" and metrics(at)["companies"] == "3"
     per_company = at.table[0].value
-    assert per_company.loc["Alpha Foods", "savings"] == f"{ALPHA_TOTAL:,}"
+    assert per_company.loc["Alpha Foods", "savings"] == f"€{ALPHA_TOTAL:,}"
     assert "SECRET-BETA-ACTION" not in all_text(at)
 
 
@@ -94,7 +94,7 @@ def test_engineer_saves_a_validated_override(monkeypatch, tmp_path):
 def test_a_period_without_closings_says_so(monkeypatch, db3):
     at = open_titled(logged_in(monkeypatch, db3, "root", "admin", None), "savings", "Savings", "alpha")
     ok(at.text_input(key="savings_period_1").set_value("2025").run())
-    assert "No alerts closed in 2025." in all_text(at) and metrics(at)["savings"] == "0.00"
+    assert "No alerts closed in 2025." in all_text(at) and metrics(at)["savings"] == "€0.00"
 
 
 def test_cluster_counts_follow_the_chosen_period(monkeypatch, tmp_path):
