@@ -18,6 +18,7 @@ from pdm.config.checks import check_references
 from pdm.config.detection import AssetDetection, DetectionConfig
 from pdm.config.endpoints import env_name
 from pdm.config.kinds import AnyEndpoint
+from pdm.config.operation import OperationConfig
 from pdm.config.yaml_loader import load_yaml_file
 from pdm.errors import ConfigError
 
@@ -204,6 +205,8 @@ class SimulationConfig(_Strict):
     start: Annotated[datetime, BeforeValidator(_a_date_not_a_number), AfterValidator(_plausible_year)] | None = None
     tick_s: Annotated[Real, Field(ge=0.01, le=10)] = 0.1
     faults: list[FaultConfig] = []
+    # Shifts, ambient cycle, products, drift, sensor failures, maintenance (None: runs flat out).
+    operation: OperationConfig | None = None
 
 
 class PlantConfig(_Strict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -88,11 +89,16 @@ async def _build_address_space(ep: Endpoint, latest: Latest) -> None:
 async def publish(endpoints: Iterable[Endpoint], latest: Latest, stamp: datetime) -> None:
     """Write every served value, stamped ``stamp`` (simulated time) at source and server."""
     good = ua.StatusCode(ua.StatusCodes.Good)
+    # A sensor that dropped out (NaN from the simulator) is published as a field device does: no
+    # number, with a Bad status, so a client stores no value for it.
+    bad = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
     for ep in endpoints:
         for nodeid, key, tag in ep.writes:
-            value = ua.Variant(float(latest[key][tag]), ua.VariantType.Double)
+            number = float(latest[key][tag])
+            value = ua.Variant(number, ua.VariantType.Double)
+            status = bad if math.isnan(number) else good
             await ep.server.write_attribute_value(
-                nodeid, ua.DataValue(value, StatusCode=good, SourceTimestamp=stamp, ServerTimestamp=stamp)
+                nodeid, ua.DataValue(value, StatusCode=status, SourceTimestamp=stamp, ServerTimestamp=stamp)
             )
 
 

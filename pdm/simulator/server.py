@@ -20,7 +20,8 @@ from pdm.config import FaultConfig, PlantConfig
 from pdm.simulator.clock import SimClock
 from pdm.simulator.layout import FaultNotApplicable, check_endpoints, check_faults, simulated_classes
 from pdm.simulator.opcua_host import SERVER_STOP_S, build_server, publish, stop_servers, write_server_time
-from pdm.simulator.physics import BENIGN_KINDS, AssetModel, asset_seed, fault_severity
+from pdm.simulator.operation import check_operation, operated_assets
+from pdm.simulator.physics import BENIGN_KINDS, fault_severity
 
 __all__ = ["FaultNotApplicable", "SERVER_STOP_S", "SimClock", "SimulatedPlant"]
 
@@ -63,6 +64,8 @@ class SimulatedPlant:
         self._history_values = math.ceil(history_s / self._tick_s) if history_s else 0
         self._start = _as_utc(start or sim.start or datetime.now(UTC).replace(microsecond=0))
         self._classes = simulated_classes(plants)
+        check_operation(plants, self._classes, source)
+        self._operation = sim.operation
         self._reset_models()
         self._endpoints = check_endpoints(plants, source)
         where = "simulation.faults" if faults is None else "faults"
@@ -76,7 +79,7 @@ class SimulatedPlant:
 
     def _reset_models(self) -> None:
         # Fresh models on every start: a restarted plant replays the same values from its start.
-        self._models = {key: AssetModel(cls, asset_seed(self._seed, *key)) for key, cls in self._classes.items()}
+        self._models = operated_assets(self._classes, self._operation, self._seed, self._start.timestamp())
 
     @property
     def clock(self) -> SimClock:
