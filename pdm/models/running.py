@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pdm.config import DetectionConfig
-from pdm.models.stopped import find_off_mode
+from pdm.models.stopped import find_off_mode, warmup_min
 
 
 def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
@@ -52,8 +52,12 @@ def auto_rule(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[Detectio
     mode, reason = find_off_mode(frame)
     if mode is None:
         return detection, {"tag": None, "above": None, "reason": reason}
-    found = {"tag": mode.tag, "above": mode.above, "reason": reason}
-    return detection.model_copy(update={"running_tag": mode.tag, "running_above": mode.above}), found
+    # A rule found, not written: the plant file says nothing of a warm-up either, so it is measured.
+    warmup, why = warmup_min(frame, mode)
+    startup = max(detection.startup_min, warmup)
+    found = {"tag": mode.tag, "above": mode.above, "startup_min": startup, "reason": f"{reason}; {why}"}
+    update = {"running_tag": mode.tag, "running_above": mode.above, "startup_min": startup}
+    return detection.model_copy(update=update), found
 
 
 def running_part(frame: pd.DataFrame, normal: np.ndarray, detection: DetectionConfig) -> pd.DataFrame:
@@ -72,4 +76,6 @@ def model_rule(detection: DetectionConfig, metrics: dict | None) -> DetectionCon
     found = (metrics or {}).get("running") or {}
     if detection.running_tag is not None or not detection.running_auto or not found.get("tag"):
         return detection
-    return detection.model_copy(update={"running_tag": found["tag"], "running_above": float(found["above"])})
+    startup = float(found.get("startup_min", detection.startup_min))  # models from before the warm-up was measured
+    update = {"running_tag": found["tag"], "running_above": float(found["above"]), "startup_min": startup}
+    return detection.model_copy(update=update)

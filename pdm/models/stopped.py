@@ -28,6 +28,11 @@ MIN_SHARE = 0.10  # each mode, stopped and running, holds at least this share of
 TRANSITION_SHARE = 0.03
 MIN_GAP = 0.5  # the empty stretch is at least this share of the distance between the modes
 NEAR = 0.1  # the stopped mode's level and width, at most this share of that distance
+# Warm-up: rows this long after a restart show the machine settled (its reference ranges); the
+# warm-up is the time at most a quarter of the restarts take to settle into them.
+SETTLED_MIN = 180.0
+STILL_WARMING = 0.25
+HOLD_MIN = 15.0
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,51 @@ def find_off_mode(frame: pd.DataFrame) -> tuple[OffMode | None, str]:
         return None, "no tag shows a clear stopped mode"
     best = max(found, key=lambda m: m.separation)
     return best, f"auto: {best.reason}"
+
+
+def _settle_s(ts: np.ndarray, outside: np.ndarray, first: int, last: int, hold: int) -> float | None:
+    """Seconds from a restart (row ``first``) to the first of ``hold`` rows in a row all inside the
+    settled ranges, within rows ``first`` to ``last``; None when its run is too short to tell."""
+    inside = ~outside[first : last + 1]
+    if len(inside) < hold:
+        return None
+    calm = np.convolve(inside, np.ones(hold, dtype=int), mode="valid") == hold
+    return float(ts[first + int(np.argmax(calm))] - ts[first]) if calm.any() else float(ts[last] - ts[first])
+
+
+def warmup_min(frame: pd.DataFrame, mode: OffMode) -> tuple[float, str]:
+    """Minutes after each restart until the machine's tags are back in the ranges they keep once
+    settled, from the restarts in ``frame`` (training rows); 0 and why when it cannot tell.
+
+    A cold machine's temperatures climb for a while after it starts (a thermal lag of minutes to
+    an hour): those rows are normal but unlike any settled row, so they must not be scored. Each
+    restart settles when ``HOLD_MIN`` of rows in a row are inside the settled ranges (one noisy row
+    does not end a warm-up, nor prolong one); the figure is the settling time a quarter of the
+    restarts exceed."""
+    ts = frame.index.to_numpy(dtype=float)
+    running = frame[mode.tag].to_numpy(dtype=float) > mode.above
+    starts = np.flatnonzero(running[1:] & ~running[:-1]) + 1
+    if len(starts) < 2:
+        return 0.0, f"{len(starts)} restart in the training rows: no warm-up measured"
+    latest = np.searchsorted(ts[starts], ts, side="right") - 1
+    since = np.where(latest >= 0, ts - ts[starts[np.maximum(latest, 0)]], np.inf)
+    settled = running & (since > SETTLED_MIN * 60.0)
+    if settled.sum() < MIN_ROWS:
+        return 0.0, f"{int(settled.sum())} settled rows: no warm-up measured"
+    values = frame.to_numpy(dtype=float)
+    lo, hi = np.nanquantile(values[settled], 0.01, axis=0), np.nanquantile(values[settled], 0.99, axis=0)
+    pad = 0.1 * (hi - lo)
+    outside = ((values < lo - pad) | (values > hi + pad)).any(axis=1)
+    step = float(np.median(np.diff(ts)))
+    hold = max(3, round(HOLD_MIN * 60.0 / step))
+    times = []
+    for first in map(int, starts):
+        stop = np.flatnonzero(~running[first:] | (since[first:] > SETTLED_MIN * 60.0))
+        last = first + (int(stop[0]) - 1 if len(stop) else len(ts) - 1 - first)
+        settle = _settle_s(ts, outside, first, last, hold)
+        if settle is not None:
+            times.append(settle)
+    if len(times) < 2:
+        return 0.0, f"{len(times)} restart long enough to tell: no warm-up measured"
+    minutes = float(np.ceil(np.quantile(times, 1.0 - STILL_WARMING) / 60.0))
+    return minutes, f"warm-up {minutes:.0f} min after a restart (from {len(times)} restarts)"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pdm.models.features import causal_rolling_mean
-from pdm.models.stopped import find_off_mode
+from pdm.models.stopped import find_off_mode, warmup_min
 from pdm.storage.tables import Alert, Score
 from tests.helpers.lifecycle import DETECTION, Plant, ts
 from tests.models.test_running import _score, _stop
@@ -120,3 +120,35 @@ def test_a_rule_found_at_training_is_stored_and_keeps_a_stopped_night_quiet(sess
         assert opened is None and _alerts(plant) == 0 and _scored(plant, ts(702), ts(899)) == 0
     else:  # as before: every row is learned from and scored
         assert running is None and version[5]["rows"] == 600 and _scored(plant, ts(702), ts(899)) == 198
+
+
+def _warming(tau_min: float) -> pd.DataFrame:
+    """Nightly stops; a temperature that cools to 20 while stopped and climbs back to 60 with ``tau_min``."""
+    speed = _days(1480, 15, stops=True)
+    temp, level = np.empty(MINUTES), 20.0
+    for i, running in enumerate(speed > 100):
+        level = (60.0 if running else 20.0) + (level - (60.0 if running else 20.0)) * np.exp(-1.0 / tau_min)
+        temp[i] = level
+    return _frame({"speed": speed, "temp": temp + np.random.default_rng(5).normal(0, 0.3, MINUTES)})
+
+
+def test_the_warm_up_after_each_restart_is_measured_from_the_training_rows():
+    from pdm.config import DetectionConfig
+    from pdm.models.running import auto_rule, model_rule, running_rows
+
+    slow, fast = _warming(10.0), _warming(0.3)
+    mode, _ = find_off_mode(slow)
+    quick, _ = find_off_mode(fast)
+    assert mode is not None and quick is not None
+    minutes, why = warmup_min(slow, mode)
+    # 40 degrees to within the settled range (about 1 degree): ln(40) tau, about 37 min.
+    assert 25 <= minutes <= 50 and "restarts" in why
+    assert warmup_min(fast, quick)[0] <= 5
+    detection, found = auto_rule(slow, DetectionConfig())
+    assert found is not None and detection.startup_min == found["startup_min"] == minutes and "warm-up" in found["reason"]
+    scored = model_rule(DetectionConfig(), {"running": found})
+    keep = running_rows(slow, scored)
+    restart = 6 * 60 + 1440  # the second morning's start, in rows
+    assert not keep[restart : restart + int(minutes)].any() and keep[restart + int(minutes) + 2 :][:60].all()
+    # A model stored before the warm-up was measured keeps the plant file's startup_min.
+    assert model_rule(DetectionConfig(), {"running": {"tag": "speed", "above": 700.0}}).startup_min == 0
