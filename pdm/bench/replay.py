@@ -85,18 +85,22 @@ def replay(
     train_rows: int,
     batch_s: float = 300.0,
     workdir: str | Path | None = None,
+    after_batch=None,
 ) -> Replay:
-    """Replay ``series`` (training on its first ``train_rows`` rows) through the worker's jobs."""
+    """Replay ``series`` (training on its first ``train_rows`` rows) through the worker's jobs.
+
+    ``after_batch(sessions, data_time)``, if given, runs after each batch's scoring (a technician
+    closing alerts, as the people of a plant would)."""
     with tempfile.TemporaryDirectory(dir=workdir, prefix="pdm-replay-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'replay.sqlite3'}"
         engine = make_engine(url)
         try:
-            return _replay(series, detection, url, engine, Path(tmp), train_rows, batch_s)
+            return _replay(series, detection, url, engine, Path(tmp), train_rows, batch_s, after_batch)
         finally:
             engine.dispose()
 
 
-def _replay(series, detection, url, engine, tmp, train_rows, batch_s) -> Replay:
+def _replay(series, detection, url, engine, tmp, train_rows, batch_s, after_batch=None) -> Replay:
     upgrade(engine)
     sessions = session_factory(engine)
     tags = tag_slugs(list(series.frame.columns))
@@ -135,6 +139,8 @@ def _replay(series, detection, url, engine, tmp, train_rows, batch_s) -> Replay:
         store(done, end)
         worker.train_due()
         worker.score_all()
+        if after_batch is not None:
+            after_batch(sessions, float(times[end - 1]))
         done = end
     with sessions() as session:
         alerts = session.execute(select(Alert).order_by(Alert.opened_at)).scalars().all()
