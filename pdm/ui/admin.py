@@ -10,6 +10,7 @@ from pdm.access import audit, throttle, users
 from pdm.access.tenancy import COMPANY_ROLES, ROLES, Principal
 from pdm.errors import PdmError
 from pdm.ui.common import CompanyRef, iso_local
+from pdm.ui.i18n import _
 
 FLASH = "pdm_admin_flash"
 
@@ -28,7 +29,7 @@ def _add(make_session, principal: Principal) -> None:
     company = s.get("new_user_company") if s.get("new_user_role") in COMPANY_ROLES else None
     _run(
         make_session,
-        f"User {s.get('new_user_name')!r} added",
+        _("User {name} added").format(name=repr(s.get("new_user_name"))),
         users.add_user,
         username=s.get("new_user_name", ""),
         password=s.get("new_user_password", ""),
@@ -40,7 +41,7 @@ def _add(make_session, principal: Principal) -> None:
 
 
 def users_page(*, make_session: sessionmaker[Session], principal: Principal, companies: list[CompanyRef]) -> None:
-    st.title("Users")
+    st.title(_("Users"))
     flash = st.session_state.pop(FLASH, None)
     if flash:
         (st.error if flash[0] == "error" else st.success)(flash[1])
@@ -52,48 +53,49 @@ def users_page(*, make_session: sessionmaker[Session], principal: Principal, com
         pd.DataFrame(
             [
                 {
-                    "user": u.username,
-                    "role": u.role,
-                    "company": names.get(u.company_id, ""),
-                    "enabled": u.enabled,
-                    "created": iso_local(u.created_at),
-                    "failed logins": failed[u.username],
+                    _("user"): u.username,
+                    _("role"): u.role,
+                    _("company"): names.get(u.company_id, ""),
+                    _("enabled"): u.enabled,
+                    _("created"): iso_local(u.created_at),
+                    _("failed logins"): failed[u.username],
                 }
                 for u in rows
             ],
-            columns=["user", "role", "company", "enabled", "created", "failed logins"],
+            columns=[_("user"), _("role"), _("company"), _("enabled"), _("created"), _("failed logins")],
         ),
         hide_index=True,
     )
     with st.form("add_user", clear_on_submit=True):
-        st.text_input("User name", key="new_user_name")
-        st.selectbox("Role", ROLES, key="new_user_role")
-        st.selectbox("Company (technician, engineer)", list(names), format_func=names.get, key="new_user_company")
-        st.text_input("Initial password", type="password", key="new_user_password")
-        st.form_submit_button("Add user", on_click=_add, args=(make_session, principal))
+        st.text_input(_("User name"), key="new_user_name")
+        st.selectbox(_("Role"), ROLES, key="new_user_role")
+        st.selectbox(_("Company (technician, engineer)"), list(names), format_func=names.get, key="new_user_company")
+        st.text_input(_("Initial password"), type="password", key="new_user_password")
+        st.form_submit_button(_("Add user"), on_click=_add, args=(make_session, principal))
     others = [u.username for u in rows if u.username != principal.username]
     if others:
-        name = st.selectbox("User", others, key="admin_pick_user")
+        name = st.selectbox(_("User"), others, key="admin_pick_user")
         enabled = next(u.enabled for u in rows if u.username == name)
+        toggled = _("User {name} disabled") if enabled else _("User {name} enabled")
         st.button(
-            "Disable" if enabled else "Enable",
+            _("Disable") if enabled else _("Enable"),
             key="toggle_user",
             on_click=_run,
-            args=(make_session, f"User {name!r} {'disabled' if enabled else 'enabled'}", users.set_enabled),
+            args=(make_session, toggled.format(name=repr(name)), users.set_enabled),
             kwargs={"username": name, "enabled": not enabled, "actor": principal.username},
         )
         if failed.get(name):
             # Logins are slowed per source, never locked; this forgets the failures so no source waits.
             st.button(
-                f"Forget {failed[name]} failed logins",
+                _("Forget {n} failed logins").format(n=failed[name]),
                 key="unlock_user",
                 on_click=_run,
-                args=(make_session, f"Failed logins of {name!r} forgotten", users.unlock),
+                args=(make_session, _("Failed logins of {name} forgotten").format(name=repr(name)), users.unlock),
                 kwargs={"username": name, "actor": principal.username},
             )
         with st.form("reset_password", clear_on_submit=True):
-            st.text_input("New password", type="password", key="reset_password_value")
-            st.form_submit_button("Set password", on_click=_reset, args=(make_session, principal, name))
+            st.text_input(_("New password"), type="password", key="reset_password_value")
+            st.form_submit_button(_("Set password"), on_click=_reset, args=(make_session, principal, name))
 
 
 def _reset(make_session, principal: Principal, username: str) -> None:
@@ -101,7 +103,7 @@ def _reset(make_session, principal: Principal, username: str) -> None:
     st.session_state["reset_password_value"] = ""
     _run(
         make_session,
-        f"Password of {username!r} changed",
+        _("Password of {name} changed").format(name=repr(username)),
         users.set_password,
         username=username,
         password=password,
@@ -110,24 +112,24 @@ def _reset(make_session, principal: Principal, username: str) -> None:
 
 
 def audit_page(*, make_session: sessionmaker[Session], principal: Principal) -> None:
-    st.title("Audit log")
-    action = st.selectbox("Action", [None, *audit.ACTIONS], format_func=lambda a: a or "all", key="audit_action")
+    st.title(_("Audit log"))
+    action = st.selectbox(_("Action"), [None, *audit.ACTIONS], format_func=lambda a: a or _("all"), key="audit_action")
     with make_session() as session:
         events = audit.list_events(session, principal=principal, action=action, limit=500)
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "when": iso_local(e.at),
-                    "who": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "company": e.company_id,
-                    "details": str(e.details or ""),
+                    _("when"): iso_local(e.at),
+                    _("who"): e.actor,
+                    _("action"): e.action,
+                    _("target"): e.target,
+                    _("company"): e.company_id,
+                    _("details"): str(e.details or ""),
                 }
                 for e in events
             ],
-            columns=["when", "who", "action", "target", "company", "details"],
+            columns=[_("when"), _("who"), _("action"), _("target"), _("company"), _("details")],
         ),
         hide_index=True,
     )

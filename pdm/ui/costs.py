@@ -14,6 +14,7 @@ from pdm.errors import ConfigError
 from pdm.savings.figures import COST_FIELDS, asset_costs, class_defaults, save_asset_costs
 from pdm.storage.catalog import list_assets
 from pdm.ui.common import CompanyRef
+from pdm.ui.i18n import _
 
 
 def parse_downtimes(text: str) -> dict[str, float | str]:
@@ -39,16 +40,16 @@ def _number_or_text(text: str) -> float | str:
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
-    st.title("Costs")
+    st.title(_("Costs"))
     with make_session() as session:
         assets = list_assets(session, company_id=company.id)
         defaults = class_defaults(session)
         if not assets:
-            st.info(f"No assets for {company.name}.")
+            st.info(_("No assets for {company}").format(company=company.name))
             return
         by_id = {a.id: a for a in assets}
         asset_id = st.selectbox(
-            "Asset",
+            _("Asset"),
             list(by_id),
             format_func=lambda i: f"{by_id[i].name} ({by_id[i].asset_class})",
             key=f"cost_asset_{company.id}",
@@ -57,8 +58,11 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
         overrides, base = dict(asset.cost_overrides or {}), defaults.get(asset.asset_class, CostModel())
         effective = asset_costs(asset, defaults)
     st.caption(
-        f"Class defaults for {asset.asset_class}: {base.model_dump(exclude_none=True) or 'none (0)'}. "
-        f"Effective: {effective.model_dump(exclude_none=True)}"
+        _("Class defaults for {cls}: {defaults}. Effective: {effective}").format(
+            cls=asset.asset_class,
+            defaults=base.model_dump(exclude_none=True) or _("none (0)"),
+            effective=effective.model_dump(exclude_none=True),
+        )
     )
     with st.form(f"costs_form_{asset_id}"):
         values = {
@@ -67,7 +71,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
                 value=overrides.get(f),
                 min_value=None,
                 key=f"cost_{f}_{asset_id}",
-                placeholder=f"inherit ({getattr(base, f)})",
+                placeholder=_("inherit ({value})").format(value=getattr(base, f)),
             )
             for f in COST_FIELDS
         }
@@ -75,14 +79,14 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
             "default_downtime_h",
             value=overrides.get("default_downtime_h"),
             key=f"cost_default_downtime_h_{asset_id}",
-            placeholder="inherit",
+            placeholder=_("inherit"),
         )
         downtimes = st.text_area(
-            "unplanned_downtime_h (one 'failure_mode: hours' per line)",
+            _("unplanned_downtime_h (one 'failure_mode: hours' per line)"),
             "\n".join(f"{k}: {v}" for k, v in overrides.get("unplanned_downtime_h", {}).items()),
             key=f"cost_downtimes_{asset_id}",
         )
-        submitted = st.form_submit_button("Save")
+        submitted = st.form_submit_button(_("Save"))
     if submitted:
         data: dict[str, object] = {k: v for k, v in values.items() if v is not None}
         if downtimes.strip():
@@ -94,4 +98,4 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
             return
         with make_session.begin() as session:
             save_asset_costs(session, company_id=company.id, asset_id=asset_id, costs=costs)
-        st.success(f"Costs of {asset.name} saved.")
+        st.success(_("Costs of {asset} saved.").format(asset=asset.name))

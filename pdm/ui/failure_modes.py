@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pdm.alerts import feedback
 from pdm.errors import PdmError
 from pdm.storage.tables import Asset, CostDefault
+from pdm.ui.i18n import _
 
 FLASH = "pdm_failure_modes_flash"
 EVERY_CLASS = ""
@@ -35,29 +36,32 @@ def _add(make_session: sessionmaker[Session]) -> None:
     except PdmError as exc:
         s[FLASH] = ("error", str(exc))
         return
-    s[FLASH] = ("success", f"Failure mode {code!r} added")
+    s[FLASH] = ("success", _("Failure mode {code} added").format(code=repr(code)))
     s["fm_code"] = s["fm_label"] = ""
 
 
 def render(*, make_session: sessionmaker[Session]) -> None:
-    st.title("Failure modes")
-    st.caption("What a technician can name when resolving an alert, shared by every company of the cluster.")
+    st.title(_("Failure modes"))
+    st.caption(_("What a technician can name when resolving an alert, shared by every company of the cluster."))
     with make_session() as session:
         modes = feedback.list_failure_modes(session)
         classes = asset_classes(session)
     st.dataframe(
         pd.DataFrame(
-            [{"code": m.code, "label": m.label, "asset class": m.asset_class or "every class"} for m in modes],
-            columns=["code", "label", "asset class"],
+            [
+                {_("code"): m.code, _("label"): m.label, _("asset class"): m.asset_class or _("every class")}
+                for m in modes
+            ],
+            columns=[_("code"), _("label"), _("asset class")],
         ),
         hide_index=True,
     )
-    st.subheader("Add a failure mode")
+    st.subheader(_("Add a failure mode"))
     flash = st.session_state.pop(FLASH, None)
     if flash:
         (st.error if flash[0] == "error" else st.success)(flash[1])
     # Plain widgets and a button callback (no st.form): the entered values stay after a refusal.
-    st.text_input("Code", key="fm_code", placeholder="belt_slip", help="Lowercase letters, digits and _.")
-    st.text_input("Label", key="fm_label", placeholder="Belt slip")
-    st.selectbox("Asset class", [EVERY_CLASS, *classes], key="fm_class", format_func=lambda c: c or "every class")
-    st.button("Add failure mode", key="fm_add", on_click=_add, args=(make_session,))
+    st.text_input(_("Code"), key="fm_code", placeholder="belt_slip", help=_("Lowercase letters, digits and _."))
+    st.text_input(_("Label"), key="fm_label", placeholder=_("Belt slip"))
+    st.selectbox(_("Asset class"), [EVERY_CLASS, *classes], key="fm_class", format_func=lambda c: c or _("every class"))
+    st.button(_("Add failure mode"), key="fm_add", on_click=_add, args=(make_session,))

@@ -10,50 +10,66 @@ from sqlalchemy.orm import Session
 from pdm.models.training import active_model
 from pdm.storage.tables import Asset, ModelVersion
 from pdm.ui.common import CompanyRef, iso_local
+from pdm.ui.i18n import _, number
 
 
 def threshold_line(version: ModelVersion) -> str:
     """How the alarm threshold was set, in a plant's terms."""
     cal = (version.metrics or {}).get("threshold") or {}
+    threshold = f"{version.threshold:.3g}"
     if cal.get("method") == "budget":
-        seen = cal.get("observed_alerts", 0)
-        return (
-            f"Alarm threshold {version.threshold:.3g}: set for at most {cal.get('budget_per_month', 0):g} false "
-            f"alert(s) per 30 days, on {cal.get('rows', 0)} rows of normal data ({cal.get('span_h', 0):.1f} h) "
-            f"it was not fitted on, where it would have opened {seen} alert(s)."
+        return _(
+            "Alarm threshold {threshold}: set for at most {budget} false alert(s) per 30 days, on {rows} rows of "
+            "normal data ({hours} h) it was not fitted on, where it would have opened {seen} alert(s)."
+        ).format(
+            threshold=threshold,
+            budget=f"{cal.get('budget_per_month', 0):g}",
+            rows=cal.get("rows", 0),
+            hours=number(cal.get("span_h", 0), digits=1, fixed=True),
+            seen=cal.get("observed_alerts", 0),
         )
     if cal:
-        return (
-            f"Alarm threshold {version.threshold:.3g}: the detector's own quantile of its training scores "
-            f"(only {cal.get('rows', 0)} rows held out: too few to hold it to the alarm budget)."
-        )
-    return f"Alarm threshold {version.threshold:.3g}."
+        return _(
+            "Alarm threshold {threshold}: the detector's own quantile of its training scores "
+            "(only {rows} rows held out: too few to hold it to the alarm budget)."
+        ).format(threshold=threshold, rows=cal.get("rows", 0))
+    return _("Alarm threshold {threshold}.").format(threshold=threshold)
 
 
 def model_lines(version: ModelVersion) -> list[str]:
     metrics = version.metrics or {}
     lines = [
-        f"Version {version.version} · detector **{version.detector}** · trained on "
-        f"{iso_local(version.trained_from)} – {iso_local(version.trained_to)}"
-        + (f", {metrics['rows']} rows" if "rows" in metrics else ""),
-        "Tags: " + ", ".join(map(str, version.feature_names)),
+        _("Version {version} · detector **{detector}** · trained on {start} – {end}").format(
+            version=version.version,
+            detector=version.detector,
+            start=iso_local(version.trained_from),
+            end=iso_local(version.trained_to),
+        )
+        + (_(", {n} rows").format(n=metrics["rows"]) if "rows" in metrics else ""),
+        _("Tags: {tags}").format(tags=", ".join(map(str, version.feature_names))),
     ]
     if metrics.get("choice"):
-        lines.append(f"Why this detector: {metrics['choice']}")
+        lines.append(_("Why this detector: {why}").format(why=metrics["choice"]))
     lines.append(threshold_line(version))
     return lines
 
 
 def render_model(session: Session, company: CompanyRef, asset: Asset) -> None:
-    st.subheader("Model")
+    st.subheader(_("Model"))
     version = active_model(session, company_id=company.id, asset_id=asset.id)
     if asset.training_note:
-        st.warning(f"Latest training ({iso_local(asset.training_note_at)}) gave no model: {asset.training_note}")
+        st.warning(
+            _("Latest training ({when}) gave no model: {note}").format(
+                when=iso_local(asset.training_note_at), note=asset.training_note
+            )
+        )
     if version is None:
         if not asset.training_note:
             st.info(
-                f"No model yet for {asset.name or asset.slug}: the worker trains one once enough normal "
-                "readings are stored (detection.train_min_rows over detection.train_min_span_min)."
+                _(
+                    "No model yet for {asset}: the worker trains one once enough normal readings are stored "
+                    "(detection.train_min_rows over detection.train_min_span_min)."
+                ).format(asset=asset.name or asset.slug)
             )
         return
     for line in model_lines(version):
