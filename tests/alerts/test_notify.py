@@ -312,3 +312,27 @@ def test_removed_channels_are_disabled_not_deleted(plant):
     with sessions() as s:
         errors = set(s.execute(select(Notification.last_error)).scalars())
     assert errors == {"NotifyError: channel removed from the configuration"}
+
+
+def test_a_french_company_gets_its_messages_in_french_on_the_site_clock():
+    """The text is written in the payload's locale and zone, fixed when the message was queued."""
+    p = {
+        "event": "opened",
+        "alert_id": 7,
+        "asset_name": "Pompe P-101",
+        "status": "ACKNOWLEDGED",
+        "severity": "high",
+        "opened_at": 1_700_002_400.0,  # 22:53 UTC, 23:53 in Paris
+        "peak_score": 14522.5,
+        "threshold": 3.0,
+        "sensors": [{"tag": "vibration", "value": 9.25, "contribution": 0.8, "low": 1.0, "high": 2.0}],
+        "locale": "fr",
+        "timezone": "Europe/Paris",
+    }
+    text = notify._text(p).replace("\u202f", " ").replace("\xa0", " ")
+    assert text.startswith("[PdM] Pompe P-101 : nouvelle alerte n° 7, gravité haute\n")
+    assert "état : Acquittée" in text and "ouverte le : 14 nov. 2023, 23:53" in text
+    assert "score maximal 14 522,5 pour un seuil de 3" in text
+    assert "vibration : valeur 9,25, part 80 %, normale 1..2" in text
+    english = notify._text({**p, "locale": "en", "timezone": None})
+    assert "new high alert #7" in english and "opened: 14 Nov 2023, 22:53" in english
