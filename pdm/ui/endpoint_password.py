@@ -20,6 +20,7 @@ from pdm.errors import ConfigError
 from pdm.storage.catalog import endpoint_settings, list_endpoints
 from pdm.storage.tables import Endpoint
 from pdm.ui.common import CompanyRef
+from pdm.ui.i18n import _
 
 ADD_KEY = "ep_password"
 
@@ -47,10 +48,10 @@ def encrypt_typed(values: dict, var_dir: Path) -> dict[str, str]:
 
 def password_state(settings: dict) -> str:
     if settings.get("password_encrypted"):
-        return "password is set (stored encrypted)"
+        return _("password is set (stored encrypted)")
     if settings.get("password_env"):
-        return f"password read from ${settings['password_env']} in the worker's environment"
-    return "no password"
+        return _("password read from ${name} in the worker's environment").format(name=settings["password_env"])
+    return _("no password")
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path, user_key: str) -> None:
@@ -62,19 +63,19 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
         ]
     if not endpoints:
         return
-    st.subheader("Endpoint passwords")
+    st.subheader(_("Endpoint passwords"))
     state = st.session_state
     for ep_id, name, settings in endpoints:
         is_set = bool(settings.get("password_encrypted"))
         with st.form(f"pw_form_{ep_id}"):
             st.markdown(f"**{name}** — {password_state(settings)}")
-            st.text_input("New password" if is_set else "Password", type="password", key=f"pw_{ep_id}")
+            st.text_input(_("New password") if is_set else _("Password"), type="password", key=f"pw_{ep_id}")
             if error := state.get(f"pw_error_{ep_id}"):
                 st.error(error)
             if saved := state.pop(f"pw_saved_{ep_id}", None):
                 st.success(saved)
             st.form_submit_button(
-                "Replace password" if is_set else "Set password",
+                _("Replace password") if is_set else _("Set password"),
                 on_click=_replace,
                 args=(make_session, company.id, ep_id, var_dir, user_key),
             )
@@ -87,14 +88,14 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
     typed = take_typed(f"pw_{endpoint_id}")
     state[f"pw_error_{endpoint_id}"] = None
     if not typed:
-        state[f"pw_error_{endpoint_id}"] = "type the new password"
+        state[f"pw_error_{endpoint_id}"] = _("type the new password")
         return
     with make_session() as session:
         ep = session.execute(
             select(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.company_id == company_id)
         ).scalar_one_or_none()
         if ep is None:
-            state[f"pw_error_{endpoint_id}"] = f"endpoint {endpoint_id} not found"
+            state[f"pw_error_{endpoint_id}"] = _("endpoint {id} not found").format(id=endpoint_id)
             return
         data = {**ep.settings, "password_env": None, "nodes": []}
     try:
@@ -105,7 +106,7 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
         return
     errors = check_endpoint(config, var_dir / "pki")
     if "ok" not in errors:
-        state[f"pw_error_{endpoint_id}"] = f"not saved: {next(iter(errors.values()))}"
+        state[f"pw_error_{endpoint_id}"] = _("not saved: {reason}").format(reason=next(iter(errors.values())))
         return
     with make_session.begin() as session:
         session.execute(
@@ -120,4 +121,4 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
             company_id=company_id,
             target=config.name,
         )
-    state[f"pw_saved_{endpoint_id}"] = "Password replaced: connected and test-read with it."
+    state[f"pw_saved_{endpoint_id}"] = _("Password replaced: connected and test-read with it.")

@@ -19,6 +19,7 @@ from pdm.errors import ConfigError
 from pdm.storage.catalog import list_assets, list_endpoints, list_tags
 from pdm.storage.tables import Endpoint, Tag
 from pdm.ui.common import CompanyRef
+from pdm.ui.i18n import _
 
 
 def _browse(make_session, company_id: int, var_dir: Path) -> None:
@@ -31,7 +32,10 @@ def _browse(make_session, company_id: int, var_dir: Path) -> None:
             select(Endpoint).where(Endpoint.id == state["map_endpoint"], Endpoint.company_id == company_id)
         ).scalar_one_or_none()
         if ep is None:
-            state["browse_error"], state["browsed"] = f"endpoint {state['map_endpoint']} not found", None
+            state["browse_error"], state["browsed"] = (
+                _("endpoint {id} not found").format(id=state["map_endpoint"]),
+                None,
+            )
             return
         config = validate_model(EndpointConfig, {**ep.settings, "nodes": []}, f"endpoint {ep.name}")
     try:
@@ -52,15 +56,15 @@ def map_node(session: Session, *, company_id: int, endpoint_id: int, values: dic
     try:
         node = validate_model(NodeMap, {k: v for k, v in values.items() if v is not None}, "mapping")
     except ConfigError as exc:
-        return {exc.field: f"{exc.reason} (got {exc.value!r})"}
+        return {exc.field: _("{reason} (got {value})").format(reason=exc.reason, value=repr(exc.value))}
     if endpoint_id not in {e.id for e in list_endpoints(session, company_id=company_id)}:
         # A stale or forged id must not attach this company's tag to another company's endpoint.
-        return {"endpoint": f"endpoint {endpoint_id} not found"}
+        return {"endpoint": _("endpoint {id} not found").format(id=endpoint_id)}
     asset = next((a for a in list_assets(session, company_id=company_id) if a.slug == node.asset), None)
     if asset is None:
-        return {"asset": f"no asset {node.asset!r} in this company"}
+        return {"asset": _("no asset {asset} in this company").format(asset=repr(node.asset))}
     if any(t.name == node.tag for t in list_tags(session, company_id=company_id, asset_id=asset.id)):
-        return {"tag": f"{node.asset} already has a tag {node.tag!r}"}
+        return {"tag": _("{asset} already has a tag {tag}").format(asset=node.asset, tag=repr(node.tag))}
     session.add(
         Tag(
             company_id=company_id,
@@ -94,7 +98,9 @@ def _submit_mapping(make_session, company_id: int, endpoint_id: int, user_key: s
                 details={"node_id": values["node_id"]},
             )
     if not state["map_errors"]:
-        state["map_saved"] = f"Mapped {values['node_id']} to {values['asset']}/{values['tag']}."
+        state["map_saved"] = _("Mapped {node} to {asset}/{tag}.").format(
+            node=values["node_id"], asset=values["asset"], tag=values["tag"]
+        )
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path, user_key: str) -> None:
@@ -104,10 +110,10 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
         assets = {a.slug: a.name or a.slug for a in list_assets(session, company_id=company.id)}
     if not endpoints:
         return
-    st.subheader("Browse and map nodes")
-    st.selectbox("Endpoint", list(endpoints), format_func=endpoints.get, key="map_endpoint")
-    st.number_input("Depth", min_value=1, max_value=6, value=3, key="browse_depth")
-    st.button("Browse", key="browse_btn", on_click=_browse, args=(make_session, company.id, var_dir))
+    st.subheader(_("Browse and map nodes"))
+    st.selectbox(_("Endpoint"), list(endpoints), format_func=endpoints.get, key="map_endpoint")
+    st.number_input(_("Depth"), min_value=1, max_value=6, value=3, key="browse_depth")
+    st.button(_("Browse"), key="browse_btn", on_click=_browse, args=(make_session, company.id, var_dir))
     state = st.session_state
     if state.get("browse_error"):
         st.error(state["browse_error"])
@@ -116,28 +122,28 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
         return
     tree = pd.DataFrame(
         [
-            {"node": "  " * (d - 1) + name, "class": cls, "node id": nid, "type": dtype}
+            {_("node"): "  " * (d - 1) + name, _("class"): cls, _("node id"): nid, _("type"): dtype}
             for d, name, cls, nid, dtype in browsed["nodes"]
         ]
     )
     st.dataframe(tree, hide_index=True)
     if browsed["truncated"]:
-        st.caption("Browse stopped at its node limit: lower the depth or map from a narrower branch.")
+        st.caption(_("Browse stopped at its node limit: lower the depth or map from a narrower branch."))
     variables = [nid for _, _, cls, nid, _ in browsed["nodes"] if cls == "Variable"]
     if saved := state.pop("map_saved", None):
         st.success(saved)
     errors = state.get("map_errors", {})
     with st.form("map_form"):
-        st.selectbox("Node", variables, key="map_node")
-        st.selectbox("Asset", list(assets), format_func=assets.get, key="map_asset")
+        st.selectbox(_("Node"), variables, key="map_node")
+        st.selectbox(_("Asset"), list(assets), format_func=assets.get, key="map_asset")
         if "asset" in errors:
             st.error(errors["asset"])
-        st.text_input("Tag", key="map_tag", placeholder="bearing_temp")
+        st.text_input(_("Tag"), key="map_tag", placeholder="bearing_temp")
         if "tag" in errors:
             st.error(errors["tag"])
-        st.text_input("Unit", key="map_unit", placeholder="degC")
+        st.text_input(_("Unit"), key="map_unit", placeholder="degC")
         if "unit" in errors or "node_id" in errors:
             st.error(errors.get("unit") or errors["node_id"])
         st.form_submit_button(
-            "Map", on_click=_submit_mapping, args=(make_session, company.id, browsed["endpoint"], user_key)
+            _("Map"), on_click=_submit_mapping, args=(make_session, company.id, browsed["endpoint"], user_key)
         )
