@@ -25,6 +25,8 @@ SHOWN = {
     "slider", "date_input", "time_input", "file_uploader", "tabs", "Page", "toast", "popover",
 }  # fmt: skip
 LABEL_KEYWORDS = {"label", "placeholder", "title", "help"}
+# Literals that read the same in every language (a unit symbol as an example).
+NOT_LANGUAGE = {"degC"}
 
 
 def sources() -> list[Path]:
@@ -91,6 +93,7 @@ def _bare_labels(path: Path) -> list[str]:
             # identifier (a plant-file field name, an example code), the same in every language.
             if (
                 text is not None
+                and text not in NOT_LANGUAGE
                 and not re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", text)
                 and re.search(r"[A-Za-z]{2}", re.sub(r":material/\w+:|:\w+-badge\[", "", text))
             ):
