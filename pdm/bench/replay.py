@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 
+from pdm.alerts.rules import CLEAR_RATIO
 from pdm.bench.events import EventFigures, event_figures
 from pdm.bench.series import Series, tag_slugs
 from pdm.config import DetectionConfig, Settings, parse_plants
@@ -27,7 +29,7 @@ from pdm.runtime.worker import Worker
 from pdm.storage.catalog import apply_plants
 from pdm.storage.readings import insert_reading_tuples
 from pdm.storage.session import make_engine, session_factory, upgrade
-from pdm.storage.tables import Alert, Asset, ModelVersion, Tag
+from pdm.storage.tables import Alert, Asset, ModelVersion, Score, Tag
 
 COMPANY, ASSET = "replay", "asset"
 GOOD = 0
@@ -42,6 +44,7 @@ class Replay:
     openings: list[float]  # alert opening times, data time
     alerts: list[tuple[float, float]]  # (opened_at, closed_at or last seen) per alert
     model: str  # detector and the reason it was chosen and kept
+    scores: np.ndarray | None = None  # (time, score, threshold) per scored row, for diagnosis
 
     def figures(self) -> EventFigures:
         return event_figures(self.openings, self.series.windows, self.scored_from, self.scored_to)
@@ -147,4 +150,33 @@ def _replay(series, detection, url, engine, tmp, train_rows, batch_s, after_batc
         spans = [(a.opened_at, a.closed_at if a.closed_at is not None else a.last_seen_at) for a in alerts]
         versions = session.execute(select(ModelVersion).order_by(ModelVersion.version)).scalars().all()
         model = "; ".join(f"v{v.version} {v.detector} ({v.status}: {v.reason})" for v in versions)
-    return Replay(series, train_rows, float(times[train_rows]), float(times[-1]), [a for a, _ in spans], spans, model)
+        scores = np.array(session.execute(select(Score.ts, Score.score, Score.threshold).order_by(Score.ts)).all())
+    openings = [a for a, _ in spans]
+    return Replay(series, train_rows, float(times[train_rows]), float(times[-1]), openings, spans, model, scores)
+
+
+def alert_spans(
+    ts: Sequence[float] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    threshold: float,
+    *,
+    debounce_rows: int,
+    silent_period_min: float,
+    clear_ratio: float = CLEAR_RATIO,
+) -> list[tuple[float, float]]:
+    """(opened, last seen) of the alerts ``pdm.alerts.rules.evaluate`` would open on one series of
+    scores with nobody closing them, as in a replay: the open alert is seen again by any row of a later
+    run, however short. For quick what-ifs without a database (``bench/skab_offline.py``)."""
+    clear = threshold * clear_ratio
+    out: list[tuple[float, float]] = []
+    run, start = 0, 0.0
+    for t, s in zip(ts, scores):
+        if not (s > threshold or (run and s > clear)):
+            run = 0
+            continue
+        run, start = run + 1, start if run else float(t)
+        if out:
+            out[-1] = (out[-1][0], float(t))
+        elif run >= debounce_rows:
+            out.append((start, float(t)))
+    return out

@@ -20,6 +20,7 @@ from pdm.alerts.rules import (
     severity,
     simulate_openings,
 )
+from pdm.bench.replay import alert_spans
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, Asset, Score
@@ -267,3 +268,18 @@ def test_simulated_openings_are_the_alerts_evaluate_opens_when_each_is_closed_as
     simulated = simulate_openings(ts, scores, THRESHOLD, debounce_rows=3, silent_period_min=2.0)
     assert [a.opened_at for a in simulated] == worker
     assert len(worker) >= 3
+
+
+def test_simulated_spans_are_the_alert_evaluate_keeps_open_when_nobody_closes_it(ctx):
+    """The offline SKAB stand-in (bench/skab_offline.py) opens alerts with ``alert_spans``:
+    ``evaluate`` must open the same alert and see it last at the same row (a short run after the
+    alert opened still counts as seen)."""
+    sessions, cid, aid, mv = ctx
+    scores = [0.5, 2, 2, 0.5, 2, 2, 0.95, 2, 0.2, 2, 0.5, 0.5, 2, 0.3]
+    rows = _rows(scores)
+    alert = _evaluate(sessions, cid, aid, mv, rows)
+    ts = [r.ts for r in rows]
+    assert alert_spans(ts, scores, THRESHOLD, debounce_rows=3, silent_period_min=30) == [
+        (alert.opened_at, alert.last_seen_at)
+    ]
+    assert (alert.opened_at, alert.last_seen_at) == (104.0, 112.0)
