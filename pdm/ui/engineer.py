@@ -25,6 +25,7 @@ from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, 
 from pdm.storage.tables import Endpoint, Site, Tag
 from pdm.ui import endpoint_password, node_mapping
 from pdm.ui.common import CompanyRef, ago, iso_local
+from pdm.ui.i18n import N_, _
 from pdm.ui.node_mapping import map_node
 
 __all__ = ["map_node", "render"]  # map_node is kept here for callers of this page's API
@@ -49,7 +50,7 @@ USER = "pdm_user"
 
 
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: str = "") -> None:
-    st.title("Endpoints")
+    st.title(_("Endpoints"))
     st.session_state[USER] = user  # the logged-in user, named in the audit log for every change
     st.caption(company.name)
     var_dir = Path(load_settings().var_dir)
@@ -58,6 +59,12 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     _add_form(make_session, company, var_dir)
     endpoint_password.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
     node_mapping.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
+
+
+# The frames' headings, marked for the catalogue (shown through ``rename(columns=_)``).
+HEADINGS = [N_("name"), N_("enabled"), N_("state"), N_("last reading"), N_("age"), N_("readings/s"), N_("errors 1h")]
+HEADINGS += [N_("spool rows"), N_("history"), N_("backfilled"), N_("worker"), N_("readings total"), N_("last error")]
+HEADINGS += [N_("node id"), N_("tag"), N_("unit"), N_("asset")]
 
 
 def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
@@ -98,25 +105,28 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
         endpoints = list_endpoints(session, company_id=company.id)
         if not endpoints:
             st.info(
-                f"No endpoints for {company.name}: add one below, or under `endpoints:` in the plant file "
-                "and run `pdmctl config apply <file>` (as an admin, or `pdmctl --local-admin` on the host)."
+                _(
+                    "No endpoints for {company}: add one below, or under `endpoints:` in the plant file and run "
+                    "`pdmctl config apply <file>` (as an admin, or `pdmctl --local-admin` on the host)."
+                ).format(company=company.name)
             )
             return
         health = {h["id"]: h for h in endpoint_health(session, company_id=company.id)}
         tags = list_tags(session, company_id=company.id)
         asset_names = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
-    st.dataframe(endpoints_frame(endpoints, time.time(), health), hide_index=True)
+    # Headings translated for display only: the frame's English names are what exports and tests use.
+    st.dataframe(endpoints_frame(endpoints, time.time(), health).rename(columns=_), hide_index=True)
     by_endpoint: dict[int | None, list[Tag]] = defaultdict(list)
     for tag in tags:
         by_endpoint[tag.endpoint_id].append(tag)
-    st.subheader("Mapped tags")
+    st.subheader(_("Mapped tags"))
     for ep in endpoints:
         mapped = by_endpoint.get(ep.id, [])
-        with st.expander(f"{ep.name} — {len(mapped)} tags", expanded=len(endpoints) == 1):
+        with st.expander(_("{name} — {n} tags").format(name=ep.name, n=len(mapped)), expanded=len(endpoints) == 1):
             if mapped:
-                st.dataframe(tags_frame(mapped, asset_names), hide_index=True)
+                st.dataframe(tags_frame(mapped, asset_names).rename(columns=_), hide_index=True)
             else:
-                st.caption("No nodes mapped to tags.")
+                st.caption(_("No nodes mapped to tags."))
 
 
 def _enable(make_session, company: CompanyRef) -> None:
@@ -124,7 +134,7 @@ def _enable(make_session, company: CompanyRef) -> None:
         endpoints = [(e.id, e.name, e.enabled) for e in list_endpoints(session, company_id=company.id)]
     for ep_id, name, enabled in endpoints:
         st.toggle(
-            f"Poll {name}",
+            _("Poll {name}").format(name=name),
             value=enabled,
             key=f"enabled_{ep_id}",
             on_change=_set_enabled,
@@ -158,15 +168,17 @@ def validate_form(values: dict) -> tuple[EndpointConfig | None, dict[str, str]]:
     try:
         return validate_model(EndpointConfig, data, "form"), {}
     except ConfigError as exc:
-        return None, {exc.field.split(".")[0]: f"{exc.reason} (got {exc.value!r})"}
+        return None, {
+            exc.field.split(".")[0]: _("{reason} (got {value})").format(reason=exc.reason, value=repr(exc.value))
+        }
 
 
 def duplicate_errors(session: Session, company_id: int, config: EndpointConfig) -> dict[str, str]:
     for ep in list_endpoints(session, company_id=company_id):
         if ep.name == config.name:
-            return {"name": f"this company already has an endpoint named {config.name!r}"}
+            return {"name": _("this company already has an endpoint named {name}").format(name=repr(config.name))}
         if ep.endpoint_url == config.endpoint_url:
-            return {"endpoint_url": f"this company already has an endpoint at this URL ({ep.name})"}
+            return {"endpoint_url": _("this company already has an endpoint at this URL ({name})").format(name=ep.name)}
     return {}
 
 
@@ -215,21 +227,20 @@ def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
         )
     info = errors["ok"]
     state["ep_errors"] = {}
-    state["ep_saved"] = (
-        f"Saved {config.name}: connected to {info.get('ProductName', 'the server')}, test read OK, "
-        f"reads split by {info.get('MaxNodesPerRead') or 100}."
+    state["ep_saved"] = _("Saved {name}: connected to {server}, test read OK, reads split by {n}.").format(
+        name=config.name, server=info.get("ProductName", _("the server")), n=info.get("MaxNodesPerRead") or 100
     )
 
 
 def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
-    st.subheader("Add an endpoint")
+    st.subheader(_("Add an endpoint"))
     with make_session() as session:
         sites = {
             s.id: s.name or s.slug
             for s in session.execute(select(Site).where(Site.company_id == company.id).order_by(Site.slug)).scalars()
         }
     if not sites:
-        st.caption("This company has no site yet: add one in the plant file first.")
+        st.caption(_("This company has no site yet: add one in the plant file first."))
         return
     if saved := st.session_state.pop("ep_saved", None):
         st.success(saved)
@@ -240,34 +251,34 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
             st.error(errors[field])
 
     with st.form("add_endpoint"):
-        st.selectbox("Site", list(sites), format_func=sites.get, key="ep_site")
-        st.text_input("Name", key="ep_name", placeholder="line-1-plc")
+        st.selectbox(_("Site"), list(sites), format_func=sites.get, key="ep_site")
+        st.text_input(_("Name"), key="ep_name", placeholder="line-1-plc")
         field_error("name")
-        st.text_input("Endpoint URL", key="ep_url", placeholder="opc.tcp://host:4840/path")
+        st.text_input(_("Endpoint URL"), key="ep_url", placeholder="opc.tcp://host:4840/path")
         field_error("endpoint_url")
-        st.selectbox("Security policy", POLICIES, key="ep_policy")
+        st.selectbox(_("Security policy"), POLICIES, key="ep_policy")
         field_error("security_policy")
-        st.selectbox("Security mode", MODES, key="ep_mode")
+        st.selectbox(_("Security mode"), MODES, key="ep_mode")
         field_error("security_mode")
-        st.selectbox("Identity", AUTHS, key="ep_auth")
+        st.selectbox(_("Identity"), AUTHS, key="ep_auth")
         field_error("auth_method")
-        st.text_input("User name", key="ep_username")
+        st.text_input(_("User name"), key="ep_username")
         field_error("username")
         st.text_input(
-            "Password",
+            _("Password"),
             type="password",
             key=endpoint_password.ADD_KEY,
-            help="Stored encrypted, never shown again. Or leave empty and name a variable below.",
+            help=_("Stored encrypted, never shown again. Or leave empty and name a variable below."),
         )
         field_error("password_encrypted")
         st.text_input(
-            "Password environment variable",
+            _("Password environment variable"),
             key="ep_password_env",
-            help="The name of a variable set for the worker, never the password itself.",
+            help=_("The name of a variable set for the worker, never the password itself."),
         )
         field_error("password_env")
-        st.checkbox("Trust the server certificate without checking it", key="ep_trust")
+        st.checkbox(_("Trust the server certificate without checking it"), key="ep_trust")
         field_error("trust_server_certificate")
-        st.number_input("Poll interval (s)", min_value=0.1, value=1.0, key="ep_poll")
+        st.number_input(_("Poll interval (s)"), min_value=0.1, value=1.0, key="ep_poll")
         field_error("poll_interval_s")
-        st.form_submit_button("Test and save", on_click=_submit_endpoint, args=(make_session, company, var_dir))
+        st.form_submit_button(_("Test and save"), on_click=_submit_endpoint, args=(make_session, company, var_dir))

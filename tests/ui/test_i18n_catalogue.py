@@ -25,8 +25,8 @@ SHOWN = {
     "slider", "date_input", "time_input", "file_uploader", "tabs", "Page", "toast", "popover",
 }  # fmt: skip
 LABEL_KEYWORDS = {"label", "placeholder", "title", "help"}
-# Literals that read the same in every language (a unit symbol as an example).
-NOT_LANGUAGE = {"degC"}
+# Literals that read the same in every language: examples of a unit, a name, a URL.
+NOT_LANGUAGE = {"degC", "line-1-plc", "opc.tcp://host:4840/path"}
 
 
 def sources() -> list[Path]:
@@ -102,9 +102,7 @@ def _bare_labels(path: Path) -> list[str]:
 
 
 # Pages still in English only: strict, so translating one fails here until it leaves this list.
-NOT_YET_TRANSLATED: set[str] = {
-    "pdm/ui/engineer.py",
-}
+NOT_YET_TRANSLATED: set[str] = set()
 
 
 def _scanned(path: Path):
