@@ -1,4 +1,4 @@
-"""`pdmctl endpoint`: onboard an OPC UA server (test, browse) and watch endpoints (status).
+"""`pdmctl endpoint`: onboard an OPC UA server or an MQTT broker (test, browse) and watch endpoints (status).
 
 ``test`` and ``browse`` take the same security options as the plant file, validated by the
 same ``EndpointConfig``; what is wrong comes out as one line: unreachable (retry later),
@@ -21,9 +21,15 @@ from pdm.cli.common import engine as _engine
 from pdm.cli.common import settings as _settings
 from pdm.errors import PdmError
 
-endpoint_app = typer.Typer(help="OPC UA endpoints: test a server, browse it, show health.", no_args_is_help=True)
+endpoint_app = typer.Typer(
+    help="Endpoints (OPC UA servers, MQTT brokers): test one, browse it, show health.", no_args_is_help=True
+)
 
-Url = Annotated[str, typer.Argument(help="opc.tcp://host:port/path")]
+Url = Annotated[str, typer.Argument(help="opc.tcp://host:port/path, or mqtt://host:port / mqtts://host:port")]
+CaFile = Annotated[
+    str | None, typer.Option("--ca-file", help="MQTT over TLS: the CA that signed the broker's certificate.")
+]
+Seconds = Annotated[float, typer.Option("--seconds", min=0.1, max=60, help="MQTT browse: how long to listen.")]
 Policy = Annotated[
     str, typer.Option("--policy", help="None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss")
 ]
@@ -72,6 +78,31 @@ def _config(url, policy, mode, auth, username, password_env, cert, key, trust_se
     return validate_model(EndpointConfig, data, "command line")
 
 
+def _is_mqtt(url: str) -> bool:
+    return url.startswith(("mqtt://", "mqtts://"))
+
+
+def _mqtt(url, username, password_env, password_encrypted, ca_file, timeout, settings_path, database):
+    """The connector of an MQTT broker, from the registry, with the settings a plant file would give."""
+    from pdm.config import MqttEndpointConfig, validate_model
+    from pdm.connectors import make_connector
+
+    data = {
+        "kind": "mqtt",
+        "name": "cli",
+        "endpoint_url": url,
+        "client_id": "pdmctl-browse",
+        "username": username,
+        "password_env": password_env,
+        "password_encrypted": password_encrypted,
+        "ca_file": ca_file,
+        "session_expiry_s": 0,  # a look, not a subscription the broker should keep
+        "connect_timeout_s": timeout,
+    }
+    config = validate_model(MqttEndpointConfig, data, "command line")
+    return make_connector(config, pki_dir=Path(_settings(settings_path, database).var_dir) / "pki")
+
+
 def _connector(config, settings_path, database):
     from pdm.connectors.opcua import OpcUaConnector
 
@@ -95,12 +126,24 @@ def endpoint_test(
     user_certificate: UserCert = None,
     user_private_key: UserKey = None,
     node: Annotated[list[str] | None, typer.Option("--node", help="Node id to test-read.")] = None,
+    ca_file: CaFile = None,
     settings: SettingsOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """Connect, show the server's identity and limits, and test-read nodes."""
+    """Connect, show the server's identity and limits, and test-read nodes (MQTT: log in to the broker)."""
     from pdm.connectors import is_good, status_name
     from pdm.connectors.browse import server_info
+
+    if _is_mqtt(url):
+        broker = _mqtt(url, username, password_env, password_encrypted, ca_file, timeout, settings, database)
+
+        async def probe():
+            async with broker:
+                return await broker.probe()
+
+        asyncio.run(probe())
+        out.print(f"connected to {url} ({'TLS' if url.startswith('mqtts') else 'no TLS'}, {username or 'anonymous'})")
+        return
 
     config = _config(
         url,
@@ -157,11 +200,32 @@ def endpoint_browse(
     password_encrypted: PasswordEncrypted = None,
     user_certificate: UserCert = None,
     user_private_key: UserKey = None,
+    ca_file: CaFile = None,
+    seconds: Seconds = 3.0,
     settings: SettingsOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """Print the address space as a tree, with node ids ready for the plant file."""
+    """Print the address space as a tree (MQTT: the topics and Sparkplug B metrics heard for --seconds),
+    with node ids ready for the plant file."""
     from pdm.connectors.browse import browse
+
+    if _is_mqtt(url):
+        broker = _mqtt(url, username, password_env, password_encrypted, ca_file, timeout, settings, database)
+
+        async def listen():
+            async with broker:
+                return await broker.browse(max_nodes=max_nodes, seconds=seconds)
+
+        heard, cut = asyncio.run(listen())
+        for n in heard:
+            out.print(
+                f"{'  ' * (n.depth - 1)}{n.name} [{n.node_class}] {n.node_id} {n.data_type} = {n.value!r}",
+                highlight=False,
+                markup=False,
+            )
+        if cut:
+            out.print(f"… stopped after {max_nodes} topics and metrics (--max-nodes)")
+        return
 
     config = _config(
         url,

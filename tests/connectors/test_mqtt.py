@@ -211,3 +211,18 @@ def test_tls_with_the_broker_s_ca_and_browse_lists_what_is_heard(tmp_path):
         assert list(refused) == ["ca_file"] and "certificate is not trusted" in refused["ca_file"]
     finally:
         broker.stop()
+
+
+def test_pdmctl_endpoint_browse_takes_an_mqtt_url(broker, pub, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pub.client.publish("kit/cli/temp", "3.5", qos=1, retain=True).wait_for_publish(5)
+    env = {**os.environ, "PDM_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "pdm.cli", "endpoint"]
+    heard = subprocess.run(
+        [*cli, "browse", broker.url, "--seconds", "0.3"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert heard.returncode == 0, heard.stderr
+    assert "kit/cli/temp [Topic] mqtt:kit/cli/temp number = '3.5'" in heard.stdout
