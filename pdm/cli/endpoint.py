@@ -218,11 +218,8 @@ def endpoint_browse(
 
         heard, cut = asyncio.run(listen())
         for n in heard:
-            out.print(
-                f"{'  ' * (n.depth - 1)}{n.name} [{n.node_class}] {n.node_id} {n.data_type} = {n.value!r}",
-                highlight=False,
-                markup=False,
-            )
+            line = f"{'  ' * (n.depth - 1)}{n.name} [{n.node_class}] {n.node_id} {n.data_type} = {n.value!r}"
+            out.print(line, highlight=False, markup=False)
         if cut:
             out.print(f"… stopped after {max_nodes} topics and metrics (--max-nodes)")
         return
