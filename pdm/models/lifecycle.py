@@ -27,7 +27,7 @@ from pdm.alerts.rules import CLEAR_RATIO
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
 from pdm.models.budget import alerts_per_month
-from pdm.models.running import running_part
+from pdm.models.running import earlier_rule, running_part
 from pdm.models.training import (
     active_model,
     asset_detection,
@@ -136,7 +136,7 @@ def normal_frame(
         bad |= (ts >= lo) & (ts <= hi)
     # A smoothed row averages the rows before it: one that saw an excluded row is not normal either.
     tainted = pd.Series(bad.astype(float)).rolling(detection.smooth_rows, min_periods=1).max().to_numpy() > 0
-    return running_part(frame, ~tainted, detection)
+    return running_part(frame, ~tainted, detection, earlier_rule(session, company_id=company_id, asset_id=asset_id))
 
 
 def enough(frame: pd.DataFrame, detection: DetectionConfig) -> bool:

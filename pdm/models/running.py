@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pdm.config import DetectionConfig
 from pdm.models.stopped import find_off_mode, warmup_min
+from pdm.storage.tables import ModelVersion
 
 
 def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
@@ -43,14 +46,29 @@ def lookback_s(detection: DetectionConfig) -> float:
     return detection.startup_min * 60.0 if detection.running_tag is not None else 0.0
 
 
-def auto_rule(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[DetectionConfig, dict | None]:
+def auto_rule(
+    frame: pd.DataFrame, detection: DetectionConfig, earlier: dict | None = None
+) -> tuple[DetectionConfig, dict | None]:
     """``detection`` with the stopped mode found in ``frame`` (training data) as its rule, and the
     record stored with the model; unchanged, and no record, when the plant file names a rule or
-    turns the search off."""
+    turns the search off.
+
+    ``earlier``: the rule an earlier model of the asset found. When these rows show no stop (a
+    model re-learnt from the hours after a repair, say), that rule is kept: a repair does not
+    change how the machine looks when it is off, and without the rule every later stop and
+    restart would read as abnormal."""
     if detection.running_tag is not None or not detection.running_auto or frame.empty:
         return detection, None
     mode, reason = find_off_mode(frame)
     if mode is None:
+        if earlier and earlier.get("tag") in frame.columns:
+            kept = {**earlier, "reason": f"kept from an earlier model ({reason}): {earlier.get('reason', '')}"}
+            update = {
+                "running_tag": earlier["tag"],
+                "running_above": float(earlier["above"]),
+                "startup_min": max(detection.startup_min, float(earlier.get("startup_min", 0.0))),
+            }
+            return detection.model_copy(update=update), kept
         return detection, {"tag": None, "above": None, "reason": reason}
     # A rule found, not written: the plant file says nothing of a warm-up either, so it is measured.
     warmup, why = warmup_min(frame, mode)
@@ -60,15 +78,32 @@ def auto_rule(frame: pd.DataFrame, detection: DetectionConfig) -> tuple[Detectio
     return detection.model_copy(update=update), found
 
 
-def running_part(frame: pd.DataFrame, normal: np.ndarray, detection: DetectionConfig) -> pd.DataFrame:
+def running_part(
+    frame: pd.DataFrame, normal: np.ndarray, detection: DetectionConfig, earlier: dict | None = None
+) -> pd.DataFrame:
     """The ``normal`` rows of ``frame`` that are running, for training. Without a rule in the plant
-    file, the rule found in those rows is applied and its record kept in ``attrs["running"]``, which
-    ``pdm.models.training.store_version`` stores with the model trained on them."""
-    detection, found = auto_rule(frame.loc[normal], detection)
+    file, the rule found in those rows (else ``earlier``'s, see ``auto_rule``) is applied and its
+    record kept in ``attrs["running"]``, which ``pdm.models.training.store_version`` stores with the
+    model trained on them."""
+    detection, found = auto_rule(frame.loc[normal], detection, earlier)
     part = frame.loc[normal & running_rows(frame, detection)]
     if found is not None:
         part.attrs["running"] = found
     return part
+
+
+def earlier_rule(session: Session, *, company_id: int, asset_id: int) -> dict | None:
+    """The running rule the asset's latest model that found one stored (``metrics["running"]``)."""
+    versions = session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.company_id == company_id, ModelVersion.asset_id == asset_id)
+        .order_by(ModelVersion.version.desc())
+    )
+    for version in versions:
+        found = (version.metrics or {}).get("running") or {}
+        if found.get("tag"):
+            return found
+    return None
 
 
 def model_rule(detection: DetectionConfig, metrics: dict | None) -> DetectionConfig:

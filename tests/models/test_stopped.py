@@ -152,3 +152,36 @@ def test_the_warm_up_after_each_restart_is_measured_from_the_training_rows():
     assert not keep[restart : restart + int(minutes)].any() and keep[restart + int(minutes) + 2 :][:60].all()
     # A model stored before the warm-up was measured keeps the plant file's startup_min.
     assert model_rule(DetectionConfig(), {"running": {"tag": "speed", "above": 700.0}}).startup_min == 0
+
+
+def test_a_model_relearnt_from_rows_without_a_stop_keeps_the_rule_an_earlier_model_found(sessions):
+    """After a repair the next model learns from the hours since: no stop among them, but the machine
+    still stops at night, and its restarts must not alert."""
+    plant = Plant(sessions)
+    plant.write(0, 300)
+    _stop(plant, 300, 100)
+    plant.write(400, 200)
+    first = plant.train(DETECTION)
+    assert first[5]["running"]["tag"] is not None
+    with sessions.begin() as s:  # a repair: the next model learns from what came after it only
+        s.add(
+            Alert(
+                company_id=plant.cid,
+                asset_id=plant.aid,
+                status="RESOLVED",
+                severity="high",
+                opened_at=ts(550),
+                last_seen_at=ts(560),
+                closed_at=ts(600),
+                peak_score=5.0,
+                threshold=1.0,
+            )
+        )
+    plant.write(600, 300)
+    second = plant.train(DETECTION)
+    kept = second[5]["running"]
+    assert second[3] >= ts(600)  # trained on rows after the repair, none of them stopped
+    assert kept["tag"] == first[5]["running"]["tag"] and kept["reason"].startswith("kept from an earlier model")
+    _stop(plant, 900, 200)  # that night
+    plant.write(1100, 100)
+    assert _score(plant, DETECTION) is None and _alerts(plant) == 1  # only the repaired one
