@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gettext
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -72,7 +73,7 @@ def format_when(ts: float | None, *, lang: str, tz: str | None) -> str:
     return format_datetime(moment, DATETIME_PATTERN, tzinfo=zone(tz), locale=lang)
 
 
-def format_money(amount: float | None, *, lang: str, currency: str = DEFAULT_CURRENCY) -> str:
+def format_money(amount: float | Decimal | None, *, lang: str, currency: str = DEFAULT_CURRENCY) -> str:
     """``14 522,50 €`` in French, ``€14,522.50`` in English."""
     if amount is None:
         return "—"

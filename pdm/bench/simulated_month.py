@@ -85,7 +85,7 @@ def simulate(plants: PlantConfig, *, days: float, step_s: float = 60.0) -> list[
         frame = pd.DataFrame(rows, index=pd.Index(epoch0 + t, name="ts"), columns=list(model.sensors))
         real = [f for f in faults if f.kind not in BENIGN_KINDS]
         windows = [(epoch0 + f.start_min * 60, epoch0 + f.end_min * 60) for f in real]
-        out.append((Series("/".join(key), frame, windows), [f.kind for f in real]))
+        out.append((Series("/".join(key), frame, windows), [str(f.kind) for f in real]))
     return out
 
 

@@ -285,7 +285,7 @@ def alerts_failure_modes(
     add: Annotated[str | None, typer.Option(help="Add this code (cluster-wide).")] = None,
     label: Annotated[str | None, typer.Option(help="Label of the added code.")] = None,
     asset_class: Annotated[str | None, typer.Option(help="Only for this asset class.")] = None,
-    iso14224: Annotated[str | None, typer.Option(help="ISO 14224 failure mechanism of the added code (e.g. 2.4).")] = None,
+    iso14224: Annotated[str | None, typer.Option(help="ISO 14224 failure mechanism of the code (e.g. 2.4).")] = None,
 ) -> None:
     """The failure modes a resolution can name; --add extends the cluster's list (reviewers, admins)."""
     from pdm.alerts.feedback import add_failure_mode, list_failure_modes

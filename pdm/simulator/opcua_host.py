@@ -91,7 +91,7 @@ async def publish(endpoints: Iterable[Endpoint], latest: Latest, stamp: datetime
     good = ua.StatusCode(ua.StatusCodes.Good)
     # A sensor that dropped out (NaN from the simulator) is published as a field device does: no
     # number, with a Bad status, so a client stores no value for it.
-    bad = ua.StatusCode(ua.StatusCodes.BadNoCommunication)
+    bad = ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNoCommunication))
     for ep in endpoints:
         for nodeid, key, tag in ep.writes:
             number = float(latest[key][tag])

@@ -55,7 +55,7 @@ def render(*, make_session: sessionmaker[Session]) -> None:
     st.caption(_("Readings and data coverage: {period}").format(period=parse_period(period)[2]))
     _totals(df)
     if kanon.benchmark_allowed(len(df)):
-        st.dataframe(df.rename(columns=lambda c: _(HEADINGS.get(c, c))), hide_index=True)
+        st.dataframe(df.rename(columns=lambda c: _(HEADINGS.get(str(c), str(c)))), hide_index=True)
         st.caption(
             _("Readings: {readings} Data coverage: {coverage}").format(
                 readings=_(READINGS_METHOD), coverage=savings_ui.method("coverage")

@@ -9,6 +9,8 @@ the sidebar changes it and stores it for the user. Times use the zone of the com
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,7 +55,7 @@ def when(ts: float | None, tz: str | None = None) -> str:
     return i18n.format_when(ts, lang=lang(), tz=tz or st.session_state.get(TZ_STATE))
 
 
-def money(amount: float | None) -> str:
+def money(amount: float | Decimal | None) -> str:
     return i18n.format_money(amount, lang=lang())
 
 
