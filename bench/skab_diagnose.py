@@ -25,7 +25,7 @@ from pdm.alerts.rules import CLEAR_RATIO
 from pdm.bench import skab
 from pdm.bench.metrics import binary_counts
 from pdm.bench.replay import replay
-from pdm.bench.skab_service import BATCH_S, ServiceSetting, as_series
+from pdm.bench.skab_service import BATCH_S, add_setting_arguments, as_series, files_and_setting
 
 CAUSES = ("early", "held_tail", "held_relit", "after", "missed", "late", "early_end")
 
@@ -89,16 +89,11 @@ def _line(name: str, c: Counter) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("data", nargs="?", default="../shared/data/skab")
-    p.add_argument("--detector", default="rebase")
-    p.add_argument("--smooth-rows", type=int, default=1)
-    p.add_argument("--debounce-rows", type=int, default=4)
-    p.add_argument("--files", default=None)
+    add_setting_arguments(p)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--per-file", action="store_true")
     args = p.parse_args()
-    files = skab.load_files(args.data, args.files.split(",") if args.files else None)
-    setting = ServiceSetting(args.detector, args.smooth_rows, args.debounce_rows)
+    files, setting = files_and_setting(args)
     with ProcessPoolExecutor(args.workers) as pool:
         done = list(pool.map(_service, [(f, setting) for f in files]))
     bare = args.detector if args.detector in skab.DEFAULT_SETTINGS else skab.DEFAULT_DETECTOR

@@ -20,7 +20,7 @@ import numpy as np
 from pdm.bench import skab
 from pdm.bench.metrics import binary_counts
 from pdm.bench.replay import alert_spans
-from pdm.bench.skab_service import ServiceSetting, as_series
+from pdm.bench.skab_service import ServiceSetting, add_setting_arguments, as_series, files_and_setting
 from pdm.config import DetectionConfig
 from pdm.models.features import causal_rolling_mean, wide_frame
 from pdm.models.training import fit, median_spacing
@@ -66,15 +66,10 @@ def evaluate(files, setting: ServiceSetting) -> tuple[float, float, float, dict]
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("data", nargs="?", default="../shared/data/skab")
-    p.add_argument("--detector", default="rebase")
-    p.add_argument("--smooth-rows", type=int, default=1)
-    p.add_argument("--debounce-rows", type=int, default=4)
-    p.add_argument("--files", default=None)
+    add_setting_arguments(p)
     p.add_argument("--check", type=int, default=0)
     args = p.parse_args()
-    files = skab.load_files(args.data, args.files.split(",") if args.files else None)
-    setting = ServiceSetting(args.detector, args.smooth_rows, args.debounce_rows)
+    files, setting = files_and_setting(args)
     f1, far, mar, preds = evaluate(files, setting)
     print(f"{setting.label()}: F1 {f1:.3f} FAR {far:.2f} MAR {mar:.2f}")
     if args.check:

@@ -10,6 +10,7 @@ others, with ``pdm.bench.skab``'s rule.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -65,6 +66,20 @@ GRID = [ServiceSetting(d, s, b) for d, s, b in itertools.product(DETECTORS, SMOO
 # Chosen ON VALVE1 ONLY by ``pdm.bench.skab.choose`` over ``GRID`` (best F1 with FAR <= 10 %, else
 # the lowest FAR); valve2 and other never informed it.
 DEFAULT = ServiceSetting("rebase", 1, 8)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SKAB folder, one service setting and a file subset: the hand-run bench scripts' options."""
+    parser.add_argument("data", nargs="?", default="../shared/data/skab")
+    parser.add_argument("--detector", default="rebase")
+    parser.add_argument("--smooth-rows", type=int, default=1)
+    parser.add_argument("--debounce-rows", type=int, default=4)
+    parser.add_argument("--files", default=None)
+
+
+def files_and_setting(args: argparse.Namespace) -> tuple[list[SkabFile], ServiceSetting]:
+    files = load_files(args.data, args.files.split(",") if args.files else None)
+    return files, ServiceSetting(args.detector, args.smooth_rows, args.debounce_rows)
 
 
 def as_series(f: SkabFile) -> Series:
