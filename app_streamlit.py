@@ -20,7 +20,20 @@ from pdm.errors import ConfigError
 from pdm.storage.catalog import list_companies
 from pdm.storage.session import is_initialised
 from pdm.storage.tables import Site
-from pdm.ui import admin, asset, cluster, costs, engineer, failure_modes, i18n, login, overview, savings, technician
+from pdm.ui import (
+    admin,
+    asset,
+    cluster,
+    costs,
+    engineer,
+    failure_modes,
+    i18n,
+    login,
+    overview,
+    savings,
+    share_notes,
+    technician,
+)
 from pdm.ui.common import CompanyRef, engine_for, role_navigation, safe_url, tenant
 from pdm.ui.i18n import _
 
@@ -116,13 +129,17 @@ def main() -> None:
         cluster.render(make_session=make_session)
 
     def failure_modes_page() -> None:
-        failure_modes.render(make_session=make_session)
+        # The members' figures for a company's classes: the admin picks the company; a reviewer has none.
+        company = tenant(principal, companies) if principal.role == "admin" else None
+        failure_modes.render(make_session=make_session, company=company)
 
     def savings_page() -> None:
         savings.render(make_session=make_session, company=tenant(principal, companies))
 
     def costs_page() -> None:
-        costs.render(make_session=make_session, company=tenant(principal, companies))
+        company = tenant(principal, companies)
+        costs.render(make_session=make_session, company=company)
+        share_notes.render(make_session=make_session, company=company, principal=principal)
 
     def users_page() -> None:
         admin.users_page(make_session=make_session, principal=principal, companies=companies)

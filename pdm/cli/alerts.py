@@ -300,8 +300,9 @@ def alerts_failure_modes(
             add_failure_mode(session, code=add, label=label or add, asset_class=asset_class, iso14224=iso14224)
     with factory() as session:
         for m in list_failure_modes(session):
-            # Plain print: tab-separated for scripts (rich would expand the tabs).
-            print(f"{m.code}\t{m.label}" + (f"\t{m.asset_class}" if m.asset_class else ""))
+            # Plain print: tab-separated for scripts (rich would expand the tabs): code, label, asset class
+            # (empty: every class), ISO 14224 failure mechanism (empty: not filed).
+            print("\t".join([m.code, m.label, m.asset_class or "", m.iso14224 or ""]))
 
 
 # Past cases like an alert: their own module, under the same command group.

@@ -24,6 +24,7 @@ from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, Asset
 from pdm.ui.asset import score_chart, site_names, telemetry_chart
 from pdm.ui.common import CompanyRef, iso_local, page_link, percent, take_id_param
 from pdm.ui.i18n import N_, _, number, severity, status
+from pdm.ui.similar_panel import render as seen_before_panel
 
 # Enough context before the alert to see the sensors leave their normal band, and a little after.
 BEFORE_S = 30 * 60
@@ -177,6 +178,7 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
     with right:
         st.markdown(_("**Anomaly score**"))
         score_chart(scores, alert)
+    seen_before_panel(make_session, session, company, alert, user=st.session_state.get(USER, ""))
     _trail(session, company, alert)
 
 
