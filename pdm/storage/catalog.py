@@ -42,6 +42,38 @@ def endpoint_settings(ep: EndpointConfig | MqttEndpointConfig) -> dict:
     return ep.model_dump(mode="json", exclude={"nodes"})
 
 
+def store_endpoint(
+    session: Session,
+    *,
+    company_id: int,
+    site_id: int,
+    config: EndpointConfig | MqttEndpointConfig,
+    assets: dict[str, Asset],
+) -> Endpoint:
+    """One endpoint of any kind and its tags (``assets`` by slug), added or updated in place: the plant
+    file's way, which the engineer page's add forms take too."""
+    endpoint = _upsert(
+        session,
+        Endpoint,
+        {"company_id": company_id, "name": config.name},
+        {
+            "site_id": site_id,
+            "endpoint_url": config.endpoint_url,
+            "kind": config.kind,
+            "settings": endpoint_settings(config),
+            "enabled": config.enabled,
+        },
+    )
+    for n in config.nodes:
+        _upsert(
+            session,
+            Tag,
+            {"asset_id": assets[n.asset].id, "name": n.tag},
+            {"company_id": company_id, "endpoint_id": endpoint.id, "node_id": n.node_id, "unit": n.unit},
+        )
+    return endpoint
+
+
 def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
     summary = ApplySummary()
     for c in cfg.companies:
@@ -74,27 +106,9 @@ def apply_plants(session: Session, cfg: PlantConfig) -> ApplySummary:
                 )
                 summary.assets += 1
             for e in s.endpoints:
-                endpoint = _upsert(
-                    session,
-                    Endpoint,
-                    {"company_id": company.id, "name": e.name},
-                    {
-                        "site_id": site.id,
-                        "endpoint_url": e.endpoint_url,
-                        "kind": e.kind,
-                        "settings": endpoint_settings(e),
-                        "enabled": e.enabled,
-                    },
-                )
+                store_endpoint(session, company_id=company.id, site_id=site.id, config=e, assets=assets)
                 summary.endpoints += 1
-                for n in e.nodes:
-                    _upsert(
-                        session,
-                        Tag,
-                        {"asset_id": assets[n.asset].id, "name": n.tag},
-                        {"company_id": company.id, "endpoint_id": endpoint.id, "node_id": n.node_id, "unit": n.unit},
-                    )
-                    summary.tags += 1
+                summary.tags += len(e.nodes)
         sync_channels(session, company_id=company.id, config=c.notifications)
     for asset_class, costs in cfg.cost_defaults.items():
         _upsert(

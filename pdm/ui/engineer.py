@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.access import audit
 from pdm.config import EndpointConfig, load_settings, validate_model
+from pdm.config import MqttEndpointConfig as MqttConfig
 from pdm.errors import ConfigError
 from pdm.ingest.health import endpoint_health
-from pdm.storage.catalog import endpoint_settings, list_assets, list_endpoints, list_tags
+from pdm.storage.catalog import list_assets, list_endpoints, list_tags, store_endpoint
 from pdm.storage.tables import Endpoint, Site, Tag
-from pdm.ui import endpoint_password, node_mapping
+from pdm.ui import endpoint_mqtt, endpoint_password, node_mapping
 from pdm.ui.common import CompanyRef, ago, iso_local
 from pdm.ui.i18n import N_, _
 from pdm.ui.node_mapping import map_node
@@ -64,7 +65,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
 # The frames' headings, marked for the catalogue (shown through ``rename(columns=_)``).
 HEADINGS = [N_("name"), N_("enabled"), N_("state"), N_("last reading"), N_("age"), N_("readings/s"), N_("errors 1h")]
 HEADINGS += [N_("spool rows"), N_("history"), N_("backfilled"), N_("worker"), N_("readings total"), N_("last error")]
-HEADINGS += [N_("node id"), N_("tag"), N_("unit"), N_("asset")]
+HEADINGS += [N_("node id"), N_("tag"), N_("unit"), N_("asset"), N_("kind")]
 
 
 def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
@@ -73,6 +74,7 @@ def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dic
         [
             {
                 "name": ep.name,
+                "kind": endpoint_mqtt.kind_name(ep.kind),
                 "URL": ep.endpoint_url,
                 "enabled": ep.enabled,
                 "state": ep.state,
@@ -123,7 +125,9 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
     for ep in endpoints:
         mapped = by_endpoint.get(ep.id, [])
         with st.expander(_("{name} — {n} tags").format(name=ep.name, n=len(mapped)), expanded=len(endpoints) == 1):
-            if mapped:
+            if mapped and ep.kind == "mqtt":  # its tags' topics and metrics, since a broker is not browsed here
+                st.dataframe(endpoint_mqtt.topics_frame(mapped, asset_names).rename(columns=_), hide_index=True)
+            elif mapped:
                 st.dataframe(tags_frame(mapped, asset_names).rename(columns=_), hide_index=True)
             else:
                 st.caption(_("No nodes mapped to tags."))
@@ -173,7 +177,7 @@ def validate_form(values: dict) -> tuple[EndpointConfig | None, dict[str, str]]:
         }
 
 
-def duplicate_errors(session: Session, company_id: int, config: EndpointConfig) -> dict[str, str]:
+def duplicate_errors(session: Session, company_id: int, config: EndpointConfig | MqttConfig) -> dict[str, str]:
     for ep in list_endpoints(session, company_id=company_id):
         if ep.name == config.name:
             return {"name": _("this company already has an endpoint named {name}").format(name=repr(config.name))}
@@ -182,18 +186,10 @@ def duplicate_errors(session: Session, company_id: int, config: EndpointConfig) 
     return {}
 
 
-def save_endpoint(session: Session, *, company_id: int, site_id: int, config: EndpointConfig) -> Endpoint:
-    ep = Endpoint(
-        company_id=company_id,
-        site_id=site_id,
-        name=config.name,
-        endpoint_url=config.endpoint_url,
-        settings=endpoint_settings(config),
-        enabled=config.enabled,
-    )
-    session.add(ep)
-    session.flush()
-    return ep
+def save_endpoint(session: Session, *, company_id: int, site_id: int, config: EndpointConfig | MqttConfig) -> Endpoint:
+    """Through the plant file's ``store_endpoint``, with its tags (MQTT's form has them, OPC UA's maps them later)."""
+    assets = {a.slug: a for a in list_assets(session, company_id=company_id)}
+    return store_endpoint(session, company_id=company_id, site_id=site_id, config=config, assets=assets)
 
 
 def _submit_endpoint(make_session, company: CompanyRef, var_dir: Path) -> None:
@@ -244,6 +240,10 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
         return
     if saved := st.session_state.pop("ep_saved", None):
         st.success(saved)
+    kind = st.radio(_("Kind"), list(endpoint_mqtt.KINDS), format_func=endpoint_mqtt.kind_name, key="ep_kind")
+    if kind != "opcua":
+        endpoint_mqtt.render_form(make_session, company, var_dir, sites, sparkplug=kind == "sparkplug", user_key=USER)
+        return
     errors = st.session_state.get("ep_errors", {})
 
     def field_error(field: str) -> None:

@@ -106,7 +106,8 @@ def _submit_mapping(make_session, company_id: int, endpoint_id: int, user_key: s
 def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir: Path, user_key: str) -> None:
     """The browse tree and the mapping form; ``user_key`` holds the user named in the audit log."""
     with make_session() as session:
-        endpoints = {e.id: e.name for e in list_endpoints(session, company_id=company.id)}
+        # OPC UA's address space only: an MQTT endpoint lists its tags' topics above instead.
+        endpoints = {e.id: e.name for e in list_endpoints(session, company_id=company.id) if e.kind == "opcua"}
         assets = {a.slug: a.name or a.slug for a in list_assets(session, company_id=company.id)}
     if not endpoints:
         return
