@@ -21,6 +21,7 @@ from pdm.storage.tables import Alert, Asset, Site
 from pdm.ui.common import CompanyRef, iso_local, page_link, take_id_param
 from pdm.ui.i18n import N_, _, money, ngettext, number, severity, status
 from pdm.ui.model_card import render_model
+from pdm.ui.remaining_time import render_remaining_time, render_soon
 
 BACK_STATE = "pdm_asset_back"
 RANGES = {
@@ -47,11 +48,13 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
         sites = site_names(session, company_id=company.id)
         by_id = {a.id: a for a in assets}
         _follow_link(company, by_id)
+        render_soon(session, company)
         chosen = st.selectbox(
             _("Asset"), list(by_id), format_func=lambda i: _asset_label(by_id[i], sites), key=f"asset_pick_{company.id}"
         )
         _history(session, company, by_id[chosen])
         render_model(session, company, by_id[chosen])
+        render_remaining_time(session, company, by_id[chosen])
         _telemetry(session, company, by_id[chosen])
     back = st.session_state.get(BACK_STATE)
     if back and back[0] == company.id and back[1] == chosen:
