@@ -1,14 +1,15 @@
 """A fast stand-in for the SKAB service replay, to compare alert rules and settings before a full run.
 
 Usage: python bench/skab_offline.py [SKAB folder] [--detector rebase] [--smooth-rows 1] [--debounce-rows 4]
-       [--files ...] [--check N]
+       [--return-to-normal-rows 30] [--silent-min 30] [--files ...] [--check N]
 
 It fits with the worker's own ``pdm.models.training.fit`` on each file's first 400 rows (features,
 choice, alarm budget) and scores the rest in one ``score_run``, then opens alerts with
-``pdm.bench.replay.alert_spans`` (the rule the worker's ``evaluate`` follows, nobody
-closing an alert). No database: about 1 s for all 34 files instead of ~20 s. ``--check N`` replays
-the first N files through ``pdm.bench.replay`` too and says whether the flagged rows agree; the
-published figures always come from ``pdmctl bench skab``.
+``pdm.alerts.simulate.simulate_openings`` (the rule the worker's ``evaluate`` follows, nobody
+closing an alert: episodes end when the alert returns to normal). No database: about 1 s for all
+34 files instead of ~20 s. ``--check N`` replays the first N files through ``pdm.bench.replay``
+too and says whether the flagged rows agree; the published figures always come from
+``pdmctl bench skab``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import argparse
 
 import numpy as np
 
+from pdm.alerts.simulate import simulate_openings
 from pdm.bench import skab
 from pdm.bench.metrics import binary_counts
-from pdm.bench.replay import alert_spans
 from pdm.bench.skab_service import ServiceSetting, add_setting_arguments, as_series, files_and_setting
 from pdm.config import DetectionConfig
 from pdm.models.features import causal_rolling_mean, wide_frame
@@ -45,11 +46,16 @@ def flagged(
     raw: np.ndarray, t: np.ndarray, scores: np.ndarray, threshold: float, detection: DetectionConfig
 ) -> np.ndarray:
     out = np.zeros(len(raw), dtype=np.int8)
-    spans = alert_spans(
-        t, scores, threshold, debounce_rows=detection.debounce_rows, silent_period_min=detection.silent_period_min
+    spans = simulate_openings(
+        t,
+        scores,
+        threshold,
+        debounce_rows=detection.debounce_rows,
+        silent_period_min=detection.silent_period_min,
+        return_to_normal_rows=detection.return_to_normal_rows,
     )
-    for a, b in spans:
-        out[(raw >= a) & (raw <= b)] = 1
+    for a in spans:
+        out[(raw >= a.opened_at) & (raw <= a.last_seen_at)] = 1
     return out
 
 

@@ -56,6 +56,8 @@ def payload(alert: Alert, asset: Asset, event: str, *, lang: str = "en", tz: str
         "severity": alert.severity,
         "opened_at": alert.opened_at,
         "last_seen_at": alert.last_seen_at,
+        "active_since": alert.active_since or alert.opened_at,
+        "episodes": alert.episodes or 1,
         "peak_score": alert.peak_score,
         "threshold": alert.threshold,
         "sensors": alert.sensors or [],
@@ -197,8 +199,11 @@ def _failed(n: Notification, exc: Exception, now: float) -> str:
 def _subject(p: dict) -> str:
     lang = p.get("locale", "en")
     _ = i18n.gettext_for(lang)
-    what = _("[PdM] {asset}: {severity} alert #{id} escalated") if p["event"] == "escalated" else None
-    what = what or _("[PdM] {asset}: new {severity} alert #{id}")
+    subjects = {
+        "escalated": _("[PdM] {asset}: {severity} alert #{id} escalated"),
+        "reactivated": _("[PdM] {asset}: {severity} alert #{id} active again"),
+    }
+    what = subjects.get(p["event"]) or _("[PdM] {asset}: new {severity} alert #{id}")
     return what.format(asset=p["asset_name"], severity=i18n.severity_word(p["severity"], lang), id=p["alert_id"])
 
 

@@ -17,17 +17,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pdm.alerts import notify
+from pdm.alerts.simulate import CLEAR_RATIO
 from pdm.config import SEVERITIES, severity_rank
 from pdm.errors import NotFound
 from pdm.storage.session import dialect_insert
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score, Tag
 
-CLEAR_RATIO = 0.9
 DEFAULT_SILENT_PERIOD_MIN = 30.0
 # An excess that lasts this long is one level worse than its peak alone says.
 LONG_EXCESS_S = 3600.0
@@ -101,9 +100,7 @@ def silent_until(session: Session, *, company_id: int, asset: Asset, default_min
     past is not silenced for ever, nor an accelerated simulated plant for only a few data minutes.
     Alerts closed before the data time was recorded count from their last anomalous row.
     """
-    minutes = asset.silent_period_min
-    if minutes is None:
-        minutes = DEFAULT_SILENT_PERIOD_MIN if default_min is None else default_min
+    minutes = _silent_min(asset, default_min)
     stmt = select(func.max(func.coalesce(Alert.closed_data_at, Alert.last_seen_at))).where(
         Alert.company_id == company_id,
         Alert.asset_id == asset.id,
@@ -132,11 +129,14 @@ def evaluate(
     debounce_rows: int,
     silent_period_min: float | None = None,
     clear_ratio: float = CLEAR_RATIO,
+    return_to_normal_rows: int = 30,
 ) -> Alert | None:
     """Open or update the asset's alert from newly scored rows (oldest first).
 
-    Times are the data's own (row timestamps): the silent period compares them with the
-    data time recorded at closing (``record_closing_data_time``), never with the wall clock.
+    An open alert whose excursion has stayed calm for ``return_to_normal_rows`` rows is back to
+    normal (ISA-18.2): it stays in the technician's hands; a new debounced run after its silent
+    period makes it active again as one more episode. Times are the data's own (row timestamps):
+    the silent period compares them with data times, never with the wall clock.
     """
     if not rows:
         return None
@@ -145,14 +145,23 @@ def evaluate(
         session, asset_id=asset.id, before=rows[0].ts, threshold=threshold, clear=clear, limit=debounce_rows
     )
     alert = open_alert(session, company_id=company_id, asset_id=asset.id)
+    silent_s = 60.0 * _silent_min(asset, silent_period_min)
     quiet_until = silent_until(session, company_id=company_id, asset=asset, default_min=silent_period_min)
+    calm = _calm_rows(session, alert, before=rows[0].ts, limit=return_to_normal_rows)
     for row in rows:
         if not (row.score > threshold or (run and row.score > clear)):
-            run, run_start = 0, None
+            run, run_start, calm = 0, None, calm + 1
+            if alert is not None and alert.normal_since is None and calm >= return_to_normal_rows:
+                _return_to_normal(session, alert, row.ts)
             continue
-        run, run_start = run + 1, run_start if run else row.ts
-        if alert is not None:
+        run, calm = run + 1, 0
+        run_start = row.ts if run == 1 or run_start is None else run_start
+        if alert is not None and alert.normal_since is None:
             _update(session, alert, row, asset)
+        elif alert is not None:
+            again = alert.last_seen_at + silent_s
+            if run >= debounce_rows and row.ts >= again:
+                _reactivate(session, alert, row, asset, active_since=max(run_start, again))
         elif run >= debounce_rows and row.ts >= quiet_until:
             alert = _open(
                 session,
@@ -164,6 +173,42 @@ def evaluate(
                 opened_at=max(run_start, quiet_until),
             )
     return alert
+
+
+def _silent_min(asset: Asset, default_min: float | None) -> float:
+    if asset.silent_period_min is not None:
+        return asset.silent_period_min
+    return DEFAULT_SILENT_PERIOD_MIN if default_min is None else default_min
+
+
+def _calm_rows(session: Session, alert: Alert | None, *, before: float, limit: int) -> int:
+    """Scored rows since the open alert was last seen (each calm, or it would have been seen), up to ``limit``."""
+    if alert is None or alert.normal_since is not None:
+        return 0
+    recent = (
+        select(Score.ts)
+        .where(Score.asset_id == alert.asset_id, Score.ts > alert.last_seen_at, Score.ts < before)
+        .limit(limit)
+        .subquery()
+    )
+    return int(session.execute(select(func.count()).select_from(recent)).scalar() or 0)
+
+
+def _return_to_normal(session: Session, alert: Alert, ts: float) -> None:
+    alert.normal_since = ts
+    start = alert.active_since or alert.opened_at
+    details = {"normal_since": ts, "active_since": start, "last_seen_at": alert.last_seen_at}
+    _event(session, alert, kind="returned_to_normal", details=details)
+
+
+def _reactivate(session: Session, alert: Alert, row: ScoredRow, asset: Asset, *, active_since: float) -> None:
+    """The excursion is back: active again, one more episode, and the people told (whatever its severity)."""
+    alert.normal_since = None
+    alert.active_since = active_since
+    alert.episodes = (alert.episodes or 1) + 1
+    _event(session, alert, kind="reactivated", details={"active_since": active_since, "episode": alert.episodes})
+    _update(session, alert, row, asset)
+    notify.enqueue(session, alert=alert, asset=asset, event="reactivated")
 
 
 def _severity(alert: Alert, asset: Asset) -> str:
@@ -211,6 +256,8 @@ def _open(
 ) -> Alert:
     draft = Alert(opened_at=opened_at, last_seen_at=row.ts, peak_score=row.score, threshold=threshold)
     values = dict(
+        active_since=opened_at,
+        episodes=1,
         company_id=company_id,
         asset_id=asset.id,
         model_version_id=model_version_id,
@@ -296,45 +343,3 @@ def open_counts_by_company(session: Session) -> list[tuple[str, str, int]]:
         .order_by(Company.slug)
     )
     return [tuple(r) for r in session.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class SimulatedAlert:
-    opened_at: float
-    last_seen_at: float
-    first_row: int  # index of the run's first row in the scored series
-    last_row: int
-
-
-def simulate_openings(
-    ts: Sequence[float] | np.ndarray,
-    scores: Sequence[float] | np.ndarray,
-    threshold: float,
-    *,
-    debounce_rows: int,
-    silent_period_min: float,
-    clear_ratio: float = CLEAR_RATIO,
-) -> list[SimulatedAlert]:
-    """The alerts ``evaluate`` would open on one series of scores, with nobody in the loop but a
-    technician who closes each one as a false alarm when its run ends (then the silent period runs).
-
-    What the alarm budget counts on normal data: the same debounce, hysteresis and silent period
-    as the worker, so the number is the one a plant would see, not a share of rows.
-    """
-    clear = threshold * clear_ratio
-    out: list[SimulatedAlert] = []
-    run, start, opened = 0, 0, None
-    quiet_until = float("-inf")
-    for i, (t, s) in enumerate(zip(ts, scores)):
-        if s > threshold or (run and s > clear):
-            run, start = run + 1, start if run else i
-            if opened is None and run >= debounce_rows and t >= quiet_until:
-                opened = max(float(ts[start]), quiet_until)
-            continue
-        if opened is not None:
-            out.append(SimulatedAlert(opened, float(ts[i - 1]), start, i - 1))
-            quiet_until = float(ts[i - 1]) + silent_period_min * 60.0
-        run, opened = 0, None
-    if opened is not None:
-        out.append(SimulatedAlert(opened, float(ts[len(ts) - 1]), start, len(ts) - 1))
-    return out

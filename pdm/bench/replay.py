@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 
-from pdm.alerts.rules import CLEAR_RATIO
+from pdm.alerts.episodes import episodes
 from pdm.bench.events import EventFigures, event_figures
 from pdm.bench.series import Series, tag_slugs
 from pdm.config import DetectionConfig, Settings, parse_plants
@@ -41,8 +40,8 @@ class Replay:
     train_rows: int
     scored_from: float
     scored_to: float
-    openings: list[float]  # alert opening times, data time
-    alerts: list[tuple[float, float]]  # (opened_at, closed_at or last seen) per alert
+    openings: list[float]  # alert openings and returns from normal (episode starts), data time
+    alerts: list[tuple[float, float]]  # (start, last seen, or closing) per episode
     model: str  # detector and the reason it was chosen and kept
     scores: np.ndarray | None = None  # (time, score, threshold) per scored row, for diagnosis
 
@@ -147,7 +146,7 @@ def _replay(series, detection, url, engine, tmp, train_rows, batch_s, after_batc
         done = end
     with sessions() as session:
         alerts = session.execute(select(Alert).order_by(Alert.opened_at)).scalars().all()
-        spans = [(a.opened_at, a.closed_at if a.closed_at is not None else a.last_seen_at) for a in alerts]
+        spans = [span for a in alerts for span in _spans(session, a)]
         versions = session.execute(select(ModelVersion).order_by(ModelVersion.version)).scalars().all()
         model = "; ".join(f"v{v.version} {v.detector} ({v.status}: {v.reason})" for v in versions)
         scores = np.array(session.execute(select(Score.ts, Score.score, Score.threshold).order_by(Score.ts)).all())
@@ -155,28 +154,9 @@ def _replay(series, detection, url, engine, tmp, train_rows, batch_s, after_batc
     return Replay(series, train_rows, float(times[train_rows]), float(times[-1]), openings, spans, model, scores)
 
 
-def alert_spans(
-    ts: Sequence[float] | np.ndarray,
-    scores: Sequence[float] | np.ndarray,
-    threshold: float,
-    *,
-    debounce_rows: int,
-    silent_period_min: float,
-    clear_ratio: float = CLEAR_RATIO,
-) -> list[tuple[float, float]]:
-    """(opened, last seen) of the alerts ``pdm.alerts.rules.evaluate`` would open on one series of
-    scores with nobody closing them, as in a replay: the open alert is seen again by any row of a later
-    run, however short. For quick what-ifs without a database (``bench/skab_offline.py``)."""
-    clear = threshold * clear_ratio
-    out: list[tuple[float, float]] = []
-    run, start = 0, 0.0
-    for t, s in zip(ts, scores):
-        if not (s > threshold or (run and s > clear)):
-            run = 0
-            continue
-        run, start = run + 1, start if run else float(t)
-        if out:
-            out[-1] = (out[-1][0], float(t))
-        elif run >= debounce_rows:
-            out.append((start, float(t)))
-    return out
+def _spans(session, alert: Alert) -> list[tuple[float, float]]:
+    """The alert's episodes; one closed by a person (``after_batch``) lasts until its closing, on the data's clock."""
+    spans = episodes(session, company_id=alert.company_id, alert=alert)
+    if alert.closed_data_at is not None and spans:
+        spans[-1] = (spans[-1][0], max(spans[-1][1], alert.closed_data_at))
+    return spans

@@ -37,14 +37,26 @@ class ServiceSetting:
     debounce_rows: int
     false_alerts_per_month: float = 1.0
     holdout_fraction: float = 0.25  # of the 400 training rows: 100 to calibrate the budget on
+    # The service defaults unless a what-if changes them (bench/skab_offline.py).
+    return_to_normal_rows: int = DetectionConfig().return_to_normal_rows
+    silent_period_min: float = DetectionConfig().silent_period_min
 
     def key(self) -> tuple:
-        return self.detector, self.smooth_rows, self.debounce_rows, self.false_alerts_per_month, self.holdout_fraction
+        return (
+            self.detector,
+            self.smooth_rows,
+            self.debounce_rows,
+            self.false_alerts_per_month,
+            self.holdout_fraction,
+            self.return_to_normal_rows,
+            self.silent_period_min,
+        )
 
     def label(self) -> str:
         return (
             f"{self.detector} smooth_rows={self.smooth_rows} debounce_rows={self.debounce_rows} "
-            f"false_alerts_per_month={self.false_alerts_per_month:g} holdout_fraction={self.holdout_fraction:g}"
+            f"false_alerts_per_month={self.false_alerts_per_month:g} holdout_fraction={self.holdout_fraction:g} "
+            f"return_to_normal_rows={self.return_to_normal_rows} silent_period_min={self.silent_period_min:g}"
         )
 
     def detection(self) -> DetectionConfig:
@@ -54,6 +66,8 @@ class ServiceSetting:
             debounce_rows=self.debounce_rows,
             false_alerts_per_month=self.false_alerts_per_month,
             holdout_fraction=self.holdout_fraction,
+            return_to_normal_rows=self.return_to_normal_rows,
+            silent_period_min=self.silent_period_min,
             train_min_span_min=0,
             train_max_rows=TRAIN_ROWS,
         )
@@ -74,12 +88,21 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="rebase")
     parser.add_argument("--smooth-rows", type=int, default=1)
     parser.add_argument("--debounce-rows", type=int, default=4)
+    parser.add_argument("--return-to-normal-rows", type=int, default=DetectionConfig().return_to_normal_rows)
+    parser.add_argument("--silent-min", type=float, default=DetectionConfig().silent_period_min)
     parser.add_argument("--files", default=None)
 
 
 def files_and_setting(args: argparse.Namespace) -> tuple[list[SkabFile], ServiceSetting]:
     files = load_files(args.data, args.files.split(",") if args.files else None)
-    return files, ServiceSetting(args.detector, args.smooth_rows, args.debounce_rows)
+    setting = ServiceSetting(
+        args.detector,
+        args.smooth_rows,
+        args.debounce_rows,
+        return_to_normal_rows=args.return_to_normal_rows,
+        silent_period_min=args.silent_min,
+    )
+    return files, setting
 
 
 def as_series(f: SkabFile) -> Series:

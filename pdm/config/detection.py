@@ -70,6 +70,7 @@ class AssetDetection(_Strict):
     debounce_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
     smooth_rows: Annotated[Whole, Field(ge=1, le=1000)] | None = None
     silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] | None = None
+    return_to_normal_rows: Annotated[Whole, Field(ge=1, le=100_000)] | None = None
     running_tag: Text | None = None
     running_above: Annotated[Real, Field(ge=-1e12, le=1e12)] | None = None
     startup_min: Annotated[Real, Field(ge=0, le=1440)] | None = None
@@ -100,6 +101,10 @@ class DetectionConfig(_Strict):
     train_interval_s: PositiveSeconds = 5.0
     # Default quiet time after an alert closes; an asset's own silent_period_min wins.
     silent_period_min: Annotated[Real, Field(ge=0, le=10_080)] = 30.0
+    # An open alert is back to normal once this many scored rows in a row stay calm (ISA-18.2's
+    # return to normal): it stays in the technician's hands, and a new debounced excursion after
+    # its silent period makes it active again, notified, as one more episode (pdm.alerts.rules).
+    return_to_normal_rows: Annotated[Whole, Field(ge=1, le=100_000)] = 30
     # A machine runs while its ``running_tag`` (a speed, a current) reads above ``running_above``:
     # rows while it is stopped are neither learned from nor scored, and the first ``startup_min``
     # after it starts again (a cold machine warming up) are skipped too (pdm.models.running).

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pdm.alerts.rules import CLEAR_RATIO, SimulatedAlert, simulate_openings
+from pdm.alerts.simulate import CLEAR_RATIO, SimulatedAlert, simulate_openings
 
 MONTH_S = 30 * 86_400.0
 # Fewer excursions than this over the base level leave the tail unknown.
@@ -60,11 +60,24 @@ Segment = tuple[np.ndarray, np.ndarray]  # (times, scores) of consecutive rows o
 
 
 def alerts_per_month(
-    ts: np.ndarray, scores: np.ndarray, threshold: float, *, debounce_rows: int, silent_min: float
+    ts: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    debounce_rows: int,
+    silent_min: float,
+    return_to_normal_rows: int = 1,
 ) -> float:
-    """Alerts the worker would open per 30 days on these rows at ``threshold``."""
+    """Alerts (episodes: openings and returns from normal) the worker would give per 30 days at ``threshold``."""
     span = _span_s(ts)
-    opened = simulate_openings(ts, scores, threshold, debounce_rows=debounce_rows, silent_period_min=silent_min)
+    opened = simulate_openings(
+        ts,
+        scores,
+        threshold,
+        debounce_rows=debounce_rows,
+        silent_period_min=silent_min,
+        return_to_normal_rows=return_to_normal_rows,
+    )
     return len(opened) * MONTH_S / span if span > 0 else 0.0
 
 
@@ -75,6 +88,7 @@ def calibrate(
     debounce_rows: int,
     silent_min: float,
     fallback: float,
+    return_to_normal_rows: int = 1,
 ) -> Calibration:
     """The threshold for ``budget_per_month`` alerts per asset, from held-out normal scores.
 
@@ -89,7 +103,15 @@ def calibrate(
 
     def opened(t: float) -> list[list[SimulatedAlert]]:
         return [
-            simulate_openings(ts, v, t, debounce_rows=debounce_rows, silent_period_min=silent_min) for ts, v in segments
+            simulate_openings(
+                ts,
+                v,
+                t,
+                debounce_rows=debounce_rows,
+                silent_period_min=silent_min,
+                return_to_normal_rows=return_to_normal_rows,
+            )
+            for ts, v in segments
         ]
 
     def count(t: float) -> int:

@@ -226,6 +226,7 @@ def _fit_and_store(
         debounce_rows=detection.debounce_rows,
         silent_min=detection.silent_period_min,
         fallback=max(detector.threshold_, unseen * detector.threshold_margin),
+        return_to_normal_rows=detection.return_to_normal_rows,
     )
     detector.threshold_ = calibration.threshold
     trained_from = min(float(f.index[0]) for f in frames.values())

@@ -153,7 +153,12 @@ def held_out_alerts(detector, held: pd.DataFrame, threshold: float, detection: D
     """Alerts per 30 days the worker would open on the held-out normal rows: the alarm budget's figure."""
     ts = held.index.to_numpy(dtype=float)
     return alerts_per_month(
-        ts, run_scores(detector, held), threshold, debounce_rows=detection.debounce_rows, silent_min=silent
+        ts,
+        run_scores(detector, held),
+        threshold,
+        debounce_rows=detection.debounce_rows,
+        silent_min=silent,
+        return_to_normal_rows=detection.return_to_normal_rows,
     )
 
 

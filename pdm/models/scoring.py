@@ -118,6 +118,7 @@ def score_asset(session: Session, *, company_id: int, asset_id: int, detection: 
         rows=rows,
         debounce_rows=detection.debounce_rows,
         silent_period_min=detection.silent_period_min,
+        return_to_normal_rows=detection.return_to_normal_rows,
     )
 
 

@@ -169,6 +169,7 @@ def calibrate_threshold(detector, held: pd.DataFrame, detection: DetectionConfig
             debounce_rows=detection.debounce_rows,
             silent_min=silent_min,
             fallback=float(detector.threshold_),
+            return_to_normal_rows=detection.return_to_normal_rows,
         )
         detector.threshold_ = calibration.threshold
     return calibration

@@ -263,6 +263,12 @@ class Alert(Base):
     # The asset's data clock when it closed (its latest reading): the silent period runs from here,
     # on the data's time, which is not the wall clock for a replayed or accelerated plant.
     closed_data_at: Mapped[float | None] = mapped_column(Float)
+    # ISA-18.2 states on the data's clock: the current excursion began at ``active_since`` (None on
+    # alerts older than this column: their ``opened_at``); ``normal_since`` is set once it has
+    # returned to normal, cleared when a new excursion makes it active again; ``episodes`` counts them.
+    active_since: Mapped[float | None] = mapped_column(Float)
+    normal_since: Mapped[float | None] = mapped_column(Float)
+    episodes: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     # Who did each step; the full history (with comments) is in ``alert_events``.
     acknowledged_at: Mapped[float | None] = mapped_column(Float)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))

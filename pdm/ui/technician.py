@@ -138,6 +138,18 @@ def _alerts(make_session: sessionmaker[Session], company: CompanyRef, filters: d
             _details(make_session, session, company, chosen)
 
 
+def _excursion(alert: Alert) -> str:
+    """Whether the machine is still out of its normal behaviour (ISA-18.2's active / returned to normal)."""
+    episode = alert.episodes or 1
+    if alert.normal_since is not None:
+        return _("Back to normal since {when} (excursion {n}); a new one makes the alert active again.").format(
+            when=iso_local(alert.normal_since), n=episode
+        )
+    return _("Excursion going on since {when} (excursion {n}).").format(
+        when=iso_local(alert.active_since or alert.opened_at), n=episode
+    )
+
+
 def _details(make_session: sessionmaker[Session], session: Session, company: CompanyRef, alert_id: int) -> None:
     alert = get_alert(session, company_id=company.id, alert_id=alert_id)
     asset = get_asset(session, company_id=company.id, asset_id=alert.asset_id)
@@ -158,6 +170,8 @@ def _details(make_session: sessionmaker[Session], session: Session, company: Com
             model=version_label(session, company_id=company.id, version_id=alert.model_version_id),
         )
     )
+    if alert.status in OPEN_STATUSES:
+        st.caption(_excursion(alert))
     sensors = _top_sensors(alert.sensors) or _("none recorded")
     st.write(_("Contributing sensors: {sensors}").format(sensors=sensors))
     link = _("{asset}: asset page and alert history").format(asset=name)

@@ -185,6 +185,22 @@ def test_an_opened_alert_queues_one_message_per_channel_its_severity_reaches(pla
     assert _outbox(sessions) == [("opened", "PENDING", 0), ("escalated", "PENDING", 0)]
 
 
+def test_an_alert_active_again_after_returning_to_normal_tells_its_channels_again(plant):
+    """Back to normal is silent; the excursion coming back is news, worded as such, in one message per channel."""
+    sessions, cid, aid, mv = plant
+    _channels(plant, email_min="critical", hook_min="low")
+    with sessions.begin() as s:
+        s.get(Asset, aid).silent_period_min = 0.0
+    # One batch: opens, 30 calm rows (the default return to normal), then a new debounced run.
+    _alert(plant, [2, 2, 2] + [0.1] * 30 + [2, 2, 2])
+    assert _outbox(sessions) == [("opened", "PENDING", 0), ("reactivated", "PENDING", 0)]
+    with sessions() as s:
+        last = s.execute(select(Notification).order_by(Notification.id.desc())).scalars().first()
+        alert = s.get(Alert, last.alert_id)
+        assert (alert.episodes, alert.normal_since, alert.active_since) == (2, None, 133.0)
+    assert last.payload["message"].endswith("active again") and last.payload["episodes"] == 2
+
+
 def test_the_outbox_shares_the_alert_transaction(plant):
     sessions, cid, aid, mv = plant
     _channels(plant)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pdm.alerts import feedback
+from pdm.alerts.episodes import episodes
 from pdm.alerts.rules import (
     CLEAR_RATIO,
     ScoredRow,
@@ -18,12 +19,11 @@ from pdm.alerts.rules import (
     open_alert,
     open_counts_by_company,
     severity,
-    simulate_openings,
 )
-from pdm.bench.replay import alert_spans
+from pdm.alerts.simulate import simulate_openings
 from pdm.storage.catalog import company_by_slug
 from pdm.storage.readings import insert_ignore
-from pdm.storage.tables import Alert, Asset, Score
+from pdm.storage.tables import Alert, AlertEvent, Asset, Score
 from tests.helpers.alerts import THRESHOLD, alert_context
 from tests.helpers.alerts import evaluate_rows as _evaluate
 from tests.helpers.alerts import opened_alert as _opened
@@ -270,16 +270,123 @@ def test_simulated_openings_are_the_alerts_evaluate_opens_when_each_is_closed_as
     assert len(worker) >= 3
 
 
-def test_simulated_spans_are_the_alert_evaluate_keeps_open_when_nobody_closes_it(ctx):
-    """The offline SKAB stand-in (bench/skab_offline.py) opens alerts with ``alert_spans``:
-    ``evaluate`` must open the same alert and see it last at the same row (a short run after the
-    alert opened still counts as seen)."""
+def _score_and_evaluate(sessions, cid, aid, mv, ts, scores, *, back_after, batch=7):
+    """Rows stored and evaluated batch by batch, as the scheduled scoring does; nobody closes the alert."""
+    for lo in range(0, len(ts), batch):
+        part = list(zip(ts[lo : lo + batch], scores[lo : lo + batch]))
+        with sessions.begin() as s:
+            asset = s.get(Asset, aid)
+            rows = [
+                {
+                    "asset_id": aid,
+                    "ts": float(t),
+                    "company_id": cid,
+                    "model_version_id": mv,
+                    "score": float(v),
+                    "threshold": THRESHOLD,
+                }
+                for t, v in part
+            ]
+            insert_ignore(s, Score.__table__, rows)
+            evaluate(
+                s,
+                company_id=cid,
+                asset=asset,
+                model_version_id=mv,
+                threshold=THRESHOLD,
+                rows=[ScoredRow(ts=float(t), score=float(v), sensors=[]) for t, v in part],
+                debounce_rows=3,
+                return_to_normal_rows=back_after,
+            )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_episodes_are_what_simulate_openings_counts_when_nobody_closes_the_alert(ctx, seed):
+    """The alarm budget and the offline SKAB stand-in count episodes with ``simulate_openings``: the
+    worker's one alert must return to normal and become active again at exactly those rows, across
+    batches (the calm rows before a batch are counted from the stored scores)."""
     sessions, cid, aid, mv = ctx
-    scores = [0.5, 2, 2, 0.5, 2, 2, 0.95, 2, 0.2, 2, 0.5, 0.5, 2, 0.3]
-    rows = _rows(scores)
-    alert = _evaluate(sessions, cid, aid, mv, rows)
-    ts = [r.ts for r in rows]
-    assert alert_spans(ts, scores, THRESHOLD, debounce_rows=3, silent_period_min=30) == [
-        (alert.opened_at, alert.last_seen_at)
+    rng = np.random.default_rng(seed)
+    scores = np.clip(rng.normal(0.75, 0.4, 500), 0, None)
+    ts = 1000.0 + 30.0 * np.arange(len(scores))
+    with sessions.begin() as s:
+        s.execute(update(Asset).where(Asset.id == aid).values(silent_period_min=3.0))
+    _score_and_evaluate(sessions, cid, aid, mv, ts, scores, back_after=5)
+    with sessions() as s:
+        (alert,) = s.execute(select(Alert)).scalars().all()
+        got = episodes(s, company_id=cid, alert=alert)
+        episode_count = alert.episodes
+    simulated = simulate_openings(
+        ts, scores, THRESHOLD, debounce_rows=3, silent_period_min=3.0, return_to_normal_rows=5
+    )
+    assert got == [(a.opened_at, a.last_seen_at) for a in simulated]
+    assert episode_count == len(simulated) >= 3
+
+
+def _store(s, cid, aid, mv, rows):
+    """The scores of ``rows``, stored before they are evaluated, as the scoring job does."""
+    values = [
+        {
+            "asset_id": aid,
+            "ts": r.ts,
+            "company_id": cid,
+            "model_version_id": mv,
+            "score": r.score,
+            "threshold": THRESHOLD,
+        }
+        for r in rows
     ]
-    assert (alert.opened_at, alert.last_seen_at) == (104.0, 112.0)
+    insert_ignore(s, Score.__table__, values)
+
+
+def test_an_alert_returns_to_normal_stays_in_hand_and_a_new_excursion_makes_it_active_again(ctx):
+    sessions, cid, aid, mv = ctx
+    with sessions.begin() as s:
+        s.execute(update(Asset).where(Asset.id == aid).values(silent_period_min=0.0))
+    alert_id = _opened(ctx)  # rows 100-102 over the threshold
+    with sessions.begin() as s:
+        feedback.acknowledge(s, company_id=cid, alert_id=alert_id, user="bob")
+    calm = _rows([0.2] * 4, start=103.0)
+    back = _rows([2, 2, 2], start=110.0)
+    with sessions.begin() as s:
+        asset = s.get(Asset, aid)
+        kw = dict(company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD, debounce_rows=3)
+        _store(s, cid, aid, mv, calm[:3])
+        evaluate(s, rows=calm[:3], return_to_normal_rows=4, **kw)
+        assert s.get(Alert, alert_id).normal_since is None  # three calm rows: not yet
+        _store(s, cid, aid, mv, calm[3:])
+        evaluate(s, rows=calm[3:], return_to_normal_rows=4, **kw)
+        alert = s.get(Alert, alert_id)
+        assert (alert.normal_since, alert.status, alert.episodes) == (106.0, "ACKNOWLEDGED", 1)
+        _store(s, cid, aid, mv, back[:2])
+        evaluate(s, rows=back[:2], return_to_normal_rows=4, **kw)
+        assert s.get(Alert, alert_id).normal_since == 106.0  # a run shorter than the debounce is not an excursion
+        evaluate(s, rows=back[2:], return_to_normal_rows=4, **kw)
+        alert = s.get(Alert, alert_id)
+        assert (alert.normal_since, alert.active_since, alert.episodes, alert.last_seen_at) == (None, 110.0, 2, 112.0)
+        assert alert.status == "ACKNOWLEDGED"  # still the technician's
+        kinds = [
+            e.kind
+            for e in s.execute(
+                select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+            ).scalars()
+        ]
+        assert kinds == ["opened", "acknowledge", "returned_to_normal", "reactivated"]
+        assert episodes(s, company_id=cid, alert=alert) == [(100.0, 102.0), (110.0, 112.0)]
+
+
+def test_a_new_excursion_within_the_silent_period_after_returning_to_normal_stays_normal(ctx):
+    sessions, cid, aid, mv = ctx
+    with sessions.begin() as s:
+        s.execute(update(Asset).where(Asset.id == aid).values(silent_period_min=1.0))
+    alert_id = _opened(ctx)  # last seen at 102
+    with sessions.begin() as s:
+        asset = s.get(Asset, aid)
+        kw = dict(company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD, debounce_rows=3)
+        evaluate(s, rows=_rows([0.2, 0.2], start=103.0) + _rows([2] * 6, start=150.0), return_to_normal_rows=2, **kw)
+        alert = s.get(Alert, alert_id)
+        # Back to normal at 104; the run from 150 reaches its debounce at 152, the silent period ends at 162.
+        assert (alert.normal_since, alert.episodes) == (104.0, 1)
+        evaluate(s, rows=_rows([2] * 8, start=156.0), return_to_normal_rows=2, **kw)
+        alert = s.get(Alert, alert_id)
+        assert (alert.normal_since, alert.episodes, alert.active_since) == (None, 2, 162.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pdm.alerts.rules import simulate_openings
+from pdm.alerts.simulate import simulate_openings
 from pdm.config import DetectionConfig
 from pdm.models.budget import MONTH_S, alerts_per_month, calibrate
 from pdm.models.training import fit

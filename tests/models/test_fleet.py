@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect, select
 
-from pdm.alerts.rules import simulate_openings
+from pdm.alerts.simulate import simulate_openings
 from pdm.config import DetectionConfig, FleetConfig, parse_plants
 from pdm.errors import ConfigError, ModelError
 from pdm.models import fleet

@@ -189,3 +189,15 @@ def test_another_company_sees_nothing_to_act_on(at, monkeypatch, db):
     other = _ok(logged_in(monkeypatch, db, "bea", "technician", "beta", page="alerts"))
     text = page_text(other)
     assert "No alerts for Beta Metals" in text and not other.main.button
+
+
+def test_the_alert_says_whether_its_excursion_is_going_on_or_back_to_normal(at, db):
+    app, aid = at
+    assert "Excursion going on since" in page_text(app) and "(excursion 1)" in page_text(app)
+    engine = make_engine(db)
+    with session_factory(engine).begin() as session:
+        alert = session.get(Alert, aid)
+        alert.normal_since, alert.episodes = alert.last_seen_at + 60.0, 2
+    engine.dispose()
+    _ok(app.run())
+    assert "Back to normal since" in page_text(app) and "(excursion 2)" in page_text(app)
