@@ -19,6 +19,7 @@ from pdm.config import EndpointConfig
 from pdm.ingest.poller import Backoff, EndpointPoller
 from pdm.storage.tables import Endpoint, Reading, Tag
 from tests.helpers import pollers
+from tests.helpers.databases import one_database
 from tests.helpers.netem import NetemProxy
 from tests.helpers.servers import OpcUaTestServer
 
@@ -92,6 +93,7 @@ async def proxied():
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
 @pytest.mark.parametrize("failure", ["cut", "black_hole"])
+@one_database
 async def test_network_failure_is_detected_logged_once_and_survived(sessions, proxied, tmp_path, caplog, mode, failure):
     server, proxy = proxied
     settings = SUBSCRIBE if mode == "subscribe" else {}
@@ -137,6 +139,7 @@ async def test_network_failure_is_detected_logged_once_and_survived(sessions, pr
 
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
+@one_database
 async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_one(
     sessions, proxied, tmp_path, caplog, mode
 ):
@@ -165,6 +168,7 @@ async def test_a_slow_server_within_the_request_timeout_is_not_taken_for_a_lost_
 
 
 @pytest.mark.parametrize("mode", ["poll", "subscribe"])
+@one_database
 async def test_session_closed_by_the_server_is_recreated(sessions, opcua_server, tmp_path, caplog, mode):
     settings = SUBSCRIBE if mode == "subscribe" else {}
     poller = make_poller(sessions, opcua_server.url, opcua_server.node_ids[:3], tmp_path, **settings)
@@ -185,6 +189,7 @@ async def test_session_closed_by_the_server_is_recreated(sessions, opcua_server,
     assert sum(" down: " in m for m in messages) == 1 and sum("back up" in m for m in messages) == 1, messages
 
 
+@one_database
 async def test_session_expired_during_a_stall_is_recreated(sessions, tmp_path, caplog):
     """The server's own session timeout fires while the client is cut off by a black hole."""
     server = await OpcUaTestServer(n=3).start()
@@ -216,6 +221,7 @@ async def test_session_expired_during_a_stall_is_recreated(sessions, tmp_path, c
     assert sum(" down: " in m for m in messages) == 1 and sum("back up" in m for m in messages) == 1, messages
 
 
+@one_database
 async def test_data_flows_within_the_backoff_cap_after_a_long_outage(sessions, tmp_path, caplog):
     """An outage longer than the cap: the first new reading comes within the cap (+ a poll and a connect)."""
     cap = 2.0

@@ -9,6 +9,7 @@ from pdm.ingest.poller import EndpointPoller
 from pdm.ingest.spool import Spool
 from pdm.storage.session import make_engine, session_factory
 from pdm.storage.tables import Endpoint, Reading, Tag
+from tests.helpers.databases import one_database
 from tests.helpers.pollers import load_endpoint, make_poller
 from tests.helpers.servers import OpcUaTestServer, free_port
 
@@ -122,6 +123,7 @@ async def test_database_outage_spools_then_drains_without_loss_or_duplicate(sess
     assert sum("database unavailable" in r.getMessage() for r in caplog.records) == 1
 
 
+@one_database
 async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kept(
     sessions, opcua_server, tmp_path, caplog
 ):
@@ -151,6 +153,7 @@ async def test_node_deleted_while_polled_is_reported_once_by_name_and_others_kep
     assert health["errors_last_hour"] == 1 and "BadNodeIdUnknown" in health["last_error"]
 
 
+@one_database
 async def test_subscribe_mode_stores_changes_and_survives_a_restart(sessions, tmp_path, caplog):
     server = await OpcUaTestServer(n=5).start()
     ep_id, config, tags = _load(sessions, server)
@@ -269,6 +272,7 @@ async def test_a_large_spool_is_replayed_behind_live_readings_in_bounded_transac
     assert "spool replayed" in caplog.text
 
 
+@one_database
 async def test_each_endpoint_polls_on_its_own_and_a_slow_one_is_measured(sessions, opcua_server, tmp_path, caplog):
     from tests.helpers.netem import NetemProxy
 

@@ -10,6 +10,7 @@ from pdm.simulator.physics import AssetModel
 from pdm.storage.catalog import all_assets, apply_plants, list_tags
 from pdm.storage.readings import insert_readings
 from pdm.storage.tables import Asset, ModelVersion
+from tests.helpers.databases import one_database
 from tests.helpers.plants import plant_dict
 
 DETECTION = DetectionConfig(train_min_rows=60, train_min_span_min=60)
@@ -53,6 +54,7 @@ def test_serial_training_trains_what_has_data_and_skips_the_rest(loaded, session
     assert set(_thresholds(sessions)) == {"C-1", "P-1"}
 
 
+@one_database
 def test_process_pool_gives_the_same_models_as_serial(loaded, sessions, db_url):
     results = train_many(db_url, loaded, DETECTION, executor="process", max_workers=2)
     assert [v for _, v, _ in results] == [1, 1, None]
@@ -66,6 +68,7 @@ def test_process_pool_gives_the_same_models_as_serial(loaded, sessions, db_url):
 
 
 @pytest.mark.timeout(120)
+@one_database
 def test_dask_local_cluster_trains_every_asset(loaded, sessions, db_url):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
@@ -90,6 +93,7 @@ def test_dask_without_a_scheduler_address_is_a_config_error():
 
 
 @pytest.mark.parametrize("executor", ["serial", "process"])
+@one_database
 def test_a_stop_asked_after_the_first_job_leaves_the_jobs_not_started(loaded, sessions, db_url, executor):
     asked = []
 

@@ -24,6 +24,7 @@ from tests.helpers.servers import free_port
 pytestmark = pytest.mark.xdist_group("shared-var")
 
 
+@one_database
 async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_url, opcua_server, tmp_path):
     from pdm.runtime.worker import Worker
 
@@ -84,6 +85,7 @@ async def test_one_endpoint_down_does_not_stop_the_others(engine, sessions, db_u
     assert stored >= 10 and live_tags == 10
 
 
+@one_database
 async def test_disabled_endpoint_stops_and_a_new_mapping_is_picked_up(engine, sessions, db_url, opcua_server, tmp_path):
     """The engineer page changes the database; the running worker follows it without a restart."""
     from sqlalchemy import update
@@ -203,6 +205,7 @@ async def _until(predicate, timeout: float, what: str, check=lambda: None):
         await asyncio.sleep(0.05)
 
 
+@one_database
 async def test_two_ingest_workers_split_the_endpoints_and_hand_over_on_stop(
     engine, sessions, db_url, opcua_server, tmp_path
 ):
@@ -333,6 +336,7 @@ async def test_killed_ingest_worker_is_taken_over_with_no_reading_lost_or_duplic
             assert got == sorted(round(ts, 3) for ts in written), f"tag {tag}"
 
 
+@one_database
 def test_spools_left_by_dead_workers_on_this_host_are_replayed_once(engine, sessions, db_url, opcua_server, tmp_path):
     """A dead worker's spool is stored by a live one on the same host; a live worker's spool is left alone."""
     import fcntl
@@ -439,6 +443,7 @@ def test_health_of_an_endpoint_nobody_reads_ages_out(sessions):
     assert old["errors_last_hour"] == 0 and old["spool_rows"] == 8  # the spool stays until it is drained
 
 
+@one_database
 async def test_an_endpoint_with_bad_settings_is_reported_and_the_others_still_polled(
     engine, sessions, db_url, opcua_server, tmp_path
 ):
