@@ -213,21 +213,7 @@ def render_form(
             help=_("Fixed, so the broker keeps this endpoint's session across restarts. Empty: pdm-<name>."),
         )
         field_error("client_id")
-        st.text_input(_("User name"), key="mq_username")
-        field_error("username")
-        st.text_input(
-            _("Password"),
-            type="password",
-            key=endpoint_password.ADD_KEY,
-            help=_("Stored encrypted, never shown again. Or leave empty and name a variable below."),
-        )
-        field_error("password_encrypted")
-        st.text_input(
-            _("Password environment variable"),
-            key="mq_password_env",
-            help=_("The name of a variable set for the worker, never the password itself."),
-        )
-        field_error("password_env")
+        endpoint_password.credential_inputs("mq", field_error)
         st.text_input(_("CA file"), key="mq_ca_file", help=_("For mqtts:// only; empty: the system's CAs."))
         field_error("ca_file")
         st.number_input(_("QoS"), value=1, step=1, key="mq_qos", help=_("0, 1 or 2; 1 loses nothing."))

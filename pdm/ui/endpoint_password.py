@@ -8,6 +8,7 @@ an endpoint does, and the change goes to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -122,3 +123,22 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
             target=config.name,
         )
     state[f"pw_saved_{endpoint_id}"] = _("Password replaced: connected and test-read with it.")
+
+
+def credential_inputs(prefix: str, field_error: Callable[[str], None]) -> None:
+    """The add forms' user name, password and password variable, each with its refusal below it."""
+    st.text_input(_("User name"), key=f"{prefix}_username")
+    field_error("username")
+    st.text_input(
+        _("Password"),
+        type="password",
+        key=ADD_KEY,
+        help=_("Stored encrypted, never shown again. Or leave empty and name a variable below."),
+    )
+    field_error("password_encrypted")
+    st.text_input(
+        _("Password environment variable"),
+        key=f"{prefix}_password_env",
+        help=_("The name of a variable set for the worker, never the password itself."),
+    )
+    field_error("password_env")

@@ -262,21 +262,7 @@ def _add_form(make_session, company: CompanyRef, var_dir: Path) -> None:
         field_error("security_mode")
         st.selectbox(_("Identity"), AUTHS, key="ep_auth")
         field_error("auth_method")
-        st.text_input(_("User name"), key="ep_username")
-        field_error("username")
-        st.text_input(
-            _("Password"),
-            type="password",
-            key=endpoint_password.ADD_KEY,
-            help=_("Stored encrypted, never shown again. Or leave empty and name a variable below."),
-        )
-        field_error("password_encrypted")
-        st.text_input(
-            _("Password environment variable"),
-            key="ep_password_env",
-            help=_("The name of a variable set for the worker, never the password itself."),
-        )
-        field_error("password_env")
+        endpoint_password.credential_inputs("ep", field_error)
         st.checkbox(_("Trust the server certificate without checking it"), key="ep_trust")
         field_error("trust_server_certificate")
         st.number_input(_("Poll interval (s)"), min_value=0.1, value=1.0, key="ep_poll")

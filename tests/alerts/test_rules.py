@@ -35,6 +35,22 @@ def ctx(sessions, small_plant):
     return alert_context(sessions, small_plant)
 
 
+def _store(s, cid, aid, mv, rows):
+    """The scores of ``rows``, stored before they are evaluated, as the scoring job does."""
+    values = [
+        {
+            "asset_id": aid,
+            "ts": r.ts,
+            "company_id": cid,
+            "model_version_id": mv,
+            "score": r.score,
+            "threshold": THRESHOLD,
+        }
+        for r in rows
+    ]
+    insert_ignore(s, Score.__table__, values)
+
+
 def _count(sessions):
     with sessions() as s:
         return s.execute(select(func.count()).select_from(Alert)).scalar_one()
@@ -244,20 +260,7 @@ def test_simulated_openings_are_the_alerts_evaluate_opens_when_each_is_closed_as
             current = open_alert(s, company_id=cid, asset_id=aid)
             if current is not None and v <= THRESHOLD * CLEAR_RATIO:
                 feedback.mark_false_alarm(s, company_id=cid, alert_id=current.id, user="bob", reason="run ended")
-            insert_ignore(
-                s,
-                Score.__table__,
-                [
-                    {
-                        "asset_id": aid,
-                        "ts": float(t),
-                        "company_id": cid,
-                        "model_version_id": mv,
-                        "score": float(v),
-                        "threshold": THRESHOLD,
-                    }
-                ],
-            )
+            _store(s, cid, aid, mv, [row])
             alert = evaluate(
                 s, company_id=cid, asset=asset, model_version_id=mv, threshold=THRESHOLD, rows=[row], debounce_rows=3
             )
@@ -276,25 +279,15 @@ def _score_and_evaluate(sessions, cid, aid, mv, ts, scores, *, back_after, batch
         part = list(zip(ts[lo : lo + batch], scores[lo : lo + batch]))
         with sessions.begin() as s:
             asset = s.get(Asset, aid)
-            rows = [
-                {
-                    "asset_id": aid,
-                    "ts": float(t),
-                    "company_id": cid,
-                    "model_version_id": mv,
-                    "score": float(v),
-                    "threshold": THRESHOLD,
-                }
-                for t, v in part
-            ]
-            insert_ignore(s, Score.__table__, rows)
+            rows = [ScoredRow(ts=float(t), score=float(v), sensors=[]) for t, v in part]
+            _store(s, cid, aid, mv, rows)
             evaluate(
                 s,
                 company_id=cid,
                 asset=asset,
                 model_version_id=mv,
                 threshold=THRESHOLD,
-                rows=[ScoredRow(ts=float(t), score=float(v), sensors=[]) for t, v in part],
+                rows=rows,
                 debounce_rows=3,
                 return_to_normal_rows=back_after,
             )
@@ -321,22 +314,6 @@ def test_episodes_are_what_simulate_openings_counts_when_nobody_closes_the_alert
     )
     assert got == [(a.opened_at, a.last_seen_at) for a in simulated]
     assert episode_count == len(simulated) >= 3
-
-
-def _store(s, cid, aid, mv, rows):
-    """The scores of ``rows``, stored before they are evaluated, as the scoring job does."""
-    values = [
-        {
-            "asset_id": aid,
-            "ts": r.ts,
-            "company_id": cid,
-            "model_version_id": mv,
-            "score": r.score,
-            "threshold": THRESHOLD,
-        }
-        for r in rows
-    ]
-    insert_ignore(s, Score.__table__, values)
 
 
 def test_an_alert_returns_to_normal_stays_in_hand_and_a_new_excursion_makes_it_active_again(ctx):
