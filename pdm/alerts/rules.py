@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from pdm.alerts import notify
 from pdm.alerts.simulate import CLEAR_RATIO
 from pdm.config import SEVERITIES, severity_rank
+from pdm.config.detection import RETURN_TO_NORMAL_ROWS
 from pdm.errors import NotFound
 from pdm.storage.session import dialect_insert
 from pdm.storage.tables import CLOSED_STATUSES, OPEN_STATUSES, Alert, AlertEvent, Asset, Company, Reading, Score, Tag
@@ -129,7 +130,7 @@ def evaluate(
     debounce_rows: int,
     silent_period_min: float | None = None,
     clear_ratio: float = CLEAR_RATIO,
-    return_to_normal_rows: int = 30,
+    return_to_normal_rows: int = RETURN_TO_NORMAL_ROWS,
 ) -> Alert | None:
     """Open or update the asset's alert from newly scored rows (oldest first).
 

@@ -61,6 +61,11 @@ class FleetConfig(_Strict):
         return _not_below(assets, info, "min_companies", ": each company brings an asset")
 
 
+# Two hours of calm at a row a minute, two minutes at a row a second: long enough that a fault
+# whose score dips now and then stays one excursion.
+RETURN_TO_NORMAL_ROWS = 120
+
+
 class AssetDetection(_Strict):
     """What an engineer may set for one asset class (``detection.classes``) or one asset (its
     ``detection:``); a field left out keeps the level above: asset over class over ``detection``."""
@@ -104,7 +109,7 @@ class DetectionConfig(_Strict):
     # An open alert is back to normal once this many scored rows in a row stay calm (ISA-18.2's
     # return to normal): it stays in the technician's hands, and a new debounced excursion after
     # its silent period makes it active again, notified, as one more episode (pdm.alerts.rules).
-    return_to_normal_rows: Annotated[Whole, Field(ge=1, le=100_000)] = 30
+    return_to_normal_rows: Annotated[Whole, Field(ge=1, le=100_000)] = RETURN_TO_NORMAL_ROWS
     # A machine runs while its ``running_tag`` (a speed, a current) reads above ``running_above``:
     # rows while it is stopped are neither learned from nor scored, and the first ``startup_min``
     # after it starts again (a cold machine warming up) are skipped too (pdm.models.running).

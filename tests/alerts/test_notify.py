@@ -17,6 +17,7 @@ from sqlalchemy import select
 from pdm.alerts import feedback, notify
 from pdm.alerts.rules import ScoredRow, evaluate
 from pdm.config import NotificationsConfig
+from pdm.config.detection import RETURN_TO_NORMAL_ROWS
 from pdm.storage.catalog import apply_plants, company_by_slug, list_assets, sync_channels
 from pdm.storage.tables import Alert, Asset, ModelVersion, Notification
 from tests.helpers.servers import free_port
@@ -191,13 +192,13 @@ def test_an_alert_active_again_after_returning_to_normal_tells_its_channels_agai
     _channels(plant, email_min="critical", hook_min="low")
     with sessions.begin() as s:
         s.get(Asset, aid).silent_period_min = 0.0
-    # One batch: opens, 30 calm rows (the default return to normal), then a new debounced run.
-    _alert(plant, [2, 2, 2] + [0.1] * 30 + [2, 2, 2])
+    # One batch: opens, calm rows up to the default return to normal, then a new debounced run.
+    _alert(plant, [2, 2, 2] + [0.1] * RETURN_TO_NORMAL_ROWS + [2, 2, 2])
     assert _outbox(sessions) == [("opened", "PENDING", 0), ("reactivated", "PENDING", 0)]
     with sessions() as s:
         last = s.execute(select(Notification).order_by(Notification.id.desc())).scalars().first()
         alert = s.get(Alert, last.alert_id)
-        assert (alert.episodes, alert.normal_since, alert.active_since) == (2, None, 133.0)
+        assert (alert.episodes, alert.normal_since, alert.active_since) == (2, None, 103.0 + RETURN_TO_NORMAL_ROWS)
     assert last.payload["message"].endswith("active again") and last.payload["episodes"] == 2
 
 

@@ -68,6 +68,8 @@ INTS = [
     (*SMTP, "port"),
     (*SIM, "seed"),
     *[(*DET, f) for f in ("train_min_rows", "train_max_rows", "smooth_rows", "debounce_rows", "max_workers")],
+    (*DET, "return_to_normal_rows"),
+    (*A0, "detection", "return_to_normal_rows"),
     (*DET, "fleet", "min_companies"),
     (*DET, "fleet", "min_assets"),
     (*DET, "classes", "cnc_spindle", "smooth_rows"),
