@@ -70,8 +70,13 @@ def auto_rule(
             }
             return detection.model_copy(update=update), kept
         return detection, {"tag": None, "above": None, "reason": reason}
-    # A rule found, not written: the plant file says nothing of a warm-up either, so it is measured.
+    # A rule found, not written: the plant file says nothing of a warm-up either, so it is measured;
+    # rows too few to measure it (a day after a repair) keep the warm-up an earlier model measured
+    # on the same tag, or every restart would be scored cold.
     warmup, why = warmup_min(frame, mode)
+    if "no warm-up measured" in why and earlier and earlier.get("tag") == mode.tag and earlier.get("startup_min"):
+        warmup = float(earlier["startup_min"])
+        why = f"{why}; warm-up {warmup:.0f} min kept from an earlier model"
     startup = max(detection.startup_min, warmup)
     found = {"tag": mode.tag, "above": mode.above, "startup_min": startup, "reason": f"{reason}; {why}"}
     update = {"running_tag": mode.tag, "running_above": mode.above, "startup_min": startup}

@@ -186,3 +186,20 @@ def test_a_model_relearnt_from_rows_without_a_stop_keeps_the_rule_an_earlier_mod
     _stop(plant, 900, 200)  # that night
     plant.write(1100, 100)
     assert _score(plant, DETECTION) is None and _alerts(plant) == 1  # only the repaired one
+
+
+def test_rows_with_one_restart_keep_the_warm_up_an_earlier_model_measured_on_the_same_tag():
+    """A model re-learnt on the day after a repair sees one restart: too few to measure a warm-up.
+    It keeps the earlier model's, or every cold restart would be scored (and alert)."""
+    from pdm.config import DetectionConfig
+    from pdm.models.running import auto_rule
+
+    one_day = _warming(10.0).iloc[: 24 * 60]  # the first day: its 06:00 restart only
+    _, alone = auto_rule(one_day, DetectionConfig())
+    assert alone is not None and alone["startup_min"] == 0 and "no warm-up measured" in alone["reason"]
+    earlier = {"tag": alone["tag"], "above": alone["above"], "startup_min": 37.0, "reason": "found"}
+    detection, kept = auto_rule(one_day, DetectionConfig(), earlier)
+    assert detection.startup_min == kept["startup_min"] == 37.0 and "kept from an earlier model" in kept["reason"]
+    # An earlier rule on another tag says nothing of this one's warm-up.
+    _, other = auto_rule(one_day, DetectionConfig(), {**earlier, "tag": "temp"})
+    assert other["startup_min"] == 0
