@@ -29,6 +29,9 @@ PathText = Annotated[str, Field(min_length=1, max_length=4096)]
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 # Every interval and timeout: at least 10 ms (a smaller one is a typo, or a busy loop), at most a day.
 PositiveSeconds = Annotated[Real, Field(ge=0.01, le=86_400)]
+# How far back an endpoint's history is read after an outage or a take-over: more than nothing, at
+# most 30 days (a longer outage is a gap; asking a server for months of values stalls the worker).
+BackfillHours = Annotated[Real, Field(gt=0, le=720)]
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 

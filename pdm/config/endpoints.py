@@ -8,7 +8,19 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from pdm.config.base import ENV_NAME, Flag, PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict, secret_like
+from pdm.config.base import (
+    ENV_NAME,
+    BackfillHours,
+    Flag,
+    PathText,
+    PositiveSeconds,
+    Real,
+    Slug,
+    Text,
+    Whole,
+    _Strict,
+    secret_like,
+)
 from pdm.config.nodeids import node_id_problem
 
 _OPC_URL = re.compile(r"^opc\.tcp://(?P<host>\[[^\]\s/]*\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?(?P<path>/\S*)?$")
@@ -121,6 +133,8 @@ class EndpointConfig(_Strict):
     # What times a reading whose timestamp is missing, before 2000, too far ahead or stuck:
     # the server's timestamp (when it is itself sane, else the receive time), or the receive time.
     timestamp_fallback: Literal["server", "received"] = "server"
+    # Read back from the server's history at most this far after an outage or a take-over; older is a gap.
+    backfill_max_h: BackfillHours = 24.0
     enabled: Flag = True
     nodes: list[NodeMap] = []
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from pdm.config.base import Flag, PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict
+from pdm.config.base import BackfillHours, Flag, PathText, PositiveSeconds, Real, Slug, Text, Whole, _Strict
 from pdm.config.endpoints import EnvName
 
 _MQTT_URL = re.compile(r"^mqtts?://(?P<host>\[[^\]\s/]*\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?/?$")
@@ -124,6 +124,9 @@ class MqttEndpointConfig(_Strict):
     # Where a plain JSON payload carries its source time (epoch s or ms, or ISO 8601); else receive time.
     timestamp_path: JsonPath | None = None
     timestamp_max_future_s: Annotated[Real, Field(ge=1, le=86_400)] = 300.0
+    # A broker keeps no history to read back: after a take-over, a tag stored within this many hours
+    # has the stretch nobody read recorded as a gap (an older one gets none).
+    backfill_max_h: BackfillHours = 24.0
     enabled: Flag = True
     nodes: list[MqttTagMap] = []
 

@@ -11,6 +11,10 @@ values that start late. That is told apart from "no change until then" by the hi
 the value already stored: if it does, it reaches back over the whole stretch; if it does not,
 and its first value (or, when it gives none, the node's current value) came more than
 ``SLACK_POLLS`` poll intervals after the stretch began, what lies before is a gap.
+
+History is asked for no further back than the endpoint's ``backfill_max_h`` (24 h unless the plant
+file says otherwise): a server with a long history and many nodes would otherwise be asked for days
+of values after a long outage. What the outage lost before that horizon is a gap too.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from sqlalchemy.orm import Session
 from pdm.connectors import Reading
 from pdm.storage.tables import Reading as StoredReading
 
-BACKFILL_MAX_S = 24 * 3600.0  # history is asked for this far back at most; older is a gap
 NO_HISTORY = "the connector cannot read history"
 CUT_SHORT = "the server's history does not reach back that far"
+BEYOND_HORIZON = "older than the endpoint's backfill_max_h"
 # A value this many poll intervals after the last read is still the next one expected: the
 # server's clock and ours disagree a little, and a device updates on its own schedule.
 SLACK_POLLS = 2
@@ -74,6 +78,7 @@ async def read_missed(
     since: Mapping[str, float],
     unread_from: float,
     until: float,
+    max_back_s: float,
     current: Mapping[str, float] | None = None,
     poll_interval_s: float = 0.0,
 ) -> Missed:
@@ -82,10 +87,11 @@ async def read_missed(
     ``unread_from`` is when the last poll that read the endpoint ended (or, after a take-over, the
     newest time stored): what lies between was never seen. ``current`` is, per node, the source time
     of the value read at ``until``. A node whose history does not reach back to ``unread_from`` is a
-    gap from there to its history's first value (see the module's docstring). Raises
+    gap from there to its history's first value (see the module's docstring). History is read from
+    ``max_back_s`` before ``until`` at the earliest; the stretch before is a gap. Raises
     EndpointUnavailable when the connection is lost meanwhile, as a read does.
     """
-    floor = until - BACKFILL_MAX_S
+    floor = until - max_back_s
     since = {n: max(t, floor) for n, t in since.items() if t < until}
     missed = Missed()
     if not since:
@@ -105,8 +111,11 @@ async def read_missed(
             end = _first_known(got, (current or {}).get(node_id), until)
             if end is not None and end - start > slack:
                 unknown[node_id] = (start, end, CUT_SHORT)
+    stretches = [(node_id, *stretch) for node_id, stretch in unknown.items()]
+    if unread_from < floor:  # a gap from unread_from already covers it (no history, a failed read)
+        stretches += [(n, unread_from, floor, BEYOND_HORIZON) for n in since if unknown.get(n, (floor,))[0] >= floor]
     recorded_at = time.time()
-    for node_id, (start, end, reason) in unknown.items():
+    for node_id, start, end, reason in stretches:
         for tag_id in tags.get(node_id, ()):
             missed.gaps.append(
                 {

@@ -200,10 +200,14 @@ class EndpointPoller:
                     connector=self.connector,
                     sessions=self.sessions,
                     poll_interval_s=self.config.poll_interval_s,
+                    backfill_max_h=self.config.backfill_max_h,
                 )
             elif self.read_back.deferred_until is not None and self.catch_up_ready:
                 await self.read_back.catch_up(
-                    connector=self.connector, sessions=self.sessions, poll_interval_s=self.config.poll_interval_s
+                    connector=self.connector,
+                    sessions=self.sessions,
+                    poll_interval_s=self.config.poll_interval_s,
+                    backfill_max_h=self.config.backfill_max_h,
                 )
         except EndpointUnavailable as exc:
             lost = exc

@@ -58,6 +58,7 @@ class ReadBack:
         connector: Connector,
         sessions: sessionmaker[Session],
         poll_interval_s: float,
+        backfill_max_h: float,
     ) -> None:
         """Queue what the server's history holds since the last value stored; what it cannot give is a gap."""
         until = min((r.received_at for r in readings), default=time.time())
@@ -66,7 +67,7 @@ class ReadBack:
             last, unread_from = dict(last_ts), read_at or until
         else:  # a new poller (a take-over, a restart): the database says where its data stops
             try:
-                last = await asyncio.to_thread(self._stored_last, sessions, until - backfill.BACKFILL_MAX_S)
+                last = await asyncio.to_thread(self._stored_last, sessions, until - backfill_max_h * 3600)
             except DB_ERRORS:
                 # Started while the database is down: what the previous holder missed before this first
                 # read is read back once the database, and that holder's spool, are in (``catch_up``).
@@ -78,15 +79,22 @@ class ReadBack:
             if not last:
                 return  # an endpoint never read before: nothing was missed
             unread_from = max(last.values())
-        await self._read_back(connector, poll_interval_s, last, unread_from, until, current)
+        await self._read_back(connector, poll_interval_s, backfill_max_h, last, unread_from, until, current)
 
-    async def catch_up(self, *, connector: Connector, sessions: sessionmaker[Session], poll_interval_s: float) -> None:
+    async def catch_up(
+        self,
+        *,
+        connector: Connector,
+        sessions: sessionmaker[Session],
+        poll_interval_s: float,
+        backfill_max_h: float,
+    ) -> None:
         """The backfill a poller started during a database outage could not do: up to its first read."""
         until = self.deferred_until
         assert until is not None
         try:
             last = await asyncio.to_thread(
-                self._stored_last, sessions, until - backfill.BACKFILL_MAX_S, self.deferred_first
+                self._stored_last, sessions, until - backfill_max_h * 3600, self.deferred_first
             )
         except DB_ERRORS:
             return  # down again: next poll
@@ -95,12 +103,13 @@ class ReadBack:
             # What the node held at ``until`` is what this poller first read of it, not what it reads now.
             first = self.deferred_first
             current = {n: first[ts[0]] for n, ts in self.tags.items() if ts[0] in first}
-            await self._read_back(connector, poll_interval_s, last, max(last.values()), until, current)
+            await self._read_back(connector, poll_interval_s, backfill_max_h, last, max(last.values()), until, current)
 
     async def _read_back(
         self,
         connector: Connector,
         poll_interval_s: float,
+        backfill_max_h: float,
         last: dict[int, float],
         unread_from: float,
         until: float,
@@ -113,6 +122,7 @@ class ReadBack:
             since=backfill.since_by_node(self.tags, last),
             unread_from=unread_from,
             until=until,
+            max_back_s=backfill_max_h * 3600,
             current=current,
             poll_interval_s=poll_interval_s,
         )

@@ -86,6 +86,7 @@ async def test_only_a_history_that_starts_late_and_lost_the_stored_value_is_a_ga
         since=dict.fromkeys(answers, 90.0),
         unread_from=100.0,
         until=200.0,
+        max_back_s=86_400.0,
         current={"quiet": 90.0, "changed_unseen": 130.0, "after": 205.0},
         poll_interval_s=1.0,
     )
