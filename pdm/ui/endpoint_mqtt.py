@@ -50,6 +50,19 @@ def kind_name(kind: str) -> str:
     return _(KINDS[kind]) if kind in KINDS else kind
 
 
+def listed_kind(kind: str, node_ids: list[str]) -> str:
+    """The endpoint list's kind: a broker whose tags are all Sparkplug B metrics is a Sparkplug B endpoint.
+
+    Both are ``kind: mqtt``; what tells them apart is how the tags are named (``pdm.config.mqtt``).
+    """
+    if kind != "mqtt" or not node_ids:
+        return kind_name(kind)
+    sparkplug = {node_id.startswith(SPARKPLUG) for node_id in node_ids}
+    if sparkplug == {True}:
+        return kind_name("sparkplug")
+    return kind_name("mqtt") if sparkplug == {False} else _("MQTT + Sparkplug B")
+
+
 def topics_frame(tags: list[Tag], asset_names: dict[int, str]) -> pd.DataFrame:
     """An MQTT endpoint's tags by the topic they arrive on (and the JSON path or Sparkplug metric in it)."""
     rows = []
@@ -71,15 +84,22 @@ def form_values(state, *, sparkplug: bool) -> tuple[dict, list[int]]:
     """The endpoint as a plant file would give it, and which form row each of its tags came from."""
     values: dict = {"kind": "mqtt", "qos": state.get("mq_qos")}
     values |= {field: state.get(key) for key, field in FIELDS.items() if state.get(key) not in ("", None)}
+    nodes, rows = tag_nodes(state, "mq", sparkplug=sparkplug)
+    return values | {"nodes": nodes}, rows
+
+
+def tag_nodes(state, prefix: str, *, sparkplug: bool) -> tuple[list[dict], list[int]]:
+    """The tag rows of a form (widget keys ``<prefix>_<field>_<row>``) as plant-file nodes, and their rows."""
     nodes, rows = [], []
-    for i in range(state.get(ROWS, 1)):
-        texts = {f: (state.get(f"mq_{f}_{i}") or "").strip() for f in ["tag", "unit"] + tag_fields(sparkplug)}
+    for i in range(state.get(f"{prefix}_rows", 1)):
+        fields = ["tag", "unit"] + tag_fields(sparkplug)
+        texts = {f: (state.get(f"{prefix}_{f}_{i}") or "").strip() for f in fields}
         if not any(texts.values()):
             continue  # a row left empty
-        node = {f: v for f, v in texts.items() if v or f in REQUIRED} | {"asset": state.get(f"mq_asset_{i}")}
+        node = {f: v for f, v in texts.items() if v or f in REQUIRED} | {"asset": state.get(f"{prefix}_asset_{i}")}
         nodes.append(node)
         rows.append(i)
-    return values | {"nodes": nodes}, rows
+    return nodes, rows
 
 
 def tag_fields(sparkplug: bool) -> list[str]:
@@ -159,8 +179,8 @@ def _submit(make_session, company: CompanyRef, var_dir: Path, sparkplug: bool, u
     )
 
 
-def _more_rows() -> None:
-    st.session_state[ROWS] = st.session_state.get(ROWS, 1) + 1
+def more_rows(prefix: str = "mq") -> None:
+    st.session_state[f"{prefix}_rows"] = st.session_state.get(f"{prefix}_rows", 1) + 1
 
 
 LABELS = {
@@ -216,28 +236,30 @@ def render_form(
         endpoint_password.credential_inputs("mq", field_error)
         st.text_input(_("CA file"), key="mq_ca_file", help=_("For mqtts:// only; empty: the system's CAs."))
         field_error("ca_file")
-        st.number_input(_("QoS"), value=1, step=1, key="mq_qos", help=_("0, 1 or 2; 1 loses nothing."))
+        st.number_input(
+            _("QoS"), min_value=0, max_value=2, value=1, step=1, key="mq_qos", help=_("0, 1 or 2; 1 loses nothing.")
+        )
         field_error("qos")
         st.markdown("**" + (_("Tags (Sparkplug B metrics)") if sparkplug else _("Tags (topics)")) + "**")
         field_error("nodes")
         for i in range(state.get(ROWS, 1)):
-            _tag_row(i, assets, sparkplug, field_error)
+            tag_row(i, assets, sparkplug, field_error)
         for field in sorted(set(errors) - shown):  # a refusal no widget above is about
             st.error(_("{field}: {message}").format(field=field, message=errors[field]))
         st.form_submit_button(
             _("Test and save"), on_click=_submit, args=(make_session, company, var_dir, sparkplug, user_key)
         )
-    st.button(_("Add a tag row"), key="mq_more", on_click=_more_rows)
+    st.button(_("Add a tag row"), key="mq_more", on_click=more_rows)
 
 
-def _tag_row(i: int, assets: dict[str, str], sparkplug: bool, field_error) -> None:
+def tag_row(i: int, assets: dict[str, str], sparkplug: bool, field_error, prefix: str = "mq") -> None:
     fields = ["tag", "asset", "unit"] + tag_fields(sparkplug)
     for column, field in zip(st.columns(len(fields)), fields, strict=True):
         with column:
             if field == "asset":
-                st.selectbox(_("Asset"), list(assets), format_func=lambda slug: assets[slug], key=f"mq_asset_{i}")
+                st.selectbox(_("Asset"), list(assets), format_func=lambda slug: assets[slug], key=f"{prefix}_asset_{i}")
             else:
                 example = {"topic": TOPIC_EXAMPLE, "json_path": PATH_EXAMPLE}.get(field)
                 help_text = _(HELP[field]) if field in HELP else None
-                st.text_input(_(LABELS[field]), key=f"mq_{field}_{i}", placeholder=example, help=help_text)
+                st.text_input(_(LABELS[field]), key=f"{prefix}_{field}_{i}", placeholder=example, help=help_text)
             field_error(f"nodes[{i}].{field}")

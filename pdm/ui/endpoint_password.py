@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.access import audit, crypto
-from pdm.config import EndpointConfig, validate_model
+from pdm.config import MqttEndpointConfig, endpoint_config
 from pdm.errors import ConfigError
 from pdm.storage.catalog import endpoint_settings, list_endpoints
 from pdm.storage.tables import Endpoint
@@ -60,7 +60,9 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, var_dir:
         endpoints = [
             (e.id, e.name, dict(e.settings or {}))
             for e in list_endpoints(session, company_id=company.id)
+            # OPC UA's user-name identity, or a broker that logs in with a user name (MQTT, Sparkplug B)
             if (e.settings or {}).get("auth_method") == "username"
+            or (e.kind == "mqtt" and (e.settings or {}).get("username"))
         ]
     if not endpoints:
         return
@@ -98,16 +100,21 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
         if ep is None:
             state[f"pw_error_{endpoint_id}"] = _("endpoint {id} not found").format(id=endpoint_id)
             return
-        data = {**ep.settings, "password_env": None, "nodes": []}
+        data = {**ep.settings, "kind": ep.kind, "password_env": None, "nodes": []}
     try:
         data["password_encrypted"] = crypto.encrypt(typed, var_dir=var_dir)
-        config = validate_model(EndpointConfig, data, f"endpoint {data.get('name')}")
+        config = endpoint_config(data, f"endpoint {data.get('name')}")
     except (ConfigError, crypto.SecretError) as exc:
         state[f"pw_error_{endpoint_id}"] = str(exc)
         return
-    errors = check_endpoint(config, var_dir / "pki")
+    errors = check_endpoint(login_check(config), var_dir / "pki")
     if "ok" not in errors:
-        state[f"pw_error_{endpoint_id}"] = _("not saved: {reason}").format(reason=next(iter(errors.values())))
+        reason = next(iter(errors.values()))
+        state[f"pw_error_{endpoint_id}"] = (
+            _("not saved: {reason} (user {user})").format(reason=reason, user=repr(config.username))
+            if isinstance(config, MqttEndpointConfig)
+            else _("not saved: {reason}").format(reason=reason)
+        )
         return
     with make_session.begin() as session:
         session.execute(
@@ -123,6 +130,14 @@ def _replace(make_session, company_id: int, endpoint_id: int, var_dir: Path, use
             target=config.name,
         )
     state[f"pw_saved_{endpoint_id}"] = _("Password replaced: connected and test-read with it.")
+
+
+def login_check(config):
+    """What logs in to test a replaced password. A broker gets a client id of its own, kept by no session:
+    the endpoint's id would take over the worker's session (and the messages queued for it)."""
+    if not isinstance(config, MqttEndpointConfig):
+        return config
+    return config.model_copy(update={"client_id": config.session_client_id[:58] + "-check", "session_expiry_s": 0})
 
 
 def credential_inputs(prefix: str, field_error: Callable[[str], None]) -> None:

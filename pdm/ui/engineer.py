@@ -24,7 +24,7 @@ from pdm.errors import ConfigError
 from pdm.ingest.health import endpoint_health
 from pdm.storage.catalog import list_assets, list_endpoints, list_tags, store_endpoint
 from pdm.storage.tables import Endpoint, Site, Tag
-from pdm.ui import endpoint_mqtt, endpoint_password, node_mapping
+from pdm.ui import endpoint_mqtt, endpoint_mqtt_tags, endpoint_password, node_mapping
 from pdm.ui.common import CompanyRef, ago, iso_local
 from pdm.ui.i18n import N_, _
 from pdm.ui.node_mapping import map_node
@@ -60,6 +60,7 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef, user: st
     _add_form(make_session, company, var_dir)
     endpoint_password.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
     node_mapping.render(make_session=make_session, company=company, var_dir=var_dir, user_key=USER)
+    endpoint_mqtt_tags.render(make_session=make_session, company=company, user_key=USER)
 
 
 # The frames' headings, marked for the catalogue (shown through ``rename(columns=_)``).
@@ -68,13 +69,18 @@ HEADINGS += [N_("spool rows"), N_("history"), N_("backfilled"), N_("worker"), N_
 HEADINGS += [N_("node id"), N_("tag"), N_("unit"), N_("asset"), N_("kind")]
 
 
-def endpoints_frame(endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None) -> pd.DataFrame:
+def endpoints_frame(
+    endpoints: list[Endpoint], now: float, health: dict[int, dict] | None = None, tags: list[Tag] | None = None
+) -> pd.DataFrame:
     health = health or {}
+    node_ids: dict[int | None, list[str]] = defaultdict(list)  # a broker's tags say whether it is Sparkplug B
+    for tag in tags or []:
+        node_ids[tag.endpoint_id].append(tag.node_id)
     return pd.DataFrame(
         [
             {
                 "name": ep.name,
-                "kind": endpoint_mqtt.kind_name(ep.kind),
+                "kind": endpoint_mqtt.listed_kind(ep.kind, node_ids[ep.id]),
                 "URL": ep.endpoint_url,
                 "enabled": ep.enabled,
                 "state": ep.state,
@@ -117,7 +123,7 @@ def _endpoints(make_session: sessionmaker[Session], company: CompanyRef) -> None
         tags = list_tags(session, company_id=company.id)
         asset_names = {a.id: a.name or a.slug for a in list_assets(session, company_id=company.id)}
     # Headings translated for display only: the frame's English names are what exports and tests use.
-    st.dataframe(endpoints_frame(endpoints, time.time(), health).rename(columns=_), hide_index=True)
+    st.dataframe(endpoints_frame(endpoints, time.time(), health, tags).rename(columns=_), hide_index=True)
     by_endpoint: dict[int | None, list[Tag]] = defaultdict(list)
     for tag in tags:
         by_endpoint[tag.endpoint_id].append(tag)
