@@ -14,12 +14,17 @@ error, which residuals alone would not show.
 A forecast is withheld ("no trend") rather than guessed when the fit does not carry it: too
 few bins, a slope that is not clearly upward, a poor fit, or a crossing further out than
 ``max_horizon`` windows (a three-day trend says little about next quarter).
+
+Each outcome carries a ``Reason`` code and the numbers its sentence needs as fields, so every
+reader says it in its own words from those: ``Forecast.sentence`` and ``reason`` in English (the
+CLI's), the asset page in the session's language (``pdm.ui.remaining_time``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -27,13 +32,39 @@ import numpy as np
 DAY_S = 86_400.0
 
 
+class Reason(StrEnum):
+    """Why a forecast is given or withheld; the fields each needs are named beside it."""
+
+    FORECAST = "forecast"  # eta_s, low_s, high_s, horizon_s, interval, trend, based_on_s
+    REACHED = "reached"  # level: the indicator is over its limit now
+    FEW_ROWS = "few_rows"  # n_rows: too few finite scored rows in the window
+    FEW_BINS = "few_bins"  # n_bins of bins: too few time bins hold scores
+    NOT_RISING = "not_rising"  # the slope is not clearly upward (min_slope_t standard errors)
+    POOR_FIT = "poor_fit"  # trend, r2: the best fit explains under min_r2 of the moves
+    TOO_FAR = "too_far"  # horizon_s, based_on_s: the crossing is beyond max_horizon windows
+
+
+# The status each reason comes under.
+STATUS = {
+    Reason.FORECAST: "forecast",
+    Reason.REACHED: "reached",
+    Reason.FEW_ROWS: "too_little_data",
+    Reason.FEW_BINS: "too_little_data",
+    Reason.NOT_RISING: "no_trend",
+    Reason.POOR_FIT: "no_trend",
+    Reason.TOO_FAR: "no_trend",
+}
+
+
 @dataclass(frozen=True)
 class Forecast:
     """``status``: ``forecast`` (eta and interval set), ``reached`` (the indicator is over its
-    limit now), ``no_trend`` or ``too_little_data`` (``reason`` says why)."""
+    limit now), ``no_trend`` or ``too_little_data``; ``code`` says which case, ``reason`` says
+    why in English (empty for a forecast)."""
 
     status: str
     reason: str
+    code: Reason = Reason.FORECAST
     level: float | None = None  # smoothed indicator at the latest bin
     trend: str | None = None  # "linear" or "exponential"
     eta_s: float | None = None  # median time from the latest reading to the limit
@@ -43,6 +74,9 @@ class Forecast:
     interval: float | None = None
     based_on_s: float | None = None  # time span the trend was fitted on
     r2: float | None = None
+    n_rows: int | None = None  # few_rows: finite scored rows in the window
+    n_bins: int | None = None  # few_bins: time bins holding scores, of ``bins``
+    bins: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +92,28 @@ class Forecast:
             f"limit in about {_span(self.eta_s)}, {self.interval:.0%} interval "
             f"{_span(self.low_s)}–{high} ({self.trend} trend over the last {_span(self.based_on_s)})"
         )
+
+
+def _withheld(code: Reason, **fields: Any) -> Forecast:
+    """The forecast of a case that is not one, its English reason written from its fields."""
+    return Forecast(STATUS[code], _english(code, fields), code=code, **fields)
+
+
+def _english(code: Reason, f: dict[str, Any]) -> str:
+    if code is Reason.FEW_ROWS:
+        return f"too little data: {f['n_rows']} scored rows in the window"
+    if code is Reason.FEW_BINS:
+        return f"too little data: {f['n_bins']} of {f['bins']} time bins hold scores"
+    if code is Reason.REACHED:
+        return f"the indicator is at {f['level']:.2f} of its limit now"
+    if code is Reason.NOT_RISING:
+        return "no trend: the indicator is not clearly rising toward its limit"
+    if code is Reason.POOR_FIT:
+        return f"no trend: the best fit ({f['trend']}) explains {f['r2']:.0%} of the indicator's moves"
+    if code is Reason.TOO_FAR:
+        horizon, span = _span(f["horizon_s"]), _span(f["based_on_s"])
+        return f"the trend would reach the limit beyond {horizon}: too far to forecast from {span}"
+    return ""
 
 
 def _span(seconds: float) -> str:
@@ -99,35 +155,36 @@ def forecast(
     keep = np.isfinite(t) & np.isfinite(h)
     t, h = t[keep], h[keep]
     if len(t) < cfg.min_bins:
-        return Forecast("too_little_data", f"too little data: {len(t)} scored rows in the window")
+        return _withheld(Reason.FEW_ROWS, n_rows=len(t))
     x, y = _binned(t, h, cfg.bins)
     span = float(t[-1] - t[0])
     if len(x) < cfg.min_bins:
-        return Forecast("too_little_data", f"too little data: {len(x)} of {cfg.bins} time bins hold scores")
+        return _withheld(Reason.FEW_BINS, n_bins=len(x), bins=cfg.bins)
     level = float(y[-1])
     limits = np.atleast_1d(np.asarray(limit, dtype=float))
     if level >= float(np.median(limits)):
-        return Forecast("reached", f"the indicator is at {level:.2f} of its limit now", level=level, based_on_s=span)
+        return _withheld(Reason.REACHED, level=level, based_on_s=span)
     fits = _fits(x, y)
     best = min(fits, key=lambda f: f["sse"])
     refusal = _refusal(best, cfg)
     if refusal:
-        return Forecast("no_trend", refusal, level=level, trend=best["kind"], based_on_s=span, r2=best["r2"])
+        return _withheld(refusal, level=level, trend=best["kind"], based_on_s=span, r2=best["r2"])
     x_last = float((t[-1] if end is None else end) - t[0])
     # Shapes that fit nearly as well as the best (within twice its squared error) and rise too
     # share the draws: which curve the wear follows beyond the window is part of the doubt.
-    close = [f for f in fits if f["sse"] <= 2 * best["sse"] and not _refusal(f, cfg)]
+    close = [f for f in fits if f["sse"] <= 2 * best["sse"] and _refusal(f, cfg) is None]
     crossings = np.concatenate([_bootstrap(f, x, limits, cfg) for f in close]) - x_last
     lo_q, hi_q = (1 - cfg.interval) / 2, 1 - (1 - cfg.interval) / 2
     eta = float(np.median(crossings))
     horizon = cfg.max_horizon * max(span, 1.0)
     if not np.isfinite(eta) or eta > horizon:
-        reason = f"the trend would reach the limit beyond {_span(horizon)}: too far to forecast from {_span(span)}"
-        return Forecast("no_trend", reason, level=level, trend=best["kind"], based_on_s=span, r2=best["r2"])
+        fit = {"level": level, "trend": best["kind"], "r2": best["r2"]}
+        return _withheld(Reason.TOO_FAR, horizon_s=horizon, based_on_s=span, **fit)
     low, high = np.quantile(crossings, [lo_q, hi_q])
     return Forecast(
         "forecast",
         "",
+        code=Reason.FORECAST,
         level=level,
         trend=best["kind"],
         eta_s=max(eta, 0.0),
@@ -192,12 +249,12 @@ def _fits(x: np.ndarray, y: np.ndarray) -> list[dict]:
     return out
 
 
-def _refusal(fit: dict, cfg: TrendSettings) -> str:
+def _refusal(fit: dict, cfg: TrendSettings) -> Reason | None:
     if fit["b"] <= 0 or fit["b"] < cfg.min_slope_t * fit["se"]:
-        return "no trend: the indicator is not clearly rising toward its limit"
+        return Reason.NOT_RISING
     if fit["r2"] < cfg.min_r2:
-        return f"no trend: the best fit ({fit['kind']}) explains {fit['r2']:.0%} of the indicator's moves"
-    return ""
+        return Reason.POOR_FIT
+    return None
 
 
 def _bootstrap(fit: dict, x: np.ndarray, limits: np.ndarray, cfg: TrendSettings) -> np.ndarray:

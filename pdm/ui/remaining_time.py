@@ -3,9 +3,9 @@
 Both show what ``pdmctl assets forecast`` prints, from the same functions: ``pdm.models.health``
 reads the health indicator and the limit (where past confirmed failures of the class were
 stopped, the cluster's anonymity rule applied) and ``pdm.models.forecast`` fits the trend. Only
-the words are this page's: the forecast's English sentence and reasons are said again here in
-the session's language, from the forecast's own fields (``REASONS`` matches each reason the
-forecast gives, like the overview's ``DETAILS``; an unknown one is shown as it is).
+the words are this page's: the forecast's reason code (``pdm.models.forecast.Reason``) picks the
+words in the session's language (``REASONS``) and its fields give the numbers, never its English
+sentence.
 
 The week's list runs every asset's forecast (one grouped query and one bootstrap each), too much
 for the overview's tiles, which refresh every 15 s: it is its own section of the asset page, and
@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from pdm.models.forecast import DAY_S, Forecast, TrendSettings
+from pdm.models.forecast import DAY_S, Forecast, Reason, TrendSettings
 from pdm.models.health import (
     WINDOW_S,
     AssetForecast,
@@ -39,28 +39,17 @@ from pdm.ui.i18n import N_, _, ngettext, number, share, when
 
 SOON_S = 7 * DAY_S
 TRENDS = {"linear": N_("linear"), "quadratic": N_("quadratic"), "exponential": N_("exponential")}
-# pdm.models.forecast's reasons for withholding a forecast, as patterns, and their words here.
-REASONS = [
-    (r"too little data: (?P<n>\d+) scored rows in the window", N_("Not enough data: {n} scored rows in the window.")),
-    (
-        r"too little data: (?P<n>\d+) of (?P<bins>\d+) time bins hold scores",
-        N_("Not enough data: {n} of {bins} time bins hold scores."),
+# The words for each of pdm.models.forecast's reasons; the numbers come from the forecast's fields.
+REASONS = {
+    Reason.FEW_ROWS: N_("Not enough data: {n} scored rows in the window."),
+    Reason.FEW_BINS: N_("Not enough data: {n} of {bins} time bins hold scores."),
+    Reason.NOT_RISING: N_("No trend: the indicator is not clearly rising toward its limit."),
+    Reason.POOR_FIT: N_("No trend: the best fit ({trend}) explains {pct} of the indicator's moves."),
+    Reason.TOO_FAR: N_(
+        "No trend: it would reach the limit beyond {horizon}, too far to forecast from {span} of scores."
     ),
-    (
-        r"no trend: the indicator is not clearly rising toward its limit",
-        N_("No trend: the indicator is not clearly rising toward its limit."),
-    ),
-    (
-        r"no trend: the best fit \((?P<trend>\w+)\) explains (?P<pct>\S+) of the indicator's moves",
-        N_("No trend: the best fit ({trend}) explains {pct} of the indicator's moves."),
-    ),
-    (
-        r"the trend would reach the limit beyond (?P<horizon>.+): too far to forecast from (?P<span>.+)",
-        N_("No trend: it would reach the limit beyond {horizon}, too far to forecast from {span} of scores."),
-    ),
-    (r"the indicator is at (?P<level>\S+) of its limit now", N_("The indicator is at {level} of its limit now.")),
-]
-_SPAN = re.compile(r"(?P<n>\d+) (?P<unit>days|h|min)")
+    Reason.REACHED: N_("The indicator is at {level} of its limit now."),
+}
 
 
 def span(seconds: float) -> str:
@@ -71,13 +60,6 @@ def span(seconds: float) -> str:
     if seconds >= 2 * 3600:
         return _("{n} h").format(n=number(seconds / 3600, digits=0))
     return _("{n} min").format(n=number(max(seconds, 0) / 60, digits=0))
-
-
-def _span_words(text: str) -> str:
-    """``12 days`` from the forecast's English reason, in the session's language."""
-    unit = {"days": DAY_S, "h": 3600, "min": 60}
-    found = _SPAN.fullmatch(text.strip())
-    return span(int(found["n"]) * unit[found["unit"]]) if found else text
 
 
 def forecast_words(f: Forecast) -> str:
@@ -91,22 +73,18 @@ def forecast_words(f: Forecast) -> str:
             trend=_(TRENDS.get(f.trend or "", f.trend or "")), span=span(f.based_on_s or 0)
         )
         return f"{words} {trend[:1].upper()}{trend[1:]}."
-    for pattern, words in REASONS:
-        found = re.fullmatch(pattern, f.reason)
-        if not found:
-            continue
-        fields = found.groupdict()
-        if "trend" in fields:
-            fields["trend"] = _(TRENDS.get(fields["trend"], fields["trend"]))
-        if "pct" in fields and f.r2 is not None:
-            fields["pct"] = share(f.r2)
-        if "level" in fields and f.level is not None:
-            fields["level"] = number(f.level)
-        for name in ("horizon", "span"):
-            if name in fields:
-                fields[name] = _span_words(fields[name])
-        return _(words).format(**fields)
-    return f.reason
+    reason = REASONS.get(f.code)
+    if reason is None:
+        return f.reason
+    return _(reason).format(
+        n=number(f.n_bins if f.code is Reason.FEW_BINS else f.n_rows, digits=0),
+        bins=number(f.bins, digits=0),
+        trend=_(TRENDS.get(f.trend or "", f.trend or "")),
+        pct=share(f.r2),
+        horizon=span(f.horizon_s or 0),
+        span=span(f.based_on_s or 0),
+        level=number(f.level),
+    )
 
 
 def limit_words(where: str) -> str:

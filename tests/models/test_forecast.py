@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pdm.models.forecast import DAY_S, TrendSettings, forecast
+from pdm.models.forecast import DAY_S, Forecast, Reason, TrendSettings, forecast
 
 LIMIT = 1.0
 
@@ -63,33 +63,57 @@ def test_the_80_percent_interval_covers_the_truth_about_that_often():
 )
 def test_no_trend_is_withheld_not_guessed(level, words):
     f = forecast(*_series(level), limit=LIMIT)
-    assert f.status == "no_trend" and words in f.reason
+    assert f.status == "no_trend" and f.code is Reason.NOT_RISING and words in f.reason
     assert f.eta_s is None and f.sentence() == f.reason
 
 
 def test_a_crossing_far_beyond_the_window_is_withheld():
     # Clearly rising but would take ~70 days: more than ten 3-day windows away.
     f = forecast(*_series(lambda d: 0.3 + 0.01 * d, noise=0.001), limit=LIMIT)
-    assert f.status == "no_trend" and "too far to forecast" in f.reason
+    assert f.status == "no_trend" and f.code is Reason.TOO_FAR
+    # The numbers its words need: the horizon it would pass, and the span the trend was fitted on.
+    assert f.horizon_s == pytest.approx(30 * DAY_S) and f.based_on_s == pytest.approx(3 * DAY_S)
+    assert f.reason == "the trend would reach the limit beyond 30 days: too far to forecast from 3 days"
 
 
 def test_a_wobbling_indicator_with_a_rising_mean_is_not_fitted_as_a_trend():
     t, h = _series(lambda d: 0.5 + 0.02 * d + 0.3 * np.sin(d * 2 * np.pi), noise=0.01)
     f = forecast(t, h, limit=LIMIT)
-    assert f.status == "no_trend"
+    assert f.status == "no_trend" and f.code in (Reason.NOT_RISING, Reason.POOR_FIT)
+
+
+def test_a_poor_fit_says_which_trend_and_how_much_it_explains():
+    # A clear rise with noise that a straight line explains only in part: allowed with min_r2 = 0.5,
+    # withheld when the fit must explain 99 % of the moves.
+    series = _series(lambda d: 0.3 + 0.15 * d, noise=0.06)
+    f = forecast(*series, settings=TrendSettings(min_r2=0.99))
+    assert f.status == "no_trend" and f.code is Reason.POOR_FIT and f.trend is not None
+    assert 0.5 < f.r2 < 0.99
+    assert f.reason == f"no trend: the best fit ({f.trend}) explains {f.r2:.0%} of the indicator's moves"
 
 
 def test_an_indicator_over_its_limit_is_reported_reached():
     f = forecast(*_series(lambda d: 0.6 + 0.2 * d), limit=LIMIT)
-    assert f.status == "reached" and f.level > 1.0
+    assert f.status == "reached" and f.code is Reason.REACHED and f.level > 1.0
+    assert f.reason == f"the indicator is at {f.level:.2f} of its limit now"
 
 
 def test_too_few_rows_or_bins_say_so():
-    assert forecast(np.arange(5.0), np.ones(5) * 0.5).status == "too_little_data"
+    few = forecast(np.arange(5.0), np.ones(5) * 0.5)
+    assert few.status == "too_little_data" and few.code is Reason.FEW_ROWS and few.n_rows == 5
+    assert few.reason == "too little data: 5 scored rows in the window"
     # Many rows, all in the window's last minutes: too few time bins hold data.
     t = np.concatenate([[0.0], np.linspace(DAY_S - 600, DAY_S, 200)])
     f = forecast(t, np.linspace(0.2, 0.5, len(t)))
-    assert f.status == "too_little_data" and "time bins" in f.reason
+    assert f.status == "too_little_data" and f.code is Reason.FEW_BINS and "time bins" in f.reason
+    assert (f.n_bins, f.bins) == (2, 36) and f.reason == "too little data: 2 of 36 time bins hold scores"
+
+
+def test_a_forecast_is_coded_and_its_code_is_in_its_dict():
+    f = forecast(*_series(lambda d: 0.3 + 0.15 * d))
+    assert f.code is Reason.FORECAST and f.reason == ""
+    assert f.as_dict()["code"] == "forecast"
+    assert Forecast("reached", "x", code=Reason.REACHED).as_dict()["code"] == "reached"
 
 
 def test_non_finite_rows_are_left_out():

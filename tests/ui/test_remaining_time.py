@@ -166,3 +166,29 @@ def test_the_french_page_says_it_in_french(monkeypatch, db):
     assert "Temps restant" in [h.value for h in app.subheader]
     flat = _pick(app, ids["acme-m1"])
     assert "Pas de tendance : l’indicateur ne monte pas nettement vers sa limite." in page_text(flat)
+
+
+def test_the_french_words_come_from_the_reason_code_not_the_english_sentence(monkeypatch):
+    """Each withheld case is said in French from its code and fields, whatever its English reason says."""
+    import pdm.ui.i18n
+    from pdm.models.forecast import Forecast, Reason
+    from pdm.ui.remaining_time import forecast_words
+
+    monkeypatch.setattr(pdm.ui.i18n, "lang", lambda: "fr")
+    said = {
+        code: forecast_words(Forecast("no_trend", "reworded in English", code=code, **fields))
+        for code, fields in [
+            (Reason.FEW_ROWS, {"n_rows": 5}),
+            (Reason.FEW_BINS, {"n_bins": 2, "bins": 36}),
+            (Reason.NOT_RISING, {}),
+            (Reason.POOR_FIT, {"trend": "linear", "r2": 0.31}),
+            (Reason.TOO_FAR, {"horizon_s": 30 * DAY_S, "based_on_s": 3 * DAY_S}),
+            (Reason.REACHED, {"level": 1.25}),
+        ]
+    }
+    assert said[Reason.FEW_ROWS] == "Pas assez de données : 5 lignes de score dans la fenêtre."
+    assert said[Reason.FEW_BINS] == "Pas assez de données : 2 tranches de temps sur 36 contiennent des scores."
+    assert said[Reason.NOT_RISING] == "Pas de tendance : l’indicateur ne monte pas nettement vers sa limite."
+    assert said[Reason.POOR_FIT].startswith("Pas de tendance : le meilleur ajustement (linéaire) explique 31")
+    assert said[Reason.TOO_FAR].startswith("Pas de tendance : la limite serait atteinte au-delà de 30 jours")
+    assert said[Reason.REACHED] == "L’indicateur en est à 1,25 de sa limite."
