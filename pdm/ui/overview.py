@@ -23,6 +23,7 @@ from pdm.alerts.overview import (
     HEALTHY,
     NO_DATA,
     NO_MODEL,
+    STALE_S,
     STATES,
     STOPPED,
     WATCH,
@@ -32,7 +33,7 @@ from pdm.alerts.overview import (
 )
 from pdm.savings import kanon
 from pdm.ui.common import CompanyRef, ago, page_link, tenant
-from pdm.ui.i18n import N_, _, hidden_reason, severity, status
+from pdm.ui.i18n import N_, _, hidden_reason, number, severity, share, status
 
 COLUMNS = 3
 # Longer than the alerts page's 5 s: this page reads every asset of the company at each refresh.
@@ -46,16 +47,10 @@ LOOK = {
     WATCH: ("orange", "visibility", N_("Watch")),
     HEALTHY: ("green", "check_circle", N_("Healthy")),
 }
-# pdm.alerts.overview says why in English; each of its sentences, as a pattern, and its translation.
-DETAILS = [
-    (r"no reading stored", N_("no reading stored")),
-    (r"no reading for over (?P<n>\S+) min", N_("no reading for over {n} min")),
-    (r"(?P<tag>.+) at or below (?P<n>\S+)", N_("{tag} at or below {n}")),
-    (r"not enough data to train a model yet", N_("not enough data to train a model yet")),
-    (r"score reached (?P<pct>\S+) of its threshold", N_("score reached {pct} of its threshold")),
-    (r"no score yet", N_("no score yet")),
-    (r"score at most (?P<pct>\S+) of its threshold", N_("score at most {pct} of its threshold")),
-]
+# The words for each state's reason, from the row's own fields (``worst_ratio``, ``last_received_at``,
+# the stale limit the page asks with), never from its English ``detail``. Only the stopped state's
+# running tag and level are not fields of ``AssetHealth`` yet: ``STOPPED_DETAIL`` reads them from it.
+STOPPED_DETAIL = (r"(?P<tag>.+) at or below (?P<n>\S+)", N_("{tag} at or below {n}"))
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
 
@@ -90,10 +85,19 @@ def detail(h: AssetHealth) -> str:
         if len(parts) >= 2:
             parts[:2] = [severity(parts[0]), status(parts[1].upper().replace(" ", "_")).replace("_", " ").lower()]
         return " · ".join(parts)
-    for pattern, words in DETAILS:
-        found = re.fullmatch(pattern, h.detail)
-        if found:
-            return _(words).format(**found.groupdict())
+    pct = share(h.worst_ratio) if h.worst_ratio is not None else None
+    if h.state == NO_DATA:
+        if h.last_received_at is None:
+            return _("no reading stored")
+        return _("no reading for over {n} min").format(n=number(STALE_S / 60, digits=0))
+    if h.state == NO_MODEL:
+        return _("not enough data to train a model yet")
+    if h.state == WATCH and pct is not None:
+        return _("score reached {pct} of its threshold").format(pct=pct)
+    if h.state == HEALTHY:
+        return _("no score yet") if pct is None else _("score at most {pct} of its threshold").format(pct=pct)
+    if h.state == STOPPED and (found := re.fullmatch(STOPPED_DETAIL[0], h.detail)):
+        return _(STOPPED_DETAIL[1]).format(**found.groupdict())
     return h.detail
 
 

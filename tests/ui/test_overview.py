@@ -107,3 +107,21 @@ def test_admin_sees_the_picked_company_and_the_cluster(monkeypatch, plant):
     assert not at.exception, at.exception
     assert set(tiles(at)) == {"G M0", "G M1", "G M2"}
     assert "Cluster" in [s.value for s in at.subheader] and at.dataframe
+
+
+def test_the_french_reasons_come_from_the_rows_fields_not_their_english_words(monkeypatch):
+    import pdm.ui.i18n
+    from pdm.alerts.overview import HEALTHY, NO_DATA, NO_MODEL, WATCH, AssetHealth
+    from pdm.ui.overview import detail
+
+    monkeypatch.setattr(pdm.ui.i18n, "lang", lambda: "fr")
+
+    def said(state: str, **fields) -> str:
+        return detail(AssetHealth(1, "A M0", 1, "Site", state, detail="reworded in English", **fields))
+
+    assert said(WATCH, worst_ratio=0.85) == "le score a atteint 85\u00a0% de son seuil"
+    assert said(HEALTHY, worst_ratio=0.4) == "score au plus à 40\u00a0% de son seuil"
+    assert said(HEALTHY) == "pas encore de score"
+    assert said(NO_DATA) == "aucune mesure enregistrée"
+    assert said(NO_DATA, last_received_at=1.0) == "aucune mesure depuis plus de 15 min"
+    assert said(NO_MODEL) == "pas encore assez de données pour apprendre un modèle"
