@@ -44,14 +44,14 @@ class Missed:
 
 
 def last_stored(
-    session: Session, tag_ids: Iterable[int], *, not_before: float, before: Mapping[int, float] | None = None
+    session: Session, tag_ids: Iterable[int], *, before: Mapping[int, float] | None = None
 ) -> dict[int, float]:
-    """Tag id → source time of its newest stored reading at or after ``not_before`` and, where ``before``
-    names the tag, before that time (one index lookup per tag)."""
+    """Tag id → source time of its newest stored reading, where ``before`` names the tag before that time
+    (one index lookup per tag). However old: what lies before the backfill horizon is a gap."""
     out = {}
     before = before or {}
     for tag_id in tag_ids:
-        stmt = select(func.max(StoredReading.ts)).where(StoredReading.tag_id == tag_id, StoredReading.ts >= not_before)
+        stmt = select(func.max(StoredReading.ts)).where(StoredReading.tag_id == tag_id)
         if tag_id in before:
             stmt = stmt.where(StoredReading.ts < before[tag_id])
         ts = session.execute(stmt).scalar()

@@ -1,20 +1,16 @@
 """Per-endpoint ingest: connect, read a batch, store it; spool when the database blinks.
 
 Each endpoint has its own ``EndpointPoller``, polling on its own schedule (``run``), so one
-server going down, or one endpoint slower than its interval, never holds up the others. A
-poller that loses its server retries quickly at first, then backs off (doubling to the
-endpoint's ``reconnect_max_delay_s``, jittered) while the server stays away, and logs once when
-the endpoint goes down and once when it comes back, with the reason. A node that turns Bad is
-logged once by name (and once when it recovers); its reading is still stored with its status,
-and the other nodes are unaffected. One node may feed several tags: it is read once and stored
-for each.
+server going down, or one endpoint slower than its interval, never holds up the others. One node
+may feed several tags: it is read once and stored for each. The poller is made of:
 
-Readings the database cannot take go to the endpoint's spool. Once the database is back, live
-readings are written first and the spool is replayed behind them in bounded batches, each its
-own transaction, so a large spool never stalls polling and a batch leaves the spool only once
-it is committed. What nobody read while the endpoint was away is read back from the server's
-history first (``pdm.ingest.readback``); gaps it found wait beside the spool
-(``pdm.ingest.pending_gaps``) until a transaction records them.
+- ``pdm.ingest.reconnect``: the backoff between reconnects and the endpoint's state, logged once
+  down and once up;
+- ``pdm.ingest.node_reports``: Bad nodes and connector notes, logged once per node;
+- ``pdm.ingest.writer``: the write queue, the spool when the database is away, and its replay
+  behind the live readings;
+- ``pdm.ingest.readback``: what nobody read while the endpoint was away, read back from the
+  server's history first; gaps it found wait beside the spool (``pdm.ingest.pending_gaps``).
 
 Health (readings/s, errors in the last hour) is counted in memory (``pdm.ingest.health``).
 """
@@ -23,60 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdm.config import EndpointConfig, MqttEndpointConfig
-from pdm.connectors import Connector, Reading, is_good, make_connector, status_name
+from pdm.connectors import Connector, Reading, make_connector
 from pdm.errors import EndpointRefused, EndpointUnavailable
-from pdm.ingest import pending_gaps, readback
+from pdm.ingest import readback
 from pdm.ingest.health import Health
+from pdm.ingest.node_reports import NodeReports
 from pdm.ingest.pending_gaps import PendingGaps
 from pdm.ingest.readback import ReadBack
+from pdm.ingest.reconnect import Backoff, Reconnecting
 from pdm.ingest.spool import DRAIN_BATCH_ROWS, Spool
-from pdm.storage.readings import READING_COLUMNS as COLUMNS
-from pdm.storage.readings import insert_reading_tuples
-from pdm.storage.session import DB_ERRORS
-from pdm.storage.tables import Endpoint
+from pdm.ingest.writer import MAX_QUEUED_ROWS, Writer
+
+__all__ = ["Backoff", "EndpointPoller"]
 
 log = logging.getLogger(__name__)
-# Readings are keyed (tag, ts): every commit dirties one page per tag, whatever the number of
-# rows per tag. Committing at most every MIN_COMMIT_S (while polls continue) amortises that
-# when polls come faster; at the usual poll interval of 1 s every poll still commits at once.
-MIN_COMMIT_S = 0.25
-MAX_QUEUED_ROWS = 200_000  # beyond this a poll waits for the writer: memory stays bounded
-CLOSE_REPLAY_S = 5.0  # a closing poller replays its spool this long at most; the rest waits on disk
-SPOOL_RETRY_S = 1.0  # while the database is down, a replay is tried at most this often
 
 
-class Backoff:
-    """Waits between reconnect attempts: 1 s doubling up to ``cap``.
-
-    Each wait is drawn between half and all of its step ("equal jitter"): the pollers of a
-    plant whose network went down together do not all retry in the same instant, and no
-    wait is ever longer than ``cap``, which bounds how long data stays away after a server
-    is back (the longest wait, plus one poll interval, plus one connect). The first steps are
-    short: a server that restarts in a few seconds is read again within a fraction of its
-    downtime, and the wait grows only while it stays away.
-    """
-
-    def __init__(self, cap: float, *, first: float = 0.25, rng: Callable[[], float] = random.random):
-        self.cap, self.first, self.rng = cap, min(first, cap), rng
-        self.delay = self.first  # the next step
-
-    def next(self) -> float:
-        step, self.delay = self.delay, min(self.delay * 2, self.cap)
-        return step * (0.5 + 0.5 * self.rng())
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-
-class EndpointPoller:
+class EndpointPoller(Writer, Reconnecting, NodeReports):
     def __init__(
         self,
         *,
@@ -236,171 +201,6 @@ class EndpointPoller:
             self._queued_rows += len(readings)
         self.backfilled += len(readings)
 
-    def _kick_replay(self) -> None:
-        """Start the writer for the spool alone (no live rows: the server may be the one that is down)."""
-        if self._unwritten() and not self._closing and (self._writer is None or self._writer.done()):
-            if time.monotonic() >= self._next_replay:
-                self._writer = asyncio.ensure_future(self._write_queued())
-
-    async def _write_queued(self) -> None:
-        while self._queue or self._replay_due():
-            wait = self._last_commit + MIN_COMMIT_S - time.monotonic()
-            if wait > 0 and not self._hurry.is_set():
-                try:
-                    await asyncio.wait_for(self._hurry.wait(), wait)
-                except TimeoutError:
-                    pass
-            batches, self._queue, self._queued_rows = self._queue, [], 0
-            if batches or self.pending_gaps:
-                await asyncio.to_thread(self._store, [row for b in batches for row in self._rows(b)])
-            if self._replay_due():  # live rows first: the spool goes behind them, a bounded batch at a time
-                await asyncio.to_thread(self._replay_some)
-            self._last_commit = time.monotonic()
-        self._hurry.clear()
-
-    def _replay_due(self) -> bool:
-        # Not while a flush waits (it waits for the live rows, not for a long replay), nor while closing:
-        # a spool left over is replayed by the next poll, or by the next holder of the endpoint.
-        return (
-            self._unwritten() and not (self._closing or self._hurry.is_set()) and time.monotonic() >= self._next_replay
-        )
-
-    def _unwritten(self) -> bool:
-        """Something on disk waits for the database: spooled readings, or gaps (stored by ``_store``)."""
-        return bool(self.spool.rows or self.pending_gaps)
-
-    async def flush(self) -> None:
-        """Wait until every batch taken so far is committed (or spooled)."""
-        if self._writer is not None:
-            self._hurry.set()
-            writer, self._writer = self._writer, None
-            await writer
-
-    def _report_quirks(self) -> set[str]:
-        """Log and count what the connector noticed (a NaN, a clock that cannot be believed), each once per
-        node and kind; returns the nodes it spoke of."""
-        noted = set()
-        for note in getattr(self.connector, "take_notes", list)():
-            log.warning("endpoint %s: %s", self.name, note)
-            self.health.error(note)
-            self.quirks += 1
-            if note.startswith("node "):
-                noted.add(note[5:].split(": ", 1)[0])
-        return noted
-
-    def _report_bad_nodes(self, readings: list[Reading]) -> None:
-        explained = self._report_quirks()  # a node whose note says why it is Bad is not logged twice
-        bad = {r.node_id: r.quality for r in readings if not is_good(r.quality)}
-        for node_id, quality in bad.items():
-            if self.bad_nodes.get(node_id) != quality and node_id not in explained:
-                log.warning("endpoint %s: node %s is %s", self.name, node_id, status_name(quality))
-                self.health.error(f"node {node_id}: {status_name(quality)}")
-        for node_id in self.bad_nodes.keys() - bad.keys():
-            log.warning("endpoint %s: node %s is good again", self.name, node_id)
-        self.bad_nodes = bad
-
-    def _rows(self, readings: list[Reading]) -> list[tuple]:
-        # Polling faster than a tag changes re-reads the same value: the database would ignore it
-        # (same tag and time), but only after the work of sending it. Dropping it here halves the
-        # writes when polling at twice the update rate.
-        tags, last = self.tags, self._last_ts
-        rows = []
-        for r in readings:
-            for tag_id in tags.get(r.node_id, ()):
-                if last.get(tag_id) != r.ts:
-                    last[tag_id] = r.ts
-                    rows.append((tag_id, r.ts, r.value, r.quality, r.received_at))
-        return rows
-
-    def _write(self, session: Session, rows: list[tuple], *, live: bool = True) -> None:
-        if not rows:
-            return
-        insert_reading_tuples(session, rows)
-        values: dict = {"readings_total": Endpoint.readings_total + len(rows)}
-        if live:  # replayed rows are older than what was read since: they say nothing of the last read
-            values["last_read_at"] = max(r[4] for r in rows)
-            if self.state == "UP":
-                values.update(state="UP", last_error=None)
-        session.execute(update(Endpoint).where(Endpoint.id == self.endpoint_id).values(**values))
-
-    def _replay_some(self) -> None:
-        """Replay one bounded batch of the spool in its own transaction; it leaves the spool once committed."""
-        batch = self.spool.peek(self.replay_batch_rows)
-        if batch is None:
-            return
-        try:
-            with self.sessions.begin() as session:
-                self._write(session, [tuple(r[c] for c in COLUMNS) for r in batch.rows], live=False)
-        except DB_ERRORS as exc:
-            self._database_down(exc)
-            return
-        self.spool.commit(batch)
-        self.db_up = True
-        if not self.spool.rows:
-            log.warning("endpoint %s: spool replayed", self.name)
-
-    def _database_down(self, exc: Exception) -> None:
-        self._next_replay = time.monotonic() + SPOOL_RETRY_S
-        self.health.error(f"database: {str(exc).splitlines()[0]}")
-        if self.db_up:
-            log.warning(
-                "database unavailable for endpoint %s, spooling readings: %s", self.name, str(exc).splitlines()[0]
-            )
-        self.db_up = False
-
-    def _store(self, rows: list[tuple]) -> None:
-        gaps = self.pending_gaps.peek()  # a backfill may add more while this transaction runs
-        if not rows and not gaps:  # values read again unchanged: nothing to write, nothing learnt of the database
-            return
-        try:
-            with self.sessions.begin() as session:
-                self._write(session, rows)
-                pending_gaps.record(session, gaps, name=self.name)
-        except DB_ERRORS as exc:
-            self.spool.append([dict(zip(COLUMNS, r)) for r in rows])
-            self._database_down(exc)
-            return
-        self.pending_gaps.commit(gaps)
-        if not self.db_up:
-            log.warning(
-                "database back for endpoint %s; replaying %d spooled readings behind the live ones",
-                self.name,
-                self.spool.rows,
-            )
-        self.db_up = True
-        self._next_replay = 0.0
-        self.stored += len(rows)
-
-    async def _went_down(self, reason: str) -> None:
-        await self.connector.close()
-        # Counted from the end of the failed attempt: a connect that timed out is not a wait.
-        self.next_attempt = time.monotonic() + self.backoff.next()
-        self.health.error(reason)
-        if self.state != "DOWN":
-            log.warning("endpoint %s down: %s", self.name, reason)
-            self.state = "DOWN"
-            self.down_since = time.monotonic()
-            # Readings taken before the outage are committed first: their write marks the endpoint
-            # UP, and committed after this mark it would hide the outage.
-            await self.flush()
-            await asyncio.to_thread(self._mark, "DOWN", reason)
-
-    def _came_up(self) -> None:
-        self.backoff.reset()
-        if self.state != "UP":
-            if self.state == "DOWN":
-                log.warning("endpoint %s back up after %.0f s", self.name, time.monotonic() - self.down_since)
-            self.state = "UP"
-
-    def _mark(self, state: str, error: str | None) -> None:
-        try:
-            with self.sessions.begin() as session:
-                session.execute(
-                    update(Endpoint).where(Endpoint.id == self.endpoint_id).values(state=state, last_error=error)
-                )
-        except DB_ERRORS:  # status is best effort; the readings path has its own spool
-            pass
-
     async def close(self) -> None:
         """Write what was read and close; a spool left over stays on disk for the next holder's replay."""
         self._stop.set()
@@ -409,12 +209,7 @@ class EndpointPoller:
             self._closing = True
             if self.pending_gaps:  # the database may be back since the last write: no reason to leave them
                 await asyncio.to_thread(self._store, [])
-            deadline = time.monotonic() + CLOSE_REPLAY_S
-            while self.spool.rows and time.monotonic() < deadline:
-                before = self.spool.rows
-                await asyncio.to_thread(self._replay_some)
-                if self.spool.rows == before:
-                    break  # the database is still away: the spool waits on disk
+            await self._replay_left_over()
         finally:
             self._closing = True
             await self.connector.close()

@@ -67,7 +67,7 @@ class ReadBack:
             last, unread_from = dict(last_ts), read_at or until
         else:  # a new poller (a take-over, a restart): the database says where its data stops
             try:
-                last = await asyncio.to_thread(self._stored_last, sessions, until - backfill_max_h * 3600)
+                last = await asyncio.to_thread(self._stored_last, sessions)
             except DB_ERRORS:
                 # Started while the database is down: what the previous holder missed before this first
                 # read is read back once the database, and that holder's spool, are in (``catch_up``).
@@ -93,9 +93,7 @@ class ReadBack:
         until = self.deferred_until
         assert until is not None
         try:
-            last = await asyncio.to_thread(
-                self._stored_last, sessions, until - backfill_max_h * 3600, self.deferred_first
-            )
+            last = await asyncio.to_thread(self._stored_last, sessions, self.deferred_first)
         except DB_ERRORS:
             return  # down again: next poll
         self.deferred_until = None
@@ -137,12 +135,12 @@ class ReadBack:
                 f"; {len(missed.gaps)} tags recorded as gaps ({'; '.join(reasons)})" if missed.gaps else "",
             )
 
-    def _stored_last(
-        self, sessions: sessionmaker[Session], not_before: float, before: dict[int, float] | None = None
-    ) -> dict[int, float]:
+    def _stored_last(self, sessions: sessionmaker[Session], before: dict[int, float] | None = None) -> dict[int, float]:
+        # However old: a tag last stored before the backfill horizon is read back from the horizon on, and
+        # the stretch before it is a gap (``backfill.read_missed``), as after a reconnect.
         with sessions() as session:
             tag_ids = {t for ts in self.tags.values() for t in ts}
-            return backfill.last_stored(session, tag_ids, not_before=not_before, before=before)
+            return backfill.last_stored(session, tag_ids, before=before)
 
 
 async def history_nodes(connector: Connector, node_ids: Sequence[str]) -> int:

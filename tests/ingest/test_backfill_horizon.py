@@ -11,7 +11,7 @@ from pdm.connectors.history import HistoryResult
 from pdm.ingest import backfill
 from pdm.storage.gaps import gaps_for_endpoint
 from tests.helpers.netem import NetemProxy
-from tests.helpers.pollers import QUICK, make_poller, stored_values, until_up
+from tests.helpers.pollers import QUICK, make_poller, stored_values, successor, until_up
 from tests.helpers.servers import HistorizingServer
 
 
@@ -99,3 +99,29 @@ async def test_a_poller_with_a_one_second_horizon_reads_back_only_the_last_secon
         gaps = gaps_for_endpoint(s, company_id=1, endpoint_id=poller.endpoint_id, start=0, end=2 * healed_at)
     assert [g.reason for g in gaps] == [f"not backfilled: {backfill.BEYOND_HORIZON}"]
     assert gaps[0].start_ts <= cut_at + 0.05 < gaps[0].end_ts < now - 0.05
+
+
+async def test_a_take_over_after_more_than_the_horizon_reads_back_the_horizon_and_records_the_rest(sessions, tmp_path):
+    server = await HistorizingServer(n=1, historized=1).start()
+    first = make_poller(sessions, server.url, server.node_ids, tmp_path / "a", backfill_max_h=1 / 3600, **QUICK)
+    try:
+        stored_at = time.time()
+        await server.write(0, [(stored_at, 5.0)])
+        assert await first.poll_once() == 1
+    finally:
+        await first.close()  # the worker stops; nobody reads the endpoint for longer than its horizon
+    await asyncio.sleep(1.5)
+    now = time.time()
+    await server.write(0, [(stored_at + 0.05, 10.0), (now - 0.05, 11.0), (now, 12.0)])
+    taker = successor(first, tmp_path / "b")
+    try:
+        assert await taker.poll_once() == 1
+        await taker.flush()
+    finally:
+        await taker.close()
+        await server.stop()
+    assert stored_values(sessions)["t0"] == [5.0, 11.0, 12.0] and taker.backfilled == 2
+    with sessions() as s:
+        gaps = gaps_for_endpoint(s, company_id=1, endpoint_id=taker.endpoint_id, start=0, end=2 * now)
+    assert [g.reason for g in gaps] == [f"not backfilled: {backfill.BEYOND_HORIZON}"]
+    assert abs(gaps[0].start_ts - stored_at) < 1e-3 and stored_at + 0.05 < gaps[0].end_ts < now - 0.05
