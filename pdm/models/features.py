@@ -58,6 +58,11 @@ def causal_rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     return frame.rolling(window=int(window), min_periods=1).mean()
 
 
+def smoothed_and_floor(frame: pd.DataFrame, window: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``causal_rolling_mean(frame, window)`` and the lowest value of each cell's same window."""
+    return causal_rolling_mean(frame, window), frame.rolling(window=int(window), min_periods=1).min()
+
+
 def causal_nearer_mean(frame: pd.DataFrame, window: int, center: pd.Series) -> pd.DataFrame:
     """Per cell, whichever of two causal means is nearer ``center``: the mean of the last
     ``window`` rows or of the last ``max(2, window // 4)`` rows.

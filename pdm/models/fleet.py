@@ -34,7 +34,7 @@ from pdm.models import budget, make_detector
 from pdm.models.normalise import ClassNominal, baseline_normaliser, member_normaliser, robust_location_scale
 from pdm.models.persistence import dump, library_versions
 from pdm.models.running import lookback_s, model_rule, running_rows
-from pdm.models.training import active_model, asset_detection, asset_features, run_scores
+from pdm.models.training import active_model, asset_detection, asset_frames, run_scores
 from pdm.storage.tables import OPEN_STATUSES, Alert, Asset, FleetModel, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def normal_frame(
 ) -> pd.DataFrame:
     """The member's rows inside its own model's training window, minus its alert windows and the
     rows its running ``rule`` (the member's detection settings) leaves out, as its own model did."""
-    frame = asset_features(
+    frame, floor = asset_frames(
         session,
         company_id=asset.company_id,
         asset_id=asset.id,
@@ -93,7 +93,7 @@ def normal_frame(
     )
     if frame.empty:
         return frame
-    frame = frame.loc[running_rows(frame, rule)]
+    frame = frame.loc[running_rows(frame, rule, floor)]
     frame = frame.loc[(frame.index >= version.trained_from) & (frame.index <= version.trained_to)]
     return drop_windows(frame, alert_windows(session, company_id=asset.company_id, asset_id=asset.id))
 

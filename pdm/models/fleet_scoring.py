@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
 from pdm.models.base import TOP_SENSORS, BaseDetector, RunScores, ranges_by_tag, top_sensors
-from pdm.models.features import causal_rolling_mean, wide_frame
+from pdm.models.features import smoothed_and_floor, wide_frame
 from pdm.models.fleet import FLEET_COMPANY, active_fleet, fleet_label
 from pdm.models.normalise import ClassNominal, Normaliser, baseline_normaliser
 from pdm.models.persistence import load
@@ -151,14 +151,16 @@ def _baseline(session: Session, *, asset: Asset, names: list[str], fleet: FleetM
     end = first + baseline_s if rule is None else last
     tags = names if rule is None or rule in names else [*names, rule]
     long = asset_readings(session, company_id=asset.company_id, asset_id=asset.id, start=first, end=end, tags=tags)
-    frame = causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth) if not long.empty else pd.DataFrame()
+    if long.empty:
+        return None
+    frame, floor = smoothed_and_floor(wide_frame(long, freq_s=freq_s), smooth)
     if frame.empty or not set(tags) <= set(frame.columns):
         return None  # the asset lacks a tag the class model needs (or has no good reading of it yet)
     if rule is None:
         return frame[names], first, end
     # As many running rows as the window holds on the grid: stops in between do not count.
     need = max(1, int(baseline_s // freq_s))
-    frame = frame.loc[running_rows(frame, detection)].iloc[:need]
+    frame = frame.loc[running_rows(frame, detection, floor)].iloc[:need]
     if len(frame) < need:
         return None  # not yet baseline_min minutes of running rows
     return frame[names], float(frame.index[0]), float(frame.index[-1])

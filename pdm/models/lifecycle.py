@@ -31,7 +31,7 @@ from pdm.models.running import earlier_rule, running_part
 from pdm.models.training import (
     active_model,
     asset_detection,
-    asset_features,
+    asset_frames,
     fit,
     load_version,
     run_scores,
@@ -120,7 +120,7 @@ def normal_frame(
     base = base or baseline(session, company_id=company_id, asset_id=asset_id)
     starts = [t for t in (base.start, after) if t is not None]
     start = max(starts) if starts else None
-    frame = asset_features(
+    frame, floor = asset_frames(
         session,
         company_id=company_id,
         asset_id=asset_id,
@@ -136,7 +136,8 @@ def normal_frame(
         bad |= (ts >= lo) & (ts <= hi)
     # A smoothed row averages the rows before it: one that saw an excluded row is not normal either.
     tainted = pd.Series(bad.astype(float)).rolling(detection.smooth_rows, min_periods=1).max().to_numpy() > 0
-    return running_part(frame, ~tainted, detection, earlier_rule(session, company_id=company_id, asset_id=asset_id))
+    earlier = earlier_rule(session, company_id=company_id, asset_id=asset_id)
+    return running_part(frame, ~tainted, detection, earlier, floor)
 
 
 def enough(frame: pd.DataFrame, detection: DetectionConfig) -> bool:

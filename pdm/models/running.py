@@ -21,9 +21,14 @@ from pdm.models.stopped import find_off_mode, warmup_min
 from pdm.storage.tables import ModelVersion
 
 
-def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
+def running_rows(frame: pd.DataFrame, detection: DetectionConfig, floor: pd.DataFrame | None = None) -> np.ndarray:
     """Per row of ``frame`` (time-indexed, one column per tag), True where it may be learned from
-    and scored."""
+    and scored.
+
+    ``floor``: each tag's lowest raw reading in the row's smoothing window
+    (``pdm.models.training.asset_frames``). With it, a row is running only when every raw reading it
+    averages is; without it, the smoothed running tag decides, and the first rows after a stop,
+    still above the limit on average, are scored as running though the machine has stopped."""
     tag = detection.running_tag
     if tag is None or frame.empty:
         return np.ones(len(frame), dtype=bool)
@@ -31,7 +36,8 @@ def running_rows(frame: pd.DataFrame, detection: DetectionConfig) -> np.ndarray:
         raise ValueError(
             f"detection.running_tag {tag!r} is not a tag of this asset (tags: {', '.join(map(str, frame.columns))})"
         )
-    running = frame[tag].to_numpy(dtype=float) > detection.running_above
+    source = floor if floor is not None and tag in floor.columns and len(floor) == len(frame) else frame
+    running = source[tag].to_numpy(dtype=float) > detection.running_above
     if detection.startup_min <= 0:
         return running
     ts = frame.index.to_numpy(dtype=float)
@@ -84,14 +90,18 @@ def auto_rule(
 
 
 def running_part(
-    frame: pd.DataFrame, normal: np.ndarray, detection: DetectionConfig, earlier: dict | None = None
+    frame: pd.DataFrame,
+    normal: np.ndarray,
+    detection: DetectionConfig,
+    earlier: dict | None = None,
+    floor: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The ``normal`` rows of ``frame`` that are running, for training. Without a rule in the plant
     file, the rule found in those rows (else ``earlier``'s, see ``auto_rule``) is applied and its
     record kept in ``attrs["running"]``, which ``pdm.models.training.store_version`` stores with the
     model trained on them."""
     detection, found = auto_rule(frame.loc[normal], detection, earlier)
-    part = frame.loc[normal & running_rows(frame, detection)]
+    part = frame.loc[normal & running_rows(frame, detection, floor)]
     if found is not None:
         part.attrs["running"] = found
     return part

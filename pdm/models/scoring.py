@@ -23,7 +23,7 @@ from pdm.config import DetectionConfig
 from pdm.models import DETECTORS
 from pdm.models.fleet_scoring import fleet_model_for
 from pdm.models.running import lookback_s, model_rule, running_rows
-from pdm.models.training import active_model, asset_detection, asset_features, load_version
+from pdm.models.training import active_model, asset_detection, asset_frames, load_version
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import insert_ignore
 from pdm.storage.tables import Alert, DetectorState, ModelVersion, Score
@@ -132,7 +132,7 @@ def _rows_to_score(session: Session, *, asset, names, version, detection, last, 
     pad = max(freq_s * (smooth + 3), lookback_s(detection))
 
     def read(start, end=None):
-        frame = asset_features(
+        frame, floor = asset_frames(
             session,
             company_id=asset.company_id,
             asset_id=asset.id,
@@ -143,7 +143,7 @@ def _rows_to_score(session: Session, *, asset, names, version, detection, last, 
         )
         if frame.empty or not set(names) <= set(frame.columns):
             return None, None
-        return frame.loc[running_rows(frame, detection), names], float(frame.index[-1])  # stopped: not scored
+        return frame.loc[running_rows(frame, detection, floor), names], float(frame.index[-1])  # stopped: not scored
 
     if resume is None or resume > last or since == last:
         # One read: from the last score (or the resume row, a few rows already scored) onwards.

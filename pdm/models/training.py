@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from pdm.config import DetectionConfig
 from pdm.models import budget, make_detector
 from pdm.models.choice import choose, non_finite, profile, said
-from pdm.models.features import causal_rolling_mean, wide_frame
+from pdm.models.features import smoothed_and_floor, wide_frame
 from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import asset_readings
@@ -35,12 +35,30 @@ def asset_features(
     start: float | None = None,
     end: float | None = None,
 ) -> pd.DataFrame:
+    return asset_frames(
+        session, company_id=company_id, asset_id=asset_id, freq_s=freq_s, smooth_rows=smooth_rows, start=start, end=end
+    )[0]
+
+
+def asset_frames(
+    session: Session,
+    *,
+    company_id: int,
+    asset_id: int,
+    freq_s: float | None,
+    smooth_rows: int,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The smoothed feature rows and, per row, each tag's lowest raw reading in its smoothing
+    window (``pdm.models.running.running_rows`` decides running on that: a smoothed row that
+    averages a stopped reading mixes two regimes and is neither learned from nor scored)."""
     # Raw readings only (never readings_1m): the window is bounded by retention.raw_days.
     long = asset_readings(session, company_id=company_id, asset_id=asset_id, start=start, end=end)
     # One timestamp has no spacing to infer a grid from: no rows yet, rather than an error.
     if long.empty or (freq_s is None and long["ts"].nunique() < 2):
-        return pd.DataFrame()
-    return causal_rolling_mean(wide_frame(long, freq_s=freq_s), smooth_rows)
+        return pd.DataFrame(), pd.DataFrame()
+    return smoothed_and_floor(wide_frame(long, freq_s=freq_s), smooth_rows)
 
 
 def asset_detection(detection: DetectionConfig, asset: Asset) -> DetectionConfig:

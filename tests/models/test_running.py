@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from pdm.config import DetectionConfig
 from pdm.models import training
+from pdm.models.features import smoothed_and_floor
 from pdm.models.running import running_rows
 from pdm.models.scoring import score_asset
 from pdm.storage.catalog import list_tags
@@ -29,6 +30,19 @@ def test_rows_while_stopped_and_during_warm_up_are_left_out():
     assert running_rows(frame, DetectionConfig()).all()  # no running_tag: always running
     with pytest.raises(ValueError, match="detection.running_tag 'speed' is not a tag of this asset"):
         running_rows(frame, rule.model_copy(update={"running_tag": "speed"}))
+
+
+def test_a_smoothed_row_that_averages_a_stopped_reading_is_not_running():
+    flow = np.array([10, 10, 10, 0, 0, 0, 10, 10, 10, 10], dtype=float)
+    raw = pd.DataFrame({"flow": flow, "temp": np.where(flow > 0, 50.0, 20.0)}, index=60.0 * np.arange(10))
+    smoothed, floor = smoothed_and_floor(raw, 3)
+    rule = DetectionConfig(running_tag="flow", running_above=5.0, startup_min=0.0)
+    # At the stop (180 s) the smoothed flow is still 6.7, above the limit: read alone it is running,
+    # and its temperature, half-way between two regimes, would be scored as a fault.
+    assert running_rows(smoothed, rule).tolist()[3] is True
+    # With each window's lowest raw reading, the stop and both rows after the restart that still
+    # average a stopped reading are left out.
+    assert running_rows(smoothed, rule, floor).tolist() == [True, True, True] + [False] * 5 + [True, True]
 
 
 def _stop(plant: Plant, first: int, n: int) -> None:

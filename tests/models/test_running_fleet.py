@@ -50,9 +50,10 @@ def test_a_new_machine_first_read_stopped_raises_nothing_on_the_fleet_model_with
     assert binding.detector == "fleet:centrifugal_pump"
     if not rule:  # the night is scored, and "stopped" is its baseline: running looks like a fault
         assert opened is not None and alerts == 1 and scored == 120
-    else:  # baseline from its first 30 running minutes; the night and 5 warm-up rows are not scored
-        assert opened is None and alerts == 0 and scored == 60 - 5
-        assert binding.trained_from == T0 + 265 * STEP_S
+    else:  # baseline from its first 30 running minutes; the night, the 2 rows whose smoothing window
+        # (3 rows) still holds a stopped reading and the 5 warm-up rows after them are not scored
+        assert opened is None and alerts == 0 and scored == 60 - 2 - 5
+        assert binding.trained_from == T0 + (260 + 2 + 5) * STEP_S
 
 
 def test_the_fleet_does_not_learn_its_members_stopped_rows(sessions):
@@ -67,6 +68,7 @@ def test_the_fleet_does_not_learn_its_members_stopped_rows(sessions):
         rows = {
             name: train_fleets(s, detection=d)[0].metrics["rows"] for name, d in (("all", DETECTION), ("rule", RULE))
         }
-    # Per member: the stopped hour but its first 2 rows (smoothed over 3 rows, their flow still
-    # reads running), and 5 warm-up rows.
-    assert rows["all"] - rows["rule"] == 3 * (60 - 2 + 5)
+    # Per member: the stopped hour (its first 2 rows too, though their flow smoothed over 3 rows
+    # still reads running), the 2 rows after the restart whose window holds a stopped reading,
+    # and 5 warm-up rows.
+    assert rows["all"] - rows["rule"] == 3 * (60 + 2 + 5)
