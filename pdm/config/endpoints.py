@@ -113,7 +113,7 @@ class EndpointConfig(_Strict):
     connect_timeout_s: PositiveSeconds = 5.0
     request_timeout_s: PositiveSeconds = 5.0
     # The longest wait between reconnect attempts. 20 s keeps data back within 30 s of a server's
-    # return (longest wait + one poll + one connect: see pdm.ingest.poller.Backoff).
+    # return (longest wait + one poll + one connect: see pdm.ingest.reconnect.Backoff).
     reconnect_max_delay_s: PositiveSeconds = 20.0
     # poll: read every node each poll_interval_s. subscribe: the server reports changes
     # (sampled every sampling_interval_s, sent every publishing_interval_s); the worker still
