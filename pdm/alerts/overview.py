@@ -52,6 +52,10 @@ class AssetHealth:
     severity: str | None = None
     last_received_at: float | None = None  # wall clock of the newest reading's arrival
     worst_ratio: float | None = None  # highest score / threshold in the watch window
+    alert_status: str | None = None  # an open alert's status (OPEN, ACKNOWLEDGED, ...)
+    alert_sensors: str = ""  # its top contributing sensors: "vibration 62%, bearing_temp 20%"
+    running_tag: str | None = None  # stopped: the tag the running rule reads, and its limit
+    running_above: float | None = None
 
 
 def company_health(
@@ -81,12 +85,17 @@ def cluster_state_counts(
     return rows
 
 
-def alert_summary(alert: Alert) -> str:
-    """One line: severity, status and the top contributing sensors."""
-    top = ", ".join(
+def top_sensors(alert: Alert) -> str:
+    """The alert's three top contributing sensors with their shares."""
+    return ", ".join(
         f"{s.get('tag', '?')} {s['contribution']:.0%}" if isinstance(s.get("contribution"), (int, float)) else "?"
         for s in (alert.sensors or [])[:3]
     )
+
+
+def alert_summary(alert: Alert) -> str:
+    """One line: severity, status and the top contributing sensors."""
+    top = top_sensors(alert)
     return f"{alert.severity} · {alert.status.replace('_', ' ').lower()}" + (f" · {top}" if top else "")
 
 
@@ -166,7 +175,13 @@ def _health(
         )  # fmt: skip
         if alert is not None:
             health = AssetHealth(
-                **common, state=ALERT, detail=alert_summary(alert), alert_id=alert.id, severity=alert.severity
+                **common,
+                state=ALERT,
+                detail=alert_summary(alert),
+                alert_id=alert.id,
+                severity=alert.severity,
+                alert_status=alert.status,
+                alert_sensors=top_sensors(alert),
             )
         elif received is None:
             health = AssetHealth(**common, state=NO_DATA, detail="no reading stored")
@@ -174,7 +189,11 @@ def _health(
             health = AssetHealth(**common, state=NO_DATA, detail=f"no reading for over {stale_s / 60:g} min")
         elif (rule := _rule(detection, asset_class, overrides, modelled.get(aid))) is not None and _stopped(rule, tags):
             health = AssetHealth(
-                **common, state=STOPPED, detail=f"{rule.running_tag} at or below {rule.running_above:g}"
+                **common,
+                state=STOPPED,
+                detail=f"{rule.running_tag} at or below {rule.running_above:g}",
+                running_tag=rule.running_tag,
+                running_above=rule.running_above,
             )
         elif aid not in modelled:
             health = AssetHealth(**common, state=NO_MODEL, detail="not enough data to train a model yet")

@@ -9,7 +9,6 @@ screen, so a tile is never squeezed to a few characters.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from itertools import groupby
 
@@ -47,10 +46,8 @@ LOOK = {
     WATCH: ("orange", "visibility", N_("Watch")),
     HEALTHY: ("green", "check_circle", N_("Healthy")),
 }
-# The words for each state's reason, from the row's own fields (``worst_ratio``, ``last_received_at``,
-# the stale limit the page asks with), never from its English ``detail``. Only the stopped state's
-# running tag and level are not fields of ``AssetHealth`` yet: ``STOPPED_DETAIL`` reads them from it.
-STOPPED_DETAIL = (r"(?P<tag>.+) at or below (?P<n>\S+)", N_("{tag} at or below {n}"))
+# The words for each state's reason come from the row's own fields (severity, alert status and
+# sensors, ``worst_ratio``, ``last_received_at``, the running rule), never from its English ``detail``.
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
 
@@ -79,12 +76,10 @@ def state_word(state: str) -> str:
 
 def detail(h: AssetHealth) -> str:
     """The state's reason in the user's language (an open alert's: severity, status, sensors)."""
-    if h.state == ALERT:
+    if h.state == ALERT and h.severity is not None and h.alert_status is not None:
         # "high · in progress · vibration 62%": the words translated, the sensors as they are.
-        parts = h.detail.split(" · ")
-        if len(parts) >= 2:
-            parts[:2] = [severity(parts[0]), status(parts[1].upper().replace(" ", "_")).replace("_", " ").lower()]
-        return " · ".join(parts)
+        words = [severity(h.severity), status(h.alert_status).replace("_", " ").lower()]
+        return " · ".join([*words, h.alert_sensors] if h.alert_sensors else words)
     pct = share(h.worst_ratio) if h.worst_ratio is not None else None
     if h.state == NO_DATA:
         if h.last_received_at is None:
@@ -96,8 +91,8 @@ def detail(h: AssetHealth) -> str:
         return _("score reached {pct} of its threshold").format(pct=pct)
     if h.state == HEALTHY:
         return _("no score yet") if pct is None else _("score at most {pct} of its threshold").format(pct=pct)
-    if h.state == STOPPED and (found := re.fullmatch(STOPPED_DETAIL[0], h.detail)):
-        return _(STOPPED_DETAIL[1]).format(**found.groupdict())
+    if h.state == STOPPED and h.running_tag is not None and h.running_above is not None:
+        return _("{tag} at or below {n}").format(tag=h.running_tag, n=number(h.running_above))
     return h.detail
 
 

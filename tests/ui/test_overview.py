@@ -111,7 +111,7 @@ def test_admin_sees_the_picked_company_and_the_cluster(monkeypatch, plant):
 
 def test_the_french_reasons_come_from_the_rows_fields_not_their_english_words(monkeypatch):
     import pdm.ui.i18n
-    from pdm.alerts.overview import HEALTHY, NO_DATA, NO_MODEL, WATCH, AssetHealth
+    from pdm.alerts.overview import ALERT, HEALTHY, NO_DATA, NO_MODEL, STOPPED, WATCH, AssetHealth
     from pdm.ui.overview import detail
 
     monkeypatch.setattr(pdm.ui.i18n, "lang", lambda: "fr")
@@ -125,3 +125,6 @@ def test_the_french_reasons_come_from_the_rows_fields_not_their_english_words(mo
     assert said(NO_DATA) == "aucune mesure enregistrée"
     assert said(NO_DATA, last_received_at=1.0) == "aucune mesure depuis plus de 15 min"
     assert said(NO_MODEL) == "pas encore assez de données pour apprendre un modèle"
+    assert said(STOPPED, running_tag="flow", running_above=0.5) == "flow inférieur ou égal à 0,5"
+    alert = said(ALERT, severity="high", alert_status="IN_PROGRESS", alert_sensors="vibration 62%")
+    assert alert.endswith(" · vibration 62%") and "reworded" not in alert and not alert.startswith("high")
