@@ -13,6 +13,7 @@ import json
 from decimal import Decimal
 from html import escape
 
+from pdm.i18n import N_, translations
 from pdm.savings.figures import AlertSavings
 
 ALERT_COLUMNS = (
@@ -39,6 +40,42 @@ ALERT_COLUMNS = (
     "savings",
 )
 GROUP_COLUMNS = ("group", "name", "savings", "resolved", "false_alarms", "precision", "mean_lead_time_h")
+# A person's header for each column; without a language (the CLI, scripts) the column keys stay.
+COLUMN_LABELS = {
+    "alert_id": N_("Alert"),
+    "asset": N_("Asset"),
+    "asset_class": N_("Asset class"),
+    "status": N_("Status"),
+    "failure_mode": N_("Failure mode"),
+    "opened_at": N_("Opened"),
+    "closed_at": N_("Closed"),
+    "lead_time_h": N_("Lead time (h)"),
+    "downtime_h": N_("Downtime avoided (h)"),
+    "downtime_cost_per_hour": N_("Downtime cost per hour"),
+    "emergency_repair_cost": N_("Emergency repair cost"),
+    "planned_repair_cost": N_("Planned repair cost"),
+    "intervention_cost": N_("Intervention cost"),
+    "false_alarm_inspection_cost": N_("False alarm inspection cost"),
+    "savings": N_("Savings"),
+    "group": N_("Group"),
+    "name": N_("Name"),
+    "resolved": N_("Resolved"),
+    "false_alarms": N_("False alarms"),
+    "precision": N_("Precision"),
+    "mean_lead_time_h": N_("Mean lead time (h)"),
+    "cumulative_savings": N_("Cumulative savings"),
+}
+SOURCE_SUFFIX = "_source"
+
+
+def column_label(column: str, lang: str | None) -> str:
+    """``column``'s header in ``lang``: "Coût horaire d'arrêt (source)" for a ``*_source`` column."""
+    if lang is None:
+        return column
+    gettext = translations(lang).gettext
+    if column.endswith(SOURCE_SUFFIX) and column[: -len(SOURCE_SUFFIX)] in COLUMN_LABELS:
+        return gettext(N_("{column} (source)")).format(column=gettext(COLUMN_LABELS[column[: -len(SOURCE_SUFFIX)]]))
+    return gettext(COLUMN_LABELS[column]) if column in COLUMN_LABELS else column
 
 
 def _plain(value):
@@ -76,17 +113,17 @@ def group_rows(view: dict) -> list[dict]:
     return rows
 
 
-def to_csv(view: dict) -> str:
-    """A member's view: one row per closed alert. The cluster's: one row per company, class, month."""
+def to_csv(view: dict, lang: str | None = None) -> str:
+    """A member's view: one row per closed alert. The cluster's: one row per company, class, month.
+
+    ``lang``: headers a person reads, in that language; without it the column keys (scripts)."""
     buf = io.StringIO()
-    if "alerts" in view:
-        writer = csv.DictWriter(buf, ALERT_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(a.row() for a in view["alerts"])
-    else:
-        writer = csv.DictWriter(buf, GROUP_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(group_rows(view))
+    columns, rows = (
+        (ALERT_COLUMNS, [a.row() for a in view["alerts"]]) if "alerts" in view else (GROUP_COLUMNS, group_rows(view))
+    )
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([column_label(c, lang) for c in columns])
+    writer.writerows([row.get(c, "") for c in columns] for row in rows)
     return buf.getvalue()
 
 
@@ -121,8 +158,8 @@ def svg_chart(points: list[dict], width: int = 640, height: int = 220) -> str:
     )
 
 
-def _table(rows: list[dict], columns) -> str:
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+def _table(rows: list[dict], columns, lang: str | None = None) -> str:
+    head = "".join(f"<th>{escape(column_label(str(c), lang))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -132,30 +169,53 @@ def _script_json(data) -> str:
     return json.dumps(data).replace("</", "<\\/")
 
 
-def to_html(view: dict, *, title: str) -> str:
+def to_html(view: dict, *, title: str, lang: str | None = None) -> str:
+    """The printable report; ``lang``: its words and headers in that language (else English, column keys)."""
+    w = translations(lang or "en").gettext
     s = view["summary"]
     precision = "—" if s["precision"] is None else f"{s['precision']:.0%}"
     lead = "—" if s["mean_lead_time_h"] is None else f"{s['mean_lead_time_h']:.1f} h"
+    summary = w(
+        N_(
+            "Resolved: {resolved} · false alarms: {false} (cost {cost}) · precision: {precision} · "
+            "mean lead time: {lead}"
+        )
+    )
+    method = w(
+        N_(
+            "Inputs flagged <i>reported</i> come from the technician, <i>default</i> from the asset's cost model; "
+            "totals are rounded once to cents (half up)."
+        )
+    )
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>",
+        f"<!doctype html><html lang='{lang or 'en'}'><head><meta charset='utf-8'><title>{escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
         "td,th{border:1px solid #ccc;padding:2px 6px}@media print{.noprint{display:none}}</style></head><body>",
-        f"<h1>{escape(title)}</h1><p>Period: {escape(view['period'])}</p>",
-        f"<h2>Total savings: <span id='total'>{s['savings']}</span></h2>",
-        f"<p>Resolved: {s['resolved']} · false alarms: {s['false_alarms']} (cost {s['false_alarm_cost']}) · "
-        f"precision: {precision} · mean lead time: {lead}</p>",
-        f"<p><b>Method</b>: {escape(view['formula'])}. Inputs flagged <i>reported</i> come from the technician, "
-        "<i>default</i> from the asset's cost model; totals are rounded once to cents (half up).</p>",
-        "<h2>Cumulative savings</h2>",
+        f"<h1>{escape(title)}</h1><p>{escape(w(N_('Period: {period}')).format(period=view['period']))}</p>",
+        f"<h2>{escape(w(N_('Total savings:')))} <span id='total'>{s['savings']}</span></h2>",
+        "<p>"
+        + escape(
+            summary.format(
+                resolved=s["resolved"],
+                false=s["false_alarms"],
+                cost=s["false_alarm_cost"],
+                precision=precision,
+                lead=lead,
+            )
+        )
+        + "</p>",
+        f"<p><b>{escape(w(N_('Method')))}</b>: {escape(view['formula'])}. {method}</p>",
+        f"<h2>{escape(w(N_('Cumulative savings')))}</h2>",
         svg_chart(view["cumulative"]),
         f"<script type='application/json' id='vega-lite'>{_script_json(vega_spec(view))}</script>",
-        _table(view["cumulative"], ("closed_at", "cumulative_savings")),
-        "<h2>Breakdown</h2>",
-        _table(group_rows(view), GROUP_COLUMNS),
+        _table(view["cumulative"], ("closed_at", "cumulative_savings"), lang),
+        f"<h2>{escape(w(N_('Breakdown')))}</h2>",
+        _table(group_rows(view), GROUP_COLUMNS, lang),
     ]
     if "alerts" in view:
-        parts += ["<h2>Alerts behind the figure</h2>", _table([a.row() for a in view["alerts"]], ALERT_COLUMNS)]
+        rows = [a.row() for a in view["alerts"]]
+        parts += [f"<h2>{escape(w(N_('Alerts behind the figure')))}</h2>", _table(rows, ALERT_COLUMNS, lang)]
     if "coverage" in view:
         columns = list(view["coverage"][0]) if view["coverage"] else []
-        parts += ["<h2>Data coverage</h2>", _table(view["coverage"], columns)]
+        parts += [f"<h2>{escape(w(N_('Data coverage')))}</h2>", _table(view["coverage"], columns, lang)]
     return "".join(parts) + "</body></html>"

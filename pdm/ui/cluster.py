@@ -22,7 +22,7 @@ from pdm.storage.readings import stored_counts
 from pdm.storage.tables import Asset, Company, Endpoint, Tag
 from pdm.ui import savings as savings_ui
 from pdm.ui.common import percent
-from pdm.ui.i18n import N_, _, hidden_reason, number
+from pdm.ui.i18n import N_, _, hidden_reason, lang, number
 
 COUNT_COLUMNS = ("assets", "tags", "endpoints", "readings", "open alerts")
 # The columns' headings as shown (the frame keeps the English names the code and exports use).
@@ -78,9 +78,10 @@ def _savings(make_session: sessionmaker[Session], period: str | None, n_companie
     savings_ui.breakdown(view, "by_class", "asset class")
     savings_ui.breakdown(view, "by_month", "month")
     name = f"savings-cluster-{period or 'all'}"
-    st.download_button(_("CSV (aggregates)"), report.to_csv(view), f"{name}.csv", "text/csv")
+    st.download_button(_("CSV (aggregates)"), report.to_csv(view, lang()), f"{name}.csv", "text/csv")
     title = _("Cluster savings")
-    st.download_button(_("Printable report (HTML)"), report.to_html(view, title=title), f"{name}.html", "text/html")
+    html = report.to_html(view, title=title, lang=lang())
+    st.download_button(_("Printable report (HTML)"), html, f"{name}.html", "text/html")
 
 
 def company_counts(session: Session, *, period: str | None = None) -> list[dict]:

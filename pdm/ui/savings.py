@@ -19,7 +19,7 @@ from pdm.savings.coverage import coverage
 from pdm.savings.figures import FORMULA, benchmark, member_view
 from pdm.savings.periods import parse_period
 from pdm.ui.common import CompanyRef, percent
-from pdm.ui.i18n import N_, _, number
+from pdm.ui.i18n import N_, _, lang, number
 from pdm.ui.i18n import money as in_money
 
 # Marked here, translated where shown (``method``); {formula} is pdm.savings.figures.FORMULA.
@@ -131,14 +131,16 @@ def render(*, make_session: sessionmaker[Session], company: CompanyRef) -> None:
     breakdown(view, "by_class", "asset class")
     _benchmark(bench)
     st.subheader(_("Alerts behind the figure"))
-    st.dataframe(pd.DataFrame([a.row() for a in view["alerts"]], columns=report.ALERT_COLUMNS), hide_index=True)
+    alerts = pd.DataFrame([a.row() for a in view["alerts"]], columns=report.ALERT_COLUMNS)
+    st.dataframe(alerts.rename(columns=lambda c: report.column_label(c, lang())), hide_index=True)
     st.subheader(_("Data coverage"))
     st.caption(method("coverage"))
     st.dataframe(pd.DataFrame(view["coverage"]).drop(columns=["company_id"], errors="ignore"), hide_index=True)
     name = f"savings-{company.slug}-{period or 'all'}"
-    st.download_button(_("CSV of the alerts"), report.to_csv(view), f"{name}.csv", "text/csv")
+    st.download_button(_("CSV of the alerts"), report.to_csv(view, lang()), f"{name}.csv", "text/csv")
     title = _("Savings — {company}").format(company=company.name)
-    st.download_button(_("Printable report (HTML)"), report.to_html(view, title=title), f"{name}.html", "text/html")
+    html = report.to_html(view, title=title, lang=lang())
+    st.download_button(_("Printable report (HTML)"), html, f"{name}.html", "text/html")
 
 
 def _benchmark(bench: dict) -> None:

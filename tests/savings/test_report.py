@@ -81,3 +81,20 @@ def test_json_keeps_money_exact(views):
     member, _, _ = views
     data = json.loads(to_json(member))
     assert data["summary"]["savings"] == "14562.50" and len(data["alerts"]) == 4
+
+
+def test_a_french_export_has_french_headers_and_the_same_rows(views):
+    member, cluster, ids = views
+    keyed = list(csv.reader(io.StringIO(to_csv(member))))
+    french = list(csv.reader(io.StringIO(to_csv(member, "fr"))))
+    assert french[1:] == keyed[1:] and len(french[0]) == len(keyed[0])
+    header = dict(zip(keyed[0], french[0]))
+    assert header["alert_id"] == "Alerte" and header["savings"] == "Gains"
+    assert header["downtime_cost_per_hour_source"] == "Coût horaire d'arrêt (source)"
+    assert not set(keyed[0]) & set(french[0])  # every header a person reads, none a column key
+    english = next(csv.reader(io.StringIO(to_csv(cluster, "en"))))
+    assert english[:3] == ["Group", "Name", "Savings"]
+    page = to_html(member, title="Alpha Foods — 2026Q4", lang="fr")
+    assert "Gains totaux" in page and "Période : 2026Q4" in page and "<th>Alerte</th>" in page
+    assert "Total savings" not in page and "<th>alert_id</th>" not in page
+    assert "<th>alert_id</th>" in to_html(member, title="t")  # scripts keep the keys

@@ -30,8 +30,8 @@ def test_member_page_shows_the_hand_checked_figures_and_alerts(monkeypatch, db3)
         "3.0 h",
     )
     alerts = at.dataframe[0].value
-    assert sorted(alerts["savings"]) == sorted(["7179.50", "5200.00", "-150.00", "2333.00"])
-    assert set(alerts["downtime_h_source"].dropna()) == {"reported", "default"}
+    assert sorted(alerts["Savings"]) == sorted(["7179.50", "5200.00", "-150.00", "2333.00"])
+    assert set(alerts["Downtime avoided (h) (source)"].dropna()) == {"reported", "default"}
     assert "Method:" in all_text(at)
     assert "gaps, gap_s: stretches an outage took that backfill could not read back" in all_text(at)
     (chart,) = at.get("vega_lite_chart")  # the cumulative savings, one point per closing
