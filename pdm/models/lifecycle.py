@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pdm.alerts.rules import CLEAR_RATIO
+from pdm.alerts.rules import CLEAR_RATIO, data_clock
 from pdm.config import DetectionConfig
 from pdm.errors import ModelError
 from pdm.models.budget import alerts_per_month
@@ -260,7 +260,8 @@ def _latest_version(session: Session, *, company_id: int, asset_id: int) -> Mode
 def asset_due(
     session: Session, *, company_id: int, asset_id: int, detection: DetectionConfig, now: float | None = None
 ) -> str | None:
-    """Why the asset needs a new version now, or None. ``now``: wall-clock time (model ages)."""
+    """Why the asset needs a new version now, or None. ``now``: wall-clock time (model ages, beside
+    the data clock)."""
     detection = asset_detection(detection, get_asset(session, company_id=company_id, asset_id=asset_id))
     champion = active_model(session, company_id=company_id, asset_id=asset_id)
     if champion is None:
@@ -276,7 +277,12 @@ def asset_due(
     now = time.time() if now is None else now
     period = detection.retrain_after_h * 3600.0
     # The latest version's age too: a challenger just rejected waits a full period before the next.
-    if now - champion.created_at < period or now - latest.created_at < period:
+    # Old on the wall clock, or on the data's: a replayed or accelerated plant moves days of data
+    # through in minutes, and its machines change (drift, maintenance) on the data's clock.
+    old_wall = now - champion.created_at >= period and now - latest.created_at >= period
+    data_now = data_clock(session, company_id=company_id, asset_id=asset_id)
+    old_data = data_now is not None and min(data_now - champion.trained_to, data_now - latest.trained_to) >= period
+    if not (old_wall or old_data):
         return None
     new = normal_frame(
         session, company_id=company_id, asset_id=asset_id, detection=detection, base=base, after=champion.trained_to

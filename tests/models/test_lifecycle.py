@@ -22,7 +22,7 @@ from pdm.storage.catalog import list_assets
 from pdm.storage.readings import insert_ignore
 from pdm.storage.session import downgrade, make_engine, upgrade
 from pdm.storage.tables import ModelVersion, Score, Tag
-from tests.helpers.lifecycle import DETECTION, Plant, ts
+from tests.helpers.lifecycle import DETECTION, STEP, Plant, ts
 from tests.helpers.pdmctl import run_pdmctl
 from tests.helpers.plants import plant_dict
 
@@ -184,6 +184,18 @@ def test_the_excluded_window_starts_where_the_anomalous_run_began(plant):
         assert alert.opened_at == ts(153)
         assert run_start(s, company_id=plant.cid, alert=alert) == ts(151)
     assert plant.frame().index.max() == ts(150)
+
+
+def test_a_model_the_data_has_moved_past_is_due_on_the_data_clock(plant):
+    # A replayed or accelerated plant: a day of data goes through in seconds of wall clock.
+    plant.write(0, 200)
+    trained_to = plant.train()[4]
+    last = round((trained_to - ts(0)) / STEP)  # the model's last training row
+    day = round(24 * HOUR / STEP)
+    plant.write(200, last + day - 200)  # the data reaches one row short of 24 h after it
+    assert plant.due() is None
+    plant.write(last + day, 20)  # and then 24 h: old on the data's clock, young on the wall's
+    assert plant.due() == "model v1 is older than 24 h"
 
 
 def test_scheduled_retraining_promotes_a_challenger_that_is_not_worse(plant):
