@@ -281,7 +281,10 @@ def asset_due(
     # through in minutes, and its machines change (drift, maintenance) on the data's clock.
     old_wall = now - champion.created_at >= period and now - latest.created_at >= period
     data_now = data_clock(session, company_id=company_id, asset_id=asset_id)
-    old_data = data_now is not None and min(data_now - champion.trained_to, data_now - latest.trained_to) >= period
+    old_data = (
+        data_now is not None
+        and min(data_now - champion.trained_to, data_now - (latest or champion).trained_to) >= period
+    )
     if not (old_wall or old_data):
         return None
     new = normal_frame(
