@@ -1,7 +1,7 @@
 """Fitting an asset's detector and storing it as a new version (which data, and whether the
 new version replaces the active one, is ``pdm.models.lifecycle``'s business).
 
-The same ``asset_features`` builds the training matrix and the scoring matrix, so both
+The same ``asset_frames`` builds the training matrix and the scoring matrix, so both
 see identical resampling and smoothing.
 """
 
@@ -23,21 +23,6 @@ from pdm.models.persistence import dump, load
 from pdm.storage.catalog import get_asset
 from pdm.storage.readings import asset_readings
 from pdm.storage.tables import Asset, Company, ModelVersion
-
-
-def asset_features(
-    session: Session,
-    *,
-    company_id: int,
-    asset_id: int,
-    freq_s: float | None,
-    smooth_rows: int,
-    start: float | None = None,
-    end: float | None = None,
-) -> pd.DataFrame:
-    return asset_frames(
-        session, company_id=company_id, asset_id=asset_id, freq_s=freq_s, smooth_rows=smooth_rows, start=start, end=end
-    )[0]
 
 
 def asset_frames(

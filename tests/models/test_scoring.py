@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from pdm.models.training import active_model, asset_features, load_version
+from pdm.models.training import active_model, asset_frames, load_version
 from pdm.storage.tables import DetectorState, Score
 from tests.helpers.lifecycle import DETECTION, Plant
 
@@ -37,7 +37,7 @@ def _one_call(plant) -> np.ndarray:
     """The whole run since training scored in one call."""
     with plant.sessions() as s:
         version = active_model(s, company_id=plant.cid, asset_id=plant.aid)
-        frame = asset_features(
+        frame, _floor = asset_frames(
             s,
             company_id=plant.cid,
             asset_id=plant.aid,
